@@ -1,0 +1,86 @@
+"""One hierarchy of specific errors for the whole engine.
+
+Every message states the offending value, the rule it broke and how to fix it
+(see STYLE rule 10).  Catch :class:`TwinbenchError` to handle all of them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TwinbenchError",
+    "ConfigurationError",
+    "TelemetryError",
+    "TelemetryFileError",
+    "ChannelMapError",
+    "UnitConversionError",
+    "ModelError",
+    "NonFiniteStateError",
+    "ParameterBoundsError",
+    "SimulationError",
+    "CalibrationError",
+    "IdentifiabilityWarning",
+    "DataQualityWarning",
+]
+
+
+class TwinbenchError(Exception):
+    """Base class of every error raised by Twinbench."""
+
+
+class ConfigurationError(TwinbenchError, ValueError):
+    """An argument or setting has an invalid value (negative time, unknown name ...)."""
+
+
+class TelemetryError(TwinbenchError):
+    """Telemetry could not be read or mapped onto the twin."""
+
+
+class TelemetryFileError(TelemetryError):
+    """A telemetry file is missing, empty, unreadable or laid out differently than configured."""
+
+
+class ChannelMapError(TelemetryError):
+    """The channel map does not fit the data: unknown or missing column, bad range ..."""
+
+
+class UnitConversionError(ChannelMapError):
+    """A unit is unknown or cannot be converted to the SI unit of its twin variable."""
+
+
+class ModelError(TwinbenchError):
+    """A physics model received or produced invalid values."""
+
+
+class NonFiniteStateError(ModelError, FloatingPointError):
+    """A state, parameter or input became NaN or infinite.
+
+    The attributes name the culprit so that callers can report or recover.
+    """
+
+    def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
+                 time: float = float("nan")):
+        super().__init__(message)
+        self.asset = asset
+        self.variable = variable
+        self.value = value
+        self.time = time
+
+
+class ParameterBoundsError(ModelError, ValueError):
+    """A model parameter lies outside the bounds declared in the model spec."""
+
+
+class SimulationError(TwinbenchError):
+    """The discrete-event / co-simulation layer was used inconsistently."""
+
+
+class CalibrationError(TwinbenchError):
+    """A calibration cannot be carried out (too little data, failed model, non-finite residuals)."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """Calibrated parameters are poorly determined (strong correlation, at bounds, singular information)."""
+
+
+class DataQualityWarning(UserWarning):
+    """A large share of telemetry was quarantined; results may rest on little data."""
