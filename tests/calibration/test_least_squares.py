@@ -1,0 +1,104 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from calibration import CalibrationData, CalibrationRecord, LeastSquaresCalibrator
+from sim.exceptions import CalibrationError, ConfigurationError
+from sim.physics import MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
+
+TRUTH = {"thermal_resistance_housing_ambient": 0.075, "heat_capacity_housing": 52000.0}
+FITTED = list(TRUTH)
+
+
+def synthetic_frame(seed: int, hours: float = 12.0, period: float = 10.0, noise=0.3):
+    """Winding temperature of a motor with the TRUTH parameters under an on/off load, plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, hours * 3600.0, period)
+    # load switches every ~10 min between running (22-34 A) and stopped
+    blocks = (t // 600).astype(int)
+    level = rng.uniform(22.0, 34.0, blocks.max() + 1) * (rng.random(blocks.max() + 1) > 0.25)
+    current = level[blocks]
+    ambient = 293.15 + 6.0 * np.sin(2 * np.pi * t / 86400.0)
+    u = np.column_stack([current, ambient])
+    x0 = np.array([320.0, 312.0])
+    y = MOTOR_THERMAL.simulate(x0, SPEC.vector("params", TRUTH), t, u)[0]
+    frame = pd.DataFrame({"motor_current": current, "ambient_temperature": ambient,
+                          "winding_temperature": y[:, 0] + rng.normal(0.0, noise, t.size)},
+                         index=pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(t, unit="s"))
+    return frame, x0
+
+
+def fit(seed, **kw):
+    frame, _ = synthetic_frame(seed, **kw)
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    return LeastSquaresCalibrator(FITTED, initial_states=("housing_temperature",)).fit(MOTOR_THERMAL, data), data
+
+
+def test_recovers_truth_within_95_percent_intervals():
+    cal, data = fit(seed=0)
+    for name, true in TRUTH.items():
+        lo, hi = cal.intervals_[name]
+        assert lo < true < hi, (name, lo, true, hi)
+        assert abs(cal.params_[name] / true - 1) < 0.02
+    assert cal.success_
+    assert cal.metrics_["winding_temperature"]["rmse"] == pytest.approx(0.3, rel=0.1)
+    assert cal.noise_std_["winding_temperature"] == pytest.approx(0.3, rel=0.1)
+    assert cal.initial_state_["housing_temperature"] == pytest.approx(312.0, abs=1.0)
+
+
+def test_interval_coverage_is_close_to_nominal():
+    covered = []
+    for seed in range(20):
+        cal, _ = fit(seed, hours=6.0, period=20.0)
+        covered += [cal.intervals_[n][0] < v < cal.intervals_[n][1] for n, v in TRUTH.items()]
+    # 40 intervals at 95 %: P(fewer than 34 cover) < 1 %
+    assert sum(covered) >= 34, sum(covered)
+
+
+def test_record_round_trips_and_names_the_data_window():
+    cal, data = fit(seed=1)
+    rec = cal.record_
+    assert rec.window["content_hash"] == data.content_hash
+    assert rec.window["start"] == "2026-06-01T00:00:00+00:00"
+    again = CalibrationRecord.from_json(rec.to_json())
+    assert again == rec and again.record_id == rec.record_id
+    assert rec.values()["heat_capacity_winding"] == SPEC.var("params", "heat_capacity_winding").default
+    assert rec.parameters["heat_capacity_housing"]["unit"] == "J/K"
+
+
+def test_posterior_samples_follow_the_covariance():
+    cal, _ = fit(seed=2)
+    draws = cal.sample(4000, np.random.default_rng(0))
+    np.testing.assert_allclose(draws.std(axis=0), [cal.stderr_[n] for n in FITTED], rtol=0.08)
+
+
+def test_estimator_contract():
+    cal = LeastSquaresCalibrator(FITTED)
+    assert cal.get_params()["parameters"] == FITTED
+    cal.set_params(confidence=0.9)
+    assert cal.confidence == 0.9
+    with pytest.raises(ConfigurationError, match="get_params"):
+        cal.set_params(confidense=0.9)
+    with pytest.raises(CalibrationError, match="not fitted"):
+        cal.sample(3, np.random.default_rng(0))
+
+
+def test_too_little_data_and_unknown_names_are_explained():
+    frame, _ = synthetic_frame(0, hours=0.01)
+    data = CalibrationData.from_frame(frame.iloc[:2], SPEC, outputs=["winding_temperature"])
+    with pytest.raises(CalibrationError, match="too little data.*window"):
+        LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, data)
+    with pytest.raises(ConfigurationError, match="no param named 'R_ha'"):
+        LeastSquaresCalibrator(["R_ha"]).fit(MOTOR_THERMAL, CalibrationData.from_frame(frame, SPEC,
+                                                                                       outputs=["winding_temperature"]))
+    with pytest.raises(CalibrationError, match="lacks the channels"):
+        CalibrationData.from_frame(frame.drop(columns="motor_current"), SPEC, outputs=["winding_temperature"])
+
+
+def test_quarantined_inputs_are_carried_forward_and_counted():
+    frame, _ = synthetic_frame(0, hours=1.0)
+    frame.iloc[5:8, 0] = np.nan
+    frame.iloc[0, 1] = np.nan
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    assert data.n_filled == 3 and data.t[0] == 0.0 and data.t.size == len(frame) - 1
+    assert np.all(np.isfinite(data.inputs))
