@@ -50,11 +50,16 @@ class LeastSquaresCalibrator(BaseCalibrator):
         Relative finite-difference step for the Jacobian.
     max_nfev : int
         Budget of residual evaluations.
+    correct_autocorrelation : bool
+        Inflate the covariance by ``(1 + rho) / (1 - rho)`` where ``rho`` > 0 is
+        the lag-1 autocorrelation of the residuals.  Time-series residuals are
+        rarely independent (input sampling, unmodelled dynamics); without this
+        correction the intervals are too narrow.  No effect on white residuals.
     """
 
     def __init__(self, parameters=("thermal_resistance_housing_ambient", "heat_capacity_housing"), *,
                  initial_states=("housing_temperature",), noise_std=None, absolute_sigma=False, loss="linear",
-                 confidence=0.95, max_step=1.0, rel_step=1e-5, max_nfev=200):
+                 confidence=0.95, max_step=1.0, rel_step=1e-5, max_nfev=200, correct_autocorrelation=True):
         self.parameters = parameters
         self.initial_states = initial_states
         self.noise_std = noise_std
@@ -64,6 +69,7 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.max_step = max_step
         self.rel_step = rel_step
         self.max_nfev = max_nfev
+        self.correct_autocorrelation = correct_autocorrelation
 
     # ------------------------------------------------------------------ fit
     def fit(self, model, data: CalibrationData, *, params=None, x0=None) -> "LeastSquaresCalibrator":
@@ -199,6 +205,9 @@ class LeastSquaresCalibrator(BaseCalibrator):
             cov = np.full((n_theta, n_theta), np.inf)
         else:
             cov = (vt.T / sv ** 2) @ vt * s2
+        rho = _lag1_autocorrelation(resid / sigma[None, :])
+        inflation = (1 + rho) / (1 - rho) if (self.correct_autocorrelation and 0 < rho < 1) else 1.0
+        cov = cov * inflation
         stderr = np.sqrt(np.diag(cov))
         tq = stats.t.ppf(0.5 + self.confidence / 2, dof)
         all_names = names + states
@@ -240,6 +249,7 @@ class LeastSquaresCalibrator(BaseCalibrator):
                                    "r2": float(1 - (res ** 2).sum() / ss_tot) if ss_tot > 0 else math.nan,
                                    "n": int(ok.sum()), "noise_std": self.noise_std_[name]}
         self.n_obs_, self.dof_ = n_obs, dof
+        self.autocorrelation_, self.variance_inflation_ = rho, inflation
         self.cost_, self.nfev_, self.success_, self.message_ = float(result.cost), int(result.nfev), \
             bool(result.success), str(result.message)
         self.record_ = self._record(spec, data, names, cov[:len(names), :len(names)])
@@ -277,3 +287,18 @@ class LeastSquaresCalibrator(BaseCalibrator):
         mean = np.array([self.params_[k] for k in names])
         cov = self.covariance_.loc[names, names].to_numpy()
         return rng.multivariate_normal(mean, cov, size=n, method="cholesky")
+
+
+def _lag1_autocorrelation(resid: np.ndarray) -> float:
+    """Pooled lag-1 autocorrelation over channels, using consecutive finite pairs only."""
+    num = den = 0.0
+    for j in range(resid.shape[1]):
+        r = resid[:, j]
+        ok = np.isfinite(r)
+        if ok.sum() < 3:
+            continue
+        r = np.where(ok, r - r[ok].mean(), np.nan)
+        pair = ok[1:] & ok[:-1]
+        num += float(np.sum(r[1:][pair] * r[:-1][pair]))
+        den += float(np.sum(r[ok] ** 2))
+    return num / den if den > 0 else 0.0

@@ -5,8 +5,9 @@ Definitions (planned time = observed horizon; no shift calendar yet)
 * availability A = (planned time - unplanned downtime) / planned time, where
   unplanned downtime is the time spent failed (waiting for the crew and in
   repair) and tripped (motor cooling after an over-temperature trip);
-* performance P = output / (ideal rate x operating time), with operating time =
-  planned time - unplanned downtime; jams (micro-stops) and reduced speed lower P;
+* performance P = output / (ideal rate x operating time), with the ideal rate at the
+  rated maximum speed and operating time = planned time - unplanned downtime; jams
+  (micro-stops) and running below the rated speed lower P;
 * quality Q = good output / output;
 * OEE = A x P x Q;
 * MTBF = running time / number of failures [s]; MTTR = repair time (crew

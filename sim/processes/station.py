@@ -42,6 +42,9 @@ class StationParams:
         Ideal output at speed factor 1 [1/s].
     speed : float
         Speed factor [-]; output and motor load scale with it.
+    max_speed : float
+        Highest speed factor the station is rated for [-]; the ideal rate of the
+        OEE performance factor is ``rate x max_speed``.
     mean_time_between_jams : float
         Mean running time between jams [s] (exponential).
     mean_jam_clear_time : float
@@ -67,6 +70,7 @@ class StationParams:
     name: str = "station"
     rate: float = 5.0
     speed: float = 1.0
+    max_speed: float = 1.25
     mean_time_between_jams: float = 1800.0
     mean_jam_clear_time: float = 120.0
     mean_time_to_failure: float = 86400.0
@@ -81,7 +85,7 @@ class StationParams:
     scrap_fraction: float = 0.0
 
     def __post_init__(self):
-        positive = ("rate", "speed", "mean_time_between_jams", "mean_jam_clear_time", "mean_time_to_failure",
+        positive = ("rate", "speed", "max_speed", "mean_time_between_jams", "mean_jam_clear_time", "mean_time_to_failure",
                     "mean_repair_time", "line_voltage")
         for key in positive:
             value = getattr(self, key)
@@ -96,6 +100,10 @@ class StationParams:
             raise ConfigurationError(f"station {self.name!r}: power_factor = {self.power_factor} must be in (0, 1]")
         if not 0 <= self.scrap_fraction < 1:
             raise ConfigurationError(f"station {self.name!r}: scrap_fraction = {self.scrap_fraction} must be in [0, 1)")
+        if self.speed > self.max_speed:
+            raise ConfigurationError(
+                f"station {self.name!r}: speed = {self.speed} exceeds the rated max_speed = {self.max_speed}; "
+                f"lower the speed or raise max_speed if the machine is rated for it")
         if not self.reset_temperature < self.trip_temperature:
             raise ConfigurationError(
                 f"station {self.name!r}: reset_temperature ({self.reset_temperature} K) must lie below "
@@ -155,7 +163,7 @@ class Station:
         output, energy = self._accrue(self.recorder.env.now)
         good = output * (1.0 - p.scrap_fraction)
         availability = safe_ratio(operating, planned)
-        performance = safe_ratio(output, p.rate * operating)
+        performance = safe_ratio(output, p.rate * p.max_speed * operating)
         quality = safe_ratio(good, output)
         repairs = self.failures
         return {

@@ -30,7 +30,8 @@ def run_station(params: StationParams, horizon: float, *, seed=1, replication=0,
 
 
 def test_undisturbed_station_produces_exactly_rate_times_time():
-    params = StationParams(rate=4.0, speed=0.9, mean_time_between_jams=NEVER, mean_time_to_failure=NEVER)
+    params = StationParams(rate=4.0, speed=0.9, max_speed=1.0, mean_time_between_jams=NEVER,
+                           mean_time_to_failure=NEVER)
     station, motor = run_station(params, 8 * 3600.0)
     k = station.kpis()
     assert k["output"] == pytest.approx(4.0 * 0.9 * 8 * 3600.0, rel=1e-12)

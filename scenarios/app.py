@@ -1,0 +1,86 @@
+"""The Hydra entry point: the only place where configuration is read.
+
+    python -m scenarios.app                                  # the reference job
+    python -m scenarios.app calibration.window_h=12 whatif.replications=10
+    python -m scenarios.app tracking=null                    # no MLflow
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate, to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from scenarios.config import register_configs
+from scenarios.job import JobSpec, actions_from, run_reference
+from scenarios.plant import Plant
+from scenarios.tracking import flatten
+from sim.exceptions import TwinbenchError
+from sim.processes import StationParams
+from sim.telemetry import ChannelMap
+
+__all__ = ["main", "build_job"]
+
+register_configs()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSpec:
+    """Turn a composed config into the typed objects the job takes."""
+    plant_cfg = OmegaConf.to_container(cfg.plant, resolve=True)
+    plant = Plant(station=StationParams(**plant_cfg["station"]), motor_params=dict(plant_cfg["motor"]),
+                  crew_size=plant_cfg["crew_size"], max_step=plant_cfg["max_step"], lookahead=plant_cfg["lookahead"])
+    tel = OmegaConf.to_container(cfg.telemetry, resolve=True)
+    path = Path(to_absolute_path(tel.pop("path"))) if HydraConfig.initialized() else Path(tel.pop("path")).resolve()
+    channel_map = ChannelMap.from_dict(tel)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    return JobSpec(
+        telemetry_path=path, channel_map=channel_map, plant=plant,
+        calibrator=instantiate(cfg.calibration.estimator, _convert_="all"),
+        window_h=cfg.calibration.window_h, outputs=list(cfg.calibration.outputs),
+        actions=actions_from(OmegaConf.to_container(cfg.whatif.actions, resolve=True)),
+        horizon_h=cfg.whatif.horizon_h, replications=cfg.whatif.replications, baseline=cfg.whatif.baseline,
+        objective=cfg.whatif.objective, confidence=cfg.whatif.confidence,
+        sample_posterior=cfg.whatif.sample_posterior, seed=cfg.seed, run_name=cfg.run_name,
+        output_dir=Path(output_dir), tracker=tracker if tracker is not None else instantiate(cfg.tracking),
+        params=flatten(resolved), config_yaml=text, plots=cfg.plots, progress=cfg.progress,
+        tags={"git.commit": _git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+              "seed": cfg.seed})
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from rich.console import Console
+
+    console = Console()
+    output_dir = cfg.output_dir or HydraConfig.get().runtime.output_dir
+    try:
+        spec = build_job(cfg, output_dir=output_dir)
+        result = run_reference(spec, console=console)
+    except TwinbenchError as err:
+        console.print(f"[bold red]error:[/bold red] {err}", highlight=False)
+        sys.exit(2)
+    console.print(f"\nresults: {Path(output_dir).resolve()}")
+    ui = spec.tracker.ui_command()
+    if ui:
+        console.print(f"MLflow parent run {result.parent_run} with {len(result.child_runs) - 1} child runs; "
+                      f"browse them with:\n  {ui}", highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()
