@@ -2,7 +2,7 @@
 
     python -m scenarios.app                                  # the reference job
     python -m scenarios.app calibration.window_h=12 whatif.replications=10
-    python -m scenarios.app tracking=null                    # no MLflow
+    python -m scenarios.app tracking=none                    # no MLflow
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Trackers: where runs, parameters, metrics and artifacts go.
 
 A tracker is an injected object chosen in config (``tracking=mlflow`` or
-``tracking=null``).  Every call names its run explicitly (no "active run"
+``tracking=none``).  Every call names its run explicitly (no "active run"
 global state), so several runs can be open at once and parallel jobs do not
 interfere.  MLflow is imported lazily: it costs seconds to import.
 """
@@ -135,7 +135,7 @@ class MlflowTracker:
             except Exception as err:  # noqa: BLE001 - report any backend failure the same way
                 raise ConfigurationError(
                     f"cannot reach the MLflow tracking store {self.uri!r}: {err}. Check tracking.tracking_uri "
-                    f"(a server must be running for http:// URIs), or run with tracking=null") from err
+                    f"(a server must be running for http:// URIs), or run with tracking=none") from err
             if exp is None:
                 self._experiment_id = self._client.create_experiment(self.experiment, artifact_location=artifact)
             else:

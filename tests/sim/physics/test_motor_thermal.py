@@ -7,11 +7,14 @@ from sim.physics import MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC, RK4, Fleet, S
 from sim.physics.motor_thermal import motor_thermal_rhs
 from tests.oracles import motor_step_response, rk4_python
 
+pytestmark = pytest.mark.kernel
+
 P0 = SPEC.vector("params")
 X0 = np.array([300.0, 299.0])
 T_AMB = 298.15
 
 
+@pytest.mark.slow
 def test_step_response_matches_analytic_solution_at_default_step():
     fleet = Fleet(MOTOR_THERMAL, states=X0, inputs={"motor_current": 30.0, "ambient_temperature": T_AMB})
     times = [60.0, 600.0, 3600.0, 6 * 3600.0]
@@ -46,7 +49,7 @@ def test_kernel_agrees_with_pure_python_oracle():
     u = np.array([25.0, 290.0])
     fleet = Fleet(MOTOR_THERMAL, states=X0, inputs=u, integrator=RK4(max_step=2.0))
     fleet.advance(200.0)
-    oracle = rk4_python(motor_thermal_rhs.py_func, X0, P0, u, 2.0, 100)
+    oracle = rk4_python(getattr(motor_thermal_rhs, "py_func", motor_thermal_rhs), X0, P0, u, 2.0, 100)
     np.testing.assert_allclose(fleet.states[0], oracle, rtol=1e-13)
 
 
@@ -134,6 +137,7 @@ def test_bad_input_names_asset_variable_value_and_time():
         fleet.set_input(0, "current", 3.0)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_is_reported_with_asset_and_time():
     # a negative heat capacity is outside the bounds, so make the model blow up through a huge current instead
     fleet = Fleet(MOTOR_THERMAL, n=2, inputs={"motor_current": 1e4, "ambient_temperature": T_AMB},
