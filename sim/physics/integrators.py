@@ -9,12 +9,16 @@ Kernels provided by every integrator
 ------------------------------------
 ``advance(x, p, u, t0, t1, ev_out, ev_level, ev_dir, ev_active, status)``
     Advance a fleet ``x[n, nx]`` in place from *t0* to *t1* with inputs held
-    constant.  All assets step in lock-step; after each step the event
-    functions ``g = y[ev_out[j]] - ev_level[j]`` are checked for a sign change
-    in direction ``ev_dir[j]`` (+1 rising, -1 falling, 0 both) wherever
+    constant.  Every asset takes the same step grid ``t0 + k * max_step``
+    (the last step ends at *t1*).  After each step the event functions
+    ``g = y[ev_out[j]] - ev_level[j]`` are checked for a sign change in
+    direction ``ev_dir[j]`` (+1 rising, -1 falling, 0 both) wherever
     ``ev_active[a, j]``.  A crossing is located inside the step by the Illinois
     method on the step fraction (each trial is one RK4 step from the step
-    start), and the whole fleet is stopped at the earliest crossing.  Returns
+    start), and the whole fleet is stopped at the earliest crossing.  Assets
+    are integrated one after the other (cache-friendly); when a crossing is
+    found, a second pass brings the fleet to that time on the same grid, so
+    the result does not depend on the fleet's order or size.  Returns
     the time reached; ``status = [code, asset, index]`` with code 0 (reached
     t1), 1 (event *index* of *asset*) or 2 (state *index* of *asset* became
     non-finite).
@@ -71,6 +75,71 @@ def _crossed(g0, g1, direction):
 
 
 @njit(cache=True)
+def _locate(x, p, u, h, j, g0, g1, ev_out, ev_level, ev_dir, time_tol, xt, y, k1, k2, k3, k4, tmp):
+    # Illinois (modified regula falsi) on the step fraction; the crossed side stays at hi
+    lo = 0.0
+    hi = 1.0
+    glo = g0
+    ghi = g1
+    side = 0
+    for _ in range(100):
+        if (hi - lo) * h <= time_tol:
+            break
+        th = (lo * ghi - hi * glo) / (ghi - glo)
+        if not (lo < th < hi):
+            th = 0.5 * (lo + hi)
+        rk4_step(x, p, u, th * h, xt, k1, k2, k3, k4, tmp)
+        _out(xt, p, u, y)
+        gt = y[ev_out[j]] - ev_level[j]
+        if _crossed(glo, gt, ev_dir[j]) or gt == 0.0:
+            hi = th
+            ghi = gt
+            if side == -1:
+                glo *= 0.5
+            side = -1
+        else:
+            lo = th
+            glo = gt
+            if side == 1:
+                ghi *= 0.5
+            side = 1
+    return hi
+
+
+@njit(cache=True)
+def _n_steps(t0, t1, max_step):
+    n = int(math.ceil((t1 - t0) / max_step))
+    if n > 0 and t0 + (n - 1) * max_step >= t1 - 1e-12 * max(1.0, abs(t1)):
+        n -= 1
+    return max(n, 1)
+
+
+@njit(cache=True)
+def _integrate(xa, p, u, t0, t1, max_step, n_steps, stop_step, stop_h, xn, k1, k2, k3, k4, tmp):
+    # full grid steps t0 + k*max_step (the last one ends at t1); with stop_step >= 0 the asset
+    # takes stop_step grid steps and then one step of length stop_h.  Returns the index of a
+    # state that became non-finite (or -1) and the step where it happened.
+    nx = xa.shape[0]
+    last = n_steps if stop_step < 0 else stop_step
+    for k in range(last):
+        h = max_step if k < n_steps - 1 else t1 - (t0 + k * max_step)
+        rk4_step(xa, p, u, h, xn, k1, k2, k3, k4, tmp)
+        for i in range(nx):
+            xa[i] = xn[i]
+        for i in range(nx):
+            if not math.isfinite(xa[i]):
+                return i, k
+    if stop_step >= 0 and stop_h > 0.0:
+        rk4_step(xa, p, u, stop_h, xn, k1, k2, k3, k4, tmp)
+        for i in range(nx):
+            xa[i] = xn[i]
+        for i in range(nx):
+            if not math.isfinite(xa[i]):
+                return i, last
+    return -1, last
+
+
+@njit(cache=True)
 def advance(x, p, u, t0, t1, max_step, ev_out, ev_level, ev_dir, ev_active, time_tol, status):
     n, nx = x.shape
     m = ev_out.shape[0]
@@ -85,92 +154,114 @@ def advance(x, p, u, t0, t1, max_step, ev_out, ev_level, ev_dir, ev_active, time
     k3 = np.empty(nx)
     k4 = np.empty(nx)
     tmp = np.empty(nx)
+    xa = np.empty(nx)
+    xn = np.empty(nx)
     xt = np.empty(nx)
     y = np.empty(ny)
-    xnew = np.empty((n, nx))
-    g = np.zeros((n, m))
-    if m > 0:
+    g = np.empty(m)
+    n_steps = _n_steps(t0, t1, max_step)
+    # pass 1: every asset on its own up to its first armed crossing (or t1)
+    best_step = -1
+    best_h = 0.0
+    best_t = t1
+    best_a = -1
+    best_j = -1
+    any_armed = False
+    for a in range(n):
+        for j in range(m):
+            if ev_active[a, j]:
+                any_armed = True
+    if not any_armed:
         for a in range(n):
-            _out(x[a], p[a], u[a], y)
-            for j in range(m):
-                g[a, j] = y[ev_out[j]] - ev_level[j]
-    t = t0
-    while t < t1:
-        h = min(max_step, t1 - t)
-        if t + h >= t1 - 1e-12 * max(1.0, abs(t1)):
-            h = t1 - t
-        for a in range(n):
-            rk4_step(x[a], p[a], u[a], h, xnew[a], k1, k2, k3, k4, tmp)
             for i in range(nx):
-                if not math.isfinite(xnew[a, i]):
+                xa[i] = x[a, i]
+            bad, k = _integrate(xa, p[a], u[a], t0, t1, max_step, n_steps, -1, 0.0, xn, k1, k2, k3, k4, tmp)
+            if bad >= 0:
+                status[0] = 2
+                status[1] = a
+                status[2] = bad
+                return t0 + k * max_step
+            for i in range(nx):
+                x[a, i] = xa[i]
+        return t1
+    xs = x.copy()
+    for a in range(n):
+        armed = False
+        for j in range(m):
+            if ev_active[a, j]:
+                armed = True
+        for i in range(nx):
+            xa[i] = x[a, i]
+        if not armed:
+            bad, k = _integrate(xa, p[a], u[a], t0, t1, max_step, n_steps, -1, 0.0, xn, k1, k2, k3, k4, tmp)
+            if bad >= 0:
+                status[0] = 2
+                status[1] = a
+                status[2] = bad
+                return t0 + k * max_step
+            for i in range(nx):
+                xs[a, i] = xa[i]
+            continue
+        _out(xa, p[a], u[a], y)
+        for j in range(m):
+            g[j] = y[ev_out[j]] - ev_level[j]
+        for k in range(n_steps):
+            tk = t0 + k * max_step
+            if tk >= best_t:
+                break  # an earlier asset already crosses before this step starts
+            h = max_step if k < n_steps - 1 else t1 - tk
+            rk4_step(xa, p[a], u[a], h, xn, k1, k2, k3, k4, tmp)
+            for i in range(nx):
+                if not math.isfinite(xn[i]):
                     status[0] = 2
                     status[1] = a
                     status[2] = i
-                    return t
-        best = 2.0
-        best_a = -1
-        best_j = -1
-        if m > 0:
-            for a in range(n):
-                _out(xnew[a], p[a], u[a], y)
-                for j in range(m):
-                    if not ev_active[a, j]:
-                        continue
-                    g1 = y[ev_out[j]] - ev_level[j]
-                    if not _crossed(g[a, j], g1, ev_dir[j]):
-                        continue
-                    # Illinois (modified regula falsi) on the step fraction theta;
-                    # the bracket keeps the crossed side at theta_hi.
-                    lo = 0.0
-                    hi = 1.0
-                    glo = g[a, j]
-                    ghi = g1
-                    side = 0
-                    for _ in range(100):
-                        if (hi - lo) * h <= time_tol:
-                            break
-                        th = (lo * ghi - hi * glo) / (ghi - glo)
-                        if not (lo < th < hi):
-                            th = 0.5 * (lo + hi)
-                        rk4_step(x[a], p[a], u[a], th * h, xt, k1, k2, k3, k4, tmp)
-                        _out(xt, p[a], u[a], y)
-                        gt = y[ev_out[j]] - ev_level[j]
-                        if _crossed(glo, gt, ev_dir[j]) or gt == 0.0:
-                            hi = th
-                            ghi = gt
-                            if side == -1:
-                                glo *= 0.5
-                            side = -1
-                        else:
-                            lo = th
-                            glo = gt
-                            if side == 1:
-                                ghi *= 0.5
-                            side = 1
-                    if hi < best:
-                        best = hi
+                    return tk
+            _out(xn, p[a], u[a], y)
+            hit = False
+            for j in range(m):
+                if not ev_active[a, j]:
+                    continue
+                g1 = y[ev_out[j]] - ev_level[j]
+                if _crossed(g[j], g1, ev_dir[j]):
+                    th = _locate(xa, p[a], u[a], h, j, g[j], g1, ev_out, ev_level, ev_dir, time_tol, xt, y,
+                                 k1, k2, k3, k4, tmp)
+                    if tk + th * h < best_t:
+                        best_t = tk + th * h
+                        best_step = k
+                        best_h = th * h
                         best_a = a
                         best_j = j
-        if best_a >= 0:
-            hb = best * h
-            for a in range(n):
-                rk4_step(x[a], p[a], u[a], hb, xt, k1, k2, k3, k4, tmp)
-                for i in range(nx):
-                    x[a, i] = xt[i]
-            status[0] = 1
-            status[1] = best_a
-            status[2] = best_j
-            return t + hb
+                    hit = True
+            if hit:
+                break
+            for i in range(nx):
+                xa[i] = xn[i]
+            for j in range(m):
+                g[j] = y[ev_out[j]] - ev_level[j]
+        for i in range(nx):
+            xs[a, i] = xa[i]
+    if best_a < 0:
         for a in range(n):
             for i in range(nx):
-                x[a, i] = xnew[a, i]
-        if m > 0:
-            for a in range(n):
-                _out(x[a], p[a], u[a], y)
-                for j in range(m):
-                    g[a, j] = y[ev_out[j]] - ev_level[j]
-        t = t + h
-    return t1
+                x[a, i] = xs[a, i]
+        return t1
+    # pass 2: the whole fleet to the earliest crossing, on the same step grid
+    for a in range(n):
+        for i in range(nx):
+            xa[i] = x[a, i]
+        bad, k = _integrate(xa, p[a], u[a], t0, t1, max_step, n_steps, best_step, best_h, xn, k1, k2, k3, k4, tmp)
+        if bad >= 0:
+            status[0] = 2
+            status[1] = a
+            status[2] = bad
+            return t0 + k * max_step
+        for i in range(nx):
+            x[a, i] = xa[i]
+    status[0] = 1
+    status[1] = best_a
+    status[2] = best_j
+    return t0 + best_step * max_step + best_h
 
 
 @njit(cache=True)

@@ -1,0 +1,169 @@
+"""TelemetryStream: validated SI telemetry plus the quarantine that explains every gap."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.exceptions import ConfigurationError, TelemetryError
+from sim.telemetry.channels import ChannelMap
+from sim.telemetry.gates import GATES, TIME_GATES
+
+__all__ = ["TelemetryStream", "QUARANTINE_COLUMNS", "build_counts", "empty_quarantine"]
+
+#: Columns of :attr:`TelemetryStream.quarantine`, in order.
+QUARANTINE_COLUMNS = ("row", "time_raw", "time", "channel", "raw_value", "gate", "reason")
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """A quarantine table without entries, with the documented dtypes."""
+    return pd.DataFrame(
+        {
+            "row": pd.Series([], dtype="int64"),
+            "time_raw": pd.Series([], dtype=str),
+            "time": pd.Series([], dtype="datetime64[ns, UTC]"),
+            "channel": pd.Series([], dtype=str),
+            "raw_value": pd.Series([], dtype=str),
+            "gate": pd.Series([], dtype=str),
+            "reason": pd.Series([], dtype=str),
+        }
+    )
+
+
+def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int) -> pd.DataFrame:
+    """Per-channel counts: ``read`` (given), ``accepted`` (frame), ``quarantined`` and per gate.
+
+    ``read`` comes from the row count, ``accepted`` from the frame and ``quarantined``
+    from the quarantine table, so that :meth:`TelemetryStream.check_accounting` checks
+    three independent tallies.
+    """
+    names = list(frame.columns)
+    per_gate = pd.crosstab(quarantine["channel"], quarantine["gate"]) if len(quarantine) else pd.DataFrame()
+    per_gate = per_gate.reindex(index=names, columns=list(GATES), fill_value=0).astype("int64")
+    counts = pd.DataFrame(
+        {
+            "read": np.full(len(names), read, dtype=np.int64),
+            "accepted": frame.notna().sum().reindex(names).to_numpy(dtype=np.int64),
+            "quarantined": per_gate.sum(axis=1).to_numpy(dtype=np.int64),
+        },
+        index=pd.Index(names, name="channel", dtype=object),
+    )
+    counts = pd.concat([counts, per_gate.set_axis(counts.index)], axis=1)
+    counts.loc["TOTAL"] = counts.sum()
+    return counts.astype("int64")
+
+
+@dataclass(frozen=True, eq=False)
+class TelemetryStream:
+    """Validated telemetry in SI units, time-ordered, with the quarantine of rejected values.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Index ``time``: tz-aware UTC DatetimeIndex, strictly increasing (rows whose
+        timestamp passed the time gates).  One float64 column per channel name, in SI
+        units; NaN where that value was quarantined.
+    quarantine : pandas.DataFrame
+        One row per rejected value: ``row`` (1-based data row in the file, header
+        excluded), ``time_raw`` (the time cell), ``time`` (parsed UTC stamp, NaT if
+        unparseable), ``channel``, ``raw_value``, ``gate`` and ``reason``; sorted by
+        row, then channel in map order.
+    counts : pandas.DataFrame
+        Indexed by channel plus a ``TOTAL`` row; columns ``read``, ``accepted``,
+        ``quarantined`` and one per gate.
+    t0 : pandas.Timestamp or None
+        First accepted timestamp [UTC]; None if no row was accepted.
+    rows_read : int
+        Data rows read (header excluded).
+    source : str
+        Path of the source file.
+    content_hash : str
+        SHA-256 of the source file's bytes (hex).
+    channel_map : ChannelMap
+        The map the file was read with.
+    """
+
+    frame: pd.DataFrame
+    quarantine: pd.DataFrame
+    counts: pd.DataFrame
+    t0: pd.Timestamp | None
+    rows_read: int
+    source: str
+    content_hash: str
+    channel_map: ChannelMap
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Time of each frame row since :attr:`t0` [s], float64."""
+        if self.t0 is None:
+            return np.empty(0, dtype=np.float64)
+        return (self.frame.index.as_unit("ns").asi8 - self.t0.value).astype(np.float64) / 1e9
+
+    def check_accounting(self) -> None:
+        """Raise :class:`TelemetryError` unless ``accepted + quarantined == read`` per channel."""
+        per_channel = self.counts.drop(index="TOTAL")
+        in_table = self.quarantine["channel"].value_counts().reindex(per_channel.index, fill_value=0)
+        broken = per_channel[
+            (per_channel["accepted"] + per_channel["quarantined"] != per_channel["read"])
+            | (in_table.to_numpy() != per_channel["quarantined"].to_numpy())
+            | (per_channel["read"] != self.rows_read)
+        ]
+        if len(broken):
+            raise TelemetryError(
+                f"telemetry from '{self.source}' lost values: accepted + quarantined != read for channels "
+                f"{list(broken.index)}:\n{broken[['read', 'accepted', 'quarantined']].to_string()}\n"
+                f"this is a bug in sim.telemetry; please report it with the file"
+            )
+
+    def window(self, start_s: float, end_s: float) -> TelemetryStream:
+        """The part of the stream in ``[start_s, end_s)`` seconds since :attr:`t0`.
+
+        Quarantined values are kept when their parsed timestamp lies in the window;
+        unparseable timestamps belong to no window.  The new stream's ``t0`` is its own
+        first accepted stamp, and its counts satisfy the same identity.
+
+        Parameters
+        ----------
+        start_s, end_s : float
+            Window bounds since :attr:`t0` [s], ``start_s < end_s``.
+        """
+        if not (math.isfinite(start_s) and math.isfinite(end_s)) or not start_s < end_s:
+            raise ConfigurationError(
+                f"window [{start_s}, {end_s}) s is empty or not finite; fix: pass finite start_s < end_s"
+            )
+        if self.t0 is None:
+            return self
+        low = self.t0 + pd.to_timedelta(start_s, unit="s")
+        high = self.t0 + pd.to_timedelta(end_s, unit="s")
+        index = self.frame.index
+        frame = self.frame.loc[(index >= low) & (index < high)]
+        times = self.quarantine["time"]
+        quarantine = self.quarantine.loc[(times >= low) & (times < high)].reset_index(drop=True)
+        rejected_rows = quarantine.loc[quarantine["gate"].isin(TIME_GATES), "row"].nunique()
+        rows = len(frame) + int(rejected_rows)
+        return TelemetryStream(
+            frame=frame,
+            quarantine=quarantine,
+            counts=build_counts(frame, quarantine, rows),
+            t0=frame.index[0] if len(frame) else None,
+            rows_read=rows,
+            source=self.source,
+            content_hash=self.content_hash,
+            channel_map=self.channel_map,
+        )
+
+    def summary(self) -> str:
+        """A short text report: source, time span and counts per gate."""
+        span = (
+            f"{self.frame.index[0].isoformat()} .. {self.frame.index[-1].isoformat()}"
+            if len(self.frame) else "no accepted timestamps"
+        )
+        used = [g for g in GATES if self.counts.loc["TOTAL", g] > 0]
+        table = self.counts[["read", "accepted", "quarantined", *used]].to_string()
+        return (
+            f"telemetry '{self.source}' (sha256 {self.content_hash[:12]}), {self.rows_read} rows, "
+            f"{len(self.frame)} accepted timestamps\ntime span [UTC]: {span}\n{table}"
+        )
