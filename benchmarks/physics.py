@@ -92,19 +92,19 @@ def bench_c(n, steps):
 
 def bench_python(n, steps):
     rhs = getattr(motor_thermal_rhs, "py_func", motor_thermal_rhs)
-    p = MOTOR_THERMAL.spec.vector("params")
+    p = tuple(MOTOR_THERMAL.spec.vector("params"))
     u_all = fleet_inputs(n)
     t = time.perf_counter()
     for a in range(n):
-        x = np.array([300.0, 299.0])
-        u = u_all[a]
-        k1, k2, k3, k4 = (np.empty(2) for _ in range(4))
+        x = (300.0, 299.0)
+        u = tuple(u_all[a])
         for _ in range(steps):
-            rhs(x, p, u, k1)
-            rhs(x + 0.5 * k1, p, u, k2)
-            rhs(x + 0.5 * k2, p, u, k3)
-            rhs(x + k3, p, u, k4)
-            x = x + (k1 + 2 * k2 + 2 * k3 + k4) / 6.0
+            k1 = rhs(x, p, u)
+            k2 = rhs((x[0] + 0.5 * k1[0], x[1] + 0.5 * k1[1]), p, u)
+            k3 = rhs((x[0] + 0.5 * k2[0], x[1] + 0.5 * k2[1]), p, u)
+            k4 = rhs((x[0] + k3[0], x[1] + k3[1]), p, u)
+            x = (x[0] + (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0]) / 6.0,
+                 x[1] + (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1]) / 6.0)
     return time.perf_counter() - t
 
 
@@ -116,10 +116,8 @@ def bench_scipy(n, horizon):
     u_all = fleet_inputs(n)
     t = time.perf_counter()
     for a in range(n):
-        def f(_t, x, u=u_all[a]):
-            d = np.empty(2)
-            rhs(x, p, u, d)
-            return d
+        def f(_t, x, u=tuple(u_all[a])):
+            return rhs(x, p, u)
         solve_ivp(f, (0.0, horizon), [300.0, 299.0], method="RK45", rtol=1e-8, atol=1e-8)
     return time.perf_counter() - t
 

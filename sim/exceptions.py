@@ -15,6 +15,7 @@ __all__ = [
     "UnitConversionError",
     "ModelError",
     "NonFiniteStateError",
+    "StiffnessError",
     "ParameterBoundsError",
     "SimulationError",
     "CalibrationError",
@@ -56,6 +57,18 @@ class NonFiniteStateError(ModelError, FloatingPointError):
 
     The attributes name the culprit so that callers can report or recover.
     """
+
+    def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
+                 time: float = float("nan")):
+        super().__init__(message)
+        self.asset = asset
+        self.variable = variable
+        self.value = value
+        self.time = time
+
+
+class StiffnessError(ModelError):
+    """The integrator cannot make progress: the problem is stiff or the solution blows up."""
 
     def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
                  time: float = float("nan")):

@@ -23,14 +23,14 @@ def motor_step_response(p, x0, current, t_amb, t):
 
 
 def rk4_python(rhs, x0, p, u, h, n_steps):
-    """Pure-Python classical RK4 with a Python right-hand side ``rhs(x, p, u, out)``."""
+    """Pure-Python classical RK4 with a Python right-hand side ``rhs(x, p, u) -> tuple``."""
     x = [float(v) for v in x0]
     nx = len(x)
+    p = tuple(float(v) for v in p)
+    u = tuple(float(v) for v in u)
 
     def f(xx):
-        out = np.empty(nx)
-        rhs(np.array(xx), np.asarray(p, float), np.asarray(u, float), out)
-        return list(out)
+        return list(rhs(tuple(xx), p, u))
 
     for _ in range(n_steps):
         k1 = f(x)

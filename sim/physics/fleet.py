@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.exceptions import ConfigurationError, NonFiniteStateError
 from sim.physics.integrators import RK4
-from sim.physics.model import Model
+from sim.physics.model import Model, raise_for_status
 
 __all__ = ["StateEvent", "EventHit", "FleetSnapshot", "Fleet"]
 
@@ -92,6 +92,7 @@ class Fleet:
         self.model = model
         self.spec = model.spec
         self.integrator = integrator or RK4()
+        self._options = self.integrator.options()
         self.states, self.params, self.inputs = model.fleet_arrays(n, states=states, params=params, inputs=inputs)
         self.spec.check_bounds(self.params)
         self.spec.check_finite("states", self.states, time=time)
@@ -132,14 +133,13 @@ class Fleet:
 
     def outputs(self) -> np.ndarray:
         """Outputs ``y[n, ny]`` at the current time."""
-        y = np.empty((self.n, self.spec.ny))
-        for a in range(self.n):
-            self.model.output(self.states[a], self.params[a], self.inputs[a], y[a])
-        return y
+        out = self.model.output
+        return np.array([out(tuple(self.states[a]), tuple(self.params[a]), tuple(self.inputs[a]))
+                         for a in range(self.n)], dtype=np.float64).reshape(self.n, self.spec.ny)
 
     def output(self, asset: int, name: str) -> float:
-        y = np.empty(self.spec.ny)
-        self.model.output(self.states[asset], self.params[asset], self.inputs[asset], y)
+        """Output *name* of *asset* at the current time."""
+        y = self.model.output(tuple(self.states[asset]), tuple(self.params[asset]), tuple(self.inputs[asset]))
         return float(y[self.spec.index("outputs", name)])
 
     # ---------------------------------------------------------------- advance
@@ -157,17 +157,11 @@ class Fleet:
             return None
         if not np.all(np.isfinite(self.inputs)):
             self.spec.check_finite("inputs", self.inputs, time=self.time)
-        t = self._kernels.advance(self.states, self.params, self.inputs, self.time, float(t_end),
-                                  self.integrator.max_step, self._ev_out, self._ev_level, self._ev_dir,
-                                  self.active, self.integrator.event_time_tol, self._status)
+        t = self._kernels.advance(self.states, self.params, self.inputs, self.time, float(t_end), self._options,
+                                  self._ev_out, self._ev_level, self._ev_dir, self.active, self._status)
         code, a, j = (int(v) for v in self._status)
-        if code == 2:
-            name = self.spec.states[j].name
-            raise NonFiniteStateError(
-                f"{self.spec.name}: state {name!r} of asset {a} became non-finite in the step after t = {t} s "
-                f"(state before the step {self.spec.as_dict('states', self.states[a])}); check its parameters "
-                f"{self.spec.as_dict('params', self.params[a])} and inputs {self.spec.as_dict('inputs', self.inputs[a])}",
-                asset=a, variable=name, value=math.nan, time=t)
+        if code >= 2:
+            raise_for_status(self.spec, self._status, time=float(t), params=self.params, integrator=self.integrator)
         self.time = float(t)
         if code == 1:
             return EventHit(time=self.time, asset=a, event=self.events[j])

@@ -1,14 +1,26 @@
 """A physics model: a :class:`ModelSpec` plus two numba kernels.
 
-Writing a model means writing
+Writing a model means writing, as ``@njit(cache=True)`` functions at module
+level,
 
-* ``rhs(x, p, u, dxdt)`` - the time derivative of the states [unit/s], and
-* ``output(x, p, u, y)`` - the outputs,
+* ``rhs(x, p, u) -> dx/dt`` - the time derivatives of the states [unit/s], and
+* ``output(x, p, u) -> y`` - the outputs,
 
-as ``@njit(cache=True)`` functions at module level over 1-D float64 arrays in
-the order of the spec, and a :class:`ModelSpec`.  ``Model(spec, rhs, output)``
-then provides fleet simulation with any integrator (see
-:mod:`sim.physics.integrators`).
+where ``x``, ``p`` and ``u`` are states, parameters and inputs of *one* asset
+in the order of the spec (indexable like arrays; tuples at run time) and both
+functions return tuples.  ``Model(spec, rhs, output)`` then simulates fleets,
+Monte Carlo samples and filter sigma points with any integrator of
+:mod:`sim.physics.integrators`::
+
+    @njit(cache=True)
+    def tank_rhs(x, p, u):
+        return ((u[0] - p[0] * math.sqrt(max(x[0], 0.0))) / p[1],)
+
+    @njit(cache=True)
+    def tank_output(x, p, u):
+        return (x[0],)
+
+    TANK = Model(TANK_SPEC, tank_rhs, tank_output)
 """
 
 from __future__ import annotations
@@ -22,7 +34,9 @@ from sim.exceptions import ConfigurationError, ModelError, NonFiniteStateError
 from sim.physics.integrators import RK4
 from sim.physics.spec import ModelSpec
 
-__all__ = ["Model"]
+__all__ = ["Model", "raise_for_status"]
+
+_INPUT_MODES = {"zoh": 0, "linear": 1}
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,11 +77,17 @@ class Model:
             if given is None or isinstance(given, dict):
                 arr = np.tile(self.spec.vector(kind, given), (n, 1))
             else:
-                arr = np.array(np.broadcast_to(np.asarray(given, dtype=np.float64), (n, width)))
+                given = np.asarray(given, dtype=np.float64)
+                try:
+                    arr = np.array(np.broadcast_to(given, (n, width)))
+                except ValueError:
+                    raise ModelError(
+                        f"{self.spec.name}: {kind} must have shape ({n}, {width}) (order {self.spec.names(kind)}), "
+                        f"got {given.shape}") from None
             out.append(np.ascontiguousarray(arr, dtype=np.float64))
         return tuple(out)
 
-    def simulate(self, x0, params, t, u, *, integrator=None) -> np.ndarray:
+    def simulate(self, x0, params, t, u, *, integrator=None, inputs: str = "zoh") -> np.ndarray:
         """Outputs ``y[n, k, ny]`` of every asset on the sample grid *t* [s].
 
         Parameters
@@ -79,22 +99,31 @@ class Model:
         t : array (k,)
             Strictly increasing sample times [s].
         u : array (k, nu)
-            Inputs, held constant from ``t[j]`` to ``t[j+1]`` (zero-order hold),
-            shared by all assets.
+            Inputs at the sample times, shared by all assets.
+        inputs : {"zoh", "linear"}
+            Held constant from ``t[j]`` to ``t[j+1]`` or linearly interpolated,
+            inside the kernel.
         """
         integrator = integrator or RK4()
         spec = self.spec
-        x0 = _as_2d(x0, spec.nx, "x0 (initial states)")
-        params = _as_2d(params, spec.np, "params")
+        if inputs not in _INPUT_MODES:
+            raise ConfigurationError(f"inputs = {inputs!r}: choose one of {sorted(_INPUT_MODES)}")
+        x0 = _as_2d(x0, spec.nx, f"{spec.name}: x0 (initial states {spec.names('states')})")
+        params = _as_2d(params, spec.np, f"{spec.name}: params ({spec.names('params')})")
         if params.shape[0] != x0.shape[0]:
-            raise ConfigurationError(
-                f"{spec.name}: params has {params.shape[0]} assets but x0 has {x0.shape[0]}; give one row per asset")
+            if params.shape[0] == 1:
+                params = np.ascontiguousarray(np.repeat(params, x0.shape[0], axis=0))
+            elif x0.shape[0] == 1:
+                x0 = np.ascontiguousarray(np.repeat(x0, params.shape[0], axis=0))
+            else:
+                raise ModelError(f"{spec.name}: params has {params.shape[0]} assets but x0 has {x0.shape[0]}; "
+                                 f"give one row per asset (or one row for all)")
         t = np.ascontiguousarray(t, dtype=np.float64)
         u = np.ascontiguousarray(u, dtype=np.float64)
         if t.ndim != 1 or t.size < 1:
-            raise ConfigurationError(f"{spec.name}: sample times must be a non-empty 1-D array, got shape {t.shape}")
+            raise ModelError(f"{spec.name}: sample times must be a non-empty 1-D array, got shape {t.shape}")
         if u.shape != (t.size, spec.nu):
-            raise ConfigurationError(
+            raise ModelError(
                 f"{spec.name}: inputs must have shape (k, nu) = ({t.size}, {spec.nu}) in the order "
                 f"{spec.names('inputs')}, got {u.shape}")
         if t.size > 1 and not np.all(np.diff(t) > 0):
@@ -111,15 +140,38 @@ class Model:
                 time=float(t[j]))
         y = np.empty((x0.shape[0], t.size, spec.ny))
         status = np.zeros(3, dtype=np.int64)
-        k = self.kernels(integrator).simulate(x0, params, t, u, integrator.max_step, y, status)
-        if status[0] == 2:
-            a, i = int(status[1]), int(status[2])
-            raise NonFiniteStateError(
-                f"{spec.name}: state {spec.states[i].name!r} of asset {a} diverged to a non-finite value by "
-                f"t = {t[k]} s; the parameters {spec.as_dict('params', params[a])} make the model unstable "
-                f"or the step ({integrator.max_step} s) is too long", asset=a, variable=spec.states[i].name,
-                value=math.nan, time=float(t[k]))
+        k = self.kernels(integrator).simulate(x0, params, t, u, _INPUT_MODES[inputs], integrator.options(), y,
+                                              status)
+        if status[0] != 0:
+            raise_for_status(spec, status, time=float(t[min(k, t.size - 1)]), params=params, integrator=integrator)
         return y
+
+
+def raise_for_status(spec: ModelSpec, status, *, time: float, params, integrator, states=None) -> None:
+    """Turn a kernel status ``[code, asset, index]`` into the matching specific error."""
+    from sim.exceptions import StiffnessError
+
+    code, a, i = (int(v) for v in status)
+    where = f"asset {a} at t = {time} s"
+    if code == 2:
+        name = spec.states[i].name
+        raise NonFiniteStateError(
+            f"{spec.name}: state {name!r} of {where} became non-finite (it diverged); its parameters "
+            f"{spec.as_dict('params', params[a])} make the model unstable or the integrator "
+            f"({integrator.describe()}) is too coarse - shorten the step or use an adaptive/stiff method",
+            asset=a, variable=name, value=math.nan, time=time)
+    if code == 3:
+        raise StiffnessError(
+            f"{spec.name}: the problem is stiff for {integrator.describe()} ({where}): the explicit method "
+            f"keeps shrinking its step to stay stable; use SolveIVP(method='BDF') or SolveIVP(method='Radau')",
+            asset=a, variable="", value=math.nan, time=time)
+    if code == 4:
+        raise StiffnessError(
+            f"{spec.name}: the step size collapsed or the step budget ran out for {where} with "
+            f"{integrator.describe()}; the solution may blow up there, or the problem is stiff - check the "
+            f"parameters {spec.as_dict('params', params[a])} or use SolveIVP(method='BDF')",
+            asset=a, variable="", value=math.nan, time=time)
+    raise ModelError(f"{spec.name}: the kernel returned the unknown status {list(status)}")  # pragma: no cover
 
 
 def _as_2d(array, width: int, what: str) -> np.ndarray:

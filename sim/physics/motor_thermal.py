@@ -58,28 +58,20 @@ MOTOR_THERMAL_SPEC = ModelSpec(
 
 
 @njit(cache=True)
-def motor_thermal_rhs(x, p, u, dxdt):
+def motor_thermal_rhs(x, p, u):
     """Time derivatives [K/s] of winding and housing temperature."""
-    t_w = x[0]
-    t_h = x[1]
-    current = u[0]
-    t_a = u[1]
-    r_wh = p[0]
-    c_w = p[1]
-    r_ha = p[2]
-    c_h = p[3]
-    r_cu = p[4]
-    q_wh = (t_w - t_h) / r_wh
-    dxdt[0] = (r_cu * current * current - q_wh) / c_w
-    dxdt[1] = (q_wh - (t_h - t_a) / r_ha) / c_h
+    t_w, t_h = x[0], x[1]
+    current, t_a = u[0], u[1]
+    r_wh, c_w, r_ha, c_h, r_cu = p[0], p[1], p[2], p[3], p[4]
+    q_wh = (t_w - t_h) / r_wh  # heat flow winding -> housing [W]
+    return ((r_cu * current * current - q_wh) / c_w,
+            (q_wh - (t_h - t_a) / r_ha) / c_h)
 
 
 @njit(cache=True)
-def motor_thermal_output(x, p, u, y):
+def motor_thermal_output(x, p, u):
     """Outputs: winding temperature [K], housing temperature [K], heat loss [W]."""
-    y[0] = x[0]
-    y[1] = x[1]
-    y[2] = p[4] * u[0] * u[0]
+    return (x[0], x[1], p[4] * u[0] * u[0])
 
 
 MOTOR_THERMAL = Model(MOTOR_THERMAL_SPEC, motor_thermal_rhs, motor_thermal_output)
