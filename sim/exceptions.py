@@ -20,6 +20,7 @@ __all__ = [
     "SimulationError",
     "CalibrationError",
     "IdentifiabilityWarning",
+    "StiffnessWarning",
     "DataQualityWarning",
 ]
 
@@ -93,6 +94,10 @@ class CalibrationError(TwinbenchError):
 
 class IdentifiabilityWarning(UserWarning):
     """Calibrated parameters are poorly determined (strong correlation, at bounds, singular information)."""
+
+
+class StiffnessWarning(UserWarning):
+    """An explicit integrator's step is limited by stability: the model is stiff there."""
 
 
 class DataQualityWarning(UserWarning):

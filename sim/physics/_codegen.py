@@ -73,6 +73,8 @@ def render_helpers(nx: int, n_par: int, nu: int, ny: int, max_terms: int = 7) ->
     lines += ["@njit(cache=True, inline='always')", "def _norm(e, x0, x1, rtol, atol):", "    s = 0.0"]
     lines += [f"    s += (e[{k}] / (atol + rtol * max(abs(x0[{k}]), abs(x1[{k}])))) ** 2" for k in range(nx)]
     lines += [f"    return math.sqrt(s / {nx})", ""]
+    lines += ["@njit(cache=True, inline='always')", "def _zeros():",
+              f"    return {tup('0.0' for k in range(nx))}", ""]
     lines += ["@njit(cache=True, inline='always')", "def _sub(a, b):",
               f"    return {tup(f'a[{k}] - b[{k}]' for k in range(nx))}", ""]
     lines += ["@njit(cache=True, inline='always')", "def _dot(a, b):",

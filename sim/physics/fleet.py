@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.exceptions import ConfigurationError, NonFiniteStateError
 from sim.physics.integrators import RK4
-from sim.physics.model import Model, raise_for_status
+from sim.physics.model import Model, raise_for_status, warn_if_stiff
 
 __all__ = ["StateEvent", "EventHit", "FleetSnapshot", "Fleet"]
 
@@ -105,7 +105,8 @@ class Fleet:
         self._ev_dir = np.array([e.direction for e in self.events], dtype=np.int64)
         self.active = np.ones((n, len(self.events)), dtype=np.bool_)
         self.time = float(time)
-        self._status = np.zeros(3, dtype=np.int64)
+        self._status = np.full(4, -1, dtype=np.int64)
+        self._warned_stiff = False
         self._kernels = model.kernels(self.integrator)
 
     @property
@@ -159,9 +160,12 @@ class Fleet:
             self.spec.check_finite("inputs", self.inputs, time=self.time)
         t = self._kernels.advance(self.states, self.params, self.inputs, self.time, float(t_end), self._options,
                                   self._ev_out, self._ev_level, self._ev_dir, self.active, self._status)
-        code, a, j = (int(v) for v in self._status)
+        code, a, j = (int(v) for v in self._status[:3])
         if code >= 2:
             raise_for_status(self.spec, self._status, time=float(t), params=self.params, integrator=self.integrator)
+        if self._status[3] >= 0 and not self._warned_stiff:
+            self._warned_stiff = True
+            warn_if_stiff(self.spec, self._status, self.integrator)
         self.time = float(t)
         if code == 1:
             return EventHit(time=self.time, asset=a, event=self.events[j])

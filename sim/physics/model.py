@@ -34,7 +34,7 @@ from sim.exceptions import ConfigurationError, ModelError, NonFiniteStateError
 from sim.physics.integrators import RK4
 from sim.physics.spec import ModelSpec
 
-__all__ = ["Model", "raise_for_status"]
+__all__ = ["Model", "raise_for_status", "warn_if_stiff"]
 
 _INPUT_MODES = {"zoh": 0, "linear": 1}
 
@@ -59,7 +59,7 @@ class Model:
     def kernels(self, integrator=None):
         """Compiled kernels of *integrator* (default :class:`RK4`) for this model."""
         integrator = integrator or RK4()
-        key = integrator.name
+        key = integrator.kernel_key()
         if key not in self._kernels:
             self._kernels[key] = integrator.kernels(self)
         return self._kernels[key]
@@ -139,11 +139,12 @@ class Model:
                 f"non-finite inputs before simulating", variable=spec.inputs[i].name, value=float(u[j, i]),
                 time=float(t[j]))
         y = np.empty((x0.shape[0], t.size, spec.ny))
-        status = np.zeros(3, dtype=np.int64)
+        status = np.full(4, -1, dtype=np.int64)
         k = self.kernels(integrator).simulate(x0, params, t, u, _INPUT_MODES[inputs], integrator.options(), y,
                                               status)
         if status[0] != 0:
             raise_for_status(spec, status, time=float(t[min(k, t.size - 1)]), params=params, integrator=integrator)
+        warn_if_stiff(spec, status, integrator)
         return y
 
 
@@ -151,7 +152,7 @@ def raise_for_status(spec: ModelSpec, status, *, time: float, params, integrator
     """Turn a kernel status ``[code, asset, index]`` into the matching specific error."""
     from sim.exceptions import StiffnessError
 
-    code, a, i = (int(v) for v in status)
+    code, a, i = (int(v) for v in status[:3])
     where = f"asset {a} at t = {time} s"
     if code == 2:
         name = spec.states[i].name
@@ -160,11 +161,6 @@ def raise_for_status(spec: ModelSpec, status, *, time: float, params, integrator
             f"{spec.as_dict('params', params[a])} make the model unstable or the integrator "
             f"({integrator.describe()}) is too coarse - shorten the step or use an adaptive/stiff method",
             asset=a, variable=name, value=math.nan, time=time)
-    if code == 3:
-        raise StiffnessError(
-            f"{spec.name}: the problem is stiff for {integrator.describe()} ({where}): the explicit method "
-            f"keeps shrinking its step to stay stable; use SolveIVP(method='BDF') or SolveIVP(method='Radau')",
-            asset=a, variable="", value=math.nan, time=time)
     if code == 4:
         raise StiffnessError(
             f"{spec.name}: the step size collapsed or the step budget ran out for {where} with "
@@ -172,6 +168,19 @@ def raise_for_status(spec: ModelSpec, status, *, time: float, params, integrator
             f"parameters {spec.as_dict('params', params[a])} or use SolveIVP(method='BDF')",
             asset=a, variable="", value=math.nan, time=time)
     raise ModelError(f"{spec.name}: the kernel returned the unknown status {list(status)}")  # pragma: no cover
+
+
+def warn_if_stiff(spec: ModelSpec, status, integrator) -> None:
+    """Warn once when the kernel flagged stiffness (``status[3]`` = first stiff asset)."""
+    if len(status) > 3 and status[3] >= 0:
+        import warnings
+
+        from sim.exceptions import StiffnessWarning
+
+        warnings.warn(f"{spec.name}: asset {int(status[3])} looks stiff for {integrator.describe()}: its step is "
+                      f"limited by stability, not accuracy, so the explicit method is slow here; "
+                      f"SolveIVP(method='BDF') or a fixed-step RK4 below the stability limit may be faster",
+                      StiffnessWarning, stacklevel=3)
 
 
 def _as_2d(array, width: int, what: str) -> np.ndarray:

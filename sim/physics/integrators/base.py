@@ -18,9 +18,11 @@ work with any integrator:
     (``linear = 1``) between samples inside the kernel.  Returns the number of
     samples written.
 
-Status codes: 0 reached the end, 1 event *index* of *asset*, 2 state *index* of
-*asset* became non-finite, 3 the problem looks stiff for this method, 4 the
-step size collapsed or the step budget ran out.
+``status`` has four entries: ``[code, asset, index, stiff_asset]``.  Codes: 0
+reached the end, 1 event *index* of *asset*, 2 state *index* of *asset* became
+non-finite, 4 the step size collapsed or the step budget ran out.
+``stiff_asset`` >= 0 flags the first asset whose steps were limited by
+stability (a warning, not an error).
 
 Model kernels take and return tuples: ``rhs(x, p, u) -> dx/dt`` and
 ``output(x, p, u) -> y`` (see :mod:`sim.physics.model`).
@@ -87,3 +89,7 @@ class Integrator:
 
     def describe(self) -> str:
         return repr(self)
+
+    def kernel_key(self):
+        """Integrators with equal keys share compiled kernels (options are passed at run time)."""
+        return self.name
