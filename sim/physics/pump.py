@@ -22,6 +22,12 @@ hydraulic power rho g Q H_pump [W], shaft power P_h / eta [W], loss power
 P_shaft - P_h [W], efficiency [-], motor current P_shaft / (eta_m sqrt(3) U cos phi) [A],
 vibration RMS v0 s^2 + v_w w_b s [m/s], impeller wear, strainer resistance, bearing wear.
 
+Time scales: the flow settles with a time constant of about
+``(L/A) / (g |d(H_pump - H_sys)/dQ|)``, about 1 s with the defaults.  RK4 at 1 s
+steps is stable there (|lambda h| < 2.8) and exact at steady state; resolving
+start-up transients to 1e-6 needs about 0.1 s steps.  Wear and fouling evolve
+over days to years.
+
 References: Gulich, *Centrifugal Pumps*, 3rd ed., ch. 3-4 (affinity laws, head
 and efficiency curves, wear); Karassik et al., *Pump Handbook*, 4th ed.,
 ch. 2 and 12 (system curves, strainer losses).  Equations written from these;

@@ -10,6 +10,7 @@ section II.6 and IV.2 (code DOPRI5).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -330,7 +331,7 @@ class DormandPrince(Integrator):
     def __post_init__(self):
         for key in ("rtol", "atol", "max_step", "event_time_tol"):
             value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and value > 0):
+            if not (isinstance(value, numbers.Real) and value > 0):
                 raise ConfigurationError(f"DormandPrince {key} must be > 0, got {value!r}")
         if not self.rtol >= 1e-14:
             raise ConfigurationError(f"DormandPrince rtol = {self.rtol} is below what float64 can deliver; use >= 1e-14")

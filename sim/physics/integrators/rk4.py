@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,7 +212,7 @@ class RK4(Integrator):
     name = "rk4"
 
     def __post_init__(self):
-        if not (isinstance(self.max_step, (int, float)) and math.isfinite(self.max_step) and self.max_step > 0):
+        if not (isinstance(self.max_step, numbers.Real) and math.isfinite(self.max_step) and self.max_step > 0):
             raise ConfigurationError(f"RK4 max_step must be a finite positive time [s], got {self.max_step!r}; "
                                      f"pass e.g. RK4(max_step=1.0)")
         if not self.event_time_tol > 0:
