@@ -2,7 +2,10 @@
 
 from calibration.base import BaseCalibrator, check_is_fitted
 from calibration.data import CalibrationData
+from calibration.drift import CusumDetector, DriftAlarm, PageHinkleyDetector
 from calibration.least_squares import LeastSquaresCalibrator
 from calibration.record import CalibrationRecord
+from calibration.survival import SurvivalMLE
 
-__all__ = ["BaseCalibrator", "CalibrationData", "CalibrationRecord", "LeastSquaresCalibrator", "check_is_fitted"]
+__all__ = ["BaseCalibrator", "CalibrationData", "CalibrationRecord", "CusumDetector", "DriftAlarm",
+           "LeastSquaresCalibrator", "PageHinkleyDetector", "SurvivalMLE", "check_is_fitted"]
