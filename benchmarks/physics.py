@@ -119,14 +119,17 @@ def make_progpy_pump():
 
         inputs = list(SPEC.names("inputs"))
         states = list(SPEC.names("states"))
-        outputs = ["flow"]
+        outputs = ["flow", "discharge_pressure", "shaft_power", "motor_current", "vibration_rms"]
         events = []
         is_vectorized = True
         default_parameters = {**dict(zip(names, P0.tolist())),
                               "x0": dict(zip(SPEC.names("states"), X0.tolist())),
                               "process_noise": 0.0, "measurement_noise": 0.0}
 
+        _last_u = dict(zip(SPEC.names("inputs"), SPEC.vector("inputs").tolist()))
+
         def dx(self, x, u):
+            self._last_u = u
             p = self.parameters
             q, w_i, k_s = x["flow"], x["impeller_wear"], x["strainer_resistance"]
             s = u["shaft_speed"] / p["reference_speed"]
@@ -142,7 +145,21 @@ def make_progpy_pump():
             })
 
         def output(self, x):
-            return self.OutputContainer({"flow": x["flow"]})
+            # outputs need the inputs; progpy's output(x) has none, so the last inputs are kept by dx
+            p, u = self.parameters, self._last_u
+            q, w_i, w_b = x["flow"], x["impeller_wear"], x["bearing_wear"]
+            s = u["shaft_speed"] / p["reference_speed"]
+            head = (1 - p["impeller_wear_head_loss"] * w_i) * (
+                p["head_coefficient_0"] * s * s + p["head_coefficient_1"] * s * q + p["head_coefficient_2"] * q * q)
+            r = q / (s * p["bep_flow"])
+            eta = np.clip(p["bep_efficiency"] * (1 - p["impeller_wear_efficiency_loss"] * w_i) * (2 * r - r * r),
+                          p["min_efficiency"], 1.0)
+            shaft = np.abs(p["density"] * 9.80665 * q * head) / eta
+            return self.OutputContainer({
+                "flow": q, "discharge_pressure": p["density"] * 9.80665 * head + u["suction_pressure"],
+                "shaft_power": shaft,
+                "motor_current": shaft / (p["motor_efficiency"] * np.sqrt(3) * p["line_voltage"] * p["power_factor"]),
+                "vibration_rms": p["vibration_base"] * s * s + p["vibration_wear_gain"] * w_b * s})
 
     return ProgpyPump
 
