@@ -279,6 +279,23 @@ class LeastSquaresCalibrator(BaseCalibrator):
             initial_state=self.initial_state_, final_state=self.final_state_,
             method=repr(self))
 
+    def partial_fit(self, model, window: CalibrationData, *, x0=None) -> "LeastSquaresCalibrator":
+        """Re-estimate on a new *window*, warm-started from the last estimate.
+
+        The previous estimates and intervals are kept in ``history_`` (one entry
+        per window, with the window's start, end and content hash), so parameter
+        tracks with their intervals can be plotted over time.
+        """
+        history = list(getattr(self, "history_", []))
+        prior = dict(self.model_params_) if hasattr(self, "model_params_") else None
+        self.fit(model, window, params=prior, x0=x0)
+        history.append({"start": window.start, "end": window.end, "content_hash": window.content_hash,
+                        **{k: v for k, v in self.params_.items()},
+                        **{f"{k}.ci_low": lo for k, (lo, hi) in self.intervals_.items() if k in self.params_},
+                        **{f"{k}.ci_high": hi for k, (lo, hi) in self.intervals_.items() if k in self.params_}})
+        self.history_ = history
+        return self
+
     # --------------------------------------------------------------- use
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw *n* parameter vectors (fitted parameters only) from the Gaussian posterior approximation."""

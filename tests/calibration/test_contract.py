@@ -1,0 +1,74 @@
+"""One contract for every calibrator (scikit-learn style), checked over all of them."""
+
+import inspect
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calibration import (CalibrationData, CusumDetector, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
+                         check_is_fitted)
+from sim.exceptions import CalibrationError, ConfigurationError
+from sim.physics import MOTOR_THERMAL
+from tests.calibration.test_least_squares import synthetic_frame
+
+SPEC = MOTOR_THERMAL.spec
+
+
+def motor_data(seed=0, hours=3.0):
+    frame, _ = synthetic_frame(seed, hours=hours, period=20.0)
+    return CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+
+
+CASES = {
+    "least_squares": (lambda: LeastSquaresCalibrator(["thermal_resistance_housing_ambient"]),
+                      lambda est: est.fit(MOTOR_THERMAL, motor_data())),
+    "cusum": (lambda: CusumDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=100))),
+    "page_hinkley": (lambda: PageHinkleyDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=50))),
+    "survival": (lambda: SurvivalMLE("weibull"),
+                 lambda est: est.fit(np.random.default_rng(0).weibull(2.0, 50) * 100.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_init_only_stores_keyword_hyperparameters(name):
+    make, _ = CASES[name]
+    est = make()
+    params = est.get_params()
+    sig = inspect.signature(type(est).__init__)
+    assert set(params) == {p for p in sig.parameters if p != "self"}
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("_")], "nothing learned in __init__"
+    assert type(est)(**params).get_params() == params
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fit_returns_self_and_learned_values_end_in_underscore(name):
+    make, fit = CASES[name]
+    est = make()
+    before = set(vars(est))
+    assert fit(est) is est
+    learned = {k for k in set(vars(est)) - before if not k.startswith("_")}
+    assert learned and all(k.endswith("_") for k in learned), learned
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_set_params_validates_names_and_unfitted_use_is_explained(name):
+    make, _ = CASES[name]
+    est = make()
+    with pytest.raises(ConfigurationError, match="get_params"):
+        est.set_params(no_such_setting=1)
+    with pytest.raises(CalibrationError, match="not fitted"):
+        check_is_fitted(est, "params_" if hasattr(type(est), "sample") else "mean_")
+
+
+def test_partial_fit_tracks_parameters_over_windows():
+    frame, _ = synthetic_frame(5, hours=12.0, period=20.0)
+    cal = LeastSquaresCalibrator(["thermal_resistance_housing_ambient", "heat_capacity_housing"])
+    for start in range(0, 12, 4):
+        win = frame.loc[frame.index[0] + pd.Timedelta(hours=start): frame.index[0] + pd.Timedelta(hours=start + 4)]
+        cal.partial_fit(MOTOR_THERMAL, CalibrationData.from_frame(win, SPEC, outputs=["winding_temperature"]))
+    track = pd.DataFrame(cal.history_)
+    assert len(track) == 3 and track["content_hash"].nunique() == 3
+    inside = (track["thermal_resistance_housing_ambient.ci_low"] < 0.075) & \
+        (track["thermal_resistance_housing_ambient.ci_high"] > 0.075)
+    assert inside.sum() >= 2
