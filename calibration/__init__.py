@@ -6,6 +6,7 @@ from calibration.drift import CusumDetector, DriftAlarm, PageHinkleyDetector
 from calibration.least_squares import LeastSquaresCalibrator
 from calibration.record import CalibrationRecord
 from calibration.survival import SurvivalMLE
+from calibration.ukf import JointUKF
 
 __all__ = ["BaseCalibrator", "CalibrationData", "CalibrationRecord", "CusumDetector", "DriftAlarm",
-           "LeastSquaresCalibrator", "PageHinkleyDetector", "SurvivalMLE", "check_is_fitted"]
+           "JointUKF", "LeastSquaresCalibrator", "PageHinkleyDetector", "SurvivalMLE", "check_is_fitted"]

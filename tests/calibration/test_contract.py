@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration import (CalibrationData, CusumDetector, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
+from calibration import (CalibrationData, CusumDetector, JointUKF, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
                          check_is_fitted)
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import MOTOR_THERMAL
@@ -23,6 +23,8 @@ def motor_data(seed=0, hours=3.0):
 CASES = {
     "least_squares": (lambda: LeastSquaresCalibrator(["thermal_resistance_housing_ambient"]),
                       lambda est: est.fit(MOTOR_THERMAL, motor_data())),
+    "joint_ukf": (lambda: JointUKF(["thermal_resistance_housing_ambient"]),
+                  lambda est: est.fit(MOTOR_THERMAL, motor_data(hours=1.0))),
     "cusum": (lambda: CusumDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=100))),
     "page_hinkley": (lambda: PageHinkleyDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=50))),
     "survival": (lambda: SurvivalMLE("weibull"),
@@ -58,7 +60,7 @@ def test_set_params_validates_names_and_unfitted_use_is_explained(name):
     with pytest.raises(ConfigurationError, match="get_params"):
         est.set_params(no_such_setting=1)
     with pytest.raises(CalibrationError, match="not fitted"):
-        check_is_fitted(est, "params_" if hasattr(type(est), "sample") else "mean_")
+        check_is_fitted(est, "mean_" if "Detector" in type(est).__name__ else "params_")
 
 
 def test_partial_fit_tracks_parameters_over_windows():
@@ -72,3 +74,18 @@ def test_partial_fit_tracks_parameters_over_windows():
     inside = (track["thermal_resistance_housing_ambient.ci_low"] < 0.075) & \
         (track["thermal_resistance_housing_ambient.ci_high"] > 0.075)
     assert inside.sum() >= 2
+
+
+def test_joint_ukf_tracks_parameters_and_estimates_the_noise():
+    frame, _ = synthetic_frame(0, hours=12.0, period=20.0)
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    ukf = JointUKF(["thermal_resistance_housing_ambient", "heat_capacity_housing"]).fit(MOTOR_THERMAL, data)
+    for name, truth in (("thermal_resistance_housing_ambient", 0.075), ("heat_capacity_housing", 52000.0)):
+        lo, hi = ukf.intervals_[name]
+        assert lo < truth < hi, (name, lo, truth, hi)
+    assert ukf.noise_std_["winding_temperature"] == pytest.approx(0.3, rel=0.15)
+    track = pd.DataFrame(ukf.track_)
+    assert len(track) == len(data.t)
+    first, last = track.iloc[10], track.iloc[-1]
+    width = lambda row: row["heat_capacity_housing.ci_high"] - row["heat_capacity_housing.ci_low"]  # noqa: E731
+    assert width(last) < width(first) / 5  # the data shrink the uncertainty
