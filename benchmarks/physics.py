@@ -134,7 +134,7 @@ def make_progpy_pump():
             q, w_i, k_s = x["flow"], x["impeller_wear"], x["strainer_resistance"]
             s = u["shaft_speed"] / p["reference_speed"]
             head = (1 - p["impeller_wear_head_loss"] * w_i) * (
-                p["head_coefficient_0"] * s * s + p["head_coefficient_1"] * s * q + p["head_coefficient_2"] * q * q)
+                p["head_coefficient_0"] * s * s + p["head_coefficient_1"] * s * q + p["head_coefficient_2"] * q * np.abs(q))
             system = u["static_head"] + (p["pipe_resistance"] + k_s) * q * np.abs(q)
             off = q / (s * p["bep_flow"]) - 1.0
             return self.StateContainer({
@@ -150,7 +150,7 @@ def make_progpy_pump():
             q, w_i, w_b = x["flow"], x["impeller_wear"], x["bearing_wear"]
             s = u["shaft_speed"] / p["reference_speed"]
             head = (1 - p["impeller_wear_head_loss"] * w_i) * (
-                p["head_coefficient_0"] * s * s + p["head_coefficient_1"] * s * q + p["head_coefficient_2"] * q * q)
+                p["head_coefficient_0"] * s * s + p["head_coefficient_1"] * s * q + p["head_coefficient_2"] * q * np.abs(q))
             r = q / (s * p["bep_flow"])
             eta = np.clip(p["bep_efficiency"] * (1 - p["impeller_wear_efficiency_loss"] * w_i) * (2 * r - r * r),
                           p["min_efficiency"], 1.0)

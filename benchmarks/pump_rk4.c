@@ -9,7 +9,7 @@
 static void curves(const double *x, const double *p, const double *u, double *s, double *h) {
     double q = x[0], wi = x[1];
     *s = u[0] / p[0];
-    *h = (1.0 - p[10] * wi) * (p[1] * (*s) * (*s) + p[2] * (*s) * q + p[3] * q * q);
+    *h = (1.0 - p[10] * wi) * (p[1] * (*s) * (*s) + p[2] * (*s) * q + p[3] * q * fabs(q));
 }
 static void rhs(const double *x, const double *p, const double *u, double *d) {
     double s, h, q = x[0], ks = x[2];

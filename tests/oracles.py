@@ -58,7 +58,7 @@ def pump_oracle(spec, x, p, u):
     q = X["flow"]
     wear = 1 - P["impeller_wear_head_loss"] * X["impeller_wear"]
     head = wear * (P["head_coefficient_0"] * s ** 2 + P["head_coefficient_1"] * s * q
-                   + P["head_coefficient_2"] * q ** 2)
+                   + P["head_coefficient_2"] * q * abs(q))
     system = U["static_head"] + (P["pipe_resistance"] + X["strainer_resistance"]) * q * abs(q)
     ratio = q / (s * P["bep_flow"]) if s > 1e-9 else 0.0
     eta = (P["bep_efficiency"] * (1 - P["impeller_wear_efficiency_loss"] * X["impeller_wear"]) * ratio * (2 - ratio)

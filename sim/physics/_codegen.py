@@ -8,8 +8,9 @@ functions imported as *static* globals, written to a cache folder and
 imported.  ``@njit(cache=True)`` then works as for hand-written code, and the
 first-compile cost is paid once per machine.
 
-The rendered text embeds a hash of the model's kernel source, so editing a
-kernel produces a new module file (numba does not track changes in callees).
+The rendered text embeds a hash of the source files of the model's kernels,
+so editing a kernel or a helper it calls produces a new module file (numba
+does not track changes in callees).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ def kernel_cache_dir() -> Path:
 
 
 def _source_of(func) -> str:
+    """The whole source file of *func*: kernels call helpers in their module, which numba does not track."""
     py = getattr(func, "py_func", func)
     try:
-        return inspect.getsource(py)
-    except (OSError, TypeError):  # pragma: no cover - functions without source
+        return Path(inspect.getsourcefile(py)).read_text(encoding="utf-8")
+    except (OSError, TypeError):  # pragma: no cover - functions without a source file
         return repr(py)
 
 

@@ -2,7 +2,8 @@ r"""Centrifugal pump with impeller wear, strainer fouling and bearing wear.
 
 Hydraulics (lumped pipe inertia, Q flow [m^3/s], H head [m], s = omega/omega_ref)::
 
-    H_pump(Q, s) = (1 - k_iw w_i) (a0 s^2 + a1 s Q + a2 Q^2)            affinity-consistent head curve
+    H_pump(Q, s) = (1 - k_iw w_i) (a0 s^2 + a1 s Q + a2 Q |Q|)          affinity-consistent head curve;
+                                                                        Q|Q| keeps a stopped pump resisting backflow
     H_sys(Q)     = H_st + (K_pipe + K_s) Q^2                            static head + friction + strainer
     dQ/dt        = g (H_pump - H_sys) / (L/A)                           momentum balance of the pipe
 
@@ -113,7 +114,7 @@ PUMP_SPEC = ModelSpec(
 def _pump_curves(x, p, u):
     q, w_i, k_s = x[0], x[1], x[2]
     s = u[0] / p[0]
-    h_pump = (1.0 - p[10] * w_i) * (p[1] * s * s + p[2] * s * q + p[3] * q * q)
+    h_pump = (1.0 - p[10] * w_i) * (p[1] * s * s + p[2] * s * q + p[3] * q * abs(q))
     if s > 1e-9:
         r = q / (s * p[4])
         eta = p[5] * (1.0 - p[11] * w_i) * (2.0 * r - r * r)
