@@ -1,12 +1,13 @@
-"""Channel maps: which CSV column feeds which twin variable, in which unit.
+"""Channel maps: which column, MQTT topic or OPC UA node feeds which twin variable, in which unit.
 
-A :class:`ChannelMap` is an immutable description of one historian export.  Both
-dataclasses validate themselves on construction (units are checked with pint
-eagerly), so a map that exists is a map that can be used.
+A :class:`ChannelMap` is an immutable description of one historian export or live
+feed.  Both dataclasses validate themselves on construction (units are checked with
+pint eagerly), so a map that exists is a map that can be used.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,15 +18,25 @@ import pandas as pd
 import yaml
 
 from sim.exceptions import ChannelMapError, ConfigurationError, TwinbenchError, UnitConversionError
+from sim.telemetry.rules import SpikeRule, StuckRule, finite_number, rule_from
 from sim.telemetry.units import check_si_unit, si_converter
 
-__all__ = ["Channel", "ChannelMap", "SEPARATORS"]
+__all__ = ["Channel", "ChannelMap", "SEPARATORS", "UNMAPPED", "LAYOUTS"]
 
 #: Separators that ``separator: auto`` chooses from, in order of preference on ties.
 SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
+#: Pseudo-channel of the counts and quarantine for data no channel is mapped to (schema gate).
+UNMAPPED = "unmapped"
+#: Table layouts: one column per channel, or (time, channel, value) rows.
+LAYOUTS = ("wide", "long")
 
-_MAP_KEYS = ("time_column", "timezone", "separator", "decimal", "time_format", "encoding", "channels")
-_CHANNEL_KEYS = ("column", "unit", "si_unit", "range", "description")
+_MAP_KEYS = ("time_column", "timezone", "separator", "decimal", "time_format", "encoding", "layout",
+             "channel_column", "value_column", "schema", "gap_factor", "future_tolerance", "channels")
+_CHANNEL_KEYS = ("column", "unit", "si_unit", "range", "description", "topic", "node", "period", "lateness",
+                 "clock_offset", "stuck", "spike")
+#: Defaults of the optional map keys; to_dict writes only those that differ.
+_MAP_DEFAULTS = {"layout": "wide", "channel_column": "channel", "value_column": "value", "schema": "strict",
+                 "gap_factor": 3.0, "future_tolerance": 300.0}
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,22 @@ class Channel:
         datasheet [unit].  Values outside are quarantined as ``out_of_range``.
     description : str
         Free text for reports.
+    topic : str or None
+        MQTT topic carrying this channel (exact, no wildcards); None if not on MQTT.
+    node : str or None
+        OPC UA node id carrying this channel, e.g. ``"ns=2;s=M1.Current"``; None if not on OPC UA.
+    period : float or None
+        Expected sampling period [s]; a pause longer than ``gap_factor * period`` between
+        accepted values is reported as a gap.  None: no gap detection.
+    lateness : float
+        Allowed lateness [s]: a sample up to this much older than the newest one seen is
+        still sorted in by the reorder buffer; older ones are quarantined.  0: no reordering.
+    clock_offset : float
+        How far the device clock runs ahead of UTC [s]; subtracted from every stamp.
+    stuck : StuckRule or None
+        Stuck-sensor detection; None: off.
+    spike : SpikeRule or None
+        Spike (Hampel / robust z-score) detection; None: off.
     """
 
     name: str
@@ -55,8 +82,20 @@ class Channel:
     si_unit: str
     valid_range: tuple[float, float] | None = None
     description: str = ""
+    topic: str | None = None
+    node: str | None = None
+    period: float | None = None
+    lateness: float = 0.0
+    clock_offset: float = 0.0
+    stuck: StuckRule | None = None
+    spike: SpikeRule | None = None
 
     def __post_init__(self) -> None:
+        if self.name == UNMAPPED:
+            raise ChannelMapError(
+                f"channel name {UNMAPPED!r} is reserved for data that no channel is mapped to; "
+                f"fix: choose another name"
+            )
         for attr in ("name", "column"):
             value = getattr(self, attr)
             if not isinstance(value, str) or not value.strip():
@@ -77,6 +116,24 @@ class Channel:
             raise UnitConversionError(f"{where}: {err}") from err
         if self.valid_range is not None:
             object.__setattr__(self, "valid_range", _parse_range(self.valid_range, where, self.unit))
+        for attr in ("topic", "node"):
+            value = getattr(self, attr)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ChannelMapError(f"{where}: {attr} {value!r} must be a non-empty string or null")
+        if self.topic is not None and ("+" in self.topic or "#" in self.topic):
+            raise ChannelMapError(
+                f"{where}: topic {self.topic!r} contains an MQTT wildcard; fix: map each topic exactly "
+                f"(one topic per channel)"
+            )
+        if self.period is not None:
+            object.__setattr__(self, "period", finite_number(
+                self.period, f"{where}: period", low=0.0, strict=True, fix="give the sampling period in s, e.g. 10"))
+        object.__setattr__(self, "lateness", finite_number(
+            self.lateness, f"{where}: lateness", low=0.0, fix="give the allowed lateness in s, e.g. 5 (0: none)"))
+        object.__setattr__(self, "clock_offset", finite_number(
+            self.clock_offset, f"{where}: clock_offset", fix="give the device clock's lead over UTC in s"))
+        object.__setattr__(self, "stuck", rule_from(StuckRule, self.stuck, where))
+        object.__setattr__(self, "spike", rule_from(SpikeRule, self.spike, where))
 
     @property
     def scale_offset(self) -> tuple[float, float]:
@@ -120,6 +177,21 @@ class ChannelMap:
         ``strftime`` format of the stamps; None reads ISO 8601.
     encoding : str
         Text encoding of the file; undecodable bytes become U+FFFD and are quarantined.
+    layout : str
+        ``"wide"``: one column per channel (``Channel.column``); ``"long"``: rows of
+        (*time_column*, *channel_column*, *value_column*), where the channel cell holds
+        ``Channel.column``.
+    channel_column, value_column : str
+        Column names of the long layout.
+    schema : str
+        ``"strict"``: unknown or missing columns of a wide file are an error;
+        ``"lenient"``: their cells are quarantined by the ``schema`` gate (unknown
+        columns under the pseudo-channel ``unmapped``).  Unknown channels of long
+        tables and live feeds always go to ``unmapped``.
+    gap_factor : float
+        A pause longer than ``gap_factor * period`` between accepted values is a gap, > 1.
+    future_tolerance : float or None
+        Stamps later than now + this are quarantined as ``timestamp_future`` [s]; None: off.
     """
 
     channels: tuple[Channel, ...]
@@ -129,6 +201,12 @@ class ChannelMap:
     decimal: str = "."
     time_format: str | None = None
     encoding: str = "utf-8"
+    layout: str = "wide"
+    channel_column: str = "channel"
+    value_column: str = "value"
+    schema: str = "strict"
+    gap_factor: float = 3.0
+    future_tolerance: float | None = 300.0
 
     def __post_init__(self) -> None:
         channels = tuple(self.channels)
@@ -143,7 +221,13 @@ class ChannelMap:
             dups = sorted({v for v in values if values.count(v) > 1})
             if dups:
                 raise ChannelMapError(f"channel {attr}s {dups} appear more than once; fix: map each {attr} once")
-        if self.time_column in {c.column for c in channels}:
+        for attr in ("topic", "node"):
+            values = [getattr(c, attr) for c in channels if getattr(c, attr) is not None]
+            dups = sorted({v for v in values if values.count(v) > 1})
+            if dups:
+                raise ChannelMapError(f"channel {attr}s {dups} appear more than once; fix: map each {attr} once")
+        self._check_layout()
+        if self.layout == "wide" and self.time_column in {c.column for c in channels}:
             raise ChannelMapError(
                 f"time_column {self.time_column!r} is also mapped as a channel column; "
                 f"fix: remove that channel or change time_column"
@@ -177,6 +261,24 @@ class ChannelMap:
                 f"encoding {self.encoding!r} is unknown; fix: use e.g. 'utf-8' or 'cp1252'"
             ) from err
 
+    def _check_layout(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ConfigurationError(f"layout {self.layout!r} is not supported; fix: use one of {list(LAYOUTS)}")
+        if self.schema not in ("strict", "lenient"):
+            raise ConfigurationError(f"schema {self.schema!r} is not supported; fix: use 'strict' or 'lenient'")
+        if self.layout == "long":
+            names = [self.time_column, self.channel_column, self.value_column]
+            if len(set(names)) != 3 or not all(isinstance(n, str) and n for n in names):
+                raise ConfigurationError(
+                    f"time_column, channel_column and value_column {names} must be three different names "
+                    f"for the long layout; fix: e.g. timestamp, channel, value"
+                )
+        gap = finite_number(self.gap_factor, "gap_factor", low=1.0, strict=True, fix="e.g. gap_factor: 3")
+        object.__setattr__(self, "gap_factor", gap)
+        if self.future_tolerance is not None:
+            object.__setattr__(self, "future_tolerance", finite_number(
+                self.future_tolerance, "future_tolerance", low=0.0, fix="e.g. future_tolerance: 300 (s), or null"))
+
     @property
     def columns(self) -> tuple[str, ...]:
         """Source columns of the channels, in map order."""
@@ -186,6 +288,16 @@ class ChannelMap:
     def names(self) -> tuple[str, ...]:
         """Twin variable names of the channels, in map order."""
         return tuple(c.name for c in self.channels)
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """MQTT topic -> channel name, for the channels that have a topic."""
+        return {c.topic: c.name for c in self.channels if c.topic is not None}
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        """OPC UA node id -> channel name, for the channels that have a node."""
+        return {c.node: c.name for c in self.channels if c.node is not None}
 
     def by_column(self, column: str) -> Channel:
         """The channel fed by *column* (KeyError if none)."""
@@ -202,7 +314,10 @@ class ChannelMap:
         ----------
         d : Mapping
             Keys ``time_column``, ``timezone``, ``separator``, ``decimal``, ``time_format``,
-            ``encoding`` and ``channels``: ``{name: {column, unit, si_unit, range, description}}``.
+            ``encoding``, ``layout``, ``channel_column``, ``value_column``, ``schema``,
+            ``gap_factor``, ``future_tolerance`` and ``channels``: ``{name: {column, unit,
+            si_unit, range, description, topic, node, period, lateness, clock_offset, stuck,
+            spike}}``.
         """
         if not isinstance(d, Mapping):
             raise ConfigurationError(f"channel map {d!r} must be a mapping; fix: see ChannelMap.from_dict")
@@ -223,6 +338,8 @@ class ChannelMap:
             missing = [k for k in ("unit", "si_unit") if k not in spec]
             if missing:
                 raise ConfigurationError(f"{where}: missing key(s) {missing}; fix: add e.g. unit: degC, si_unit: K")
+            optional = {k: spec[k] for k in ("topic", "node", "period", "lateness", "clock_offset", "stuck", "spike")
+                        if spec.get(k) is not None}
             channels.append(
                 Channel(
                     name=str(name),
@@ -231,6 +348,7 @@ class ChannelMap:
                     si_unit=spec["si_unit"],
                     valid_range=None if spec.get("range") is None else spec["range"],
                     description=str(spec.get("description", "")),
+                    **optional,
                 )
             )
         options = {k: d[k] for k in _MAP_KEYS if k != "channels" and k in d}
@@ -262,16 +380,27 @@ class ChannelMap:
                 entry["range"] = list(c.valid_range)
             if c.description:
                 entry["description"] = c.description
+            for key in ("topic", "node", "period"):
+                if getattr(c, key) is not None:
+                    entry[key] = getattr(c, key)
+            for key in ("lateness", "clock_offset"):
+                if getattr(c, key):
+                    entry[key] = getattr(c, key)
+            for key in ("stuck", "spike"):
+                if getattr(c, key) is not None:
+                    entry[key] = dataclasses.asdict(getattr(c, key))
             channels[c.name] = entry
-        return {
+        d: dict[str, Any] = {
             "time_column": self.time_column,
             "timezone": self.timezone,
             "separator": self.separator,
             "decimal": self.decimal,
             "time_format": self.time_format,
             "encoding": self.encoding,
-            "channels": channels,
         }
+        d.update({k: getattr(self, k) for k, v in _MAP_DEFAULTS.items() if getattr(self, k) != v})
+        d["channels"] = channels
+        return d
 
 
 def _reject_unknown(d: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:

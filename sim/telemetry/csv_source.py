@@ -2,9 +2,9 @@
 
 Recipe: check the file, find the separator, check the header against the channel
 map, then read every cell as a string (nothing is coerced behind our back) chunk by
-chunk through the gates of :mod:`sim.telemetry.gates`.  Every cell ends either in
-the frame or in the quarantine, and :meth:`TelemetryStream.check_accounting`
-verifies that before the stream is returned.
+chunk through the gates (:mod:`sim.telemetry.tables`, :mod:`sim.telemetry.pipeline`).
+Every cell ends either in the frame or in the quarantine, and
+:meth:`TelemetryStream.check_accounting` verifies that before the stream is returned.
 """
 
 from __future__ import annotations
@@ -14,24 +14,25 @@ import difflib
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sim.exceptions import ChannelMapError, ConfigurationError, DataQualityWarning, TelemetryFileError
 from sim.telemetry import gates
-from sim.telemetry.channels import SEPARATORS, ChannelMap
-from sim.telemetry.stream import QUARANTINE_COLUMNS, TelemetryStream, build_counts, empty_quarantine
+from sim.telemetry.channels import SEPARATORS, UNMAPPED, ChannelMap
+from sim.telemetry.stream import TelemetryStream
+from sim.telemetry.tables import TableGates
 
-__all__ = ["read_csv"]
+__all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality"]
 
 #: Share of quarantined values above which a channel draws a DataQualityWarning.
 QUARANTINE_WARNING_SHARE = 0.5
 
 
-def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None
-             ) -> TelemetryStream:
+def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None,
+             now: pd.Timestamp | None = None) -> TelemetryStream:
     """Read, map, gate and convert a telemetry CSV file.
 
     Parameters
@@ -39,33 +40,55 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     path : str or os.PathLike
         The CSV file; the first line is the header.
     channel_map : ChannelMap
-        Maps every data column onto a twin variable, with units and valid ranges.
+        Maps every data column (wide) or channel name (long) onto a twin variable,
+        with units, valid ranges and the quality rules.
     chunksize : int or None
         Rows per chunk (bounded parsing memory); None reads the file at once.  The
         result does not depend on it.
+    now : pandas.Timestamp, optional
+        Time of reading for the ``timestamp_future`` gate; the wall clock by default.
 
     Returns
     -------
     TelemetryStream
-        SI values, the quarantine and the counts per gate.
+        SI values, the quarantine, the gaps and the counts per gate.
 
     Raises
     ------
     TelemetryFileError
         Missing, empty, header-only or malformed file; separator not as configured.
     ChannelMapError
-        Header and channel map disagree (unknown, missing or duplicated column).
+        Header and channel map disagree (unknown, missing or duplicated column) and
+        ``schema`` is ``"strict"``.
 
     Notes
     -----
-    Gates, in order, each counted per channel: ``timestamp_unparseable``,
-    ``timestamp_duplicate`` (first row kept), ``timestamp_non_monotonic`` (no reorder
-    buffer) reject whole rows; then ``missing``, ``unparseable``, ``non_finite`` and
-    ``out_of_range`` (inclusive, in the source unit) reject single values.  Blank lines
-    are rows (with an empty time cell), so ``row`` is the line number - 1 unless a quoted
-    value spans lines.
-    A ``DataQualityWarning`` is emitted for each channel with more than half of its
-    values quarantined.
+    Every cell is read as a string (nothing is coerced behind our back).  The gates
+    and their order are described in :mod:`sim.telemetry.pipeline`; each is counted
+    per channel.  Blank lines are rows (with an empty time cell), so ``row`` is the
+    line number - 1 unless a quoted value spans lines.  A ``DataQualityWarning`` is
+    emitted for each channel with more than half of its values quarantined.
+    """
+    columns, digest, chunks = csv_chunks(path, channel_map, chunksize=chunksize)
+    table = TableGates(channel_map, columns, now=now)
+    for chunk in chunks:
+        table.add(chunk)
+    if table.rows == 0:
+        raise TelemetryFileError(
+            f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"
+        )
+    stream = table.finish(source=str(path), content_hash=digest)
+    stream.check_accounting()
+    warn_on_quality(stream)
+    return stream
+
+
+def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None
+               ) -> tuple[list[str], str, Iterator[pd.DataFrame]]:
+    """Check a CSV file against the map; return its columns, SHA-256 and an iterator of string chunks.
+
+    Errors in the header raise at once; malformed lines raise (as ``TelemetryFileError``)
+    while iterating.
     """
     if not isinstance(channel_map, ChannelMap):
         raise ConfigurationError(
@@ -75,12 +98,16 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1):
         raise ConfigurationError(f"chunksize {chunksize!r} must be a positive int or None")
     path = Path(path)
-    digest = _sha256(path)
+    digest = file_sha256(path)
     header = _header_line(path, channel_map.encoding)
     separator = _separator(header, channel_map.separator, path)
     columns = _header_fields(header, separator, path)
-    _check_schema(columns, channel_map, path)
-    accumulator = _Accumulator(channel_map)
+    check_schema(columns, channel_map, f"telemetry file '{path}'")
+    return columns, digest, _chunks(path, separator, columns, channel_map, chunksize)
+
+
+def _chunks(path: Path, separator: str, columns: list[str], channel_map: ChannelMap, chunksize: int | None
+            ) -> Iterator[pd.DataFrame]:
     try:
         with warnings.catch_warnings():
             # index_col=False stops pandas from silently turning a surplus first field into the
@@ -91,8 +118,7 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
                 na_filter=False, skip_blank_lines=False, encoding=channel_map.encoding, encoding_errors="replace",
                 compression=None, engine="c", chunksize=chunksize,
             )
-            for chunk in [reader] if chunksize is None else reader:
-                accumulator.add(chunk)
+            yield from [reader] if chunksize is None else reader
     except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as err:
         detail = " ".join(str(err).split())
         if isinstance(err, pd.errors.ParserWarning):
@@ -107,17 +133,9 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
             f"telemetry file '{path}' is not well-formed CSV with separator {separator!r}: {detail}; "
             f"fix: repair that line ({fix})"
         ) from err
-    if accumulator.rows == 0:
-        raise TelemetryFileError(
-            f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"
-        )
-    stream = accumulator.finish(source=str(path), content_hash=digest)
-    stream.check_accounting()
-    _warn_on_quality(stream)
-    return stream
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
@@ -188,15 +206,37 @@ def _header_fields(header: str, separator: str, path: Path) -> list[str]:
     return fields
 
 
-def _check_schema(columns: list[str], channel_map: ChannelMap, path: Path) -> None:
-    mapped = set(channel_map.columns)
-    if channel_map.time_column not in columns:
+def check_schema(columns: list[str], channel_map: ChannelMap, where: str) -> None:
+    """Raise ChannelMapError unless the table's columns fit the map (``schema: strict``).
+
+    With ``schema: lenient`` only the time column (and for long tables the channel and
+    value columns) must be there; the schema gate quarantines the rest.
+    """
+    m = channel_map
+    if m.time_column not in columns:
         raise ChannelMapError(
-            f"telemetry file '{path}' has no time column {channel_map.time_column!r} (header: {columns}); "
+            f"{where} has no time column {m.time_column!r} (header: {columns}); "
             f"fix: set time_column in the channel map to the column holding the timestamps"
         )
-    unknown = [c for c in columns if c != channel_map.time_column and c not in mapped]
-    missing = [c for c in channel_map.columns if c not in columns]
+    if m.layout == "long":
+        absent = [c for c in (m.channel_column, m.value_column) if c not in columns]
+        if absent:
+            raise ChannelMapError(
+                f"{where} is read as a long table but lacks column(s) {absent} (header: {columns}); fix: set "
+                f"channel_column and value_column in the channel map, or layout: wide"
+            )
+        extra = [c for c in columns if c not in (m.time_column, m.channel_column, m.value_column)]
+        if extra and m.schema == "strict":
+            raise ChannelMapError(
+                f"{where}: column(s) {extra} are not part of the long layout ({m.time_column}, {m.channel_column}, "
+                f"{m.value_column}); fix: drop them from the export, or set schema: lenient to quarantine them"
+            )
+        return
+    if m.schema == "lenient":
+        return
+    mapped = set(m.columns)
+    unknown = [c for c in columns if c != m.time_column and c not in mapped]
+    missing = [c for c in m.columns if c not in columns]
     if unknown:
         if "" in unknown:
             unknown[unknown.index("")] = "<empty name: a separator at the end of the header line?>"
@@ -205,13 +245,13 @@ def _check_schema(columns: list[str], channel_map: ChannelMap, path: Path) -> No
             for col in unknown if (close := difflib.get_close_matches(col, missing, n=1))
         )
         raise ChannelMapError(
-            f"telemetry file '{path}': column(s) {unknown} are not in the channel map{hints}; fix: add a "
+            f"{where}: column(s) {unknown} are not in the channel map{hints}; fix: add a "
             f"channel with column: <name>, unit and si_unit for each to the channel map (mapped columns: "
-            f"{list(channel_map.columns)})"
+            f"{list(m.columns)}), or set schema: lenient to quarantine them"
         )
     if missing:
         raise ChannelMapError(
-            f"telemetry file '{path}': mapped column(s) {missing} are missing from the file (header: {columns}); "
+            f"{where}: mapped column(s) {missing} are missing from the file (header: {columns}); "
             f"fix: remove those channels from the channel map or export them"
         )
 
@@ -226,91 +266,12 @@ def _first_long_line(path: Path, separator: str, width: int, encoding: str) -> i
     return "?"
 
 
-class _Accumulator:
-    """Runs chunks through the gates and collects frame rows, quarantine entries and counts."""
-
-    def __init__(self, channel_map: ChannelMap):
-        self.map = channel_map
-        self.order = gates.TimeOrder()
-        self.rows = 0
-        self.stamps: list[np.ndarray] = []
-        self.values: list[np.ndarray] = []
-        self.entries: list[dict[str, np.ndarray]] = []
-
-    def add(self, chunk: pd.DataFrame) -> None:
-        m, n = self.map, len(chunk)
-        rows = np.arange(self.rows + 1, self.rows + n + 1, dtype=np.int64)
-        self.rows += n
-        time_cells = chunk[m.time_column]
-        times = gates.parse_times(time_cells, timezone=m.timezone, time_format=m.time_format)
-        time_codes, stamps, latest = self.order.gate(times)
-        keep = time_codes == 0
-        out = np.flatnonzero(~keep)
-        if out.size:  # whole rows rejected by a timestamp gate: one entry per channel
-            time_raw = time_cells.iloc[out].to_numpy(dtype=object)
-            reasons = np.array([
-                gates.time_reason(code, raw, stamp, last, note, m.time_column)
-                for code, raw, stamp, last, note in zip(
-                    time_codes[out], time_raw, stamps[out], latest[out], times.note[out])
-            ], dtype=object)
-            for channel in m.channels:
-                self._quarantine(rows[out], time_raw, stamps[out], channel.name,
-                                 chunk[channel.column].iloc[out].to_numpy(dtype=object), time_codes[out], reasons)
-        kept = chunk if keep.all() else chunk.loc[keep]
-        kept_rows, kept_stamps = rows[keep], stamps[keep]
-        values = np.full((len(kept), len(m.channels)), np.nan)
-        for j, channel in enumerate(m.channels):
-            source_values, codes = gates.value_gates(kept[channel.column], decimal=m.decimal,
-                                                     valid_range=channel.valid_range)
-            scale, offset = channel.scale_offset
-            with np.errstate(over="ignore", invalid="ignore"):
-                si = scale * source_values + offset
-            overflow = (codes == 0) & ~np.isfinite(si)
-            codes[overflow] = gates.NON_FINITE
-            values[:, j] = np.where(codes == 0, si, np.nan)
-            bad = np.flatnonzero(codes)
-            if bad.size:  # the only per-cell Python work: reasons for rejected values
-                raw = kept[channel.column].iloc[bad].to_numpy(dtype=object)
-                reasons = np.array([
-                    gates.value_reason(code, cell, value, channel.name, channel.unit, m.decimal,
-                                       channel.valid_range, flag)
-                    for code, cell, value, flag in zip(codes[bad], raw, source_values[bad], overflow[bad])
-                ], dtype=object)
-                self._quarantine(kept_rows[bad], kept[m.time_column].iloc[bad].to_numpy(dtype=object),
-                                 kept_stamps[bad], channel.name, raw, codes[bad], reasons)
-        self.stamps.append(kept_stamps)
-        self.values.append(values)
-
-    def _quarantine(self, rows, time_raw, stamps, channel, raw_values, codes, reasons) -> None:
-        self.entries.append({
-            "row": rows, "time_raw": time_raw, "time": stamps, "channel": np.full(rows.size, channel, dtype=object),
-            "raw_value": raw_values, "gate": np.asarray(gates.GATES, dtype=object)[codes.astype(np.intp) - 1],
-            "reason": reasons, "_order": np.full(rows.size, self.map.names.index(channel)),
-        })
-
-    def finish(self, *, source: str, content_hash: str) -> TelemetryStream:
-        index = pd.DatetimeIndex(np.concatenate(self.stamps).view("datetime64[ns]"), name="time").tz_localize("UTC")
-        frame = pd.DataFrame(np.concatenate(self.values), index=index, columns=list(self.map.names), dtype=np.float64)
-        if self.entries:
-            parts = {k: np.concatenate([e[k] for e in self.entries]) for k in self.entries[0]}
-            order = np.lexsort((parts.pop("_order"), parts["row"]))
-            quarantine = pd.DataFrame({k: parts[k][order] for k in QUARANTINE_COLUMNS})
-            quarantine["time"] = pd.DatetimeIndex(quarantine["time"].to_numpy(np.int64).view("datetime64[ns]"),
-                                                  ).tz_localize("UTC")
-            for column in ("time_raw", "channel", "raw_value", "gate", "reason"):
-                quarantine[column] = quarantine[column].astype(str)
-        else:
-            quarantine = empty_quarantine()
-        return TelemetryStream(
-            frame=frame, quarantine=quarantine, counts=build_counts(frame, quarantine, self.rows),
-            t0=index[0] if len(index) else None, rows_read=self.rows, source=source,
-            content_hash=content_hash, channel_map=self.map,
-        )
-
-
-def _warn_on_quality(stream: TelemetryStream) -> None:
+def warn_on_quality(stream: TelemetryStream) -> None:
+    """Warn (DataQualityWarning) for each channel with more than half of its values quarantined."""
     per_channel = stream.counts.drop(index="TOTAL")
     for name, row in per_channel.iterrows():
+        if name == UNMAPPED:
+            continue
         share = row["quarantined"] / row["read"] if row["read"] else 0.0
         if share > QUARANTINE_WARNING_SHARE:
             gate_counts = ", ".join(f"{g} {row[g]}" for g in gates.GATES if row[g])

@@ -1,14 +1,13 @@
-"""Data-quality gates: timestamps first, then values, each rejection with a reason.
+"""Data-quality gates: parse timestamps and values, each rejection with a reason.
 
-The gates work on whole columns of raw strings (vectorized); only rejected
-cells are touched one by one, to write their reasons.  Time order is decided
-against :class:`TimeOrder`, the state carried from chunk to chunk, so that a
-file read in chunks gives exactly the result of reading it at once.
+The parsing gates work on whole columns of raw strings (vectorized); only rejected
+cells are touched one by one, to write their reasons.  The gates that need state
+carried from chunk to chunk (time order, reorder buffer, stuck sensors, spikes,
+gaps) live in :mod:`sim.telemetry.pipeline`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -20,25 +19,32 @@ __all__ = [
     "VALUE_GATES",
     "MISSING_TOKENS",
     "ParsedTimes",
-    "TimeOrder",
     "parse_times",
+    "localize",
+    "resolve_ambiguous",
     "value_gates",
+    "numeric_value_gates",
     "time_reason",
     "value_reason",
 ]
 
 #: Gate names in the order they are applied; the code of a gate is its index + 1 (0 = passed).
 GATES: tuple[str, ...] = (
+    "schema",
     "timestamp_unparseable",
+    "timestamp_future",
     "timestamp_duplicate",
     "timestamp_non_monotonic",
     "missing",
     "unparseable",
     "non_finite",
     "out_of_range",
+    "stuck",
+    "spike",
 )
-TIME_GATES, VALUE_GATES = GATES[:3], GATES[3:]
-UNPARSEABLE_TIME, DUPLICATE, NON_MONOTONIC, MISSING, UNPARSEABLE, NON_FINITE, OUT_OF_RANGE = range(1, 8)
+TIME_GATES, VALUE_GATES = GATES[1:5], GATES[5:]
+(SCHEMA, UNPARSEABLE_TIME, FUTURE, DUPLICATE, NON_MONOTONIC, MISSING, UNPARSEABLE, NON_FINITE, OUT_OF_RANGE,
+ STUCK, SPIKE) = range(1, 12)
 
 #: Cell texts (case-insensitive, stripped) that mean "no value".
 MISSING_TOKENS = frozenset({"", "nan", "null", "na", "n/a", "#n/a", "none", "nil"})
@@ -108,6 +114,21 @@ def _one(text: str, fmt: str, utc: bool) -> tuple[pd.Timestamp, int]:
     return pd.NaT, int(_to_ns(pd.DatetimeIndex([stamp]))[0])
 
 
+def localize(local: pd.DatetimeIndex, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """UTC nanoseconds of naive local stamps: ``(summer reading, winter reading, skipped)``.
+
+    The two readings differ only in the repeated hour of a DST fall-back; *skipped*
+    marks stamps in the hour that a DST spring-forward skips (they become ``NAT``).
+    """
+    if timezone == "UTC":
+        ns = _to_ns(local.tz_localize("UTC"))
+        return ns, ns.copy(), np.zeros(len(local), dtype=bool)
+    k = len(local)
+    summer = local.tz_localize(timezone, ambiguous=np.ones(k, bool), nonexistent="NaT")
+    winter = local.tz_localize(timezone, ambiguous=np.zeros(k, bool), nonexistent="NaT")
+    return _to_ns(summer), _to_ns(winter), np.asarray(local.notna() & summer.isna())
+
+
 def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None) -> ParsedTimes:
     """Parse time cells; naive stamps are local to *timezone*, the rest carry offsets.
 
@@ -133,15 +154,8 @@ def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None) -> Pa
     naive = np.flatnonzero(~aware)
     if naive.size:
         local, offset_ns = _parse_naive(text.iloc[naive], fmt)
-        if timezone == "UTC":
-            first[naive] = second[naive] = _to_ns(local.tz_localize("UTC"))
-        else:
-            k = len(local)
-            summer = local.tz_localize(timezone, ambiguous=np.ones(k, bool), nonexistent="NaT")
-            winter = local.tz_localize(timezone, ambiguous=np.zeros(k, bool), nonexistent="NaT")
-            first[naive], second[naive] = _to_ns(summer), _to_ns(winter)
-            gap = naive[np.asarray(local.notna() & summer.isna())]
-            note[gap] = f"local time does not exist in {timezone} (clocks jump forward at the DST change)"
+        first[naive], second[naive], skipped = localize(local, timezone)
+        note[naive[skipped]] = f"local time does not exist in {timezone} (clocks jump forward at the DST change)"
         has_offset = offset_ns != NAT  # offsets the pattern did not spot
         first[naive[has_offset]] = second[naive[has_offset]] = offset_ns[has_offset]
     bad = (first == NAT) & (note == "")
@@ -152,68 +166,33 @@ def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None) -> Pa
     return ParsedTimes(first, second, note)
 
 
-@dataclass
-class TimeOrder:
-    """Time-order state carried across chunks: the latest accepted stamp and all accepted stamps.
+def resolve_ambiguous(times: ParsedTimes, latest: int) -> tuple[np.ndarray, int]:
+    """Stamps of one chunk with the DST fall-back hour resolved, and the new latest stamp.
 
-    Accepted stamps are strictly increasing, so the log stays sorted and membership is a
-    binary search.  The log holds as many stamps as the stream's frame index.
+    A naive stamp in the repeated hour is read as summer time unless that would go back
+    before the latest stamp seen so far, then as winter time (the second pass).
+
+    Parameters
+    ----------
+    times : ParsedTimes
+        Parsed stamps [UTC ns].
+    latest : int
+        Latest valid stamp before this chunk [UTC ns] (``NAT`` if none).
     """
-
-    last: int = NAT
-    _log: np.ndarray = field(default_factory=lambda: np.empty(1024, dtype=np.int64), repr=False)
-    _size: int = 0
-
-    def _append(self, stamps: np.ndarray) -> None:
-        needed = self._size + stamps.size
-        if needed > self._log.size:
-            grown = np.empty(max(needed, 2 * self._log.size), dtype=np.int64)
-            grown[: self._size] = self._log[: self._size]
-            self._log = grown
-        self._log[self._size : needed] = stamps
-        self._size = needed
-
-    def _contains(self, stamps: np.ndarray) -> np.ndarray:
-        log = self._log[: self._size]
-        pos = np.searchsorted(log, stamps).clip(max=max(self._size - 1, 0))
-        return (log[pos] == stamps) if self._size else np.zeros(stamps.size, dtype=bool)
-
-    def gate(self, times: ParsedTimes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Apply the three timestamp gates to one chunk and advance the state.
-
-        Returns
-        -------
-        codes : numpy.ndarray of int8
-            0 accepted, else the gate code (unparseable, duplicate, non-monotonic).
-        stamps : numpy.ndarray of int64
-            Resolved UTC nanoseconds (``NAT`` where unparseable).
-        latest : numpy.ndarray of int64
-            Latest accepted stamp before each row (``NAT`` if none) [ns].
-        """
-        stamps = times.first.copy()
-        valid = stamps != NAT
-        ambiguous = np.flatnonzero(times.first != times.second)
-        if ambiguous.size:  # rare: naive stamps in the repeated hour of a DST fall-back
-            latest, start = self.last, 0
-            for i in ambiguous:
-                segment = stamps[start:i][valid[start:i]]
-                latest = max(latest, int(segment.max())) if segment.size else latest
-                # Summer time unless that would go back in time: then it is the second pass.
-                if stamps[i] <= latest:
-                    stamps[i] = times.second[i]
-                latest, start = max(latest, int(stamps[i])), i + 1
-        running = np.maximum.accumulate(np.concatenate(([self.last], np.where(valid, stamps, NAT))))
-        latest = running[:-1]
-        accepted = valid & (stamps > latest)
-        self._append(stamps[accepted])
-        self.last = int(running[-1])
-        codes = np.zeros(stamps.size, dtype=np.int8)
-        codes[~valid] = UNPARSEABLE_TIME
-        rejected = np.flatnonzero(valid & ~accepted)
-        if rejected.size:
-            duplicate = self._contains(stamps[rejected])
-            codes[rejected] = np.where(duplicate, DUPLICATE, NON_MONOTONIC)
-        return codes, stamps, latest
+    stamps = times.first.copy()
+    valid = stamps != NAT
+    ambiguous = np.flatnonzero(times.first != times.second)
+    if ambiguous.size:  # rare: naive stamps in the repeated hour of a DST fall-back
+        running, start = latest, 0
+        for i in ambiguous:
+            segment = stamps[start:i][valid[start:i]]
+            running = max(running, int(segment.max())) if segment.size else running
+            if stamps[i] <= running:
+                stamps[i] = times.second[i]
+            running, start = max(running, int(stamps[i])), i + 1
+    if valid.any():
+        latest = max(latest, int(stamps[valid].max()))
+    return stamps, latest
 
 
 def value_gates(
@@ -262,6 +241,31 @@ def value_gates(
     return values, codes
 
 
+def numeric_value_gates(values: np.ndarray, *, valid_range: tuple[float, float] | None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The value gates for numbers that need no parsing (Parquet, DataFrame, JSON numbers).
+
+    NaN is ``missing``, infinity ``non_finite``; the rest as in :func:`value_gates`.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Values in the source unit [unit], any real dtype.
+    valid_range : tuple[float, float] or None
+        Inclusive range in the source unit [unit].
+    """
+    values = np.asarray(values, dtype=np.float64)
+    codes = np.zeros(values.size, dtype=np.int8)
+    finite = np.isfinite(values)
+    if not finite.all():
+        codes[np.isnan(values)] = MISSING
+        codes[np.isinf(values)] = NON_FINITE
+    if valid_range is not None:
+        low, high = valid_range
+        codes[finite & ((values < low) | (values > high))] = OUT_OF_RANGE
+    return values, codes
+
+
 def _to_float(text: pd.Series) -> np.ndarray:
     """Parse strings of the plain number grammar (correctly rounded either way)."""
     try:
@@ -276,12 +280,22 @@ def _utc(ns: int) -> str:
     return "none yet" if ns == NAT else pd.Timestamp(ns, tz="UTC").isoformat()
 
 
-def time_reason(code: int, raw: str, stamp: int, latest: int, note: str, time_column: str) -> str:
-    """Human text for a row rejected by a timestamp gate."""
+def time_reason(code: int, raw: str, stamp: int, latest: int, note: str, time_column: str, *,
+                lateness: float = 0.0, future_tolerance: float | None = None) -> str:
+    """Human text for a sample rejected by a timestamp gate.
+
+    *lateness* is the allowed lateness [s]; *future_tolerance* the allowed lead over the time of reading [s].
+    """
     if code == UNPARSEABLE_TIME:
         return f"time {raw!r} in column {time_column!r}: {note}; the whole row is quarantined"
+    if code == FUTURE:
+        return (f"time {raw!r} (= {_utc(stamp)}) lies in the future, more than future_tolerance "
+                f"{future_tolerance or 0:g} s after the time of reading; fix the device clock or set its clock_offset")
     if code == DUPLICATE:
         return f"time {raw!r} (= {_utc(stamp)}) repeats an accepted timestamp; the first row is kept"
+    if lateness > 0:
+        return (f"time {raw!r} (= {_utc(stamp)}) is more than the allowed lateness {lateness:g} s older than "
+                f"the newest timestamp {_utc(latest)}; it came too late for the reorder buffer")
     return (
         f"time {raw!r} (= {_utc(stamp)}) is earlier than the latest accepted timestamp "
         f"{_utc(latest)}; rows are not reordered"
@@ -289,8 +303,8 @@ def time_reason(code: int, raw: str, stamp: int, latest: int, note: str, time_co
 
 
 def value_reason(code: int, raw: str, value: float, channel: str, unit: str, decimal: str,
-                 valid_range: tuple[float, float] | None, overflow: bool) -> str:
-    """Human text for a value rejected by a value gate."""
+                 valid_range: tuple[float, float] | None, overflow: bool, *, rule: object = None) -> str:
+    """Human text for a value rejected by a value gate (*rule*: the StuckRule or SpikeRule)."""
     if code == MISSING:
         return f"{channel}: cell {raw!r} is empty or a missing-value marker"
     if code == UNPARSEABLE:
@@ -301,6 +315,15 @@ def value_reason(code: int, raw: str, value: float, channel: str, unit: str, dec
             return f"{channel}: value {raw!r} {unit} overflows to infinity when converted to SI"
         if raw.strip().lower() in _INFINITY:
             return f"{channel}: value {raw!r} is infinite"
+        if raw.strip().lower() == "nan":
+            return f"{channel}: value {raw!r} is not a number (NaN)"
         return f"{channel}: value {raw!r} is beyond the float64 range (about 1.8e308)"
+    if code == STUCK:
+        return (f"{channel}: value {value:g} {unit} has repeated (within {rule.tolerance:g} {unit}) for more than "
+                f"{rule.samples} samples: stuck sensor")
+    if code == SPIKE:
+        return (f"{channel}: value {value:g} {unit} is a spike: its robust z-score against the median of the "
+                f"last {rule.window} values exceeds {rule.threshold:g} (and the deviation exceeds "
+                f"{rule.min_deviation:g} {unit})")
     low, high = valid_range  # type: ignore[misc]
     return f"{channel}: value {value:g} {unit} is outside the valid range [{low:g}, {high:g}] {unit}"

@@ -1,16 +1,44 @@
-"""Replay a TelemetryStream on the simulation clock."""
+"""Replay a TelemetryStream on the simulation clock, as fast as possible or in real time x speed.
+
+The same model code runs either way: :func:`environment` picks ``simpy.Environment``
+or ``simpy.rt.RealtimeEnvironment``, and :func:`replay` only talks to ``env``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+import math
+
 import numpy as np
+import simpy
+import simpy.rt
 
 from sim.exceptions import ConfigurationError
 from sim.telemetry.stream import TelemetryStream
 
-__all__ = ["replay"]
+__all__ = ["replay", "environment"]
+
+
+def environment(speed: float | None = None, *, initial_time: float = 0.0, strict: bool = False) -> simpy.Environment:
+    """A SimPy environment: as fast as possible (*speed* None) or real time x *speed*.
+
+    Parameters
+    ----------
+    speed : float or None
+        Simulated seconds per wall-clock second, e.g. 1 (real time) or 60 (a minute per
+        second); None runs as fast as possible.
+    initial_time : float
+        Start of the simulation clock [s].
+    strict : bool
+        For real time: raise ``RuntimeError`` when the model falls behind the wall clock.
+    """
+    if speed is None:
+        return simpy.Environment(initial_time=initial_time)
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
+        raise ConfigurationError(f"speed {speed!r} must be a positive number (simulated s per wall-clock s) or None")
+    return simpy.rt.RealtimeEnvironment(initial_time=initial_time, factor=1.0 / speed, strict=strict)
 
 
 def replay(

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from sim.exceptions import ConfigurationError, TelemetryError
-from sim.telemetry.channels import ChannelMap
+from sim.telemetry.channels import UNMAPPED, ChannelMap
 from sim.telemetry.gates import GATES, TIME_GATES
 
-__all__ = ["TelemetryStream", "QUARANTINE_COLUMNS", "build_counts", "empty_quarantine"]
+__all__ = ["TelemetryStream", "QUARANTINE_COLUMNS", "GAP_COLUMNS", "build_counts", "empty_quarantine", "empty_gaps"]
 
 #: Columns of :attr:`TelemetryStream.quarantine`, in order.
 QUARANTINE_COLUMNS = ("row", "time_raw", "time", "channel", "raw_value", "gate", "reason")
+#: Columns of :attr:`TelemetryStream.gaps`, in order.
+GAP_COLUMNS = ("channel", "start", "end", "duration_s")
+
+
+def empty_gaps() -> pd.DataFrame:
+    """A gap table without entries, with the documented dtypes."""
+    return pd.DataFrame({
+        "channel": pd.Series([], dtype=str),
+        "start": pd.Series([], dtype="datetime64[ns, UTC]"),
+        "end": pd.Series([], dtype="datetime64[ns, UTC]"),
+        "duration_s": pd.Series([], dtype="float64"),
+    })
 
 
 def empty_quarantine() -> pd.DataFrame:
@@ -33,20 +46,24 @@ def empty_quarantine() -> pd.DataFrame:
     )
 
 
-def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int) -> pd.DataFrame:
+def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int | Mapping[str, int]) -> pd.DataFrame:
     """Per-channel counts: ``read`` (given), ``accepted`` (frame), ``quarantined`` and per gate.
 
-    ``read`` comes from the row count, ``accepted`` from the frame and ``quarantined``
-    from the quarantine table, so that :meth:`TelemetryStream.check_accounting` checks
-    three independent tallies.
+    ``read`` comes from the source (one number for all channels of a wide table, or
+    per channel), ``accepted`` from the frame and ``quarantined`` from the quarantine
+    table, so that :meth:`TelemetryStream.check_accounting` checks three independent
+    tallies.  A row ``unmapped`` appears when data no channel is mapped to was read.
     """
     names = list(frame.columns)
+    if (isinstance(read, Mapping) and read.get(UNMAPPED)) or (quarantine["channel"] == UNMAPPED).any():
+        names.append(UNMAPPED)
     per_gate = pd.crosstab(quarantine["channel"], quarantine["gate"]) if len(quarantine) else pd.DataFrame()
     per_gate = per_gate.reindex(index=names, columns=list(GATES), fill_value=0).astype("int64")
+    read_values = [read.get(n, 0) for n in names] if isinstance(read, Mapping) else [read] * len(names)
     counts = pd.DataFrame(
         {
-            "read": np.full(len(names), read, dtype=np.int64),
-            "accepted": frame.notna().sum().reindex(names).to_numpy(dtype=np.int64),
+            "read": np.asarray(read_values, dtype=np.int64),
+            "accepted": frame.notna().sum().reindex(names, fill_value=0).to_numpy(dtype=np.int64),
             "quarantined": per_gate.sum(axis=1).to_numpy(dtype=np.int64),
         },
         index=pd.Index(names, name="channel", dtype=object),
@@ -84,6 +101,13 @@ class TelemetryStream:
         SHA-256 of the source file's bytes (hex).
     channel_map : ChannelMap
         The map the file was read with.
+    gaps : pandas.DataFrame
+        One row per pause longer than ``gap_factor * period`` between accepted values of
+        a channel: ``channel``, ``start`` and ``end`` (the accepted stamps around it,
+        UTC) and ``duration_s`` [s].
+    layout : str
+        ``"wide"`` (every row holds every channel: ``read == rows_read`` per channel) or
+        ``"long"`` (a row or message holds one channel: the reads add up to ``rows_read``).
     """
 
     frame: pd.DataFrame
@@ -94,6 +118,8 @@ class TelemetryStream:
     source: str
     content_hash: str
     channel_map: ChannelMap
+    gaps: pd.DataFrame = field(default_factory=empty_gaps)
+    layout: str = "wide"
 
     @property
     def seconds(self) -> np.ndarray:
@@ -106,12 +132,17 @@ class TelemetryStream:
         """Raise :class:`TelemetryError` unless ``accepted + quarantined == read`` per channel."""
         per_channel = self.counts.drop(index="TOTAL")
         in_table = self.quarantine["channel"].value_counts().reindex(per_channel.index, fill_value=0)
+        mapped = per_channel.index != UNMAPPED
+        if self.layout == "wide":
+            rows_ok = ~mapped | (per_channel["read"] == self.rows_read).to_numpy()
+        else:
+            rows_ok = np.full(len(per_channel), int(per_channel["read"].sum()) == self.rows_read)
         broken = per_channel[
-            (per_channel["accepted"] + per_channel["quarantined"] != per_channel["read"])
+            (per_channel["accepted"] + per_channel["quarantined"] != per_channel["read"]).to_numpy()
             | (in_table.to_numpy() != per_channel["quarantined"].to_numpy())
-            | (per_channel["read"] != self.rows_read)
+            | ~rows_ok
         ]
-        if len(broken):
+        if len(broken) or set(self.quarantine["channel"]) - set(per_channel.index):
             raise TelemetryError(
                 f"telemetry from '{self.source}' lost values: accepted + quarantined != read for channels "
                 f"{list(broken.index)}:\n{broken[['read', 'accepted', 'quarantined']].to_string()}\n"
@@ -142,17 +173,26 @@ class TelemetryStream:
         frame = self.frame.loc[(index >= low) & (index < high)]
         times = self.quarantine["time"]
         quarantine = self.quarantine.loc[(times >= low) & (times < high)].reset_index(drop=True)
-        rejected_rows = quarantine.loc[quarantine["gate"].isin(TIME_GATES), "row"].nunique()
-        rows = len(frame) + int(rejected_rows)
+        read = frame.notna().sum().to_dict()
+        for name, n in quarantine["channel"].value_counts().items():
+            read[name] = read.get(name, 0) + int(n)
+        if self.layout == "wide":
+            rejected_rows = quarantine.loc[quarantine["gate"].isin(TIME_GATES), "row"].nunique()
+            rows = len(frame) + int(rejected_rows)
+        else:
+            rows = int(sum(read.values()))
+        starts = self.gaps["start"]
         return TelemetryStream(
             frame=frame,
             quarantine=quarantine,
-            counts=build_counts(frame, quarantine, rows),
+            counts=build_counts(frame, quarantine, read),
             t0=frame.index[0] if len(frame) else None,
             rows_read=rows,
             source=self.source,
             content_hash=self.content_hash,
             channel_map=self.channel_map,
+            gaps=self.gaps.loc[(starts >= low) & (starts < high)].reset_index(drop=True),
+            layout=self.layout,
         )
 
     def summary(self) -> str:
@@ -165,5 +205,5 @@ class TelemetryStream:
         table = self.counts[["read", "accepted", "quarantined", *used]].to_string()
         return (
             f"telemetry '{self.source}' (sha256 {self.content_hash[:12]}), {self.rows_read} rows, "
-            f"{len(self.frame)} accepted timestamps\ntime span [UTC]: {span}\n{table}"
+            f"{len(self.frame)} accepted timestamps, {len(self.gaps)} gaps\ntime span [UTC]: {span}\n{table}"
         )

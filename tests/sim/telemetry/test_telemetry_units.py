@@ -98,6 +98,10 @@ def test_unit_errors_are_channel_map_errors():
 def test_public_api_is_explicit():
     assert set(sim.telemetry.__all__) == {
         "Channel", "ChannelMap", "TelemetryStream", "read_csv", "replay", "si_converter",
+        # recorded and live sources, rules, alignment, real-time clock, data-quality report (issue 5)
+        "read_parquet", "read_frame", "read_file", "StuckRule", "SpikeRule", "LiveSource", "LiveTelemetry",
+        "MqttSource", "OpcUaSource", "live_replay", "environment", "zero_order_hold", "interpolate_linear",
+        "resample", "align", "QualityReport", "quality_report", "check_file", "plot_quality",
     }
     for name in sim.telemetry.__all__:
         assert getattr(sim.telemetry, name) is not None

@@ -1,0 +1,275 @@
+"""Telemetry throughput: Parquet and CSV through every gate, and MQTT on loopback.
+
+    .venv/bin/python benchmarks/telemetry.py                 # table
+    .venv/bin/python benchmarks/telemetry.py --json          # + one JSON object on the last line
+    .venv/bin/python benchmarks/telemetry.py --rows 1000000  # smaller run
+
+Workload (issue 5), generated in a temporary directory:
+
+* a wide table, 10 channels x ``--rows`` rows at 1 s, units that need converting
+  (degC, bar, l/min, psi, in/s, hp ...), with 0.1 % injected defects (NaN, out of
+  range, spikes, a stuck stretch, duplicated and late stamps);
+* a channel map that switches every gate on: range, stuck (30 samples), Hampel spike
+  (window 11), gaps (period 1 s), future stamps, lateness 2 s (reorder buffer);
+* ``parquet_rows_per_s``: rows / wall time of ``read_parquet`` (read, hash, every gate,
+  SI conversion, frame assembly).  Target >= 2 M rows/s;
+* ``gate_cost_ratio_{csv,parquet}``: (read + gates) / read alone, where "read alone" is
+  the same chunk iteration (file hash included) without gating.  Target <= 2; the CSV
+  uses ``--csv-rows`` rows (default 1 M);
+* ``mqtt_msgs_per_s``: a private mosquitto on a free port; a publisher process sends
+  ``--mqtt-messages`` JSON messages with QoS 1 round-robin over 10 topics as fast as
+  it can; the twin's MqttSource + LiveTelemetry receive and gate them.  Rate = messages
+  / time from the first publish until the last one is gated; zero loss is checked
+  (every message read exactly once, ``accepted + quarantined == read``).  Target >= 10 k/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sim.exceptions import DataQualityWarning  # noqa: E402
+from sim.telemetry import ChannelMap, LiveTelemetry, MqttSource, read_csv, read_parquet  # noqa: E402
+from sim.telemetry.csv_source import csv_chunks  # noqa: E402
+from sim.telemetry.sources import parquet_chunks  # noqa: E402
+
+UNITS = [("A", "A", 30), ("degC", "K", 60), ("bar", "Pa", 4), ("l/min", "m**3/s", 300), ("psi", "Pa", 60),
+         ("in/s", "m/s", 0.2), ("hp", "W", 15), ("degF", "K", 80), ("kPa", "Pa", 400), ("mm/s", "m/s", 3)]
+RULES = {"period": 1.0, "lateness": 2.0, "stuck": {"samples": 30}, "spike": {"window": 11, "threshold": 6}}
+
+
+def channel_map(n_channels: int) -> ChannelMap:
+    channels = {}
+    for k in range(n_channels):
+        unit, si, level = UNITS[k % len(UNITS)]
+        channels[f"ch{k}"] = {"column": f"C{k}", "unit": unit, "si_unit": si, "range": [-10 * level, 10 * level],
+                              "topic": f"bench/c{k}", **RULES,
+                              "spike": {**RULES["spike"], "min_deviation": 0.05 * level}}
+    return ChannelMap.from_dict({"channels": channels})
+
+
+def table(rows: int, n_channels: int, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp("2024-01-01", tz="UTC").value
+    stamps = t0 + np.arange(rows, dtype=np.int64) * 1_000_000_000
+    k = max(rows // 1000, 1)  # 0.1 % defects
+    late = rng.integers(10, rows, k)
+    stamps[late] -= 1_500_000_000  # 1.5 s late: sorted in by the reorder buffer (or a duplicate-free late row)
+    dup = rng.integers(10, rows, k // 2)
+    stamps[dup] = stamps[dup - 1]
+    data = {"timestamp": pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC")}
+    for c in range(n_channels):
+        level = UNITS[c % len(UNITS)][2]
+        x = level * (1 + 0.01 * rng.standard_normal(rows))
+        x[rng.integers(0, rows, k)] = np.nan
+        x[rng.integers(0, rows, k)] = 100 * level  # out of range
+        x[rng.integers(0, rows, k)] *= 1.5  # spikes
+        start = rows // 2
+        x[start:start + 100] = x[start]  # a stuck stretch
+        data[f"C{c}"] = x
+    return pd.DataFrame(data)
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def read_alone(chunks_fn, path, cmap, chunksize):
+    def run():
+        _, _, chunks = chunks_fn(path, cmap, chunksize=chunksize)
+        for _ in chunks:
+            pass
+    return run
+
+
+def gated(read_fn, path, cmap, chunksize):
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataQualityWarning)
+            stream = read_fn(path, cmap, chunksize=chunksize)
+        stream.check_accounting()
+        run.stream = stream
+    return run
+
+
+# -- MQTT ------------------------------------------------------------------------------------------------
+PUBLISHER = r"""
+import json, sys, time
+import paho.mqtt.client as mqtt
+port, n, channels = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-publisher", clean_session=True)
+client.max_inflight_messages_set(1000)
+client.max_queued_messages_set(0)
+client.connect("127.0.0.1", port)
+client.loop_start()
+t0 = 1_700_000_000.0
+print("start", time.time(), flush=True)
+last = None
+for i in range(n):
+    c = i % channels
+    last = client.publish(f"bench/c{c}", json.dumps({"id": i, "time": t0 + i // channels, "value": 30.0 + (i % 7) * 0.1}), qos=1)
+last.wait_for_publish(120)
+while client._out_messages:
+    time.sleep(0.01)
+print("done", time.time(), flush=True)
+client.disconnect()
+client.loop_stop()
+"""
+
+
+POLL_INTERVAL = 0.02  # [s] between polls of the live feed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _receive(live, source, port, n, n_channels, *, publish: bool) -> dict:
+    """Receive and gate *n* messages; with *publish*, a publisher process sends them meanwhile."""
+    if publish:
+        publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(port), str(n), str(n_channels)],
+                                     stdout=subprocess.PIPE, text=True)
+        start = float(publisher.stdout.readline().split()[1])
+    else:
+        start = time.time()
+        live.start()
+    deadline = time.time() + 300
+    while live.rows < n and time.time() < deadline:
+        time.sleep(POLL_INTERVAL)  # as live_replay(poll_interval=...) would
+        live.poll()
+    end = time.time()
+    extra = {}
+    if publish:
+        done = publisher.stdout.readline()
+        publisher.wait(60)
+        if done.startswith("done"):
+            extra["mqtt_publish_s"] = float(done.split()[1]) - start
+    live.stop()
+    stream = live.stream()
+    stream.check_accounting()
+    return {"rate": n / (end - start), "mqtt_lost": n - stream.rows_read, "mqtt_redelivered": source.redelivered,
+            "mqtt_accepted": int(stream.counts.loc["TOTAL", "accepted"]), "mqtt_receive_s": end - start, **extra}
+
+
+def bench_mqtt(n: int, n_channels: int) -> dict:
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if binary is None:
+        return {"mqtt_msgs_per_s": None, "mqtt_note": "mosquitto not installed"}
+    tmp = Path(tempfile.mkdtemp(prefix="twinbench-mqtt-"))
+    port = free_port()
+    (tmp / "m.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+                                f"max_inflight_messages 0\nuser {getpass.getuser()}\n", encoding="utf-8")
+    broker = subprocess.Popen([binary, "-c", str(tmp / "m.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.01)
+        cmap = ChannelMap.from_dict({"channels": {
+            f"ch{k}": {"topic": f"bench/c{k}", "unit": "A", "si_unit": "A", "range": [0, 100], "period": 1.0,
+                       "stuck": {"samples": 1000}, "spike": {"window": 11, "threshold": 6, "min_deviation": 1.0}}
+            for k in range(n_channels)}})
+        out = {"mqtt_messages": n}
+        # 1. end to end: a Python publisher process publishes while the twin receives and gates
+        source = MqttSource("127.0.0.1", port, list(cmap.topics), client_id="bench-twin-live")
+        live = LiveTelemetry(source, cmap, cmap.topics).start()
+        source.wait_connected()
+        out.update(_receive(live, source, port, n, n_channels, publish=True))
+        # 2. drain: the messages wait in the broker for the twin's persistent session; the rate is then the
+        #    twin's own (receive + decode + every gate), not the Python publisher's
+        source = MqttSource("127.0.0.1", port, list(cmap.topics), client_id="bench-twin-drain")
+        source.start()
+        source.wait_connected()
+        source.stop()
+        publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(port), str(n), str(n_channels)],
+                                     stdout=subprocess.PIPE, text=True)
+        publisher.communicate(timeout=600)
+        live = LiveTelemetry(MqttSource("127.0.0.1", port, list(cmap.topics), client_id="bench-twin-drain"),
+                             cmap, cmap.topics)
+        drained = _receive(live, live.source, port, n, n_channels, publish=False)
+        out["mqtt_msgs_per_s"] = drained.pop("rate")
+        out["mqtt_end_to_end_msgs_per_s"] = out.pop("rate")
+        out.update({k.replace("mqtt_", "mqtt_drain_"): v for k, v in drained.items()})
+        return out
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="Parquet rows (default 10 M)")
+    parser.add_argument("--csv-rows", type=int, default=1_000_000, help="CSV rows (default 1 M)")
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--chunksize", type=int, default=1 << 20)
+    parser.add_argument("--mqtt-messages", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    cmap = channel_map(args.channels)
+    out: dict = {"rows": args.rows, "csv_rows": args.csv_rows, "channels": args.channels, "cpus": os.cpu_count()}
+    tmp = Path(tempfile.mkdtemp(prefix="twinbench-telemetry-"))
+    try:
+        t = time.perf_counter()
+        frame = table(args.rows, args.channels)
+        frame.to_parquet(tmp / "wide.parquet", row_group_size=1 << 20)
+        table(args.csv_rows, args.channels).to_csv(tmp / "wide.csv", index=False)
+        del frame
+        print(f"data generated in {time.perf_counter() - t:.1f} s in {tmp}", file=sys.stderr)
+        # warm up: numba kernel from its cache, pyarrow, pandas
+        warm = tmp / "warm.parquet"
+        table(5000, args.channels).to_parquet(warm)
+        gated(read_parquet, warm, cmap, 1000)()
+        for kind, path, chunks_fn, read_fn in (("parquet", tmp / "wide.parquet", parquet_chunks, read_parquet),
+                                               ("csv", tmp / "wide.csv", csv_chunks, read_csv)):
+            base = best_of(read_alone(chunks_fn, path, cmap, args.chunksize), args.repeat)
+            run = gated(read_fn, path, cmap, args.chunksize)
+            full = best_of(run, args.repeat)
+            rows = args.rows if kind == "parquet" else args.csv_rows
+            out[f"{kind}_read_s"], out[f"{kind}_gated_s"] = base, full
+            out[f"{kind}_rows_per_s"] = rows / full
+            out[f"gate_cost_ratio_{kind}"] = full / base
+            out[f"{kind}_quarantined"] = int(run.stream.counts.loc["TOTAL", "quarantined"])
+            del run.stream
+        out["parquet_rows_per_s"] = out.pop("parquet_rows_per_s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out.update(bench_mqtt(args.mqtt_messages, args.channels))
+    print(f"{'metric':<28}{'value':>16}  target")
+    targets = {"parquet_rows_per_s": ">= 2e6", "gate_cost_ratio_parquet": "<= 2", "gate_cost_ratio_csv": "<= 2",
+               "mqtt_msgs_per_s": ">= 1e4"}
+    for key, value in out.items():
+        shown = f"{value:,.3g}" if isinstance(value, float) else str(value)
+        print(f"{key:<28}{shown:>16}  {targets.get(key, '')}")
+    if args.json:
+        print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

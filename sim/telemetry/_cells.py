@@ -1,0 +1,64 @@
+"""Small helpers of the pipeline: lazy raw cells, their text for reasons, the reorder buffer's storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Subset", "text_of", "Buffer"]
+
+
+class Subset:
+    """The lazy view ``raw[index]`` of a raw column (read only where a reason is written)."""
+
+    __slots__ = ("raw", "index")
+
+    def __init__(self, raw: Any, index: np.ndarray):
+        self.raw, self.index = raw, index
+
+
+def text_of(raw: Any, index: np.ndarray) -> np.ndarray:
+    """Raw cells at *index* as text (strings verbatim, datetimes in ISO 8601, numbers by ``str``)."""
+    if isinstance(raw, Subset):
+        return text_of(raw.raw, raw.index[index])
+    if isinstance(raw, pd.Series):
+        picked = raw.iloc[index]
+        if isinstance(picked.dtype, pd.DatetimeTZDtype):
+            utc = picked.dt.tz_convert("UTC").to_numpy(dtype="datetime64[ns]")
+            return np.datetime_as_string(utc, unit="auto", timezone="UTC").astype(object)
+        if picked.dtype.kind == "M":
+            return np.datetime_as_string(picked.to_numpy(dtype="datetime64[ns]"), unit="auto").astype(object)
+        return np.array(["" if v is None else str(v) for v in picked.to_numpy(dtype=object)], dtype=object)
+    arr = np.asarray(raw)
+    picked = arr[index]
+    if arr.dtype.kind == "M":
+        return np.datetime_as_string(picked.astype("datetime64[ns]"), unit="auto", timezone="UTC").astype(object)
+    return np.array(["" if v is None else str(v) for v in picked], dtype=object)
+
+
+@dataclass
+class Buffer:
+    """Accepted samples waiting in the reorder buffer (parallel arrays)."""
+
+    parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    size: int = 0
+
+    def add(self, **arrays: np.ndarray) -> None:
+        for key, value in arrays.items():
+            self.parts.setdefault(key, []).append(value)
+        self.size += len(arrays["stamps"])
+
+    def take(self) -> dict[str, np.ndarray]:
+        merged = {k: np.concatenate(v) for k, v in self.parts.items()}
+        self.parts, self.size = {}, 0
+        return merged
+
+    def stamps(self) -> np.ndarray:
+        return self.take_view("stamps")
+
+    def take_view(self, key: str) -> np.ndarray:
+        """One array of the held samples, without taking them."""
+        return np.concatenate(self.parts[key]) if self.size else np.empty(0, dtype=np.int64)

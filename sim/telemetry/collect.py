@@ -1,0 +1,168 @@
+"""Collect what the gates release into a :class:`TelemetryStream` (frame, quarantine, gaps, counts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from sim.telemetry import gates
+from sim.telemetry.channels import UNMAPPED, ChannelMap
+from sim.telemetry.pipeline import ChannelGates, ChannelResult
+from sim.telemetry.stream import QUARANTINE_COLUMNS, TelemetryStream, build_counts, empty_gaps, empty_quarantine
+
+__all__ = ["Collector", "new_gates"]
+
+
+def new_gates(channel_map: ChannelMap) -> dict[str, ChannelGates]:
+    """One fresh :class:`ChannelGates` per channel of *channel_map*, by name."""
+    return {
+        c.name: ChannelGates(c, decimal=channel_map.decimal, time_column=channel_map.time_column,
+                             gap_factor=channel_map.gap_factor, future_tolerance=channel_map.future_tolerance)
+        for c in channel_map.channels
+    }
+
+
+class Collector:
+    """Accumulates released samples, quarantine entries and gaps, channel by channel.
+
+    Parameters
+    ----------
+    channel_map : ChannelMap
+        The map; its channel order is the column order of the frame.
+    keep_frame : bool
+        Keep the accepted samples (False: only counts, quarantine and gaps, which is
+        what ``telemetry check`` needs for files larger than memory).
+    max_quarantine : int or None
+        Keep at most this many quarantine entries (the counts stay complete).
+    """
+
+    def __init__(self, channel_map: ChannelMap, *, keep_frame: bool = True, max_quarantine: int | None = None):
+        self.map, self.keep_frame, self.max_quarantine = channel_map, keep_frame, max_quarantine
+        self.order = {name: k for k, name in enumerate(channel_map.names)}
+        self.order[UNMAPPED] = len(self.order)
+        self.samples: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {n: [] for n in channel_map.names}
+        self.entries: list[dict[str, np.ndarray]] = []
+        self.kept = 0
+        self.gaps: list[tuple[str, np.ndarray]] = []
+        self.unmapped_read = 0
+        self.unmapped_quarantined = 0
+        self.span: list[int] = []  # [first, last] released stamp [UTC ns]
+
+    def add(self, name: str, result: ChannelResult) -> None:
+        """Take one channel's released samples, quarantine entries and gaps."""
+        if result.stamps.size:
+            low, high = int(result.stamps[0]), int(result.stamps[-1])
+            self.span = [min(self.span[0], low), max(self.span[1], high)] if self.span else [low, high]
+            if self.keep_frame:
+                self.samples[name].append((result.stamps, result.values))
+        if result.quarantine is not None:
+            self._entries(name, result.quarantine)
+        if result.gaps.size:
+            self.gaps.append((name, result.gaps))
+
+    def add_unmapped(self, rows: np.ndarray, time_raw: np.ndarray, stamps: np.ndarray, raw_value: np.ndarray,
+                     reasons: np.ndarray) -> None:
+        """Quarantine data that no channel is mapped to (``schema`` gate, pseudo-channel ``unmapped``)."""
+        self.unmapped_read += rows.size
+        self.unmapped_quarantined += rows.size
+        self._entries(UNMAPPED, {"row": rows, "time_raw": time_raw, "time": stamps, "raw_value": raw_value,
+                                 "code": np.full(rows.size, gates.SCHEMA, dtype=np.intp), "reason": reasons})
+
+    def _entries(self, name: str, entry: dict[str, np.ndarray]) -> None:
+        n = entry["row"].size
+        if self.max_quarantine is not None:
+            room = max(self.max_quarantine - self.kept, 0)
+            if room < n:
+                entry = {k: v[:room] for k, v in entry.items()}
+                n = room
+        if n:
+            self.entries.append({**entry, "_order": np.full(n, self.order[name], dtype=np.int64)})
+            self.kept += n
+
+    def frame(self) -> pd.DataFrame:
+        """Accepted samples as a wide frame: UTC index named ``time``, one SI column per channel."""
+        names = list(self.map.names)
+        parts = {n: (np.concatenate([s for s, _ in v]) if v else np.empty(0, np.int64),
+                     np.concatenate([x for _, x in v]) if v else np.empty(0)) for n, v in self.samples.items()}
+        first = parts[names[0]][0]
+        if all(np.array_equal(parts[n][0], first) for n in names[1:]):  # the usual wide table: shared stamps
+            stamps, values = first, np.column_stack([parts[n][1] for n in names])
+        else:
+            stamps = np.unique(np.concatenate([parts[n][0] for n in names]))
+            values = np.full((stamps.size, len(names)), np.nan)
+            for j, n in enumerate(names):
+                values[np.searchsorted(stamps, parts[n][0]), j] = parts[n][1]
+        index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="time").tz_localize("UTC")
+        return pd.DataFrame(values.reshape(len(stamps), len(names)), index=index, columns=names, dtype=np.float64)
+
+    def quarantine(self) -> pd.DataFrame:
+        """The quarantine table, sorted by row, then channel in map order."""
+        if not self.entries:
+            return empty_quarantine()
+        parts = {k: np.concatenate([e[k] for e in self.entries]) for k in self.entries[0]}
+        order = np.lexsort((parts.pop("_order"), parts["row"]))
+        parts["channel"] = np.array([*self.map.names, UNMAPPED], dtype=object)[
+            np.concatenate([e["_order"] for e in self.entries])]
+        parts["gate"] = np.asarray(gates.GATES, dtype=object)[parts.pop("code") - 1]
+        table = pd.DataFrame({k: parts[k][order] for k in QUARANTINE_COLUMNS})
+        table["row"] = table["row"].astype("int64")
+        table["time"] = pd.DatetimeIndex(table["time"].to_numpy(np.int64).view("datetime64[ns]")).tz_localize("UTC")
+        for column in ("time_raw", "channel", "raw_value", "gate", "reason"):
+            table[column] = table[column].astype(str)
+        return table
+
+    def gap_table(self) -> pd.DataFrame:
+        """Gaps longer than ``gap_factor * period``, sorted by start, then channel order."""
+        if not self.gaps:
+            return empty_gaps()
+        names = np.concatenate([np.full(len(g), n, dtype=object) for n, g in self.gaps])
+        pairs = np.concatenate([g for _, g in self.gaps])
+        start = pd.DatetimeIndex(pairs[:, 0].view("datetime64[ns]")).tz_localize("UTC")
+        end = pd.DatetimeIndex(pairs[:, 1].view("datetime64[ns]")).tz_localize("UTC")
+        table = pd.DataFrame({"channel": names.astype(str), "start": start, "end": end,
+                              "duration_s": (pairs[:, 1] - pairs[:, 0]) / 1e9})
+        key = table["channel"].map(self.order)
+        return table.assign(_k=key).sort_values(["start", "_k"], kind="stable").drop(columns="_k").reset_index(
+            drop=True)
+
+    def read_counts(self, channel_gates: Mapping[str, ChannelGates]) -> dict[str, int]:
+        """Values read per channel (and ``unmapped``), as the gates tallied them."""
+        read = {name: g.read for name, g in channel_gates.items()}
+        if self.unmapped_read:
+            read[UNMAPPED] = self.unmapped_read
+        return read
+
+    def finish(self, channel_gates: Mapping[str, ChannelGates], *, rows_read: int, source: str,
+               content_hash: str, layout: str) -> TelemetryStream:
+        """The stream; with ``keep_frame=False`` the frame is empty and the counts come from the gates."""
+        quarantine = self.quarantine()
+        read = self.read_counts(channel_gates)
+        if self.keep_frame:
+            frame = self.frame()
+            counts = build_counts(frame, quarantine, read)
+        else:
+            frame = pd.DataFrame({n: pd.Series([], dtype=np.float64) for n in self.map.names},
+                                 index=pd.DatetimeIndex([], name="time").tz_localize("UTC"))
+            counts = _counts_from_gates(channel_gates, read, self.unmapped_quarantined)
+        return TelemetryStream(
+            frame=frame, quarantine=quarantine, counts=counts, t0=frame.index[0] if len(frame) else None,
+            rows_read=rows_read, source=source, content_hash=content_hash, channel_map=self.map,
+            gaps=self.gap_table(), layout=layout,
+        )
+
+
+def _counts_from_gates(channel_gates: Mapping[str, ChannelGates], read: dict[str, int], unmapped: int
+                       ) -> pd.DataFrame:
+    rows = {}
+    for name, g in channel_gates.items():
+        rows[name] = [g.read, g.accepted, int(g.by_code[1:].sum()), *g.by_code[1:].tolist()]
+    if unmapped:
+        schema = [0] * len(gates.GATES)
+        schema[gates.SCHEMA - 1] = unmapped
+        rows[UNMAPPED] = [read[UNMAPPED], 0, unmapped, *schema]
+    counts = pd.DataFrame.from_dict(rows, orient="index", columns=["read", "accepted", "quarantined", *gates.GATES])
+    counts.index = pd.Index(list(rows), name="channel", dtype=object)
+    counts.loc["TOTAL"] = counts.sum()
+    return counts.astype("int64")

@@ -1,0 +1,254 @@
+"""Gate table chunks (CSV, Parquet, DataFrame; wide or long; text or typed cells).
+
+:class:`TableGates` turns each chunk into one :class:`~sim.telemetry.pipeline.SampleBatch`
+per channel, runs the channel's gates and hands the result to a
+:class:`~sim.telemetry.collect.Collector`.  The state lives in the gates, so the
+chunk size never changes the result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from sim.exceptions import ChannelMapError, ConfigurationError
+from sim.telemetry import gates
+from sim.telemetry.channels import ChannelMap
+from sim.telemetry.collect import Collector, new_gates
+from sim.telemetry.gates import NAT, ParsedTimes
+from sim.telemetry.pipeline import NS, SampleBatch, Subset, text_of
+from sim.telemetry.stream import TelemetryStream
+
+__all__ = ["TableGates", "as_text", "future_limit", "times_of", "values_of"]
+
+_NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value
+
+
+def future_limit(channel_map: ChannelMap, now: pd.Timestamp | None) -> int | None:
+    """Latest acceptable stamp [UTC ns]: *now* (default: the wall clock) + ``future_tolerance``."""
+    if channel_map.future_tolerance is None:
+        return None
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    if now.tzinfo is None:
+        now = now.tz_localize("UTC")
+    return int(now.value + round(channel_map.future_tolerance * NS))
+
+
+def _typed_ns(stamps: pd.Series) -> np.ndarray:
+    """UTC ns of a tz-aware datetime column; NAT where missing or outside the ns range."""
+    index = pd.DatetimeIndex(stamps).tz_convert("UTC")
+    ok = index.notna()
+    out = np.full(len(index), NAT, dtype=np.int64)
+    if ok.any():
+        low, high = pd.Timestamp(_NS_LOW, tz="UTC"), pd.Timestamp(_NS_HIGH, tz="UTC")
+        inside = ok & (index >= low) & (index <= high)
+        out[inside] = index[inside].as_unit("ns").asi8
+    return out
+
+
+def times_of(cells: pd.Series, channel_map: ChannelMap) -> ParsedTimes:
+    """Parse a time column: text (see :func:`gates.parse_times`), datetimes or Unix seconds.
+
+    Naive datetimes are local to ``channel_map.timezone``; numbers are Unix time [s].
+    """
+    dtype, n = cells.dtype, len(cells)
+    note = np.full(n, "", dtype=object)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        ns = _typed_ns(cells)
+        first, second = ns, ns
+    elif dtype.kind == "M":
+        local = pd.DatetimeIndex(cells)
+        inside = local.notna()
+        if inside.any():
+            inside &= (local >= pd.Timestamp(_NS_LOW)) & (local <= pd.Timestamp(_NS_HIGH))
+        first, second, skipped = gates.localize(local.where(inside).as_unit("ns"), channel_map.timezone)
+        note[skipped] = (f"local time does not exist in {channel_map.timezone} "
+                         f"(clocks jump forward at the DST change)")
+    elif dtype.kind in "iuf":
+        seconds = cells.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore", over="ignore"):
+            ns = seconds * 1e9
+        ok = np.isfinite(ns) & (ns > _NS_LOW) & (ns < _NS_HIGH)
+        first = np.where(ok, np.nan_to_num(ns), 0).astype(np.int64)
+        first[~ok] = NAT
+        second = first
+        note[~ok] = "not a Unix time in seconds (years 1677 to 2262)"
+    else:
+        return gates.parse_times(as_text(cells), timezone=channel_map.timezone, time_format=channel_map.time_format)
+    bad = (first == NAT) & (note == "")
+    note[bad] = "the cell is empty or outside the years 1677 to 2262"
+    return ParsedTimes(first, second, note)
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
+def as_text(cells: pd.Series) -> pd.Series:
+    """Cells of any type as text: bytes decoded (U+FFFD for bad bytes), missing ones empty."""
+    if isinstance(cells.dtype, pd.StringDtype):
+        return cells.fillna("")
+    if cells.dtype == object:
+        return pd.Series([_cell_text(v) for v in cells.to_numpy(dtype=object)], index=cells.index, dtype=object)
+    return cells.astype(str)
+
+
+def values_of(cells: pd.Series, *, decimal: str, valid_range: tuple[float, float] | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Value gates for one column: numbers as they are, anything else parsed as text."""
+    if cells.dtype.kind in "iufb":
+        return gates.numeric_value_gates(cells.to_numpy(dtype=np.float64, na_value=np.nan), valid_range=valid_range)
+    return gates.value_gates(as_text(cells), decimal=decimal, valid_range=valid_range)
+
+
+def _in_range(values: np.ndarray, codes: np.ndarray, valid_range) -> np.ndarray:
+    if valid_range is None:
+        return codes
+    low, high = valid_range
+    codes = codes.copy()
+    codes[(codes == 0) & ((values < low) | (values > high))] = gates.OUT_OF_RANGE
+    return codes
+
+
+class TableGates:
+    """Gates for the chunks of one table.
+
+    Parameters
+    ----------
+    channel_map : ChannelMap
+        The map (``layout`` says whether chunks are wide or long).
+    columns : sequence of str
+        The table's columns, for the schema gate of wide tables.
+    now : pandas.Timestamp, optional
+        Time of reading for the future gate; the wall clock by default.
+    keep_frame, max_quarantine
+        Passed to :class:`~sim.telemetry.collect.Collector`.
+    workers : int or None
+        Threads that gate the channels of a wide chunk in parallel; None: one per
+        channel up to the number of CPUs (at most 8).  The result does not depend on it.
+    """
+
+    def __init__(self, channel_map: ChannelMap, columns: Sequence[str], *, now: pd.Timestamp | None = None,
+                 keep_frame: bool = True, max_quarantine: int | None = None, workers: int | None = None):
+        self.map = m = channel_map
+        if workers is None:
+            workers = min(len(m.channels), os.cpu_count() or 1, 8)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigurationError(f"workers {workers!r} must be a positive int or None")
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="telemetry-gates") if workers > 1 else None
+        self.gates = new_gates(m)
+        self.collector = Collector(m, keep_frame=keep_frame, max_quarantine=max_quarantine)
+        self.rows = 0
+        self.latest = NAT
+        self.limit = future_limit(m, now)
+        columns = list(columns)
+        if m.layout == "long":
+            needed = [m.time_column, m.channel_column, m.value_column]
+            absent = [c for c in needed if c not in columns]
+            if absent:
+                raise ChannelMapError(
+                    f"long table lacks column(s) {absent} (columns: {columns}); fix: set time_column, "
+                    f"channel_column and value_column in the channel map, or layout: wide"
+                )
+            self.unknown, self.missing = [c for c in columns if c not in needed], []
+        else:
+            mapped = set(m.columns)
+            self.unknown = [c for c in columns if c != m.time_column and c not in mapped]
+            self.missing = [c for c in m.columns if c not in columns]
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """Gate one chunk (rows in file order)."""
+        m, n = self.map, len(chunk)
+        if n == 0:
+            return
+        rows = np.arange(self.rows + 1, self.rows + n + 1, dtype=np.int64)
+        self.rows += n
+        time_cells = chunk[m.time_column]
+        times = times_of(time_cells, m)
+        stamps, self.latest = gates.resolve_ambiguous(times, self.latest)
+        time_codes = np.where(stamps == NAT, gates.UNPARSEABLE_TIME, 0).astype(np.int8)
+        if m.layout == "long":
+            self._add_long(chunk, rows, time_cells, stamps, time_codes, times.note)
+        else:
+            self._add_wide(chunk, rows, time_cells, stamps, time_codes, times.note)
+        for column in self.unknown:
+            reason = np.full(n, f"column {column!r} is not in the channel map; fix: map it (column: {column!r}, "
+                                f"unit, si_unit) or drop it from the export", dtype=object)
+            everything = np.arange(n)
+            self.collector.add_unmapped(rows, text_of(time_cells, everything), stamps,
+                                        text_of(chunk[column], everything), reason)
+
+    def _add_wide(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
+        m, n = self.map, len(chunk)
+
+        def one(channel):
+            if channel.column in self.missing:
+                values, codes = np.full(n, np.nan), np.zeros(n, dtype=np.int8)
+                batch = SampleBatch(stamps, np.full(n, gates.SCHEMA, dtype=np.int8), notes, values, codes, rows,
+                                    time_cells, np.full(n, "", dtype=object),
+                                    schema_note=f"{channel.name}: mapped column {channel.column!r} is missing from "
+                                                f"the table; fix: export it or remove the channel from the map")
+            else:
+                cells = chunk[channel.column]
+                values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
+                batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells)
+            return self.gates[channel.name].process(batch, now_ns=self.limit)
+
+        # channels are independent: their gates run in parallel (numpy and the kernels release the GIL)
+        results = self._pool.map(one, m.channels) if self._pool is not None else map(one, m.channels)
+        for channel, result in zip(m.channels, list(results)):
+            self.collector.add(channel.name, result)
+
+    def _add_long(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
+        m = self.map
+        keys = pd.Categorical(chunk[m.channel_column].astype(object).where(chunk[m.channel_column].notna(), None))
+        lookup = pd.Index(list(m.columns)).get_indexer(keys.categories.astype(str))
+        codes = np.asarray(keys.codes)
+        which = np.where(codes >= 0, lookup[np.maximum(codes, 0)] if lookup.size else -1, -1)
+        value_cells = chunk[m.value_column]
+        values, vcodes = values_of(value_cells, decimal=m.decimal, valid_range=None)
+        for j, channel in enumerate(m.channels):
+            sel = np.flatnonzero(which == j)
+            if sel.size == 0:
+                continue
+            batch = SampleBatch(stamps[sel], time_codes[sel], notes[sel], values[sel],
+                                _in_range(values[sel], vcodes[sel], channel.valid_range), rows[sel],
+                                Subset(time_cells, sel), Subset(value_cells, sel))
+            self.collector.add(channel.name, self.gates[channel.name].process(batch, now_ns=self.limit))
+        lost = np.flatnonzero(which < 0)
+        if lost.size:
+            names = text_of(chunk[m.channel_column], lost)
+            reasons = np.array([f"channel {k!r} in column {m.channel_column!r} is not in the channel map; fix: map "
+                                f"it (column: {k!r}, unit, si_unit) or drop it from the export" for k in names],
+                               dtype=object)
+            self.collector.add_unmapped(rows[lost], text_of(time_cells, lost), stamps[lost],
+                                        text_of(value_cells, lost), reasons)
+
+    def close(self) -> None:
+        """Stop the worker threads (also done by :meth:`finish`)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def finish(self, *, source: str, content_hash: str) -> TelemetryStream:
+        """Release the reorder buffers and build the stream."""
+        self.close()
+        for name, g in self.gates.items():
+            self.collector.add(name, g.flush())
+        return self.collector.finish(self.gates, rows_read=self.rows, source=source, content_hash=content_hash,
+                                     layout=self.map.layout)
