@@ -32,6 +32,7 @@ test: $(STAMP)
 # kernel bodies run as plain Python so that they are covered and checked without the JIT
 test-nojit: $(STAMP)
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m "kernel and not slow" -p no:cacheprovider tests/sim/physics
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/sim/telemetry/test_telemetry_quality.py
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
