@@ -21,7 +21,7 @@ from scenarios.tracking import NullTracker
 from scenarios.whatif import Action, WhatIfResult, run_whatif
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL
-from sim.telemetry import ChannelMap, read_csv
+from sim.telemetry import ChannelMap, plot_quality, quality_report, read_csv
 
 __all__ = ["JobSpec", "JobResult", "actions_from", "run_reference"]
 
@@ -120,11 +120,8 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
     tracker.log_params(run, {"path": str(spec.telemetry_path), "content_hash": stream.content_hash,
                              "channel_map": spec.channel_map.to_dict()})
     counts = stream.counts
-    metrics = {"rows_read": stream.rows_read}
-    for channel, row in counts.iterrows():
-        for col, value in row.items():
-            metrics[f"{channel}.{col}"] = float(value)
-    tracker.log_metrics(run, metrics)
+    report = quality_report(stream)
+    tracker.log_metrics(run, report.metrics())
     q_path = out / "quarantine.csv"
     stream.quarantine.to_csv(q_path, index=False)
     c_path = out / "data_quality.csv"
@@ -133,9 +130,7 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
     for path in (q_path, c_path):
         tracker.log_artifact(run, path)
     if spec.plots:
-        from scenarios.plots import plot_data_quality
-
-        files.append(plot_data_quality(stream, out / "data_quality.png"))
+        files.append(plot_quality(report, out / "data_quality.png"))
         tracker.log_artifact(run, files[-1])
     total = counts.loc["TOTAL"]
     say(f"telemetry: {stream.rows_read} rows, {int(total['accepted'])} values accepted, "

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from scenarios.report import KPI_INFO, _display  # noqa: E402
 
-__all__ = ["plot_calibration", "plot_whatif", "plot_data_quality"]
+__all__ = ["plot_calibration", "plot_whatif"]
 
 
 def plot_calibration(prior, calibrated, record, path) -> Path:
@@ -66,33 +66,6 @@ def plot_whatif(summary, traces, *, trip_temperature: float, baseline: str, path
     ax.set_ylabel("winding temperature [°C]")
     ax.set_title("Forecast of the calibrated twin (replication 0)", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_data_quality(stream, path) -> Path:
-    """Quarantined values per channel and gate, and when they occurred."""
-    counts = stream.counts.drop(index="TOTAL")
-    gates = [c for c in counts.columns if c not in ("read", "accepted", "quarantined") and counts[c].sum() > 0]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.5))
-    ax = axes[0]
-    bottom = np.zeros(len(counts))
-    for gate in gates:
-        ax.barh(counts.index, counts[gate], left=bottom, label=gate)
-        bottom += counts[gate].to_numpy()
-    ax.set_xlabel("quarantined values")
-    ax.legend(fontsize=7)
-    ax.set_title(f"{int(counts['quarantined'].sum())} of {int(counts['read'].sum())} values quarantined", fontsize=9)
-    ax = axes[1]
-    q = stream.quarantine
-    if len(q):
-        for k, (gate, group) in enumerate(q.groupby("gate")):
-            ax.plot(group["row"], np.full(len(group), k), "|", ms=12, label=gate)
-        ax.set_yticks(range(q["gate"].nunique()), sorted(q["gate"].unique()), fontsize=7)
-    ax.set_xlabel("row in file")
-    ax.set_title("where the quarantined values are", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
