@@ -53,31 +53,27 @@ class ModelError(TwinbenchError):
     """A physics model received or produced invalid values."""
 
 
-class NonFiniteStateError(ModelError, FloatingPointError):
+class _LocatedModelError(ModelError):
+    """A model error that names the asset, variable, value and time where it happened."""
+
+    def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
+                 time: float = float("nan")):
+        super().__init__(message)
+        self.asset = asset
+        self.variable = variable
+        self.value = value
+        self.time = time
+
+
+class NonFiniteStateError(_LocatedModelError, FloatingPointError):
     """A state, parameter or input became NaN or infinite.
 
     The attributes name the culprit so that callers can report or recover.
     """
 
-    def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
-                 time: float = float("nan")):
-        super().__init__(message)
-        self.asset = asset
-        self.variable = variable
-        self.value = value
-        self.time = time
 
-
-class StiffnessError(ModelError):
+class StiffnessError(_LocatedModelError):
     """The integrator cannot make progress: the problem is stiff or the solution blows up."""
-
-    def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
-                 time: float = float("nan")):
-        super().__init__(message)
-        self.asset = asset
-        self.variable = variable
-        self.value = value
-        self.time = time
 
 
 class ParameterBoundsError(ModelError, ValueError):
