@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Integrator", "STATUS_OK", "STATUS_EVENT", "STATUS_NONFINITE", "STATUS_STIFF", "STATUS_STEP",
+__all__ = ["Integrator", "illinois", "STATUS_OK", "STATUS_EVENT", "STATUS_NONFINITE", "STATUS_STIFF", "STATUS_STEP",
            "TEMPLATE_HEADER"]
 
 STATUS_OK, STATUS_EVENT, STATUS_NONFINITE, STATUS_STIFF, STATUS_STEP = range(5)
@@ -73,6 +73,42 @@ def _armed(ev_active, a):
         if ev_active[a, j]:
             return True
     return False
+'''
+
+
+def illinois(trial: str) -> str:
+    """Body of an event-locating function: Illinois (modified regula falsi) on the step fraction ``th``.
+
+    The function it is pasted into must take ``g0, g1`` (event function at the step
+    ends), ``h`` (step [s]), ``direction`` and ``time_tol``; *trial* is the expression
+    of the event function at fraction ``th``.  The crossed side of the bracket stays
+    at ``hi``, which is returned.
+    """
+    return f'''    lo = 0.0
+    hi = 1.0
+    glo = g0
+    ghi = g1
+    side = 0
+    for _ in range(100):
+        if (hi - lo) * h <= time_tol:
+            break
+        th = (lo * ghi - hi * glo) / (ghi - glo)
+        if not (lo < th < hi):
+            th = 0.5 * (lo + hi)
+        gt = {trial}
+        if _crossed(glo, gt, direction) or gt == 0.0:
+            hi = th
+            ghi = gt
+            if side == -1:
+                glo *= 0.5
+            side = -1
+        else:
+            lo = th
+            glo = gt
+            if side == 1:
+                ghi *= 0.5
+            side = 1
+    return hi
 '''
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.exceptions import ConfigurationError
-from sim.physics.integrators.base import TEMPLATE_HEADER, Integrator
+from sim.physics.integrators.base import TEMPLATE_HEADER, Integrator, illinois
 
 __all__ = ["DormandPrince"]
 
@@ -68,6 +68,11 @@ def _step(x, p, uj, uj1, w0, dw, h, k1):
     err = _acc6(_zeros(), h, E1, k1, E3, k3, E4, k4, E5, k5, E6, k6, E7, k7)
     return x1, err, k3, k4, k5, k6, k7, ysti
 
+
+@njit(cache=True)
+def _locate(x, p, uj, uj1, w0, dwdt, h, k1, k3, k4, k5, k6, k7, g0, g1, out_index, level, direction, time_tol):
+''' + illinois("_out(_dense(x, h, th, k1, k3, k4, k5, k6, k7), p, _uat(uj, uj1, w0 + th * h * dwdt))"
+               "[out_index] - level") + '''
 
 @njit(cache=True)
 def _first_step(x, p, uj, uj1, w0, dwdt, k1, rtol, atol, span, max_step):
@@ -154,31 +159,8 @@ def _run(x, p, uj, uj1, tj, dtj, linear, t0, t1, t_stop, opts, h_in, ev_out, ev_
                     continue
                 g1 = y[ev_out[j]] - ev_level[j]
                 if _crossed(g[j], g1, ev_dir[j]):
-                    lo = 0.0
-                    hi = 1.0
-                    glo = g[j]
-                    ghi = g1
-                    side = 0
-                    for _ in range(100):
-                        if (hi - lo) * h <= time_tol:
-                            break
-                        th = (lo * ghi - hi * glo) / (ghi - glo)
-                        if not (lo < th < hi):
-                            th = 0.5 * (lo + hi)
-                        xt = _dense(x, h, th, k1, k3, k4, k5, k6, k7)
-                        gt = _out(xt, p, _uat(uj, uj1, w0 + th * h * dwdt))[ev_out[j]] - ev_level[j]
-                        if _crossed(glo, gt, ev_dir[j]) or gt == 0.0:
-                            hi = th
-                            ghi = gt
-                            if side == -1:
-                                glo *= 0.5
-                            side = -1
-                        else:
-                            lo = th
-                            glo = gt
-                            if side == 1:
-                                ghi *= 0.5
-                            side = 1
+                    hi = _locate(x, p, uj, uj1, w0, dwdt, h, k1, k3, k4, k5, k6, k7, g[j], g1, ev_out[j],
+                                 ev_level[j], ev_dir[j], time_tol)
                     if hi < hit_th:
                         hit_th = hi
                         hit_j = j

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.exceptions import ConfigurationError
-from sim.physics.integrators.base import TEMPLATE_HEADER, Integrator
+from sim.physics.integrators.base import TEMPLATE_HEADER, Integrator, illinois
 
 __all__ = ["RK4"]
 
@@ -34,33 +34,7 @@ def _n_steps(t0, t1, max_step):
 
 @njit(cache=True)
 def _locate(x, p, u, h, g0, g1, out_index, level, direction, time_tol):
-    # Illinois (modified regula falsi) on the step fraction; the crossed side stays at hi
-    lo = 0.0
-    hi = 1.0
-    glo = g0
-    ghi = g1
-    side = 0
-    for _ in range(100):
-        if (hi - lo) * h <= time_tol:
-            break
-        th = (lo * ghi - hi * glo) / (ghi - glo)
-        if not (lo < th < hi):
-            th = 0.5 * (lo + hi)
-        gt = _out(rk4_step(x, p, u, u, u, th * h), p, u)[out_index] - level
-        if _crossed(glo, gt, direction) or gt == 0.0:
-            hi = th
-            ghi = gt
-            if side == -1:
-                glo *= 0.5
-            side = -1
-        else:
-            lo = th
-            glo = gt
-            if side == 1:
-                ghi *= 0.5
-            side = 1
-    return hi
-
+''' + illinois("_out(rk4_step(x, p, u, u, u, th * h), p, u)[out_index] - level") + '''
 
 @njit(cache=True)
 def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
