@@ -164,4 +164,7 @@ def register_configs() -> ConfigStore:
     cs.store(group="calibration", name="calibration_schema", node=CalibrationConfig)
     cs.store(group="whatif", name="whatif_schema", node=WhatIfConfig)
     cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+    from scenarios.line_config import register_line_configs
+
+    register_line_configs(cs)
     return cs

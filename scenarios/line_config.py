@@ -1,0 +1,144 @@
+"""The reference line as configuration: schema, YAML group ``conf/line/`` and the builder.
+
+A planner changes the line by overriding keys (``line.crew_size=3``,
+``line.buffers.filler_capper=1200``, ``line.speeds.filler=1.1``,
+``line.policy.name=condition_based``); :func:`line_spec_from_config` turns
+the resolved config into the :class:`~sim.twin.LineSpec` the engine runs.
+Times in the config are in hours (``*_h``), as planners think of them; the
+engine gets seconds.  Unknown stations, buffers, policies or policy keys fail
+with the known names listed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from sim.exceptions import ConfigurationError
+
+__all__ = ["PolicyConfig", "LineConfig", "line_spec_from_config", "register_line_configs"]
+
+HOUR = 3600.0
+
+
+@dataclass
+class PolicyConfig:
+    """Maintenance policy of every station (``sim.processes.MAINTENANCE_POLICIES``).
+
+    ``run_to_failure``: no planned maintenance.  ``time_based``: every
+    *interval_h* hours of running (``basis: operating``) or calendar time.
+    ``condition_based``: inspect *output* every *inspection_interval_h* hours,
+    maintain when it is at or above *threshold* (SI units of the output), or
+    react to the physics state event *event*.
+    """
+
+    name: str = "time_based"
+    interval_h: Optional[float] = 160.0
+    basis: str = "operating"
+    duration_h: float = 1.5
+    cost: float = 150.0
+    output: Optional[str] = None
+    threshold: Optional[float] = None
+    inspection_interval_h: Optional[float] = None
+    event: Optional[str] = None
+
+
+@dataclass
+class LineConfig:
+    """The reference bottling line (``scenarios.line``) and the changes a planner may make to it."""
+
+    name: str = "bottling"
+    crew_size: int = 2
+    pump: bool = True  # the filler's centrifugal pump with its bearing failure mode
+    speeds: Dict[str, float] = field(default_factory=dict)  # station -> speed factor [-]
+    buffers: Dict[str, float] = field(default_factory=dict)  # buffer -> capacity [units]
+    buffer_scale: float = 1.0  # multiplies every buffer capacity (after ``buffers``)
+    crew_rule: str = "wait"  # "wait" or "preempt" at the end of a shift
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+def _policy(cfg: dict):
+    from sim.processes import make_policy
+
+    cfg = dict(cfg)
+    name = cfg.pop("name")
+    params = {"duration": float(cfg.pop("duration_h")) * HOUR, "cost": float(cfg.pop("cost"))}
+    interval_h = cfg.pop("interval_h", None)
+    basis = cfg.pop("basis", "operating")
+    inspection_h = cfg.pop("inspection_interval_h", None)
+    output, threshold, event = cfg.pop("output", None), cfg.pop("threshold", None), cfg.pop("event", None)
+    if cfg:
+        raise ConfigurationError(f"line.policy: unknown key(s) {sorted(cfg)}; keys are "
+                                 f"{[f.name for f in dataclasses.fields(PolicyConfig)]}")
+    if name == "time_based":
+        if interval_h is None:
+            raise ConfigurationError("line.policy.interval_h is null; time_based maintenance needs an interval "
+                                     "in hours, e.g. line.policy.interval_h=160")
+        params.update(interval=float(interval_h) * HOUR, basis=basis)
+    elif name == "condition_based":
+        if event is not None:
+            params.update(event=event)
+        else:
+            params.update(output=output, threshold=threshold,
+                          inspection_interval=None if inspection_h is None else float(inspection_h) * HOUR)
+    elif name == "predictive":
+        raise ConfigurationError("line.policy.name=predictive needs a remaining-life model (a Python callable); "
+                                 "build it in code with sim.processes.Predictive(remaining_life=...) and pass "
+                                 "it as reference_line_spec(policy=...)")
+    return make_policy(name, **params)
+
+
+def line_spec_from_config(cfg, *, motor_params: dict | None = None):
+    """The :class:`~sim.twin.LineSpec` described by *cfg* (a :class:`LineConfig`, dict or DictConfig).
+
+    *motor_params* (name -> SI value, e.g. a calibration's estimates) replaces
+    the nameplate parameters of every station motor.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    from scenarios.line import change_line, reference_line_spec
+
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    elif dataclasses.is_dataclass(cfg):
+        cfg = dataclasses.asdict(cfg)
+    cfg = {**dataclasses.asdict(LineConfig()), **dict(cfg)}
+    unknown = set(cfg) - {f.name for f in dataclasses.fields(LineConfig)}
+    if unknown:
+        raise ConfigurationError(f"line: unknown key(s) {sorted(unknown)}; keys are "
+                                 f"{[f.name for f in dataclasses.fields(LineConfig)]}")
+    crew = cfg["crew_size"]
+    if isinstance(crew, bool) or not isinstance(crew, int) or crew < 1:
+        raise ConfigurationError(f"line.crew_size = {crew!r} must be an integer >= 1")
+    policy = _policy({**dataclasses.asdict(PolicyConfig()), **dict(cfg["policy"])})
+    spec = reference_line_spec(crew_size=crew, policy=policy, pump=bool(cfg["pump"]))
+    if cfg["crew_rule"] not in ("wait", "preempt"):
+        raise ConfigurationError(f"line.crew_rule = {cfg['crew_rule']!r}; use 'wait' or 'preempt'")
+    buffers = dict(cfg["buffers"] or {})
+    known = {b.name for b in spec.buffers}
+    if set(buffers) - known:
+        raise ConfigurationError(f"line.buffers: unknown buffer(s) {sorted(set(buffers) - known)}; buffers are "
+                                 f"{sorted(known)}")
+    for name, capacity in buffers.items():
+        if not capacity > 0:
+            raise ConfigurationError(f"line.buffers.{name} = {capacity!r} must be a capacity > 0 [units]")
+    scale = float(cfg["buffer_scale"])
+    if not scale > 0:
+        raise ConfigurationError(f"line.buffer_scale = {scale!r} must be > 0")
+    spec = dataclasses.replace(spec, crew_rule=cfg["crew_rule"], buffers=tuple(
+        dataclasses.replace(b, capacity=float(buffers.get(b.name, b.capacity)) * scale) for b in spec.buffers))
+    spec = change_line(spec, speed={k: float(v) for k, v in (cfg["speeds"] or {}).items()})
+    if motor_params:
+        spec = dataclasses.replace(spec, motors=dataclasses.replace(
+            spec.motors, params=tuple(dict(motor_params) for _ in spec.stations)))
+    return spec
+
+
+def register_line_configs(cs=None):
+    """Register the ``line`` group schema (``line_schema``) in Hydra's ConfigStore."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = cs or ConfigStore.instance()
+    cs.store(group="line", name="line_schema", node=LineConfig)
+    return cs
