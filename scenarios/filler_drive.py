@@ -1,0 +1,108 @@
+r"""The filler's pump drive: the library pump and motor-thermal kernels coupled, plus three effects.
+
+The reference line's filler pumps product with a centrifugal pump
+(:data:`sim.physics.PUMP`) driven by an induction motor whose winding heats up
+by the two-node thermal model (:data:`sim.physics.MOTOR_THERMAL`): the line
+current the pump draws, ``I = P_shaft / (eta_m sqrt(3) U cos phi)`` [A], heats
+the winding with ``R_cu I^2`` [W].  :data:`FILLER_DRIVE` couples the two
+library kernels (their equations and units are documented in
+``sim/physics/pump.py`` and ``sim/physics/motor_thermal.py``) and adds three
+effects for diagnosis to tell apart::
+
+    strainer fouling  dK_s/dt     = k_f |Q|                     (pump kernel) K_s [s^2/m^5], k_f [1/m^6],
+                                                                Q [m^3/s]; flow, pressure and current fall
+    ambient load      dDT_a/dt    = (DT_load - DT_a) / tau_air  the air around the motor warms by DT_load [K]
+                      T_air       = T_amb + DT_a                with time constant tau_air [s] above the measured
+                                                                hall ambient T_amb [K]; hydraulics unchanged
+    sensor drift      dT_off/dt   = d                           drift rate d [K/s] of the winding sensor:
+                      T_w,reading = T_w + T_off                 the reading drifts, the physics does not
+
+The pump's static head H_st [m] and suction pressure p_s [Pa] are plant
+constants here (parameters), so the only inputs are the measured shaft speed
+[rad/s] and hall ambient temperature [K].  The kernels live in this small
+module of their own so that editing the telemetry generator does not
+invalidate numba's cache of the compiled model.  numba does not notice edits
+of the *called* library kernels (``pump.py``, ``motor_thermal.py``) in a cached
+caller; ``tests/scenarios/test_reference_faults.py`` checks this model against
+them, so a stale cache fails there (then clear ``scenarios/__pycache__`` and the kernel cache
+folder of ``sim/physics/_codegen.py``).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from sim.physics import MOTOR_THERMAL_SPEC, PUMP_SPEC, Model, ModelSpec, Var
+from sim.physics.motor_thermal import motor_thermal_rhs
+from sim.physics.pump import pump_output, pump_rhs
+
+__all__ = ["FILLER_DRIVE", "FILLER_DRIVE_SPEC", "filler_drive_rhs", "filler_drive_output"]
+
+_PUMP_INPUTS = {v.name: v for v in PUMP_SPEC.inputs}
+
+FILLER_DRIVE_SPEC = ModelSpec(
+    name="filler_drive",
+    version="1.0",
+    doc="Filler pump and its motor's two-node thermal model, with strainer fouling, ambient load and sensor drift.",
+    states=PUMP_SPEC.states + MOTOR_THERMAL_SPEC.states + (
+        Var("local_air_excess", "K", "Air around the motor above the measured hall ambient", 0.0, (-100.0, 200.0),
+            "DT_a"),
+        Var("sensor_offset", "K", "Error of the winding-temperature sensor", 0.0, (-500.0, 500.0), "T_off"),
+    ),
+    inputs=(_PUMP_INPUTS["shaft_speed"], MOTOR_THERMAL_SPEC.inputs[1]),
+    outputs=(
+        Var("flow", "m^3/s", "Volumetric flow", symbol="Q"),
+        Var("head", "m", "Pump head", symbol="H"),
+        Var("discharge_pressure", "Pa", "Gauge pressure at the pump outlet", symbol="p_d"),
+        Var("hydraulic_power", "W", "rho g Q H delivered to the fluid", symbol="P_h"),
+        Var("shaft_power", "W", "Mechanical power taken from the shaft", symbol="P_s"),
+        Var("efficiency", "1", "Pump efficiency", symbol="eta"),
+        Var("motor_current", "A", "Line current of the driving motor", symbol="I"),
+        Var("vibration_rms", "m/s", "Bearing-housing vibration velocity, RMS", symbol="v"),
+        Var("winding_temperature", "K", "Winding temperature as the sensor reads it, T_w + T_off", symbol="T_w,r"),
+        Var("true_winding_temperature", "K", "Winding temperature", symbol="T_w"),
+        Var("housing_temperature", "K", "Housing temperature", symbol="T_h"),
+        Var("local_air_temperature", "K", "Air temperature around the motor", symbol="T_air"),
+        Var("impeller_wear", "1", "Impeller wear", symbol="w_i"),
+        Var("strainer_resistance", "s^2/m^5", "Strainer head-loss coefficient", symbol="K_s"),
+        Var("bearing_wear", "1", "Bearing wear", symbol="w_b"),
+        Var("local_air_excess", "K", "Air around the motor above the hall ambient", symbol="DT_a"),
+        Var("sensor_offset", "K", "Error of the winding-temperature sensor", symbol="T_off"),
+    ),
+    params=PUMP_SPEC.params + (
+        Var("static_head", "m", "Static head the pump lifts against", 10.0, (-1e3, 1e4), "H_st"),
+        Var("suction_pressure", "Pa", "Gauge pressure at the pump inlet", 3.0e4, (-1e5, 1e8), "p_s"),
+    ) + MOTOR_THERMAL_SPEC.params + (
+        Var("local_air_time_constant", "s", "Time constant of the air around the motor", 900.0, (1.0, 1e6),
+            "tau_air"),
+        Var("ambient_load", "K", "Steady excess of the air around the motor over the hall ambient", 0.0,
+            (-30.0, 60.0), "DT_load"),
+        Var("sensor_drift_rate", "K/s", "Drift rate of the winding-temperature sensor", 0.0, (-1e-2, 1e-2), "d"),
+    ),
+)
+# the kernels below address parameters by position: pump 0-20, plant 21-22, motor 23-27, effects 28-30
+assert FILLER_DRIVE_SPEC.np == 31 and FILLER_DRIVE_SPEC.nx == 8 and PUMP_SPEC.np == 21 and PUMP_SPEC.nx == 4
+
+
+@njit(cache=True)
+def filler_drive_rhs(x, p, u):
+    """d/dt of the pump states (pump kernel), winding and housing temperature [K/s], air excess [K/s], offset [K/s]."""
+    xp = (x[0], x[1], x[2], x[3])
+    up = (u[0], p[21], p[22])
+    dq, dwi, dks, dwb = pump_rhs(xp, p, up)  # the pump kernel reads p[0..20] only
+    current = pump_output(xp, p, up)[7]
+    t_air = u[1] + x[6]
+    dtw, dth = motor_thermal_rhs((x[4], x[5]), (p[23], p[24], p[25], p[26], p[27]), (current, t_air))
+    return (dq, dwi, dks, dwb, dtw, dth, (p[29] - x[6]) / p[28], p[30])
+
+
+@njit(cache=True)
+def filler_drive_output(x, p, u):
+    """Outputs in the order of ``FILLER_DRIVE_SPEC.outputs`` (SI units)."""
+    xp = (x[0], x[1], x[2], x[3])
+    y = pump_output(xp, p, (u[0], p[21], p[22]))
+    return (y[0], y[1], y[2], y[3], y[4], y[6], y[7], y[8], x[4] + x[7], x[4], x[5], u[1] + x[6], x[1], x[2], x[3],
+            x[6], x[7])
+
+
+FILLER_DRIVE = Model(FILLER_DRIVE_SPEC, filler_drive_rhs, filler_drive_output)
