@@ -6,7 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+HERE = Path(__file__).resolve().parent
+# a notebook with its own test (tests/test_notebook_<name>.py, asserting what it shows) is not run twice
+NOTEBOOKS = sorted(p for p in (HERE.parent / "notebooks").glob("*.ipynb")
+                   if not (HERE / f"test_notebook_{p.stem}.py").exists())
 
 
 @pytest.mark.slow
