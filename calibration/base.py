@@ -12,7 +12,11 @@ import inspect
 
 from sim.exceptions import CalibrationError, ConfigurationError
 
-__all__ = ["BaseCalibrator", "check_is_fitted"]
+__all__ = ["BaseCalibrator", "ConvergenceWarning", "check_is_fitted"]
+
+
+class ConvergenceWarning(UserWarning):
+    """An estimator stopped before it converged (evaluation budget spent); its estimates are not reliable."""
 
 
 class BaseCalibrator:

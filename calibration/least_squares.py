@@ -1,4 +1,10 @@
-"""Batch weighted nonlinear least squares with covariance and confidence intervals."""
+"""Batch weighted nonlinear least squares with covariance and confidence intervals.
+
+The objective and its batched evaluation live in :mod:`calibration.objective`, the
+optional global stage in :mod:`calibration.global_search` and the profile
+likelihood in :mod:`calibration.profile`; this module orchestrates them and turns
+the optimum into learned values (intervals, correlation, metrics, a record).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,18 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from calibration.base import BaseCalibrator, check_is_fitted
+from calibration.base import BaseCalibrator, ConvergenceWarning, check_is_fitted
 from calibration.data import CalibrationData
+from calibration.global_search import differential_evolution_start, search_box, sobol_candidates
+from calibration.objective import WeightedObjective, robust_noise_std
+from calibration.profile import ProfileLikelihood, profile_likelihood
 from calibration.record import CalibrationRecord
-from sim.exceptions import CalibrationError, IdentifiabilityWarning, ModelError
-from sim.physics.integrators import RK4
+from sim.exceptions import CalibrationError, ConfigurationError, DataQualityWarning, IdentifiabilityWarning
 
 __all__ = ["LeastSquaresCalibrator"]
+
+_GLOBAL_STAGES = (None, "multistart", "de")
+_SCREEN = 32  # multi-start: Sobol candidates screened per local fit (one fleet call; cheap next to a local fit)
 
 
 class LeastSquaresCalibrator(BaseCalibrator):
@@ -55,11 +66,42 @@ class LeastSquaresCalibrator(BaseCalibrator):
         the lag-1 autocorrelation of the residuals.  Time-series residuals are
         rarely independent (input sampling, unmodelled dynamics); without this
         correction the intervals are too narrow.  No effect on white residuals.
+    x_scale : "jac", "start", array or dict
+        Parameter scaling of the local solver: ``"jac"`` (adaptive, from the
+        Jacobian's column norms), ``"start"`` (the magnitudes of the starting
+        values), an array, or name → typical magnitude (unnamed unknowns use
+        ``|start|``).
+    global_search : None, "multistart" or "de"
+        Global stage before the local fit, for multimodal problems.
+        ``"multistart"`` screens ``32 n_starts`` scrambled-Sobol points of the
+        search box in one fleet call and runs the local fit from the start and the
+        best ``n_starts - 1`` of them; ``"de"`` runs a vectorized differential
+        evolution (one fleet call per generation) and polishes its best point
+        locally.  The lowest cost wins; ``search_`` reports what was tried.
+    n_starts : int
+        Local fits of the multi-start stage.
+    search_bounds : dict or None
+        name → (low, high) box of the global stage [SI]; default: the spec bounds
+        cut to a factor of 10 around the start (searched in log scale where the
+        box spans more than a factor of 20).
+    global_maxiter : int
+        Generations of the differential evolution.
+    random_state : int or None
+        Seed of the global stage.
+
+    Failures are never hidden: a model that fails (non-finite state) or gives
+    non-finite outputs during the local fit raises :class:`CalibrationError`
+    naming the parameter values and the reason (no penalty value is substituted);
+    in the global stage such candidates get an infinite cost and are counted in
+    ``search_``.  A fit that stops before convergence warns
+    (:class:`calibration.ConvergenceWarning`) and sets ``success_ = False``.
     """
 
     def __init__(self, parameters=("thermal_resistance_housing_ambient", "heat_capacity_housing"), *,
                  initial_states=("housing_temperature",), noise_std=None, absolute_sigma=False, loss="linear",
-                 confidence=0.95, max_step=1.0, rel_step=1e-5, max_nfev=200, correct_autocorrelation=True):
+                 confidence=0.95, max_step=1.0, rel_step=1e-5, max_nfev=200, correct_autocorrelation=True,
+                 x_scale="jac", global_search=None, n_starts=8, search_bounds=None, global_maxiter=60,
+                 random_state=0):
         self.parameters = parameters
         self.initial_states = initial_states
         self.noise_std = noise_std
@@ -70,6 +112,12 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.rel_step = rel_step
         self.max_nfev = max_nfev
         self.correct_autocorrelation = correct_autocorrelation
+        self.x_scale = x_scale
+        self.global_search = global_search
+        self.n_starts = n_starts
+        self.search_bounds = search_bounds
+        self.global_maxiter = global_maxiter
+        self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
     def fit(self, model, data: CalibrationData, *, params=None, x0=None) -> "LeastSquaresCalibrator":
@@ -84,89 +132,116 @@ class LeastSquaresCalibrator(BaseCalibrator):
         x0 : dict, optional
             States at the window start; measured outputs that are states fill the rest.
         """
+        return self._fit_window(model, data, params=params, x0=x0, sigma0=None)
+
+    def _fit_window(self, model, data, *, params, x0, sigma0):
         spec = model.spec
+        self._validate(data, spec)
+        names, states = list(self.parameters), list(self.initial_states)
+        obj = WeightedObjective(model, data, names, states, spec.vector("params", params),
+                                self._initial_state(spec, data, x0), max_step=self.max_step)
+        self._check_data(obj, data)
+        if self.noise_std is not None:
+            obj.sigma = self._sigma(data)
+        elif sigma0 is not None:  # warm start: weights from the last window's noise estimate
+            obj.sigma = sigma0
+        else:
+            obj.sigma = robust_noise_std(data.outputs)
+        passes = 1 if (self.noise_std is not None or sigma0 is not None or len(data.output_names) == 1) else 2
+        theta0 = obj.theta0
+        obj.residuals(theta0)  # fail here, with the reason, if the model cannot run at the start
+        search = None
+        for k in range(passes):
+            if k == 0 and self.global_search is not None:
+                result, search = self._global_stage(obj, theta0)
+            else:
+                result = self._local(obj, result.x if k else theta0)
+            if k < passes - 1:
+                resid = obj.simulate(result.x)[0] - data.outputs
+                count = obj.mask.sum(axis=0)
+                ss = np.where(obj.mask, resid, 0.0) ** 2
+                sigma = np.sqrt(ss.sum(axis=0) / np.maximum(count, 1))
+                obj.sigma = np.where((sigma > 0) & (count > 0), sigma, 1.0)
+        if not result.success or result.status == 0:
+            warnings.warn(f"the least-squares fit of {obj.theta_names} did not converge ({result.message}, "
+                          f"{result.nfev} evaluations); the estimates and intervals are not reliable - raise "
+                          f"max_nfev (now {self.max_nfev}) or start closer", ConvergenceWarning, stacklevel=2)
+        self._store(obj, data, result, search)
+        return self
+
+    def _validate(self, data, spec):
         if not 0 < self.confidence < 1:
             raise CalibrationError(f"confidence must lie in (0, 1), got {self.confidence}")
         if tuple(data.input_names) != spec.names("inputs"):
             raise CalibrationError(f"data inputs {data.input_names} do not match model inputs {spec.names('inputs')}")
-        names = list(self.parameters)
-        states = list(self.initial_states)
-        if not names:
+        if not list(self.parameters):
             raise CalibrationError("name at least one parameter to estimate")
-        p_idx = [spec.index("params", n) for n in names]
-        s_idx = [spec.index("states", n) for n in states]
-        out_idx = [spec.index("outputs", n) for n in data.output_names]
-        base_p = spec.vector("params", params)
-        base_x = self._initial_state(spec, data, x0)
-        theta0 = np.concatenate([base_p[p_idx], base_x[s_idx]])
-        lo = np.array([spec.params[i].bounds[0] for i in p_idx] + [spec.states[i].bounds[0] for i in s_idx])
-        hi = np.array([spec.params[i].bounds[1] for i in p_idx] + [spec.states[i].bounds[1] for i in s_idx])
-        theta0 = np.clip(theta0, lo, hi)
-        n_theta = theta0.size
-        mask = np.isfinite(data.outputs)
-        n_obs = int(mask.sum())
-        if n_obs <= n_theta:
+        if self.global_search not in _GLOBAL_STAGES:
+            raise ConfigurationError(f"global_search = {self.global_search!r}: choose one of {list(_GLOBAL_STAGES)}")
+
+    @staticmethod
+    def _check_data(obj, data):
+        names = obj.theta_names
+        span = f"{len(data.t)} rows from {data.start} to {data.end}"
+        if obj.n_obs == 0:
             raise CalibrationError(
-                f"too little data: {n_obs} accepted measurements of {list(data.output_names)} for {n_theta} "
-                f"unknowns ({names + states}); use a longer window (calibration.window_h) or fewer parameters")
-        integrator = RK4(max_step=self.max_step)
+                f"the window holds no accepted measurement of {list(data.output_names)} ({span}): every value was "
+                f"quarantined; skip this window or widen it, and see the telemetry quality report for the reason")
+        empty = [c for j, c in enumerate(data.output_names) if not obj.mask[:, j].any()]
+        if empty:
+            warnings.warn(f"the channels {empty} hold no accepted value in the window ({span}): every value was "
+                          f"quarantined, so they do not inform the fit", DataQualityWarning, stacklevel=3)
+        if obj.n_obs <= obj.n_theta:
+            raise CalibrationError(
+                f"too little data: {obj.n_obs} accepted measurements of {list(data.output_names)} for {obj.n_theta} "
+                f"unknowns ({names}); use a longer window (calibration.window_h) or fewer parameters")
 
-        def unpack(thetas):
-            m = thetas.shape[0]
-            p = np.tile(base_p, (m, 1))
-            x = np.tile(base_x, (m, 1))
-            p[:, p_idx] = thetas[:, :len(p_idx)]
-            x[:, s_idx] = thetas[:, len(p_idx):]
-            return x, p
+    def _local(self, obj, theta0):
+        x_scale = self.x_scale
+        if isinstance(x_scale, str) and x_scale == "start":
+            x_scale = {}
+        if isinstance(x_scale, dict):
+            x_scale = np.array([float(x_scale.get(n, abs(v) if v != 0 else 1.0))
+                                for n, v in zip(obj.theta_names, theta0)])
+        return optimize.least_squares(lambda th: obj.residuals(th)[0], theta0,
+                                      jac=lambda th: obj.jacobian(th, self.rel_step), bounds=(obj.lo, obj.hi),
+                                      x_scale=x_scale, loss=self.loss, method="trf", max_nfev=self.max_nfev)
 
-        def simulate(thetas):
-            x, p = unpack(thetas)
+    def _global_stage(self, obj, theta0):
+        """Multi-start or differential evolution, then the local fit from the best point(s)."""
+        rng = np.random.default_rng(self.random_state)
+        box = search_box(obj.theta_names, theta0, obj.lo, obj.hi, len(self.parameters), self.search_bounds)
+        n0 = obj.n_evaluations
+        if self.global_search == "de":
+            best, info = differential_evolution_start(obj, box, theta0, maxiter=self.global_maxiter, rng=rng)
+            starts = [best]
+        else:
+            if self.n_starts < 1:
+                raise ConfigurationError(f"n_starts = {self.n_starts} must be >= 1")
+            cand = sobol_candidates(box, theta0, _SCREEN * self.n_starts, rng)
+            costs = obj.costs(cand)  # screen many candidates in one fleet call
+            order = [k for k in np.argsort(costs) if np.isfinite(costs[k])][:self.n_starts - 1]
+            starts = [theta0] + [cand[k] for k in order]
+            info = {"n_screened": int(cand.shape[0])}
+        results, failures = [], []
+        for start in starts:
             try:
-                y = model.simulate(x, p, data.t, data.inputs, integrator=integrator)
-            except ModelError as err:
-                raise CalibrationError(
-                    f"the model failed during the fit at {dict(zip(names + states, thetas[0]))}: {err}") from err
-            return y[:, :, out_idx]
-
-        sigma = self._sigma(data, None)
-
-        def residuals_of(y, sig):
-            r = (y - data.outputs[None]) / sig[None, None, :]
-            return r[:, mask]
-
-        def fun(theta):
-            r = residuals_of(simulate(theta[None]), sigma)[0]
-            if not np.all(np.isfinite(r)):
-                raise CalibrationError(f"non-finite residuals at {dict(zip(names + states, theta))}")
-            return r
-
-        def jac(theta):
-            h = self.rel_step * np.maximum(np.abs(theta), 1e-8)
-            h = np.minimum(h, np.maximum((hi - lo) / 4, 1e-12))
-            thetas = np.tile(theta, (2 * n_theta, 1))
-            for i in range(n_theta):
-                thetas[2 * i, i] = min(theta[i] + h[i], hi[i])
-                thetas[2 * i + 1, i] = max(theta[i] - h[i], lo[i])
-            r = residuals_of(simulate(thetas), sigma)
-            steps = thetas[0::2, range(n_theta)].diagonal() - thetas[1::2, range(n_theta)].diagonal()
-            return ((r[0::2] - r[1::2]) / steps[:, None]).T
-
-        passes = 1 if (self.noise_std is not None or len(data.output_names) == 1) else 2
-        for _ in range(passes):
-            result = optimize.least_squares(fun, theta0, jac=jac, bounds=(lo, hi), x_scale="jac", loss=self.loss,
-                                            method="trf", max_nfev=self.max_nfev)
-            theta0 = result.x
-            if passes == 2:
-                resid = (simulate(result.x[None])[0] - data.outputs)
-                sigma = np.array([np.sqrt(np.nanmean(resid[:, j] ** 2)) for j in range(resid.shape[1])])
-                sigma = np.where(sigma > 0, sigma, 1.0)
-        self._store(model, data, result, names, states, unpack, simulate, sigma, mask, n_obs, jac)
-        return self
+                results.append(self._local(obj, start))
+            except CalibrationError as err:  # a start that runs into a failing region is dropped, not penalized
+                failures.append(str(err))
+        if not results:
+            raise CalibrationError(f"every local fit of the global stage failed; the first reason: {failures[0]}")
+        costs = np.array([r.cost for r in results])
+        best = results[int(np.argmin(costs))]
+        c_min = float(costs.min())
+        info.update(method=self.global_search, n_local=len(starts), local_costs=costs.tolist(),
+                    n_failed_local=len(failures), n_failed_evaluations=int(obj.n_failed),
+                    n_evaluations=int(obj.n_evaluations - n0),
+                    n_at_best=int(np.sum(costs <= c_min + 1e-6 * max(1.0, abs(c_min)))))
+        return best, info
 
     # -------------------------------------------------------------- helpers
-    def _sigma(self, data, _):
-        if self.noise_std is None:
-            return np.ones(len(data.output_names))
+    def _sigma(self, data):
         missing = [c for c in data.output_names if c not in self.noise_std]
         if missing:
             raise CalibrationError(f"noise_std lacks the channels {missing}; give one value per measured output")
@@ -186,20 +261,22 @@ class LeastSquaresCalibrator(BaseCalibrator):
                     x[spec.index("states", name)] = col[finite[0]]
         return x
 
-    def _store(self, model, data, result, names, states, unpack, simulate, sigma, mask, n_obs, jac):
-        spec = model.spec
+    def _store(self, obj, data, result, search):
+        spec = obj.spec
+        names, all_names = obj.names, obj.theta_names
         theta = result.x
-        n_theta = theta.size
+        n_theta, n_obs, mask, sigma = theta.size, obj.n_obs, obj.mask, obj.sigma
         dof = n_obs - n_theta
-        y = simulate(theta[None])[0]
+        y = obj.simulate(theta)[0]
         resid = y - data.outputs
         r_w = (resid / sigma[None, :])[mask]
-        J = jac(theta)
+        # the solver's Jacobian at the solution is ours (central differences) unless a robust loss rescaled it
+        J = result.jac if self.loss == "linear" else obj.jacobian(theta, self.rel_step)
         s2 = 1.0 if (self.absolute_sigma and self.noise_std is not None) else float(r_w @ r_w) / dof
         _, sv, vt = np.linalg.svd(J, full_matrices=False)
         threshold = np.finfo(float).eps * max(J.shape) * sv[0]
         if sv[-1] <= threshold:
-            warnings.warn(f"the information matrix is singular: the data cannot determine {names + states} "
+            warnings.warn(f"the information matrix is singular: the data cannot determine {all_names} "
                           f"jointly; fix some of them or add data that excites them", IdentifiabilityWarning,
                           stacklevel=3)
             cov = np.full((n_theta, n_theta), np.inf)
@@ -210,7 +287,6 @@ class LeastSquaresCalibrator(BaseCalibrator):
         cov = cov * inflation
         stderr = np.sqrt(np.diag(cov))
         tq = stats.t.ppf(0.5 + self.confidence / 2, dof)
-        all_names = names + states
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = cov / np.outer(stderr, stderr)
         for i in range(n_theta):
@@ -225,44 +301,35 @@ class LeastSquaresCalibrator(BaseCalibrator):
         if sv.size and sv[0] / max(sv[-1], 1e-300) > 1e8:
             warnings.warn(f"the Jacobian is ill-conditioned (condition number {sv[0] / sv[-1]:.2e})",
                           IdentifiabilityWarning, stacklevel=3)
-        x_fit, p_fit = unpack(theta[None])
-        final = self._final_state(model, data, x_fit, p_fit)
+        x_fit, p_fit = obj.unpack(theta)
         self.theta_names_ = all_names
         self.params_ = dict(zip(names, theta[:len(names)].tolist()))
         self.model_params_ = spec.as_dict("params", p_fit[0])
         self.initial_state_ = spec.as_dict("states", x_fit[0])
-        self.final_state_ = spec.as_dict("states", final)
+        self.final_state_ = spec.as_dict("states", obj.final_state(theta))
         self.covariance_ = pd.DataFrame(cov, index=all_names, columns=all_names)
         self.correlation_ = pd.DataFrame(corr, index=all_names, columns=all_names)
         self.stderr_ = dict(zip(all_names, stderr.tolist()))
         self.intervals_ = {n: (float(v - tq * s), float(v + tq * s)) for n, v, s in zip(all_names, theta, stderr)}
         self.noise_std_ = dict(zip(data.output_names, (sigma * math.sqrt(s2)).tolist()))
-        self.fitted_ = pd.DataFrame(y, columns=list(data.output_names), index=data.t)
-        self.residuals_ = pd.DataFrame(resid, columns=list(data.output_names), index=data.t)
+        index = pd.Index(data.t, name="t")
+        self.fitted_ = pd.DataFrame(y, columns=list(data.output_names), index=index, copy=False)
+        self.residuals_ = pd.DataFrame(resid, columns=list(data.output_names), index=index, copy=False)
         self.metrics_ = {}
         for j, name in enumerate(data.output_names):
             ok = mask[:, j]
-            res = resid[ok, j]
-            meas = data.outputs[ok, j]
-            ss_tot = float(((meas - meas.mean()) ** 2).sum())
-            self.metrics_[name] = {"rmse": float(np.sqrt(np.mean(res ** 2))),
+            res, meas = resid[ok, j], data.outputs[ok, j]
+            ss_tot = float(((meas - meas.mean()) ** 2).sum()) if ok.any() else 0.0
+            self.metrics_[name] = {"rmse": float(np.sqrt(np.mean(res ** 2))) if ok.any() else math.nan,
                                    "r2": float(1 - (res ** 2).sum() / ss_tot) if ss_tot > 0 else math.nan,
                                    "n": int(ok.sum()), "noise_std": self.noise_std_[name]}
         self.n_obs_, self.dof_ = n_obs, dof
         self.autocorrelation_, self.variance_inflation_ = rho, inflation
         self.cost_, self.nfev_, self.success_, self.message_ = float(result.cost), int(result.nfev), \
-            bool(result.success), str(result.message)
+            bool(result.success and result.status != 0), str(result.message)
+        self.search_ = search
         self.record_ = self._record(spec, data, names, cov[:len(names), :len(names)])
-
-    def _final_state(self, model, data, x_fit, p_fit):
-        # states at the window end: the twin continues from here
-        from sim.physics.fleet import Fleet
-
-        fleet = Fleet(model, states=x_fit, params=p_fit, integrator=RK4(max_step=self.max_step))
-        for j in range(data.t.size - 1):
-            fleet.inputs[0] = data.inputs[j]
-            fleet.advance(float(data.t[j + 1]))
-        return fleet.states[0].copy()
+        self._fit = (obj, theta.copy(), s2 * inflation)  # what profile() needs; not a learned value
 
     def _record(self, spec, data, names, cov) -> CalibrationRecord:
         return CalibrationRecord(
@@ -282,21 +349,50 @@ class LeastSquaresCalibrator(BaseCalibrator):
     def partial_fit(self, model, window: CalibrationData, *, x0=None) -> "LeastSquaresCalibrator":
         """Re-estimate on a new *window*, warm-started from the last estimate.
 
+        The start is the last window's parameters and the channel weights its noise
+        estimate, so one local pass suffices (the noise scale is re-estimated from the
+        new residuals).
+
         The previous estimates and intervals are kept in ``history_`` (one entry
         per window, with the window's start, end and content hash), so parameter
         tracks with their intervals can be plotted over time.
         """
         history = list(getattr(self, "history_", []))
         prior = dict(self.model_params_) if hasattr(self, "model_params_") else None
-        self.fit(model, window, params=prior, x0=x0)
+        sigma0 = None
+        if hasattr(self, "noise_std_") and list(self.noise_std_) == list(window.output_names):
+            sigma0 = np.array([v if (math.isfinite(v) and v > 0) else 1.0 for v in self.noise_std_.values()])
+        self._fit_window(model, window, params=prior, x0=x0, sigma0=sigma0)
         history.append({"start": window.start, "end": window.end, "content_hash": window.content_hash,
+                        "success": self.success_,
                         **{k: v for k, v in self.params_.items()},
                         **{f"{k}.ci_low": lo for k, (lo, hi) in self.intervals_.items() if k in self.params_},
                         **{f"{k}.ci_high": hi for k, (lo, hi) in self.intervals_.items() if k in self.params_}})
         self.history_ = history
         return self
 
+    def __getstate__(self):
+        # the objective holds the model's compiled kernels (modules cannot be pickled) and the data
+        return {k: v for k, v in self.__dict__.items() if k != "_fit"}
+
     # --------------------------------------------------------------- use
+    def profile(self, name: str, *, n_points: int = 21, span: float = 3.0) -> ProfileLikelihood:
+        """Profile likelihood of the fitted parameter (or initial state) *name*.
+
+        The other unknowns are re-fitted at ``n_points`` values over the estimate ± *span*
+        standard errors (extended until the likelihood ratio crosses the
+        ``confidence`` threshold); returns the cost and likelihood-ratio curve and the
+        profile-based interval next to the Wald interval (see :mod:`calibration.profile`).
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "_fit"):
+            raise CalibrationError("profile() needs the fit's data and model in memory, which are not pickled; "
+                                   "fit this calibrator again before profiling")
+        obj, theta, scale = self._fit
+        return profile_likelihood(obj, theta, name=name, stderr=self.stderr_.get(name, math.nan), scale=scale,
+                                  dof=self.dof_, confidence=self.confidence, n_points=n_points, span=span,
+                                  rel_step=self.rel_step, max_nfev=self.max_nfev)
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw *n* parameter vectors (fitted parameters only) from the Gaussian posterior approximation."""
         check_is_fitted(self)

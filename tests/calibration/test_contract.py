@@ -23,8 +23,16 @@ def motor_data(seed=0, hours=3.0):
 CASES = {
     "least_squares": (lambda: LeastSquaresCalibrator(["thermal_resistance_housing_ambient"]),
                       lambda est: est.fit(MOTOR_THERMAL, motor_data())),
+    "least_squares_multistart": (
+        lambda: LeastSquaresCalibrator(["thermal_resistance_housing_ambient"], global_search="multistart", n_starts=2),
+        lambda est: est.fit(MOTOR_THERMAL, motor_data(hours=1.0))),
+    "least_squares_de": (
+        lambda: LeastSquaresCalibrator(["thermal_resistance_housing_ambient"], global_search="de", global_maxiter=3),
+        lambda est: est.fit(MOTOR_THERMAL, motor_data(hours=1.0))),
     "joint_ukf": (lambda: JointUKF(["thermal_resistance_housing_ambient"]),
                   lambda est: est.fit(MOTOR_THERMAL, motor_data(hours=1.0))),
+    "joint_ukf_fleet": (lambda: JointUKF(["thermal_resistance_housing_ambient"]),
+                        lambda est: est.fit(MOTOR_THERMAL, [motor_data(seed=0, hours=1.0)] * 2)),
     "cusum": (lambda: CusumDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=100))),
     "page_hinkley": (lambda: PageHinkleyDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=50))),
     "survival": (lambda: SurvivalMLE("weibull"),
@@ -89,3 +97,13 @@ def test_joint_ukf_tracks_parameters_and_estimates_the_noise():
     first, last = track.iloc[10], track.iloc[-1]
     width = lambda row: row["heat_capacity_housing.ci_high"] - row["heat_capacity_housing.ci_low"]  # noqa: E731
     assert width(last) < width(first) / 5  # the data shrink the uncertainty
+
+
+@pytest.mark.parametrize("name", ["least_squares", "joint_ukf"])
+def test_fitted_calibrators_pickle(name):
+    import pickle
+
+    make, fit = CASES[name]
+    est = fit(make())
+    again = pickle.loads(pickle.dumps(est))
+    assert again.params_ == est.params_ and again.get_params() == est.get_params()

@@ -102,3 +102,82 @@ def test_quarantined_inputs_are_carried_forward_and_counted():
     data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
     assert data.n_filled == 3 and data.t[0] == 0.0 and data.t.size == len(frame) - 1
     assert np.all(np.isfinite(data.inputs))
+
+
+# ------------------------------------------------------------------ bad input
+def test_a_window_of_quarantined_measurements_is_explained():
+    frame, _ = synthetic_frame(0, hours=1.0)
+    frame["winding_temperature"] = np.nan
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    with pytest.raises(CalibrationError, match="no accepted measurement of \\['winding_temperature'\\].*quarantined"):
+        LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, data)
+    frame[["motor_current", "ambient_temperature"]] = np.nan
+    with pytest.raises(CalibrationError, match="no row of the window has a value for every input"):
+        CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+
+
+def test_a_fully_quarantined_channel_warns_and_is_left_out():
+    from sim.exceptions import DataQualityWarning
+
+    frame, _ = synthetic_frame(0, hours=6.0, period=20.0)
+    frame["housing_temperature"] = np.nan
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature", "housing_temperature"])
+    with pytest.warns(DataQualityWarning, match="\\['housing_temperature'\\] hold no accepted value"):
+        cal = LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, data)
+    assert cal.metrics_["housing_temperature"]["n"] == 0
+    assert abs(cal.params_["thermal_resistance_housing_ambient"] / 0.075 - 1) < 0.03
+
+
+def test_a_model_that_diverges_raises_with_the_reason_not_a_penalty():
+    from sim.exceptions import NonFiniteStateError
+    from tests.calibration.test_global import OSCILLATOR, oscillator_data
+
+    cal = LeastSquaresCalibrator(["natural_frequency"], initial_states=(), max_step=0.2)
+    with pytest.raises(CalibrationError, match="model failed during the fit at \\{natural_frequency: 60.*max_step") \
+            as info:
+        cal.fit(OSCILLATOR, oscillator_data(), params={"natural_frequency": 60.0}, x0={"position": 1.0})
+    assert isinstance(info.value.__cause__, NonFiniteStateError)
+    assert not hasattr(cal, "params_")
+
+
+def test_non_finite_residuals_raise_with_the_channel_and_time():
+    from tests.calibration.test_global import OSCILLATOR, oscillator_data
+
+    data = oscillator_data()
+    data = CalibrationData(t=data.t, inputs=data.inputs, outputs=np.abs(data.outputs), input_names=data.input_names,
+                           output_names=("root_position",), start=data.start, end=data.end)
+    with pytest.raises(CalibrationError, match="non-finite residuals: model output 'root_position' is nan at t = "
+                                               "[0-9.]+ s .*every state stayed finite"):
+        LeastSquaresCalibrator(["natural_frequency"], initial_states=(), max_step=0.05).fit(
+            OSCILLATOR, data, x0={"position": 1.0})
+
+
+def test_a_fit_that_runs_out_of_evaluations_warns_and_is_not_a_success():
+    from calibration import ConvergenceWarning
+
+    frame, _ = synthetic_frame(0, hours=3.0, period=20.0)
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    with pytest.warns(ConvergenceWarning, match="did not converge.*raise max_nfev \\(now 1\\)"):
+        cal = LeastSquaresCalibrator(FITTED, max_nfev=1).fit(MOTOR_THERMAL, data,
+                                                             params={"heat_capacity_housing": 80000.0})
+    assert cal.success_ is False
+
+
+def test_residuals_that_overflow_raise_instead_of_an_infinite_cost():
+    from tests.calibration.test_global import OSCILLATOR, oscillator_data
+
+    # RK4 at 0.2 s is unstable for 20 rad/s: the states stay finite over 60 s but grow to ~1e200
+    with pytest.raises(CalibrationError, match="residuals overflow.*natural_frequency: 20.*max_step"):
+        LeastSquaresCalibrator(["natural_frequency"], initial_states=(), max_step=0.2).fit(
+            OSCILLATOR, oscillator_data(), params={"natural_frequency": 20.0}, x0={"position": 1.0})
+
+
+@pytest.mark.parametrize("x_scale", ["start", {"heat_capacity_housing": 5e4}, np.array([0.1, 5e4, 300.0])])
+def test_parameter_scaling_options_reach_the_same_optimum(x_scale):
+    frame, _ = synthetic_frame(3, hours=6.0, period=20.0)
+    data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    ref = LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, data)
+    cal = LeastSquaresCalibrator(FITTED, x_scale=x_scale).fit(MOTOR_THERMAL, data)
+    for name in FITTED:
+        assert cal.params_[name] == pytest.approx(ref.params_[name], rel=1e-4)
+    assert cal.cost_ == pytest.approx(ref.cost_, rel=1e-6)
