@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration import (CalibrationData, CusumDetector, JointUKF, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
+from calibration import (CalibrationData, CusumDetector, Diagnosis, Hypothesis, JointUKF, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
                          check_is_fitted)
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import MOTOR_THERMAL
@@ -35,6 +35,10 @@ CASES = {
                         lambda est: est.fit(MOTOR_THERMAL, [motor_data(seed=0, hours=1.0)] * 2)),
     "cusum": (lambda: CusumDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=100))),
     "page_hinkley": (lambda: PageHinkleyDetector(), lambda est: est.fit(np.random.default_rng(0).normal(size=50))),
+    "diagnosis": (lambda: Diagnosis(),
+                  lambda est: est.fit([Hypothesis("fins", MOTOR_THERMAL, ["thermal_resistance_housing_ambient"]),
+                                       Hypothesis("mass", MOTOR_THERMAL, ["heat_capacity_housing"])],
+                                      motor_data(hours=1.0))),
     "survival": (lambda: SurvivalMLE("weibull"),
                  lambda est: est.fit(np.random.default_rng(0).weibull(2.0, 50) * 100.0)),
 }
@@ -68,7 +72,8 @@ def test_set_params_validates_names_and_unfitted_use_is_explained(name):
     with pytest.raises(ConfigurationError, match="get_params"):
         est.set_params(no_such_setting=1)
     with pytest.raises(CalibrationError, match="not fitted"):
-        check_is_fitted(est, "mean_" if "Detector" in type(est).__name__ else "params_")
+        learned = {"CusumDetector": "mean_", "PageHinkleyDetector": "mean_", "Diagnosis": "best_"}
+        check_is_fitted(est, learned.get(type(est).__name__, "params_"))
 
 
 def test_partial_fit_tracks_parameters_over_windows():
