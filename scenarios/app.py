@@ -1,7 +1,8 @@
 """The Hydra entry point: the only place where configuration is read.
 
     python -m scenarios.app                                  # the reference job
-    python -m scenarios.app calibration.window_h=12 whatif.replications=10
+    python -m scenarios.app calibration.window_h=12 whatif.replications=20 line.crew_size=3
+    python -m scenarios.app whatif=maintenance                # another what-if (conf/whatif/)
     python -m scenarios.app tracking=none                    # no MLflow
 """
 
@@ -19,10 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from scenarios.config import register_configs
 from scenarios.job import JobSpec, actions_from, run_reference
-from scenarios.plant import Plant
 from scenarios.tracking import flatten
+from scenarios.whatif import line_config_dict
 from sim.exceptions import TwinbenchError
-from sim.processes import StationParams
 from sim.telemetry import ChannelMap
 
 __all__ = ["main", "build_job"]
@@ -40,23 +40,36 @@ def _git_commit() -> str:
 
 
 def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSpec:
-    """Turn a composed config into the typed objects the job takes."""
+    """Turn a composed config into the typed objects the job takes.
+
+    Every what-if action is built into a line here, so a bad station, buffer or policy name in
+    any action fails before a run is opened.
+    """
+    from scenarios.line_config import line_spec_from_config
+
     plant_cfg = OmegaConf.to_container(cfg.plant, resolve=True)
-    plant = Plant(station=StationParams(**plant_cfg["station"]), motor_params=dict(plant_cfg["motor"]),
-                  crew_size=plant_cfg["crew_size"], max_step=plant_cfg["max_step"], lookahead=plant_cfg["lookahead"])
     tel = OmegaConf.to_container(cfg.telemetry, resolve=True)
     path = Path(to_absolute_path(tel.pop("path"))) if HydraConfig.initialized() else Path(tel.pop("path")).resolve()
     channel_map = ChannelMap.from_dict(tel)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     text = OmegaConf.to_yaml(cfg, resolve=True)
+    w = cfg.whatif
+    line = line_config_dict(cfg.line)
+    actions = actions_from(OmegaConf.to_container(w.actions, resolve=True))
+    stations = tuple(plant_cfg["stations"])
+    for action in actions:
+        try:
+            line_spec_from_config(action.apply(line), motor_params=plant_cfg["motor"], motor_stations=stations)
+        except TwinbenchError as err:
+            raise type(err)(f"whatif action {action.name!r}: {err}") from None
     return JobSpec(
-        telemetry_path=path, channel_map=channel_map, plant=plant,
+        telemetry_path=path, channel_map=channel_map, nameplate=dict(plant_cfg["motor"]),
         calibrator=instantiate(cfg.calibration.estimator, _convert_="all"),
-        window_h=cfg.calibration.window_h, outputs=list(cfg.calibration.outputs),
-        actions=actions_from(OmegaConf.to_container(cfg.whatif.actions, resolve=True)),
-        horizon_h=cfg.whatif.horizon_h, replications=cfg.whatif.replications, baseline=cfg.whatif.baseline,
-        objective=cfg.whatif.objective, confidence=cfg.whatif.confidence,
-        sample_posterior=cfg.whatif.sample_posterior, seed=cfg.seed, run_name=cfg.run_name,
+        window_h=cfg.calibration.window_h, outputs=list(cfg.calibration.outputs), line=line, actions=actions,
+        motor_stations=stations, max_step=plant_cfg["max_step"], horizon_h=w.horizon_h, warmup_h=w.warmup_h,
+        replications=w.replications, baseline=w.baseline, objective=w.objective, min_gain=w.min_gain,
+        confidence=w.confidence, crn=w.crn, sample_posterior=w.sample_posterior, ambient=w.ambient,
+        mser_interval_h=w.mser_interval_h, seed=cfg.seed, run_name=cfg.run_name,
         output_dir=Path(output_dir), tracker=tracker if tracker is not None else instantiate(cfg.tracking),
         params=flatten(resolved), config_yaml=text, plots=cfg.plots, progress=cfg.progress,
         tags={"git.commit": _git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
@@ -68,6 +81,8 @@ def main(cfg: DictConfig) -> None:
     from rich.console import Console
 
     console = Console()
+    if not console.is_terminal:  # logs and pipes: wide enough for the what-if table
+        console = Console(width=140)
     output_dir = cfg.output_dir or HydraConfig.get().runtime.output_dir
     try:
         spec = build_job(cfg, output_dir=output_dir)

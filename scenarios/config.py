@@ -14,14 +14,16 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from scenarios.line_config import LineConfig
+
 __all__ = [
     "ActionConfig",
+    "ActionPolicyConfig",
     "CalibrationConfig",
     "ChannelConfig",
     "Config",
     "EstimatorConfig",
     "PlantConfig",
-    "StationConfig",
     "TelemetryConfig",
     "TrackingConfig",
     "WhatIfConfig",
@@ -30,51 +32,58 @@ __all__ = [
 
 
 @dataclass
-class StationConfig:
-    """A motor-driven station (see ``sim.processes.StationParams``; SI units)."""
-
-    name: str = "filler"
-    rate: float = 5.0  # ideal output at speed 1 [units/s]
-    speed: float = 1.0  # speed factor [-]
-    max_speed: float = 1.25  # rated maximum speed factor; OEE's ideal rate is rate x max_speed [-]
-    mean_time_between_jams: float = 1800.0  # [s of running]
-    mean_jam_clear_time: float = 120.0  # [s]
-    mean_time_to_failure: float = 172800.0  # [s of running]
-    mean_repair_time: float = 2700.0  # [s]
-    repair_time_cv: float = 0.5  # [-]
-    current_no_load: float = 10.0  # [A]
-    current_full_load: float = 30.0  # [A]
-    trip_temperature: float = 393.15  # [K]
-    reset_temperature: float = 373.15  # [K]
-    line_voltage: float = 400.0  # [V]
-    power_factor: float = 0.85  # [-]
-    scrap_fraction: float = 0.0  # [-]
-
-
-@dataclass
 class PlantConfig:
-    """The twin's plant: its station, crew and the *prior* (nameplate) motor parameters."""
+    """The monitored asset: which line stations the telemetry describes and the motor's *prior* (nameplate)."""
 
     name: str = "reference"
-    station: StationConfig = field(default_factory=StationConfig)
-    crew_size: int = 1
-    motor: Dict[str, float] = field(default_factory=dict)  # motor_thermal parameters [SI]
-    max_step: float = 1.0  # physics integrator step [s]
-    lookahead: float = 3600.0  # physics prediction horizon between events [s]
+    stations: List[str] = field(default_factory=lambda: ["filler"])  # line stations whose motor is calibrated
+    motor: Dict[str, float] = field(default_factory=dict)  # nameplate motor_thermal parameters [SI]
+    max_step: float = 1.0  # physics integrator step of the shadow replay [s]
 
 
 @dataclass
 class ChannelConfig:
-    column: str = MISSING
+    """One channel of a channel map: every key :meth:`sim.telemetry.ChannelMap.from_dict` accepts.
+
+    Units as the historian writes them; range, tolerance and min_deviation in the source
+    unit; times in seconds.
+    """
+
+    @dataclass
+    class StuckRule:
+        """Stuck sensor: more than *samples* consecutive values within *tolerance* [source unit]."""
+
+        samples: int = MISSING
+        tolerance: float = 0.0
+
+    @dataclass
+    class SpikeRule:
+        """Hampel spike: robust z-score over the last *window* values above *threshold*."""
+
+        window: int = 11
+        threshold: float = 5.0
+        min_deviation: float = 0.0  # [source unit]
+
+    column: Optional[str] = None  # source column (wide tables) or channel cell (long); default: the name
     unit: str = MISSING
     si_unit: str = MISSING
-    range: Optional[List[float]] = None
+    range: Optional[List[float]] = None  # valid range [low, high] [source unit]
     description: str = ""
+    topic: Optional[str] = None  # MQTT topic (live feeds)
+    node: Optional[str] = None  # OPC UA node id (live feeds)
+    period: Optional[float] = None  # expected sampling period; gaps are pauses > gap_factor * period [s]
+    lateness: float = 0.0  # allowed lateness of out-of-order samples (reorder buffer) [s]
+    clock_offset: float = 0.0  # the device clock's lead over UTC, subtracted from its stamps [s]
+    stuck: Optional[ChannelConfig.StuckRule] = None
+    spike: Optional[ChannelConfig.SpikeRule] = None
 
 
 @dataclass
 class TelemetryConfig:
-    """A recorded telemetry file and its channel map (source column → twin variable)."""
+    """A recorded telemetry file and its channel map (source column → twin variable).
+
+    Every key but ``path`` is a key of :meth:`sim.telemetry.ChannelMap.from_dict`, with its default.
+    """
 
     path: str = MISSING  # CSV file; relative paths are taken from the directory make/hydra was started in
     time_column: str = "timestamp"
@@ -82,6 +91,13 @@ class TelemetryConfig:
     separator: str = "auto"
     decimal: str = "."
     time_format: Optional[str] = None
+    encoding: str = "utf-8"
+    layout: str = "wide"  # wide: one column per channel; long: (time, channel, value) rows
+    channel_column: str = "channel"  # long layout
+    value_column: str = "value"  # long layout
+    schema: str = "strict"  # strict: unknown/missing columns are an error; lenient: quarantined
+    gap_factor: float = 3.0
+    future_tolerance: Optional[float] = 300.0  # stamps later than now + this are quarantined [s]; null: off
     channels: Dict[str, ChannelConfig] = field(default_factory=dict)
 
 
@@ -105,23 +121,50 @@ class CalibrationConfig:
 
 
 @dataclass
+class ActionPolicyConfig:
+    """Maintenance policy keys an action changes (``line.policy`` keys; null = as in the line)."""
+
+    name: Optional[str] = None
+    interval_h: Optional[float] = None
+    basis: Optional[str] = None
+    duration_h: Optional[float] = None
+    cost: Optional[float] = None
+    output: Optional[str] = None
+    threshold: Optional[float] = None
+    inspection_interval_h: Optional[float] = None
+    event: Optional[str] = None
+
+
+@dataclass
 class ActionConfig:
-    """A what-if action: overrides applied to the calibrated twin's plant."""
+    """A what-if action: changes to the line (``line`` keys; empty or null = as in the line)."""
 
     name: str = MISSING
     description: str = ""
-    speed: Optional[float] = None
+    speeds: Dict[str, float] = field(default_factory=dict)  # station -> speed factor [-]
     crew_size: Optional[int] = None
+    buffers: Dict[str, float] = field(default_factory=dict)  # buffer -> capacity [units]
+    buffer_scale: Optional[float] = None
+    crew_rule: Optional[str] = None
+    policy: ActionPolicyConfig = field(default_factory=ActionPolicyConfig)
 
 
 @dataclass
 class WhatIfConfig:
-    horizon_h: float = 24.0  # forecast horizon [h]
-    replications: int = 5
+    """Replications of every action on the line from the calibrated twin."""
+
+    horizon_h: float = 168.0  # observed time per replication, after the warm-up [h]
+    warmup_h: float = 24.0  # deleted at the start of every replication [h]
+    replications: int = 10
     baseline: str = "as_is"
-    objective: str = "throughput"  # KPI the recommendation maximises
+    objective: str = "throughput"  # KPI the recommendation improves
+    min_gain: float = 0.005  # smallest gain that counts, as a fraction of the baseline's objective [-]
     confidence: float = 0.95
-    sample_posterior: bool = True  # draw motor parameters from the calibration posterior per replication
+    crn: bool = True  # common random numbers across actions
+    sample_posterior: bool = True  # draw the calibrated motor parameters from the posterior per replication
+    ambient: str = "telemetry"  # telemetry: daily cycle fitted to the last 24 h; line: the line's own cycle
+    mser_interval_h: Optional[float] = 4.0  # MSER-5 warm-up diagnostic on throughput over such intervals (at most
+    # a 20th of the run); null: off
     actions: List[ActionConfig] = field(default_factory=list)
 
 
@@ -136,6 +179,7 @@ class TrackingConfig:
 @dataclass
 class Config:
     plant: PlantConfig = MISSING
+    line: LineConfig = MISSING
     telemetry: TelemetryConfig = MISSING
     calibration: CalibrationConfig = MISSING
     whatif: WhatIfConfig = MISSING

@@ -1,4 +1,10 @@
-"""The main job: telemetry → gates → twin → calibration → what-if → tracker → report.
+"""The main job: telemetry → gates → twin → calibration → what-if on the line → tracker → report.
+
+The telemetry is the filler motor's: it calibrates the motor's thermal
+parameters, the shadow replay checks them, and the what-if runs the reference
+bottling line (:mod:`scenarios.line`) with the calibrated motor (a posterior
+draw per replication) on the filler, comparing actions - line changes - over
+replications with common random numbers (:mod:`scenarios.whatif`).
 
 ``run_reference`` is a plain function over typed objects; ``scenarios.app``
 builds those from the Hydra config.  Notebooks and tests call it directly.
@@ -15,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from calibration import CalibrationData
-from scenarios.plant import AmbientProfile, Plant, shadow_replay
-from scenarios.report import Recommendation, recommend, summarize, summary_markdown
+from scenarios.plant import ambient_cycle, shadow_replay
+from scenarios.report import Recommendation, recommend, report_markdown, summarize
 from scenarios.tracking import NullTracker
-from scenarios.whatif import Action, WhatIfResult, run_whatif
+from scenarios.whatif import LINE_CHANGES, Action, WhatIfResult, run_whatif
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL
+from sim.replications import ReplicationPlan
 from sim.telemetry import ChannelMap, plot_quality, quality_report, read_csv
 
 __all__ = ["JobSpec", "JobResult", "actions_from", "run_reference"]
@@ -28,21 +35,36 @@ __all__ = ["JobSpec", "JobResult", "actions_from", "run_reference"]
 
 @dataclass
 class JobSpec:
-    """Everything the main job needs, as typed objects."""
+    """Everything the main job needs, as typed objects (times in hours as in the config, SI otherwise).
+
+    ``nameplate``: prior motor parameters of the monitored motor; ``line``: the line configuration
+    (:class:`~scenarios.line_config.LineConfig` as a dict); ``motor_stations``: the line stations
+    whose motors get the calibrated parameters; ``ambient``: ``"telemetry"`` (daily cycle fitted to
+    the last 24 h) or ``"line"`` (the line's own cycle); ``mser_interval_h``: None switches the
+    MSER-5 diagnostic off.
+    """
 
     telemetry_path: Path
     channel_map: ChannelMap
-    plant: Plant
+    nameplate: dict
     calibrator: object
     window_h: float
     outputs: list
+    line: dict
     actions: list
-    horizon_h: float = 24.0
-    replications: int = 5
+    motor_stations: tuple = ("filler",)
+    max_step: float = 1.0
+    horizon_h: float = 168.0
+    warmup_h: float = 24.0
+    replications: int = 10
     baseline: str = "as_is"
     objective: str = "throughput"
+    min_gain: float = 0.005
     confidence: float = 0.95
+    crn: bool = True
     sample_posterior: bool = True
+    ambient: str = "telemetry"
+    mser_interval_h: float | None = 4.0
     seed: int = 2026
     run_name: str = "reference"
     output_dir: Path = Path("outputs")
@@ -147,16 +169,14 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
                              "data_hash": data.content_hash})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cal = spec.calibrator.fit(MOTOR_THERMAL, data, params=spec.plant.motor_params)
+        cal = spec.calibrator.fit(MOTOR_THERMAL, data, params=spec.nameplate)
     for w in caught:
         say(f"[yellow]warning:[/yellow] {w.message}")
     record = cal.record_
     x_start = dict(cal.initial_state_)
     replayed = stream.window(_seconds(stream, data.start), _seconds(stream, data.end) + 1.0)
-    prior_replay, _ = shadow_replay(replayed, motor_params=spec.plant.motor_params, x0=x_start,
-                                    max_step=spec.plant.max_step)
-    post_replay, final_state = shadow_replay(replayed, motor_params=cal.model_params_, x0=x_start,
-                                             max_step=spec.plant.max_step)
+    prior_replay, _ = shadow_replay(replayed, motor_params=spec.nameplate, x0=x_start, max_step=spec.max_step)
+    post_replay, _ = shadow_replay(replayed, motor_params=cal.model_params_, x0=x_start, max_step=spec.max_step)
     m = {}
     for name, info in record.parameters.items():
         m.update({f"{name}": info["value"], f"{name}.stderr": info["stderr"], f"{name}.ci_low": info["ci_low"],
@@ -180,47 +200,33 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
     for name, info in record.parameters.items():
         say(f"calibrated {name} = {info['value']:.5g} {info['unit']}  "
             f"({record.confidence:.0%} CI {info['ci_low']:.5g} .. {info['ci_high']:.5g}); "
-            f"nameplate {spec.plant.motor_params.get(name, MOTOR_THERMAL.spec.var('params', name).default):.5g}")
+            f"nameplate {spec.nameplate.get(name, MOTOR_THERMAL.spec.var('params', name).default):.5g}")
     say(f"shadow replay RMSE of winding temperature: nameplate {m['replay_rmse_nameplate']:.2f} K → "
         f"calibrated {m['replay_rmse_calibrated']:.2f} K")
     _close(tracker, run, open_runs)
 
-    # 3. what-if --------------------------------------------------------------
-    twin = spec.plant.replace(motor_params=cal.model_params_)
-    horizon = float(spec.horizon_h) * 3600.0
-    ambient = AmbientProfile.persistence(stream.frame["ambient_temperature"], horizon)
+    # 3. what-if on the line ------------------------------------------------
+    plan = _plan(spec)
+    ambient = _ambient(spec, stream)
+    say(f"what-if on the {spec.line.get('name', 'reference')} line: {len(spec.actions)} actions × "
+        f"{spec.replications} replications × {spec.horizon_h:g} h after a {spec.warmup_h:g} h warm-up "
+        f"({'common' if spec.crn else 'independent'} random numbers); calibrated motor on "
+        f"{', '.join(spec.motor_stations)}" + (f"; ambient {ambient.mean - 273.15:.1f} ± {ambient.amplitude:.1f} °C, "
+                                               f"peak at {ambient.peak_time / 3600:.1f} h UTC (telemetry)"
+                                               if ambient is not None else ""))
     posterior = _posterior(cal) if spec.sample_posterior else None
     result = _with_progress(spec, lambda progress: run_whatif(
-        twin, spec.actions, x0=final_state, horizon=horizon, replications=spec.replications, seed=spec.seed,
-        ambient=ambient, posterior=posterior, progress=progress))
+        spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=cal.model_params_,
+        motor_stations=spec.motor_stations, posterior=posterior, ambient=ambient, progress=progress))
     summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence)
-    rec = recommend(summary, objective=spec.objective, baseline=spec.baseline, confidence=spec.confidence)
+    rec = recommend(summary, objective=spec.objective, baseline=spec.baseline, confidence=spec.confidence,
+                    min_gain=spec.min_gain, kpis=result.kpis)
     for action in spec.actions:
-        run = _child(tracker, parent, f"whatif:{action.name}", runs, open_runs)
-        tracker.log_params(run, {"action": action.name, "description": action.description, **action.changes,
-                                 "replications": spec.replications, "horizon_h": spec.horizon_h, "seed": spec.seed,
-                                 "calibration_record": record.record_id})
-        rows = summary[summary["action"] == action.name]
-        metrics = {}
-        for _, r in rows.iterrows():
-            metrics[r["kpi"]] = r["mean"]
-            metrics[f"{r['kpi']}.half_width"] = r["half_width"]
-            if action.name != spec.baseline:
-                metrics[f"{r['kpi']}.diff"] = r["diff"]
-                metrics[f"{r['kpi']}.diff_half_width"] = r["diff_half_width"]
-        tracker.log_metrics(run, metrics)
-        reps = result.kpis[result.kpis["action"] == action.name]
-        tracker.log_text(run, reps.to_csv(index=False), "replications.csv")
-        tracker.set_tags(run, {"calibration.record_id": record.record_id})
-        _close(tracker, run, open_runs)
+        _log_action(tracker, parent, runs, open_runs, spec, action, summary, result, record)
 
     # 4. report ---------------------------------------------------------------
-    table = summary_markdown(summary, baseline=spec.baseline, confidence=spec.confidence)
-    report = (f"# Twinbench report: {spec.run_name}\n\n## Recommendation\n\n{rec.text}\n\n"
-              f"## KPIs ({spec.replications} replications × {spec.horizon_h:g} h, common random numbers)\n\n"
-              f"{table}\n\n## Calibration\n\n```json\n{json.dumps(record.parameters, indent=2)}\n```\n\n"
-              f"Data window {record.window['start']} .. {record.window['end']} "
-              f"(content hash {record.window['content_hash'][:12]}), record id {record.record_id}.\n")
+    report = report_markdown(spec.run_name, rec, summary, result, record, baseline=spec.baseline,
+                             confidence=spec.confidence, ambient=ambient, motor_stations=spec.motor_stations)
     paths = {"report.md": report, "whatif_summary.csv": summary.to_csv(index=False),
              "whatif_replications.csv": result.kpis.to_csv(index=False)}
     for name, text in paths.items():
@@ -228,11 +234,15 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
         files.append(out / name)
         tracker.log_artifact(parent, out / name)
     if spec.plots:
-        from scenarios.plots import plot_whatif
+        from scenarios.plots import plot_differences, plot_whatif
 
-        files.append(plot_whatif(summary, result.traces, trip_temperature=twin.station.trip_temperature,
-                                 baseline=spec.baseline, path=out / "whatif.png"))
-        tracker.log_artifact(parent, files[-1])
+        trip = result.specs[spec.baseline].motors.trip_temperature
+        files.append(plot_whatif(summary, result.traces, trip_temperature=trip, baseline=spec.baseline,
+                                 path=out / "whatif.png", warmup=plan.warmup))
+        files.append(plot_differences(summary, baseline=spec.baseline, path=out / "whatif_differences.png",
+                                      confidence=spec.confidence))
+        for path in files[-2:]:
+            tracker.log_artifact(parent, path)
     best = summary[(summary["action"] == rec.action) & (summary["kpi"] == spec.objective)].iloc[0]
     tracker.log_metrics(parent, {f"recommended.{spec.objective}.diff": best["diff"],
                                  f"recommended.{spec.objective}.diff_half_width": best["diff_half_width"]})
@@ -241,6 +251,69 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
     _print_table(summary, spec, console)
     say(f"\n[bold]{rec.text}[/bold]")
     return JobResult(stream, cal, result, summary, rec, parent, runs, out, files)
+
+
+def _plan(spec) -> ReplicationPlan:
+    if not (np.isfinite(spec.horizon_h) and spec.horizon_h > 0):
+        raise ConfigurationError(f"whatif.horizon_h = {spec.horizon_h!r} must be a finite number of hours > 0")
+    if not (np.isfinite(spec.warmup_h) and spec.warmup_h >= 0):
+        raise ConfigurationError(f"whatif.warmup_h = {spec.warmup_h!r} must be a finite number of hours >= 0")
+    if spec.mser_interval_h is not None and not spec.mser_interval_h > 0:
+        raise ConfigurationError(f"whatif.mser_interval_h = {spec.mser_interval_h!r} must be > 0 hours, or null to "
+                                 f"switch the MSER-5 diagnostic off")
+    # MSER-5 needs 20 observations: shorter intervals on short runs
+    interval = min(spec.mser_interval_h or 1.0, (spec.horizon_h + spec.warmup_h) / 20.0) * 3600.0
+    try:
+        return ReplicationPlan(replications=spec.replications, seed=spec.seed, run_length=spec.horizon_h * 3600.0,
+                               warmup=spec.warmup_h * 3600.0, confidence=spec.confidence, crn=spec.crn,
+                               mser_kpi="throughput" if spec.mser_interval_h else None, mser_interval=interval)
+    except ConfigurationError as err:
+        raise ConfigurationError(f"whatif: {err}") from None
+
+
+def _ambient(spec, stream):
+    if spec.ambient == "telemetry":
+        return ambient_cycle(stream.frame["ambient_temperature"])
+    if spec.ambient == "line":
+        return None
+    raise ConfigurationError(f"whatif.ambient = {spec.ambient!r} is unknown; use 'telemetry' (daily cycle fitted "
+                             f"to the last 24 h of telemetry) or 'line' (the line's own cycle)")
+
+
+def _log_action(tracker, parent, runs, open_runs, spec, action, summary, result, record):
+    run = _child(tracker, parent, f"whatif:{action.name}", runs, open_runs)
+    tracker.log_params(run, {"action": action.name, "description": action.description,
+                             **{f"change.{k}": v for k, v in _flat(action.changes).items()},
+                             "replications": spec.replications, "horizon_h": spec.horizon_h,
+                             "warmup_h": spec.warmup_h, "seed": spec.seed, "crn": spec.crn,
+                             "motor_stations": ",".join(spec.motor_stations),
+                             "calibration_record": record.record_id})
+    metrics = {}
+    for _, r in summary[summary["action"] == action.name].iterrows():
+        metrics[r["kpi"]] = r["mean"]
+        metrics[f"{r['kpi']}.half_width"] = r["half_width"]
+        if action.name != spec.baseline:
+            metrics[f"{r['kpi']}.diff"] = r["diff"]
+            metrics[f"{r['kpi']}.diff_half_width"] = r["diff_half_width"]
+    mser = result.mser[result.mser["action"] == action.name]
+    if not mser.empty:
+        metrics["mser5.truncation_h.max"] = float(mser["truncation_h"].max())
+        metrics["mser5.reliable_fraction"] = float(mser["reliable"].mean())
+    tracker.log_metrics(run, metrics)
+    reps = result.kpis[result.kpis["action"] == action.name]
+    tracker.log_text(run, reps.to_csv(index=False), "replications.csv")
+    tracker.set_tags(run, {"calibration.record_id": record.record_id})
+    _close(tracker, run, open_runs)
+
+
+def _flat(changes: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in changes.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _seconds(stream, stamp) -> float:
@@ -273,39 +346,46 @@ def _print_table(summary, spec, console):
         return
     from rich.table import Table
 
-    from scenarios.report import KPI_INFO, _display, _fmt_half
+    from scenarios.report import KPI_INFO, _display, _fmt_half, _num
 
     level = f"{spec.confidence:.0%}"
-    table = Table(title=f"What-if: {spec.replications} replications × {spec.horizon_h:g} h "
-                        f"(mean ± {level} half-width; difference vs {spec.baseline}, paired)")
+    table = Table(title=f"What-if on the line: {spec.replications} replications × {spec.horizon_h:g} h "
+                        f"(mean ± {level} half-width; Δ vs {spec.baseline}, paired)")
     for col in ("KPI", "unit", *dict.fromkeys(summary["action"])):
         table.add_column(col, justify="right" if col not in ("KPI", "unit") else "left")
-    for kpi in dict.fromkeys(summary["kpi"]):
+    shown = ("throughput", "oee", "unplanned_downtime", "trips", "maintenance_cost", "crew_cost",
+             "max_winding_temperature")  # all of them are in report.md
+    for kpi in [k for k in dict.fromkeys(summary["kpi"]) if k in shown]:
         unit, scale, _ = KPI_INFO[kpi]
         scale = 1.0 if scale is None else scale
         cells = []
         for action in dict.fromkeys(summary["action"]):
             r = summary[(summary["action"] == action) & (summary["kpi"] == kpi)].iloc[0]
             mean = _display(kpi, r["mean"])
-            cell = f"{mean:.4g} ± {_fmt_half(r['half_width'] * scale, mean)}"
+            cell = f"{_num(mean)} ± {_fmt_half(r['half_width'] * scale, mean)}"
             if action != spec.baseline:
                 diff = r["diff"] * scale
-                cell += f"\nΔ {diff:+.3g} ± {_fmt_half(r['diff_half_width'] * scale, diff)}"
+                cell += f"\nΔ {_num(diff, 3, sign=True)} ± {_fmt_half(r['diff_half_width'] * scale, diff)}"
             cells.append(cell)
         table.add_row(kpi, unit, *cells)
     console.print(table)
 
 
 def actions_from(items) -> list:
-    """Actions from plain dicts ``{name, description, speed, crew_size}`` (None = unchanged)."""
+    """Actions from plain dicts ``{name, description, <line changes>}``; empty or null changes are dropped."""
     out = []
     for item in items:
         item = dict(item)
         name = item.pop("name")
         desc = item.pop("description", "")
-        changes = {k: v for k, v in item.items() if v is not None}
+        changes = {}
+        for key, value in item.items():
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v is not None}
+            if value is None or (isinstance(value, dict) and not value and key in LINE_CHANGES):
+                continue
+            changes[key] = value
         out.append(Action(name=name, description=desc, changes=changes))
     if not out:
         raise ConfigurationError("whatif.actions is empty; list at least a baseline and one action")
     return out
-

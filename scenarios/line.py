@@ -10,7 +10,10 @@ filler's centrifugal pump (``sim.physics.PUMP``) whose bearing vibration
 drives a filler failure mode.
 
 Figures (bottles per second, seconds, currency units) describe a mid-size
-18,000 bottles/h line; they are plausible, not calibrated.
+18,000 bottles/h line; they are plausible, not calibrated.  The filler's
+motor is the one the bundled telemetry measures (``M1``: about 30 A at speed
+1, protection tripping at 120 degC and resetting at 100 degC), so the main job
+can give it the calibrated thermal parameters.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from sim.twin import AmbientCycle, LineSpec, LineTwin, MotorPhysics, PhysicsPart
 __all__ = ["reference_line_spec", "build_reference_line", "change_line", "filler_pump_part", "FILLER_BEARING"]
 
 HOUR = 3600.0
-TRIP = 403.15  # winding trip level [K] (130 degC)
+TRIP = 393.15  # winding trip level [K] (120 degC), as on the monitored filler motor
+RESET = 373.15  # restart allowed below [K] (100 degC)
 
 
 def _stations() -> tuple:
@@ -37,7 +41,7 @@ def _stations() -> tuple:
             jam_interval=Exponential(2.0 * HOUR), jam_duration=Exponential(60.0),
             failure_modes=(FailureMode("drive", scale=300 * HOUR, shape=1.3, repair_time=LogNormal(1.5 * HOUR, 0.6)),)),
         FlowStationParams(
-            name="filler", rate=5.0, max_speed=1.2, motor=MotorLoad(current_no_load=10.0, current_full_load=36.0),
+            name="filler", rate=5.0, max_speed=1.2, motor=MotorLoad(current_no_load=10.0, current_full_load=30.0),
             jam_interval=Exponential(1.0 * HOUR), jam_duration=Exponential(90.0), scrap_fraction=0.005,
             failure_modes=(
                 FailureMode("winding", scale=4000 * HOUR, shape=1.0, repair_time=LogNormal(4 * HOUR, 0.5),
@@ -134,7 +138,7 @@ def reference_line_spec(*, motor_model: Model = MOTOR_THERMAL, parts: tuple = ()
         spares=(SpareSpec("valve_kit", initial=2, reorder_point=1, order_quantity=2, lead_time=5 * 24 * HOUR,
                           unit_cost=400.0),),
         calendar=calendar if calendar is not None else ShiftCalendar.daily(0.0, 24 * HOUR, days=range(6)),
-        motors=MotorPhysics(model=motor_model, trip_temperature=TRIP, reset_temperature=363.15),
+        motors=MotorPhysics(model=motor_model, trip_temperature=TRIP, reset_temperature=RESET),
         ambient=AmbientCycle(mean=298.15, amplitude=4.0),
         parts=tuple(parts),
     )

@@ -56,6 +56,7 @@ class LineConfig:
     buffer_scale: float = 1.0  # multiplies every buffer capacity (after ``buffers``)
     crew_rule: str = "wait"  # "wait" or "preempt" at the end of a shift
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    motors: Dict[str, Dict[str, float]] = field(default_factory=dict)  # station -> motor_thermal params [SI]
 
 
 def _policy(cfg: dict):
@@ -89,11 +90,13 @@ def _policy(cfg: dict):
     return make_policy(name, **params)
 
 
-def line_spec_from_config(cfg, *, motor_params: dict | None = None):
+def line_spec_from_config(cfg, *, motor_params: dict | None = None, motor_stations=None):
     """The :class:`~sim.twin.LineSpec` described by *cfg* (a :class:`LineConfig`, dict or DictConfig).
 
-    *motor_params* (name -> SI value, e.g. a calibration's estimates) replaces
-    the nameplate parameters of every station motor.
+    ``cfg["motors"]`` (station -> parameters) replaces nameplate motor parameters
+    station by station.  *motor_params* (name -> SI value, e.g. a calibration's
+    estimates) then replaces them on the stations named in *motor_stations*
+    (default: every station motor).
     """
     from omegaconf import DictConfig, OmegaConf
 
@@ -129,9 +132,28 @@ def line_spec_from_config(cfg, *, motor_params: dict | None = None):
     spec = dataclasses.replace(spec, crew_rule=cfg["crew_rule"], buffers=tuple(
         dataclasses.replace(b, capacity=float(buffers.get(b.name, b.capacity)) * scale) for b in spec.buffers))
     spec = change_line(spec, speed={k: float(v) for k, v in (cfg["speeds"] or {}).items()})
+    names = [s.name for s in spec.stations]
+    per_station = {name: dict(p or {}) for name, p in (cfg.get("motors") or {}).items()}
+    targets = names if motor_stations is None else list(motor_stations)
+    for where, given in (("line.motors", per_station), ("motor_stations", targets)):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ConfigurationError(f"{where}: unknown station(s) {unknown}; stations are {names}")
     if motor_params:
+        for name in targets:
+            per_station[name] = {**per_station.get(name, {}), **dict(motor_params)}
+    if per_station:
+        if spec.motors is None:
+            raise ConfigurationError("line.motors: this line has no motor physics to set parameters on")
+        model = spec.motors.model.spec
+        for name, p in per_station.items():
+            bad = sorted(set(p) - set(model.names("params")))
+            if bad:
+                raise ConfigurationError(f"motor parameters of {name!r}: unknown name(s) {bad}; the "
+                                         f"{model.name} model's parameters are {list(model.names('params'))}")
+            model.check_bounds(model.vector("params", p)[None])
         spec = dataclasses.replace(spec, motors=dataclasses.replace(
-            spec.motors, params=tuple(dict(motor_params) for _ in spec.stations)))
+            spec.motors, params=tuple(per_station.get(name, {}) for name in names)))
     return spec
 
 

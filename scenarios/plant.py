@@ -1,9 +1,12 @@
-"""The reference plant: one motor-driven station, its repair crew and the motor's thermal twin.
+"""The monitored motor: the single station behind the bundled telemetry, shadow replay, ambient forecast.
 
 This module composes engine parts (``sim.physics``, ``sim.clock``,
-``sim.processes``) into a runnable plant.  It is used three ways: to generate
-the bundled "truth" telemetry, to replay telemetry through the twin (shadow
-mode) and to run what-if replications from the calibrated state.
+``sim.processes``).  :class:`Plant` and :func:`run_plant` - one motor-driven
+station with its crew - generate the bundled "truth" telemetry
+(:mod:`scenarios.reference_data`); :func:`shadow_replay` replays telemetry
+through the motor twin; :func:`ambient_cycle` turns the measured ambient
+temperature into the daily cycle the what-if on the line
+(:mod:`scenarios.whatif`) runs under.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from sim.physics import MOTOR_THERMAL, RK4, Fleet
 from sim.processes import Station, StationParams, input_profile, motor_events, station_process
 from sim.streams import RandomStreams
 from sim.telemetry import replay
+from sim.twin import AmbientCycle
 
-__all__ = ["Plant", "AmbientProfile", "PlantRun", "run_plant", "shadow_replay"]
+__all__ = ["Plant", "AmbientProfile", "PlantRun", "run_plant", "shadow_replay", "ambient_cycle"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,27 @@ class AmbientProfile:
         phase = np.mod(grid, 86400.0)
         values = np.interp(phase, rel, day.to_numpy(), period=86400.0)
         return cls(grid, values)
+
+
+def ambient_cycle(measured: pd.Series, *, step: float = 3600.0) -> AmbientCycle:
+    """The daily ambient cycle of the last 24 h of *measured* [K] (a forecast by persistence).
+
+    Fits mean + a cos(2 pi (t - peak) / day) to the accepted values of the last day by
+    least squares (time of day in UTC, as the twin's clock counts from midnight UTC).
+    """
+    clean = measured.dropna()
+    if clean.empty:
+        raise ConfigurationError("no accepted ambient temperature to build a forecast from; check the "
+                                 "ambient_temperature channel of the telemetry")
+    day = clean[clean.index >= clean.index[-1] - pd.Timedelta(hours=24)]
+    stamps = day.index.tz_convert("UTC") if day.index.tz is not None else day.index
+    tod = (stamps - stamps.normalize()).total_seconds().to_numpy()
+    w = 2 * np.pi * tod / 86400.0
+    design = np.column_stack([np.ones_like(w), np.cos(w), np.sin(w)])
+    (mean, a, b), *_ = np.linalg.lstsq(design, day.to_numpy(dtype=float), rcond=None)
+    amplitude = float(np.hypot(a, b))
+    peak = float(np.mod(np.arctan2(b, a) * 86400.0 / (2 * np.pi), 86400.0))
+    return AmbientCycle(mean=float(mean), amplitude=amplitude, peak_time=peak, step=step)
 
 
 @dataclass

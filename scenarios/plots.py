@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from scenarios.report import KPI_INFO, _display  # noqa: E402
 
-__all__ = ["plot_calibration", "plot_whatif"]
+__all__ = ["plot_calibration", "plot_whatif", "plot_differences"]
 
 
 def plot_calibration(prior, calibrated, record, path) -> Path:
@@ -42,11 +42,16 @@ def plot_calibration(prior, calibrated, record, path) -> Path:
     return Path(path)
 
 
-def plot_whatif(summary, traces, *, trip_temperature: float, baseline: str, path) -> Path:
-    """KPI means with confidence intervals per action, and winding temperature of replication 0."""
-    kpis = [k for k in ("throughput", "unplanned_downtime", "trips", "energy_per_unit") if k in set(summary["kpi"])]
+def plot_whatif(summary, traces, *, trip_temperature: float, baseline: str, path, warmup: float = 0.0) -> Path:
+    """KPI means with confidence intervals per action, and the calibrated motor's winding temperature.
+
+    *traces*: action -> DataFrame ``t`` [s] and ``<station>.winding_temperature`` [K] columns
+    (replication 0); the warm-up [s] is shaded.
+    """
+    kpis = [k for k in ("throughput", "oee", "unplanned_downtime", "trips", "maintenance_cost", "energy_per_unit")
+            if k in set(summary["kpi"])]
     actions = list(dict.fromkeys(summary["action"]))
-    fig = plt.figure(figsize=(12, 7))
+    fig = plt.figure(figsize=(14, 7.5))
     grid = fig.add_gridspec(2, len(kpis))
     for i, kpi in enumerate(kpis):
         ax = fig.add_subplot(grid[0, i])
@@ -55,17 +60,56 @@ def plot_whatif(summary, traces, *, trip_temperature: float, baseline: str, path
         means = [_display(kpi, m) for m in rows["mean"]]
         ax.bar(range(len(actions)), means, yerr=np.nan_to_num(rows["half_width"].to_numpy() * scale), capsize=4,
                color=["0.6" if a == baseline else "tab:blue" for a in actions])
-        ax.set_xticks(range(len(actions)), actions, rotation=15, fontsize=8)
+        ax.set_xticks(range(len(actions)), actions, rotation=30, ha="right", fontsize=7)
         ax.set_title(f"{kpi} [{KPI_INFO[kpi][0]}]", fontsize=9)
     ax = fig.add_subplot(grid[1, :])
     for action, trace in traces.items():
-        if trace is not None:
-            ax.plot(trace["t"] / 3600.0, trace["winding_temperature"] - 273.15, lw=0.8, label=action)
+        if trace is None or trace.empty:
+            continue
+        for col in [c for c in trace.columns if c != "t"]:
+            label = action if trace.shape[1] == 2 else f"{action}: {col.split('.')[0]}"
+            ax.plot(trace["t"] / 3600.0, trace[col] - 273.15, lw=0.8, label=label)
+    if warmup > 0:
+        ax.axvspan(0.0, warmup / 3600.0, color="0.9", label="warm-up (deleted)")
     ax.axhline(trip_temperature - 273.15, color="tab:red", ls="--", lw=0.8, label="trip limit")
-    ax.set_xlabel("hours from now")
+    ax.set_xlabel("hours from the start of the replication")
     ax.set_ylabel("winding temperature [°C]")
-    ax.set_title("Forecast of the calibrated twin (replication 0)", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Calibrated motor in the line (replication 0, common random numbers)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right", ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_differences(summary, *, baseline: str, path, confidence: float = 0.95) -> Path:
+    """Paired difference of every action to *baseline*, per KPI, with its confidence interval."""
+    kpis = [k for k in KPI_INFO if k in set(summary["kpi"])]
+    actions = [a for a in dict.fromkeys(summary["action"]) if a != baseline]
+    ncol = min(4, len(kpis))
+    nrow = -(-len(kpis) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 0.5 * len(actions) * nrow + 1.6 * nrow),
+                             squeeze=False)
+    for ax, kpi in zip(axes.flat, kpis):
+        rows = summary[summary["kpi"] == kpi].set_index("action").loc[actions]
+        unit, scale, direction = KPI_INFO[kpi]
+        scale = 1.0 if scale is None else scale
+        diff = rows["diff"].to_numpy() * scale
+        half = np.nan_to_num(rows["diff_half_width"].to_numpy() * scale)
+        better = diff * direction > 0
+        colors = ["tab:green" if b and abs(d) > h else "tab:red" if abs(d) > h else "0.5"
+                  for b, d, h in zip(better, diff, half)]
+        y = np.arange(len(actions))[::-1]
+        for d, h, yy, c in zip(diff, half, y, colors):
+            ax.errorbar(d, yy, xerr=h, fmt="o", ms=4, color=c, capsize=3)
+        ax.axvline(0.0, color="k", lw=0.6)
+        ax.set_yticks(y, actions, fontsize=7)
+        ax.set_title(f"Δ {kpi} [{unit}]", fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    for ax in list(axes.flat)[len(kpis):]:
+        ax.axis("off")
+    fig.suptitle(f"Difference to '{baseline}' ({confidence:.0%} paired intervals; green better, red worse, "
+                 f"grey not significant)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

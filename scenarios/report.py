@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.exceptions import ConfigurationError
+from sim.replications import t_interval
 
-__all__ = ["KPI_INFO", "summarize", "Recommendation", "recommend", "summary_markdown"]
+__all__ = ["KPI_INFO", "summarize", "Recommendation", "recommend", "summary_markdown", "report_markdown"]
 
-# KPI → (unit for display, scale from SI to display, +1 if more is better / -1 if less is better)
+# KPI → (unit for display, scale from SI to display, +1 if more is better / -1 if less is better);
+# the order is the order of the report.  Scale None: kelvin shown in degC.
 KPI_INFO = {
     "throughput": ("units/h", 3600.0, +1),
     "oee": ("-", 1.0, +1),
@@ -22,10 +22,11 @@ KPI_INFO = {
     "unplanned_downtime": ("h", 1 / 3600.0, -1),
     "trips": ("-", 1.0, -1),
     "failures": ("-", 1.0, -1),
+    "maintenance_cost": ("currency", 1.0, -1),
+    "crew_cost": ("currency", 1.0, -1),
     "energy_per_unit": ("Wh/unit", 1 / 3600.0, -1),
     "max_winding_temperature": ("degC", None, -1),
 }
-
 
 def _display(kpi: str, value: float) -> float:
     unit, scale, _ = KPI_INFO.get(kpi, ("", 1.0, +1))
@@ -35,12 +36,8 @@ def _display(kpi: str, value: float) -> float:
 
 
 def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    n = values.size
-    if n < 2:
-        return (float(values.mean()) if n else math.nan), math.nan
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
-    return float(values.mean()), float(half)
+    iv = t_interval(values, confidence)
+    return iv.mean, iv.half_width
 
 
 def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kpi_names=None) -> pd.DataFrame:
@@ -54,6 +51,9 @@ def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kp
         raise ConfigurationError(f"baseline action {baseline!r} is not among the actions "
                                  f"{sorted(set(kpis['action']))}; set whatif.baseline to one of them")
     kpi_names = list(kpi_names or [k for k in KPI_INFO if k in kpis.columns])
+    missing = sorted(set(kpi_names) - set(kpis.columns))
+    if missing:
+        raise ConfigurationError(f"unknown KPI(s) {missing}; the replications report {sorted(kpis.columns)}")
     base = kpis[kpis["action"] == baseline].set_index("replication")
     rows = []
     for action, group in kpis.groupby("action", sort=False):
@@ -70,52 +70,97 @@ def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kp
 
 @dataclass(frozen=True)
 class Recommendation:
+    """The recommended action and the text that explains it (gain, trade-offs, the other actions)."""
+
     action: str
     text: str
 
 
-def recommend(summary: pd.DataFrame, *, objective: str, baseline: str, confidence: float = 0.95) -> Recommendation:
+def _effects(rows: pd.DataFrame, base: pd.Series) -> list:
+    """Every KPI whose paired interval excludes zero, as text with its relative change."""
+    parts = []
+    for kpi, row in rows.iterrows():
+        half, diff = row["diff_half_width"], row["diff"]
+        if not np.isfinite(half) or abs(diff) <= 1e-9 * max(abs(base.get(kpi, 0.0)), 1e-12):
+            continue  # identical in every replication (common random numbers), or no interval
+        if not (row["diff_low"] > 0 or row["diff_high"] < 0):
+            continue
+        unit, scale, direction = KPI_INFO.get(kpi, ("", 1.0, +1))
+        scale = 1.0 if scale is None else scale
+        unit = "" if unit == "-" else f" {unit}"
+        rel = f", {diff / base[kpi]:+.1%}" if base.get(kpi) and kpi != "max_winding_temperature" else ""
+        parts.append(f"{kpi} {_num(diff * scale, 3, sign=True)} ± {_fmt_half(half * scale, diff * scale)}{unit} "
+                     f"({'better' if diff * direction > 0 else 'worse'}{rel})")
+    return parts
+
+
+def recommend(summary: pd.DataFrame, *, objective: str, baseline: str, confidence: float = 0.95,
+              min_gain: float = 0.0, kpis: pd.DataFrame | None = None) -> Recommendation:
     """Recommend the action whose paired gain in *objective* over the baseline is significant and largest.
 
-    The text names the gain with its interval and every trade-off (another KPI
-    that changes significantly), so the planner sees what the action costs.
+    A gain counts when its paired interval lies entirely on the good side of zero and its mean
+    is at least *min_gain* (a fraction of the baseline's mean, e.g. 0.005 = 0.5 %): with common
+    random numbers even a negligible change can be statistically significant.  The text names
+    the gain with its interval and every trade-off (another KPI that changes significantly), so
+    the planner sees what the action costs.  With *kpis* (one row per action and replication)
+    the text also pairs the recommended action with the runner-up, so a close second with
+    fewer drawbacks is visible.
     """
     if objective not in set(summary["kpi"]):
         raise ConfigurationError(f"objective KPI {objective!r} unknown; choose one of {sorted(set(summary['kpi']))}")
+    if not 0 <= min_gain < 1:
+        raise ConfigurationError(f"min_gain = {min_gain!r} must be a fraction in [0, 1) of the baseline's mean")
     sign = KPI_INFO.get(objective, ("", 1.0, +1))[2]
+    base = summary[summary["action"] == baseline].set_index("kpi")["mean"]
+    threshold = min_gain * abs(base[objective])
     obj = summary[(summary["kpi"] == objective) & (summary["action"] != baseline)]
-    good = obj[(obj["diff_low"] * sign > 0) & (obj["diff_high"] * sign > 0)]
+    significant = obj[(obj["diff_low"] * sign > 0) & (obj["diff_high"] * sign > 0)]
+    good = significant[significant["diff"] * sign >= threshold]
     best = baseline if good.empty else good.loc[(good["diff"] * sign).idxmax(), "action"]
     level = f"{confidence:.0%}"
     effects = {}
     for action in [a for a in summary["action"].unique() if a != baseline]:
-        parts = []
-        for kpi, row in summary[summary["action"] == action].set_index("kpi").iterrows():
-            significant = np.isfinite(row["diff_half_width"]) and (row["diff_low"] > 0 or row["diff_high"] < 0)
-            if not significant:
-                continue
-            unit, scale, direction = KPI_INFO.get(kpi, ("", 1.0, +1))
-            scale = 1.0 if scale is None else scale
-            better = row["diff"] * direction > 0
-            half = row["diff_half_width"] * scale
-            unit = "" if unit == "-" else f" {unit}"
-            parts.append(f"{kpi} {row['diff'] * scale:+.3g} ± {_fmt_half(half, row['diff'] * scale)}{unit} "
-                         f"({'better' if better else 'worse'})")
+        parts = _effects(summary[summary["action"] == action].set_index("kpi"), base)
         effects[action] = "; ".join(parts) if parts else "no significant change in any KPI"
+    small = [a for a in significant["action"] if a not in set(good["action"])]
     if best == baseline:
-        lines = [f"Keep '{baseline}': no action improves {objective} significantly "
-                 f"({level} paired intervals include zero or point the wrong way)."]
+        why = (f"no action improves {objective} by a significant {min_gain:.1%} or more" if min_gain > 0 else
+               f"no action improves {objective} significantly")
+        lines = [f"Keep '{baseline}': {why} ({level} paired intervals)."]
     else:
         lines = [f"Recommend '{best}' over '{baseline}' ({level} paired intervals): {effects[best]}."]
-    lines += [f"'{a}' (not recommended): {e}." for a, e in effects.items() if a != best]
+        others = good[good["action"] != best]
+        if kpis is not None and not others.empty:
+            second = others.loc[(others["diff"] * sign).idxmax(), "action"]
+            pair = summarize(kpis[kpis["action"].isin([best, second])], baseline=second, confidence=confidence,
+                             kpi_names=list(dict.fromkeys(summary["kpi"])))
+            base2 = pair[pair["action"] == second].set_index("kpi")["mean"]
+            parts = _effects(pair[pair["action"] == best].set_index("kpi"), base2)
+            lines.append(f"Against the runner-up '{second}' (paired): "
+                         f"{'; '.join(parts) if parts else 'no significant difference in any KPI'}.")
+    for a, e in effects.items():
+        if a == best:
+            continue
+        note = f" (gain below the {min_gain:.1%} that counts)" if a in small else ""
+        lines.append(f"'{a}' (not recommended{note}): {e}.")
     return Recommendation(best, "\n".join(lines))
+
+
+def _num(value: float, digits: int = 4, sign: bool = False) -> str:
+    """A number for display: thousands separated and no exponent from 1000 on, else *digits* significant."""
+    if not np.isfinite(value):
+        return "nan"
+    plus = "+" if sign else ""
+    if abs(value) >= 1000:
+        return f"{value:{plus},.0f}"
+    return f"{value:{plus}.{digits}g}"
 
 
 def _fmt_half(half: float, value: float) -> str:
     """Half-width for display: 0 when it is rounding noise of a deterministic result."""
     if abs(half) <= 1e-9 * max(abs(value), 1e-300):
         return "0"
-    return f"{half:.2g}"
+    return _num(half, 2)
 
 
 def summary_markdown(summary: pd.DataFrame, *, baseline: str, confidence: float = 0.95) -> str:
@@ -130,6 +175,57 @@ def summary_markdown(summary: pd.DataFrame, *, baseline: str, confidence: float 
         h = r["half_width"] * (1.0 if scale is None else scale)
         d = r["diff"] * (1.0 if scale is None else scale)
         dh = r["diff_half_width"] * (1.0 if scale is None else scale)
-        diff = "—" if r["action"] == baseline else f"{d:+.4g} ± {_fmt_half(dh, d)}"
-        lines.append(f"| {r['action']} | {r['kpi']} | {unit} | {m:.4g} ± {_fmt_half(h, m)} | {diff} |")
+        diff = "—" if r["action"] == baseline else f"{_num(d, sign=True)} ± {_fmt_half(dh, d)}"
+        lines.append(f"| {r['action']} | {r['kpi']} | {unit} | {_num(m)} ± {_fmt_half(h, m)} | {diff} |")
     return "\n".join(lines)
+
+
+def _changes_text(changes: dict) -> str:
+    if not changes:
+        return "—"
+    parts = []
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            parts += [f"{key}.{k} = {v}" for k, v in value.items()]
+        else:
+            parts.append(f"{key} = {value}")
+    return ", ".join(parts)
+
+
+def report_markdown(run_name: str, rec: Recommendation, summary: pd.DataFrame, result, record, *, baseline: str,
+                    confidence: float = 0.95, ambient=None, motor_stations=("filler",)) -> str:
+    """The main job's report: recommendation, KPI table, what-if set-up, warm-up diagnostic, calibration.
+
+    *result* is a :class:`~scenarios.whatif.WhatIfResult`, *record* a calibration record.
+    """
+    import json
+
+    plan = result.plan
+    actions = "\n".join(f"| {a.name} | {a.description} | {_changes_text(a.changes)} |" for a in result.actions)
+    amb = (f"a daily cycle fitted to the last 24 h of telemetry: {ambient.mean - 273.15:.1f} ± "
+           f"{ambient.amplitude:.1f} °C, peak at {ambient.peak_time / 3600:.1f} h UTC" if ambient is not None
+           else "the line's own daily cycle")
+    setup = (f"{plan.replications} replications × {plan.run_length / 3600:g} h observed after a "
+             f"{plan.warmup / 3600:g} h warm-up that is deleted; "
+             f"{'common random numbers across actions (paired differences)' if plan.crn else 'independent streams'}"
+             f"; seed {plan.seed}.  The calibrated motor parameters (a posterior draw per replication when "
+             f"sampled) drive the motor of {', '.join(motor_stations)}; the other motors keep their nameplate "
+             f"values.  Ambient temperature: {amb}.")
+    mser = ""
+    if not result.mser.empty:
+        m = result.mser
+        mser = (f"\n\nWarm-up diagnostic (MSER-5 on throughput over {plan.mser_interval / 3600:g} h intervals, "
+                f"reported, not applied): it would truncate a median {m['truncation_h'].median():g} h (at most "
+                f"{m['truncation_h'].max():g} h) from the start of a replication, against the {plan.warmup / 3600:g} h "
+                f"deleted; reliable in {int(m['reliable'].sum())} of {len(m)} runs.  Suggestions shorter than the "
+                f"deleted warm-up mean it is long enough.")
+    table = summary_markdown(summary, baseline=baseline, confidence=confidence)
+    return (f"# Twinbench report: {run_name}\n\n## Recommendation\n\n{rec.text}\n\n"
+            f"## KPIs of the line\n\n{table}\n\n"
+            f"Throughput counts good bottles leaving the line; OEE, availability are measured at the bottleneck "
+            f"(the filler); costs in currency units per run; max_winding_temperature is the calibrated motor's "
+            f"peak.\n\n"
+            f"## What-if set-up\n\n{setup}{mser}\n\n| action | description | changes |\n|---|---|---|\n{actions}\n\n"
+            f"## Calibration\n\n```json\n{json.dumps(record.parameters, indent=2)}\n```\n\n"
+            f"Data window {record.window['start']} .. {record.window['end']} "
+            f"(content hash {record.window['content_hash'][:12]}), record id {record.record_id}.\n")

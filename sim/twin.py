@@ -37,7 +37,15 @@ from sim.processes.spares import SpareParts
 from sim.snapshot import TwinSnapshot, apply_station, capture_station, check_signature
 from sim.streams import RandomStreams
 
-__all__ = ["MotorPhysics", "AmbientCycle", "SpareSpec", "PhysicsPart", "LineSpec", "LineTwin"]
+__all__ = ["MotorPhysics", "AmbientCycle", "SpareSpec", "PhysicsPart", "LineSpec", "LineTwin", "CREW_RULES"]
+
+CREW_RULES = ("wait", "preempt")
+"""What the crew does with unfinished work at the end of a shift (see :func:`sim.processes.crew_calendar`)."""
+
+
+def _positive(owner: str, value, unit: str) -> None:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigurationError(f"{owner} = {value!r} must be a finite number > 0 [{unit}]")
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,11 @@ class MotorPhysics:
     lookahead: float = 3600.0
 
     def __post_init__(self):
+        for key in ("max_step", "lookahead"):
+            _positive(f"motor physics: {key}", getattr(self, key), "s")
+        if not isinstance(self.model, Model):
+            raise ConfigurationError(f"motor physics: model = {self.model!r} is not a sim.physics.Model; use e.g. "
+                                     f"sim.physics.MOTOR_THERMAL")
         if not self.reset_temperature < self.trip_temperature:
             raise ConfigurationError(f"motor physics: reset_temperature ({self.reset_temperature} K) must lie "
                                      f"below trip_temperature ({self.trip_temperature} K)")
@@ -96,6 +109,13 @@ class AmbientCycle:
     peak_time: float = 15 * 3600.0
     step: float = 3600.0
     input_name: str = "ambient_temperature"
+
+    def __post_init__(self):
+        _positive("ambient cycle: mean", self.mean, "K")
+        _positive("ambient cycle: step", self.step, "s")
+        if not (math.isfinite(self.amplitude) and 0 <= self.amplitude < self.mean):
+            raise ConfigurationError(f"ambient cycle: amplitude = {self.amplitude!r} K must be finite, >= 0 and "
+                                     f"below the mean ({self.mean} K)")
 
     def value(self, t: float) -> float:
         """Ambient temperature held from *t* [s] on (the cosine at the middle of the step) [K]."""
@@ -178,6 +198,56 @@ class LineSpec:
     ambient: AmbientCycle | None = field(default_factory=AmbientCycle)
     parts: tuple = ()
 
+    def __post_init__(self):
+        stations, buffers = tuple(self.stations), tuple(self.buffers)
+        if not stations:
+            raise ConfigurationError("LineSpec.stations is empty; give the stations in flow order as "
+                                     "FlowStationParams")
+        for kind, items, cls in (("stations", stations, FlowStationParams), ("buffers", buffers, FlowBufferParams),
+                                 ("spares", self.spares, SpareSpec), ("parts", self.parts, PhysicsPart)):
+            bad = [x for x in items if not isinstance(x, cls)]
+            if bad:
+                raise ConfigurationError(f"LineSpec.{kind} must be {cls.__name__} objects, got {bad[0]!r}")
+            names = [x.name for x in items]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ConfigurationError(f"LineSpec.{kind}: name(s) {dup} appear more than once; give every one "
+                                         f"a unique name")
+        if len(buffers) != len(stations) - 1:
+            raise ConfigurationError(f"LineSpec: {len(stations)} stations need {len(stations) - 1} buffers (one "
+                                     f"between each pair), got {len(buffers)}")
+        if isinstance(self.crew_size, bool) or not isinstance(self.crew_size, int) or self.crew_size < 1:
+            raise ConfigurationError(f"LineSpec: crew_size = {self.crew_size!r} must be an integer >= 1 (a line "
+                                     f"needs at least one technician)")
+        if not (isinstance(self.labour_rate, (int, float)) and math.isfinite(self.labour_rate)
+                and self.labour_rate >= 0):
+            raise ConfigurationError(f"LineSpec: labour_rate = {self.labour_rate!r} must be finite and >= 0 "
+                                     f"[currency/s]")
+        if self.crew_rule not in CREW_RULES:
+            raise ConfigurationError(f"LineSpec: crew_rule = {self.crew_rule!r} is unknown; use one of {CREW_RULES}")
+        known = [s.name for s in stations]
+        policies = self.policy if isinstance(self.policy, dict) else {"every station": self.policy}
+        if isinstance(self.policy, dict) and set(self.policy) - set(known):
+            raise ConfigurationError(f"LineSpec.policy names unknown station(s) {sorted(set(self.policy) - set(known))}; "
+                                     f"stations are {known}")
+        for where, pol in policies.items():
+            if pol is not None and not isinstance(pol, MaintenancePolicy):
+                raise ConfigurationError(f"LineSpec.policy ({where}) = {pol!r} is not a MaintenancePolicy; build one "
+                                         f"by name with sim.processes.make_policy(name, ...)")
+        for part in self.parts:
+            out = [i for i in part.stations if not (isinstance(i, int) and 0 <= i < len(stations))]
+            if out:
+                raise ConfigurationError(f"physics part {part.name!r}: station index(es) {out} out of range; the "
+                                         f"line has stations 0..{len(stations) - 1} ({known})")
+        if self.motors is not None:
+            if not isinstance(self.motors, MotorPhysics):
+                raise ConfigurationError(f"LineSpec.motors = {self.motors!r} must be a MotorPhysics or None")
+            if self.motors.params and len(self.motors.params) != len(stations):
+                raise ConfigurationError(f"motor physics: {len(self.motors.params)} parameter sets for "
+                                         f"{len(stations)} stations; give one per station (in flow order) or none")
+        if self.ambient is not None and not isinstance(self.ambient, AmbientCycle):
+            raise ConfigurationError(f"LineSpec.ambient = {self.ambient!r} must be an AmbientCycle or None")
+
     def signature(self) -> dict:
         """What must match between a snapshot and the plant it is restored into."""
         sig = {"stations": [s.name for s in self.stations], "buffers": [b.name for b in self.buffers],
@@ -204,10 +274,12 @@ class LineTwin:
 
     def __init__(self, spec: LineSpec, *, streams: RandomStreams, snapshot: TwinSnapshot | None = None,
                  exact: bool = False):
-        if not all(isinstance(s, FlowStationParams) for s in spec.stations):
-            raise ConfigurationError("LineSpec.stations must be FlowStationParams")
-        if not all(isinstance(b, FlowBufferParams) for b in spec.buffers):
-            raise ConfigurationError("LineSpec.buffers must be FlowBufferParams")
+        if not isinstance(spec, LineSpec):
+            raise ConfigurationError(f"LineTwin needs a LineSpec, got {type(spec).__name__}; build one with "
+                                     f"scenarios.line.reference_line_spec() or LineSpec(stations=..., buffers=...)")
+        if snapshot is not None and not isinstance(snapshot, TwinSnapshot):
+            raise ConfigurationError(f"snapshot = {type(snapshot).__name__} is not a TwinSnapshot; restore what "
+                                     f"LineTwin.snapshot() returned")
         if snapshot is not None:
             check_signature(spec.signature(), snapshot.signature)
         start = snapshot.time if snapshot is not None else 0.0
@@ -338,29 +410,43 @@ class LineTwin:
     def kpis(self) -> dict[str, float]:
         """Line KPIs and ``<station>.<kpi>`` per station (definitions in :mod:`sim.kpi`).
 
-        Line output is the last station's output less every station's scrap share; line
-        OEE = good output / (bottleneck ideal rate x planned time); lead time = WIP /
-        throughput (Little's law: flow material has no identity).
+        Line output is the last station's output less every station's scrap share.  The line's
+        OEE, availability, performance and quality are measured at its bottleneck (the station
+        with the lowest rated rate x max_speed): OEE = good output / (bottleneck ideal rate x
+        planned time), availability = the bottleneck's availability, quality = good / output of
+        the last station, performance = OEE / (availability x quality), so OEE = A x P x Q holds.
+        Lead time = WIP / throughput (Little's law: flow material has no identity).  Crew cost =
+        crew size x labour rate x time on shift: what the crew costs whether busy or not (the
+        labour at work is also in maintenance cost; do not add the two).
         """
         per = {st.name: st.kpis() for st in self.stations}
         last = self.stations[-1]
         observed = last.recorder.observed
-        good = per[last.name]["output"]
+        output = per[last.name]["output"]
+        good = output
         for s in self.spec.stations:  # scrap leaves the line where it is made
             good *= 1.0 - s.scrap_fraction
-        bottleneck = min(s.rate * s.max_speed for s in self.spec.stations)
+        ideal = [s.rate * s.max_speed for s in self.spec.stations]
+        bottleneck = self.spec.stations[ideal.index(min(ideal))].name
         planned = observed - last.recorder.durations()["off_shift"]
         energy = sum(self.line.energy_now(i) for i in range(len(self.stations)))
         wip = self.line.wip()
         throughput = safe_ratio(good, observed)
+        oee = safe_ratio(good, min(ideal) * planned)
+        availability = per[bottleneck]["availability"]
+        quality = safe_ratio(good, output)
         out = {
             "throughput": throughput,
             "output": good,
-            "oee": safe_ratio(good, bottleneck * planned),
+            "oee": oee,
+            "availability": availability,
+            "performance": safe_ratio(oee, availability * quality),
+            "quality": quality,
             "wip": wip,
             "lead_time": safe_ratio(wip, throughput),
             "energy_per_unit": safe_ratio(energy, good),
             "maintenance_cost": sum(k["maintenance_cost"] for k in per.values()),
+            "crew_cost": self.crew.size * self.crew.labour_rate * planned,
             "unplanned_downtime": sum(k["unplanned_downtime"] for k in per.values()),
             "failures": sum(k["failures"] for k in per.values()),
             "trips": sum(k["trips"] for k in per.values()),
@@ -391,6 +477,9 @@ class LineTwin:
     @classmethod
     def restore(cls, spec: LineSpec, snapshot: TwinSnapshot, *, streams: RandomStreams | None = None) -> "LineTwin":
         """A twin of *spec* at *snapshot*; with *streams* a what-if fork, without it an exact continuation."""
+        if not isinstance(snapshot, TwinSnapshot):
+            raise ConfigurationError(f"snapshot = {type(snapshot).__name__} is not a TwinSnapshot; restore what "
+                                     f"LineTwin.snapshot() returned")
         if streams is None:
             return cls(spec, streams=RandomStreams(snapshot.seed, snapshot.replication), snapshot=snapshot, exact=True)
         return cls(spec, streams=streams, snapshot=snapshot, exact=False)

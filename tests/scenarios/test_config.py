@@ -9,15 +9,19 @@ from scenarios.tracking import NullTracker
 def test_default_config_composes_into_typed_objects(compose_config, tmp_path):
     cfg = compose_config()
     assert cfg.calibration.window_h == 24.0
-    assert [a.name for a in cfg.whatif.actions] == ["as_is", "speed_up"]
+    assert [a.name for a in cfg.whatif.actions] == ["as_is", "filler_plus_10", "filler_max", "add_technician",
+                                                    "bigger_buffer"]
     job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
     assert job.telemetry_path.is_file()
-    assert job.plant.station.trip_temperature == 393.15
+    assert job.nameplate["thermal_resistance_housing_ambient"] == 0.06 and job.motor_stations == ("filler",)
+    assert job.line["crew_size"] == 2 and job.line["policy"]["name"] == "time_based"
     assert job.calibrator.get_params()["parameters"] == ["thermal_resistance_housing_ambient",
                                                          "heat_capacity_housing"]
-    assert [a.changes for a in job.actions] == [{}, {"speed": 1.15}]
+    assert [a.changes for a in job.actions] == [{}, {"speeds": {"filler": 1.1}}, {"speeds": {"filler": 1.2}},
+                                                {"crew_size": 3}, {"buffers": {"filler_capper": 2400.0}}]
+    assert (job.horizon_h, job.warmup_h, job.replications, job.crn) == (168.0, 24.0, 10, True)
     assert job.channel_map.names == ("motor_current", "winding_temperature", "ambient_temperature")
-    assert job.params["calibration.window_h"] == 24.0
+    assert job.params["calibration.window_h"] == 24.0 and job.params["line.crew_size"] == 2
 
 
 @pytest.mark.parametrize("group,option", [("tracking", "none"), ("tracking", "mlflow")])
@@ -26,10 +30,36 @@ def test_every_group_option_composes(compose_config, group, option):
     assert cfg[group]["_target_"].startswith("scenarios.tracking.")
 
 
-def test_overrides_reach_the_job(compose_config, tmp_path):
-    cfg = compose_config(["calibration.window_h=12", "whatif.replications=7", "plant.station.speed=0.9"])
+@pytest.mark.parametrize("option", ["weekly", "speed", "maintenance"])
+def test_every_whatif_option_builds_its_actions_into_lines(compose_config, tmp_path, option):
+    cfg = compose_config([f"whatif={option}"])
     job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
-    assert job.window_h == 12 and job.replications == 7 and job.plant.station.speed == 0.9
+    assert job.actions[0].name == job.baseline == "as_is" and len(job.actions) >= 3
+
+
+def test_overrides_reach_the_job(compose_config, tmp_path):
+    cfg = compose_config(["calibration.window_h=12", "whatif.replications=7", "line.crew_size=3",
+                          "+line.speeds.capper=1.1", "plant.stations=[filler,capper]"])
+    job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
+    assert job.window_h == 12 and job.replications == 7
+    assert job.line["crew_size"] == 3 and job.line["speeds"] == {"capper": 1.1}
+    assert job.motor_stations == ("filler", "capper")
+
+
+@pytest.mark.parametrize("override,match", [
+    ("+whatif.actions.1.speeds.labeller=1.1", r"whatif action 'filler_plus_10': .*unknown station\(s\) \['labeller'\]"),
+    ("whatif.actions.3.crew_size=0", r"whatif action 'add_technician': line.crew_size = 0 must be an integer >= 1"),
+    ("whatif.actions.4.buffers.filler_capper=-5", r"line.buffers.filler_capper = -5.0 must be a capacity > 0"),
+    ("whatif.actions.4.policy.name=yearly", r"unknown maintenance policy 'yearly'; known policies"),
+    ("line.policy.name=yearly", r"unknown maintenance policy 'yearly'"),
+    ("plant.stations=[labeller]", r"unknown station\(s\) \['labeller'\]"),
+])
+def test_bad_line_values_fail_when_the_job_is_built_naming_the_value(compose_config, tmp_path, override, match):
+    from sim.exceptions import ConfigurationError
+
+    cfg = compose_config([override])
+    with pytest.raises(ConfigurationError, match=match):
+        build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
 
 
 def test_unknown_key_fails_naming_the_key(compose_config):
@@ -38,10 +68,15 @@ def test_unknown_key_fails_naming_the_key(compose_config):
     assert "windw_h" in str(err.value) + str(err.value.__cause__)
 
 
-def test_misspelled_key_in_a_station_fails(compose_config):
+@pytest.mark.parametrize("override,key", [("line.policy.intervl_h=100", "intervl_h"),
+                                          ("whatif.actions.1.sped=1.1", "sped"),
+                                          ("whatif.actions.1.policy.nme=run_to_failure", "nme"),
+                                          ("whatif.warmup=3", "warmup"),
+                                          ("plant.station=filler", "station")])
+def test_misspelled_keys_in_line_actions_and_plant_fail(compose_config, override, key):
     with pytest.raises(ConfigCompositionException) as err:
-        compose_config(["plant.station.mean_time_between_jam=100"])
-    assert "mean_time_between_jam" in str(err.value) + str(err.value.__cause__)
+        compose_config([override])
+    assert key in str(err.value) + str(err.value.__cause__)
 
 
 def test_wrong_type_fails_naming_the_value(compose_config):

@@ -1,4 +1,5 @@
-"""The default job at reduced size, end to end, into a temporary MLflow store."""
+"""The default job at reduced size, end to end, into a temporary MLflow store: telemetry -> calibration ->
+what-if on the reference bottling line."""
 
 import json
 import subprocess
@@ -12,7 +13,9 @@ from scenarios.job import run_reference
 from scenarios.tracking import MlflowTracker
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["whatif.replications=2", "whatif.horizon_h=2", "calibration.window_h=8"]
+SMALL = ["whatif.replications=2", "whatif.horizon_h=12", "whatif.warmup_h=2", "whatif.mser_interval_h=1",
+         "calibration.window_h=8"]
+ACTIONS = ["as_is", "filler_plus_10", "filler_max", "add_technician", "bigger_buffer"]
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +44,13 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run]
     assert len(parents) == 1 and parents[0].info.run_id == result.parent_run
     assert sorted(r.data.tags["mlflow.runName"] for r in children) == \
-        ["calibration", "telemetry", "whatif:as_is", "whatif:speed_up"]
+        sorted(["calibration", "telemetry"] + [f"whatif:{a}" for a in ACTIONS])
     assert all(r.info.status == "FINISHED" for r in runs)
     parent = parents[0]
     assert parent.data.params["calibration.window_h"] == "8.0"
     assert parent.data.params["whatif.replications"] == "2"
-    assert parent.data.tags["recommendation"] in ("as_is", "speed_up")
+    assert parent.data.params["line.crew_size"] == "2"
+    assert parent.data.tags["recommendation"] in ACTIONS
     by_name = {r.data.tags["mlflow.runName"]: r for r in children}
     cal = by_name["calibration"].data.metrics
     for name in ("thermal_resistance_housing_ambient", "heat_capacity_housing"):
@@ -55,12 +59,45 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     tel = by_name["telemetry"].data.metrics
     for ch in ("motor_current", "winding_temperature", "ambient_temperature"):
         assert tel[f"{ch}.accepted"] + tel[f"{ch}.quarantined"] == tel[f"{ch}.read"]
-    for action in ("as_is", "speed_up"):
-        m = by_name[f"whatif:{action}"].data.metrics
-        assert m["throughput"] > 0 and "throughput.half_width" in m
-    assert "throughput.diff" in by_name["whatif:speed_up"].data.metrics
+    for action in ACTIONS:
+        run = by_name[f"whatif:{action}"]
+        m = run.data.metrics
+        assert 0 < m["throughput"] < 5.0 * 1.2 and "throughput.half_width" in m and 0 < m["oee"] <= 1
+        assert m["crew_cost"] > 0 and "mser5.reliable_fraction" in m
+        assert run.data.params["calibration_record"] == cal_record(by_name)
+    m = by_name["whatif:filler_plus_10"].data.metrics
+    assert by_name["whatif:filler_plus_10"].data.params["change.speeds.filler"] == "1.1"
+    assert m["throughput.diff"] - m["throughput.diff_half_width"] > 0  # the filler is the bottleneck
+    m = by_name["whatif:add_technician"].data.metrics
+    assert m["crew_cost.diff"] == pytest.approx(60.0 * 12.0, rel=1e-9)  # one more technician, 12 h on shift at 60/h
     artifacts = {a.path for a in client.list_artifacts(result.parent_run)}
-    assert {"report.md", "whatif_summary.csv", "whatif.png", "config_resolved.yaml"} <= artifacts
+    assert {"report.md", "whatif_summary.csv", "whatif_replications.csv", "whatif.png", "whatif_differences.png",
+            "config_resolved.yaml"} <= artifacts
+
+
+def cal_record(by_name):
+    return by_name["calibration"].data.tags["calibration.record_id"]
+
+
+@pytest.mark.slow
+def test_the_whatif_runs_the_line_with_the_calibrated_filler_motor(finished_job):
+    result, _, _ = finished_job
+    cal = result.calibrator.model_params_
+    spec = result.whatif.specs["as_is"]
+    assert [s.name for s in spec.stations] == ["depalletizer", "filler", "capper", "packer"]
+    filler = spec.motors.params[1]
+    assert filler["thermal_resistance_housing_ambient"] == cal["thermal_resistance_housing_ambient"]
+    assert spec.motors.params[0] == spec.motors.params[2] == {}
+    # ambient from the telemetry's last day: 27 degC mean, 7 K swing (scenarios/reference_data.TRUTH)
+    assert spec.ambient.mean - 273.15 == pytest.approx(27.0, abs=0.3)
+    assert spec.ambient.amplitude == pytest.approx(7.0, abs=0.5)
+    kpis = result.whatif.kpis
+    assert len(kpis) == 2 * len(ACTIONS)
+    # common random numbers: a third technician who is never needed changes nothing but the crew's pay
+    base = kpis[kpis.action == "as_is"].set_index("replication")
+    tech = kpis[kpis.action == "add_technician"].set_index("replication")
+    assert (tech["throughput"] == base["throughput"]).all()
+    assert list(tech["crew_cost"] - base["crew_cost"]) == pytest.approx(list(base["crew_cost"] / 2), rel=1e-12)
 
 
 @pytest.mark.slow
@@ -76,13 +113,17 @@ def test_outputs_and_record_are_written(finished_job):
     p = record["parameters"]
     assert p["thermal_resistance_housing_ambient"]["value"] == pytest.approx(0.072, rel=0.02)
     assert p["heat_capacity_housing"]["value"] == pytest.approx(52000, rel=0.05)
-    assert "Recommend" in (out / "report.md").read_text() or "Keep" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Recommend" in report or "Keep" in report
+    assert "## What-if set-up" in report and "speeds.filler = 1.1" in report and "MSER-5" in report
+    assert (out / "whatif_differences.png").is_file()
 
 
 @pytest.mark.slow
 def test_hydra_cli_runs_and_rejects_a_typo(tmp_path):
     cmd = [sys.executable, "-m", "scenarios.app", "tracking=none", "plots=false", "progress=false",
-           "whatif.replications=2", "whatif.horizon_h=1", f"output_dir={tmp_path}/out", f"hydra.run.dir={tmp_path}/h"]
+           "whatif=speed", "whatif.replications=2", "whatif.horizon_h=2", "whatif.warmup_h=1",
+           f"output_dir={tmp_path}/out", f"hydra.run.dir={tmp_path}/h"]
     ok = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
     assert (tmp_path / "out" / "report.md").is_file()

@@ -15,7 +15,7 @@ from sim.twin import LineTwin
 DAY = 86400.0
 
 
-def busy_instant(twin, step=600.0, limit=60 * DAY):
+def busy_instant(twin, step=120.0, limit=60 * DAY):
     """Run until a repair, a maintenance and a jam are all in progress somewhere (or one of them at least)."""
     while twin.now < limit:
         twin.run(twin.now + step)
