@@ -65,7 +65,7 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
     return JobSpec(
         telemetry_path=path, channel_map=channel_map, nameplate=dict(plant_cfg["motor"]),
         calibrator=instantiate(cfg.calibration.estimator, _convert_="all"),
-        window_h=cfg.calibration.window_h, outputs=list(cfg.calibration.outputs), line=line, actions=actions,
+        window_h=cfg.calibration.window_h, register_model=cfg.calibration.register, outputs=list(cfg.calibration.outputs), line=line, actions=actions,
         motor_stations=stations, max_step=plant_cfg["max_step"], horizon_h=w.horizon_h, warmup_h=w.warmup_h,
         replications=w.replications, baseline=w.baseline, objective=w.objective, min_gain=w.min_gain,
         confidence=w.confidence, crn=w.crn, sample_posterior=w.sample_posterior, ambient=w.ambient,

@@ -118,6 +118,9 @@ class CalibrationConfig:
     window_h: float = 24.0  # the most recent window of telemetry used for the fit [h]
     outputs: List[str] = field(default_factory=lambda: ["winding_temperature"])
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    # register the calibrated twin in MLflow's model registry (twinbench.<line>.<model>): the first version becomes
+    # champion, later ones challenger, judged in shadow on the next run's newer telemetry before promotion
+    register: bool = True
 
 
 @dataclass

@@ -58,6 +58,7 @@ class JobSpec:
     warmup_h: float = 24.0
     replications: int = 10
     baseline: str = "as_is"
+    register_model: bool = True  # calibrated twin -> MLflow model registry (champion/challenger), if tracked
     objective: str = "throughput"
     min_gain: float = 0.005
     confidence: float = 0.95
@@ -203,6 +204,7 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
             f"nameplate {spec.nameplate.get(name, MOTOR_THERMAL.spec.var('params', name).default):.5g}")
     say(f"shadow replay RMSE of winding temperature: nameplate {m['replay_rmse_nameplate']:.2f} K → "
         f"calibrated {m['replay_rmse_calibrated']:.2f} K")
+    _register(spec, tracker, run, record, data, say)
     _close(tracker, run, open_runs)
 
     # 3. what-if on the line ------------------------------------------------
@@ -251,6 +253,23 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
     _print_table(summary, spec, console)
     say(f"\n[bold]{rec.text}[/bold]")
     return JobResult(stream, cal, result, summary, rec, parent, runs, out, files)
+
+
+def _register(spec, tracker, run, record, data, say) -> None:
+    """Judge the last challenger on this newer window, then register this calibration (champion or challenger)."""
+    if not spec.register_model or getattr(tracker, "uri", None) is None:
+        return
+    from scenarios.registry import register_calibration, registered_model_name, shadow_evaluate
+
+    name = registered_model_name(spec.line.get("name", "reference"), record.model)
+    shadow = shadow_evaluate(tracker.uri, name, data, run_id=run)
+    if shadow is not None:
+        say(f"registry: challenger v{shadow.challenger} {'promoted to' if shadow.promoted else 'kept behind'} "
+            f"champion (shadow score {shadow.scores['challenger']:.3g} vs {shadow.scores['champion']:.3g})")
+    version = register_calibration(tracker.uri, run, record, plant=spec.line.get("name", "reference"),
+                                   max_step=spec.max_step, git_commit=spec.tags.get("git.commit"))
+    tracker.set_tags(run, {"registry.model": name, "registry.version": str(version.version)})
+    say(f"registry: {name} version {version.version}")
 
 
 def _plan(spec) -> ReplicationPlan:

@@ -144,3 +144,17 @@ def test_missing_telemetry_file_gives_a_clear_error_and_no_orphaned_run(tmp_path
     tracker = MlflowTracker(tracking_uri=f"sqlite:///{db}")
     runs = tracker.client.search_runs([tracker.client.get_experiment_by_name("twinbench").experiment_id])
     assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
+@pytest.mark.slow
+def test_the_calibrated_twin_is_registered_as_champion_and_predicts(finished_job):
+    from scenarios.registry import load_champion
+
+    result, tracker, _ = finished_job
+    runs = tracker.client.search_runs([tracker.client.get_experiment_by_name("test").experiment_id],
+                                      filter_string="tags.mlflow.runName = 'calibration'")
+    tags = runs[0].data.tags
+    assert tags["registry.model"] == "twinbench.bottling.motor_thermal" and tags["registry.version"] == "1"
+    twin = load_champion(tracker.uri, tags["registry.model"])
+    assert twin.record.record_id == result.calibrator.record_.record_id
+    assert twin.record.values() == pytest.approx(result.calibrator.record_.values())
