@@ -12,10 +12,11 @@ Workload (issue 5), generated in a temporary directory:
 * a channel map that switches every gate on: range, stuck (30 samples), Hampel spike
   (window 11), gaps (period 1 s), future stamps, lateness 2 s (reorder buffer);
 * ``parquet_rows_per_s``: rows / wall time of ``read_parquet`` (read, hash, every gate,
-  SI conversion, frame assembly).  Target >= 2 M rows/s;
+  SI conversion, quarantine and frame assembly).  Target >= 2 M rows/s;
 * ``gate_cost_ratio_{csv,parquet}``: (read + gates) / read alone, where "read alone" is
-  the same chunk iteration (file hash included) without gating.  Target <= 2; the CSV
-  uses ``--csv-rows`` rows (default 1 M);
+  the same chunk iteration (file hash included) without gating: for Parquet the Arrow
+  record batches as ``iter_batches`` decodes them (no pandas), for CSV the pandas chunks.
+  Target <= 2; the CSV uses ``--csv-rows`` rows (default 1 M);
 * ``mqtt_msgs_per_s``: a private mosquitto on a free port; a publisher process sends
   ``--mqtt-messages`` JSON messages with QoS 1 round-robin over 10 topics as fast as
   it can; the twin's MqttSource + LiveTelemetry receive and gate them.  Rate = messages

@@ -8,7 +8,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Subset", "text_of", "Buffer"]
+__all__ = ["ArrowNumbers", "Subset", "text_of", "Buffer"]
+
+
+class ArrowNumbers:
+    """A float64 Arrow column with nulls, seen without a copy: its values and its validity bitmap.
+
+    Indexing (for the raw text of quarantined cells) gives the values with NaN for nulls.
+    """
+
+    __slots__ = ("column", "values", "valid_bits")
+
+    def __init__(self, column):
+        self.column = column
+        _, data = column.buffers()[:2]
+        offset = column.offset
+        self.values = np.frombuffer(data, dtype=np.float64, count=offset + len(column))[offset:]
+        self.valid_bits = (np.frombuffer(column.buffers()[0], dtype=np.uint8), offset)
+
+    def __len__(self) -> int:
+        return len(self.column)
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        import pyarrow as pa
+
+        return self.column.take(pa.array(np.asarray(index, dtype=np.int64))).to_numpy(zero_copy_only=False)
 
 
 class Subset:
@@ -24,6 +48,9 @@ def text_of(raw: Any, index: np.ndarray) -> np.ndarray:
     """Raw cells at *index* as text (strings verbatim, datetimes in ISO 8601, numbers by ``str``)."""
     if isinstance(raw, Subset):
         return text_of(raw.raw, raw.index[index])
+    if isinstance(raw, ArrowNumbers):
+        raw = raw[index]
+        index = slice(None)
     if isinstance(raw, pd.Series):
         picked = raw.iloc[index]
         if isinstance(picked.dtype, pd.DatetimeTZDtype):

@@ -343,7 +343,7 @@ class ChannelMap:
             channels.append(
                 Channel(
                     name=str(name),
-                    column=str(spec.get("column", name)),
+                    column=str(name if spec.get("column") is None else spec["column"]),
                     unit=spec["unit"],
                     si_unit=spec["si_unit"],
                     valid_range=None if spec.get("range") is None else spec["range"],

@@ -84,18 +84,27 @@ class Collector:
     def frame(self) -> pd.DataFrame:
         """Accepted samples as a wide frame: UTC index named ``time``, one SI column per channel."""
         names = list(self.map.names)
-        parts = {n: (np.concatenate([s for s, _ in v]) if v else np.empty(0, np.int64),
-                     np.concatenate([x for _, x in v]) if v else np.empty(0)) for n, v in self.samples.items()}
-        first = parts[names[0]][0]
-        if all(np.array_equal(parts[n][0], first) for n in names[1:]):  # the usual wide table: shared stamps
-            stamps, values = first, np.column_stack([parts[n][1] for n in names])
+        pieces = [self.samples[n] for n in names]
+        first = [s for s, _ in pieces[0]]
+        shared = all(len(p) == len(first) and all(a is b or np.array_equal(a, b) for a, (b, _) in zip(first, p))
+                     for p in pieces[1:])
+        if shared:  # the usual wide table: every channel released the same stamps, chunk by chunk
+            stamps = np.concatenate(first) if first else np.empty(0, np.int64)
+            # one copy of each piece into a column-major block, which pandas keeps without copying again
+            block = np.empty((len(names), stamps.size))
+            for j, p in enumerate(pieces):
+                if p:
+                    np.concatenate([x for _, x in p], out=block[j])
+            values = block.T
         else:
+            parts = {n: (np.concatenate([s for s, _ in v]) if v else np.empty(0, np.int64),
+                         np.concatenate([x for _, x in v]) if v else np.empty(0)) for n, v in self.samples.items()}
             stamps = np.unique(np.concatenate([parts[n][0] for n in names]))
             values = np.full((stamps.size, len(names)), np.nan)
             for j, n in enumerate(names):
                 values[np.searchsorted(stamps, parts[n][0]), j] = parts[n][1]
         index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="time").tz_localize("UTC")
-        return pd.DataFrame(values.reshape(len(stamps), len(names)), index=index, columns=names, dtype=np.float64)
+        return pd.DataFrame(values, index=index, columns=names, dtype=np.float64, copy=False)
 
     def quarantine(self) -> pd.DataFrame:
         """The quarantine table, sorted by row, then channel in map order."""

@@ -181,8 +181,8 @@ def resolve_ambiguous(times: ParsedTimes, latest: int) -> tuple[np.ndarray, int]
     """
     stamps = times.first.copy()
     valid = stamps != NAT
-    ambiguous = np.flatnonzero(times.first != times.second)
-    if ambiguous.size:  # rare: naive stamps in the repeated hour of a DST fall-back
+    ambiguous = np.flatnonzero(times.first != times.second) if times.second is not times.first else ()
+    if len(ambiguous):  # rare: naive stamps in the repeated hour of a DST fall-back
         running, start = latest, 0
         for i in ambiguous:
             segment = stamps[start:i][valid[start:i]]

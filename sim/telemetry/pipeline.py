@@ -12,7 +12,11 @@ the same code.  For each channel, in order:
    then conversion to SI (an overflow is ``non_finite``);
 5. the reorder buffer holds accepted samples until no sample may still arrive before
    them (``newest seen - lateness``), then releases them in time order;
-6. released values pass ``stuck`` and ``spike`` (numba kernel) and the gap check.
+6. released values pass ``stuck`` and ``spike`` and the gap check.
+
+Steps 2 to 6 are one compiled pass per batch (:func:`sim.telemetry._channel_pass.gate_channel`);
+this module feeds it and writes the quarantine entries of the rejected samples only, gate by
+gate (:mod:`sim.telemetry.reasons`).
 
 A sample read is, at any moment, accepted, quarantined or pending in the reorder
 buffer; :meth:`ChannelGates.flush` releases the buffer at the end of a source.
@@ -24,17 +28,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from sim.telemetry import _kernels, gates
-from sim.telemetry._cells import Buffer, Subset, text_of
+from sim.telemetry import gates
+from sim.telemetry._cells import Subset, text_of
+from sim.telemetry._channel_pass import PassState, gate_channel
 from sim.telemetry.channels import Channel
 from sim.telemetry.gates import NAT
+from sim.telemetry.reasons import time_reasons, value_reasons
 
 __all__ = ["NS", "SampleBatch", "ChannelResult", "ChannelGates", "Subset", "text_of"]
 
 NS = 1_000_000_000  # nanoseconds per second
-_NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value
+_NO_CODES = np.empty(0, dtype=np.int8)
+_NO_BITS = np.empty(0, dtype=np.uint8)
 
 
 @dataclass
@@ -53,25 +59,31 @@ class SampleBatch:
         The reason text for those codes (for ``UNPARSEABLE_TIME``: why the stamp is not one).
     values : numpy.ndarray of float64
         Parsed values in the source unit (NaN where a value gate failed) [unit].
-    value_codes : numpy.ndarray of int8
-        0 or the value-gate code (missing, unparseable, non_finite, out_of_range).
+    value_codes : numpy.ndarray of int8 or None
+        0 or the value-gate code (missing, unparseable, non_finite, out_of_range); None for
+        numbers that need no parsing: then NaN is ``missing``, infinity ``non_finite`` and
+        the channel's range is checked by the gates.
     rows : numpy.ndarray of int64
         Row in the file, or arrival number of a live message, 1-based.
     time_raw, value_raw : array-like
         The raw time and value cells, indexed only where a reason is written.
     schema_note : str
         Reason text for samples with ``gates.SCHEMA``.
+    valid_bits : tuple[numpy.ndarray, int] or None
+        With ``value_codes`` None: an Arrow validity bitmap of *values* and the bit of
+        sample 0; a clear bit is a null (``missing``), whatever *values* holds there.
     """
 
     stamps: np.ndarray
     time_codes: np.ndarray
     time_notes: np.ndarray | None
     values: np.ndarray
-    value_codes: np.ndarray
+    value_codes: np.ndarray | None
     rows: np.ndarray
     time_raw: Any
     value_raw: Any
     schema_note: str = ""
+    valid_bits: tuple[np.ndarray, int] | None = None
 
 
 @dataclass
@@ -82,31 +94,6 @@ class ChannelResult:
     values: np.ndarray  # SI values, NaN where quarantined [SI unit]
     quarantine: dict[str, np.ndarray] | None  # row, time_raw, time, raw_value, code, reason
     gaps: np.ndarray  # int64 [k, 2]: (last accepted before, first accepted after) [UTC ns]
-
-
-def _repeats(c: np.ndarray) -> np.ndarray:
-    """Which values of *c* equal an earlier one (the first is not a repeat).
-
-    Only a value not above every earlier one can repeat; those are few (late samples),
-    so the common in-order case costs two passes and no sort.
-    """
-    dup = np.zeros(c.size, dtype=bool)
-    if c.size < 2:
-        return dup
-    earlier_max = np.maximum.accumulate(c)[:-1]
-    late = np.concatenate(([False], c[1:] <= earlier_max))
-    if not late.any():
-        return dup
-    lj = np.flatnonzero(late)
-    main_pos = np.flatnonzero(~late)
-    main = c[main_pos]  # strictly increasing
-    k = np.searchsorted(main, c[lj]).clip(max=main.size - 1)
-    dup[lj] = (main[k] == c[lj]) & (main_pos[k] < lj)
-    order = np.argsort(c[lj], kind="stable")
-    ordered = c[lj][order]
-    again = np.concatenate(([False], ordered[1:] == ordered[:-1]))
-    dup[lj[order[again]]] = True
-    return dup
 
 
 class ChannelGates:
@@ -126,7 +113,7 @@ class ChannelGates:
         Allowed lead of stamps over the time of reading [s] (for reasons; the limit
         itself comes with each batch).
     history : int
-        Accepted stamps remembered to tell a duplicate from a late sample; older
+        Released stamps remembered to tell a duplicate from a late sample; older
         repeats are reported as late.
     """
 
@@ -135,67 +122,33 @@ class ChannelGates:
         self.channel, self.decimal, self.time_column, self.history = channel, decimal, time_column, history
         self.future_tolerance = future_tolerance
         self.scale, self.offset = channel.scale_offset
-        self.lateness_ns = int(round(channel.lateness * NS))
-        self.offset_ns = int(round(channel.clock_offset * NS))
-        self.gap_ns = None if channel.period is None else int(round(gap_factor * channel.period * NS))
         stuck, spike = channel.stuck, channel.spike
-        self._stuck = (0, 0.0) if stuck is None else (stuck.samples, stuck.tolerance * abs(self.scale))
-        self._spike = ((0, 1.0, 0.0) if spike is None
-                       else (spike.window, spike.threshold, spike.min_deviation * abs(self.scale)))
-        self._state = _kernels.new_state(self._spike[0])
-        self.newest = NAT  # newest stamp seen that passed the future gate [ns]
-        self.floor = NAT  # newest stamp released [ns]
-        self.last_accepted = NAT  # for the gap check [ns]
-        self._log = np.empty(0, dtype=np.int64)  # recently released stamps, increasing
-        self._buffer = Buffer()
-        self._raws: dict[int, tuple[Any, Any]] = {}  # batch number -> (time_raw, value_raw)
+        low, high = (np.nan, np.nan) if channel.valid_range is None else channel.valid_range
+        self._settings_i = np.array([
+            int(round(channel.clock_offset * NS)), NAT, int(round(channel.lateness * NS)),
+            -1 if channel.period is None else int(round(gap_factor * channel.period * NS)),
+            0 if stuck is None else stuck.samples, 0 if spike is None else spike.window], dtype=np.int64)
+        self._settings_f = np.array([
+            self.scale, self.offset, low, high, 0.0 if stuck is None else stuck.tolerance * abs(self.scale),
+            1.0 if spike is None else spike.threshold,
+            0.0 if spike is None else spike.min_deviation * abs(self.scale)], dtype=np.float64)
+        self._state = PassState(int(self._settings_i[5]), history)
+        self._raws: dict[int, SampleBatch] = {}  # batch number -> batch, while samples of it are held
         self._batches = 0
+        self._work: tuple[np.ndarray, ...] | None = None
         self.read = 0
         self.by_code = np.zeros(len(gates.GATES) + 1, dtype=np.int64)
-        self.accepted = 0
 
     @property
     def pending(self) -> int:
         """Samples held in the reorder buffer."""
-        return self._buffer.size
+        return self._state.pending
 
-    # -- time order ---------------------------------------------------------------------------------------
-    def _known(self, stamps: np.ndarray, extra: np.ndarray) -> np.ndarray:
-        """Which *stamps* equal an accepted stamp (the log, the buffer or *extra*)."""
-        known = np.zeros(stamps.size, dtype=bool)
-        for pool in (self._log, np.sort(np.concatenate([self._buffer.stamps(), extra]), kind="stable")):
-            if pool.size:
-                pos = np.searchsorted(pool, stamps).clip(max=pool.size - 1)
-                known |= pool[pos] == stamps
-        return known
+    @property
+    def accepted(self) -> int:
+        """Samples accepted so far (released and passed every gate)."""
+        return self._state.accepted
 
-    def _order(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Time-order gate of valid stamps *s*: (accepted mask, codes of the rest, newest before each)."""
-        running = np.maximum.accumulate(np.concatenate(([self.newest], s)))
-        before = running[:-1]
-        self.newest = int(running[-1])
-        limit = before.copy()
-        if self.lateness_ns:
-            seen = before != NAT
-            limit[seen] -= self.lateness_ns
-        accepted = (s > limit) & (s > self.floor)
-        if self.lateness_ns and accepted.any():
-            where = np.flatnonzero(accepted)
-            candidates = s[where]
-            dup = _repeats(candidates)
-            if self._buffer.size:
-                held = np.sort(self._buffer.stamps())
-                pos = np.searchsorted(held, candidates).clip(max=held.size - 1)
-                dup |= held[pos] == candidates
-            accepted[where[dup]] = False
-        codes = np.zeros(s.size, dtype=np.int8)
-        rejected = np.flatnonzero(~accepted)
-        if rejected.size:
-            duplicate = self._known(s[rejected], s[accepted])
-            codes[rejected] = np.where(duplicate, gates.DUPLICATE, gates.NON_MONOTONIC)
-        return accepted, codes, before
-
-    # -- one batch ----------------------------------------------------------------------------------------
     def process(self, batch: SampleBatch, *, now_ns: int | None = None) -> ChannelResult:
         """Gate one batch; returns what the reorder buffer released.
 
@@ -206,161 +159,112 @@ class ChannelGates:
         now_ns : int or None
             Time of reading [UTC ns] for the future gate; None disables it.
         """
-        n = batch.stamps.size
-        self.read += n
-        codes = batch.time_codes.astype(np.int8, copy=True)
-        stamps = batch.stamps
-        if self.offset_ns:
-            stamps = stamps.copy()
-            ok = (codes == 0) & (stamps > _NS_LOW + abs(self.offset_ns)) & (stamps < _NS_HIGH - abs(self.offset_ns))
-            stamps[ok] -= self.offset_ns
-            codes[(codes == 0) & ~ok] = gates.UNPARSEABLE_TIME
-        limit = NAT
-        if now_ns is not None:
-            limit = now_ns
-            codes[(codes == 0) & (stamps > limit)] = gates.FUTURE
-        valid = np.flatnonzero(codes == 0)
-        newest_before = np.full(n, NAT, dtype=np.int64)
-        accepted = valid
-        if valid.size:
-            mask, order_codes, before = self._order(stamps[valid])
-            codes[valid] = order_codes
-            newest_before[valid] = before
-            accepted = valid[mask]
-        entries = []
-        rejected = np.flatnonzero(codes)
-        if rejected.size:
-            entries.append(self._time_entries(batch, stamps, codes, rejected, newest_before, limit))
-        # value gates and SI conversion of the time-accepted samples
-        vcodes = batch.value_codes[accepted].astype(np.int8, copy=True)
-        source = batch.values[accepted]
-        with np.errstate(over="ignore", invalid="ignore"):
-            si = self.scale * source + self.offset
-        overflow = (vcodes == 0) & ~np.isfinite(si)
-        vcodes[overflow] = gates.NON_FINITE
-        # rows, raw cells and source values are needed only for reasons: keep a reference to the batch
-        # while samples of it are held
+        self.read += batch.stamps.size
         self._batches += 1
         self._raws[self._batches] = batch
-        arrays = dict(stamps=stamps[accepted], si=si, codes=vcodes, index=accepted,
-                      ref=np.full(accepted.size, self._batches, dtype=np.int64))
-        return self._release(arrays, entries, final=False)
+        self._settings_i[1] = NAT if now_ns is None else now_ns
+        return self._run(batch, final=False)
 
     def flush(self) -> ChannelResult:
         """Release every sample still in the reorder buffer (end of the source)."""
-        return self._release(None, [], final=True)
+        empty = np.empty(0, dtype=np.int64)
+        batch = SampleBatch(empty, np.empty(0, np.int8), None, np.empty(0), None, empty, None, None)
+        return self._run(batch, final=True)
 
-    # -- reorder buffer and sequential gates --------------------------------------------------------------
-    def _release(self, arrays, entries, *, final: bool) -> ChannelResult:
-        if not self.lateness_ns:  # no reordering: accepted samples are already in time order
-            out = arrays
-        else:
-            if arrays is not None and arrays["stamps"].size:
-                self._buffer.add(**arrays)
-            out = None
-            if self._buffer.size:
-                held = self._buffer.take()
-                if not (np.diff(held["stamps"]) > 0).all():  # nearly sorted: the stable sort is adaptive
-                    order = np.argsort(held["stamps"], kind="stable")
-                    held = {k: v[order] for k, v in held.items()}
-                boundary = np.iinfo(np.int64).max if final else self.newest - self.lateness_ns
-                cut = int(np.searchsorted(held["stamps"], boundary, side="right"))
-                out = {k: v[:cut] for k, v in held.items()}
-                if cut < held["stamps"].size:
-                    self._buffer.add(**{k: v[cut:] for k, v in held.items()})
-        try:
-            return self._sequential(out, entries)
-        finally:
-            live = set(np.unique(self._buffer.take_view("ref")).tolist()) if self._buffer.size else set()
-            for ref in [r for r in self._raws if r not in live]:
-                del self._raws[ref]
-
-    def _sequential(self, out, entries) -> ChannelResult:
-        if out is None or out["stamps"].size == 0:
-            return self._result(np.empty(0, np.int64), np.empty(0), entries, np.empty((0, 2), np.int64))
-        codes = out["codes"]
-        window, threshold, min_dev = self._spike
-        if self._stuck[0] or window:
-            flags = _kernels.stuck_and_spike_flags(out["si"], codes == 0, self._stuck[0], self._stuck[1], window,
-                                                   threshold, min_dev, *self._state)
-            codes = np.where(flags == _kernels.STUCK, gates.STUCK,
-                             np.where(flags == _kernels.SPIKE, gates.SPIKE, codes)).astype(np.int8)
-        stamps = out["stamps"]
-        self.floor = int(stamps[-1])
-        self._remember(stamps)
-        good = codes == 0
-        self.accepted += int(good.sum())
-        values = np.where(good, out["si"], np.nan)
-        bad = np.flatnonzero(~good)
+    def _run(self, batch: SampleBatch, *, final: bool) -> ChannelResult:
+        st = self._state
+        n = batch.stamps.size
+        stamps = np.ascontiguousarray(batch.stamps, dtype=np.int64)
+        time_codes = np.ascontiguousarray(batch.time_codes, dtype=np.int8)
+        values = np.ascontiguousarray(batch.values, dtype=np.float64)
+        value_codes = _NO_CODES if batch.value_codes is None else np.ascontiguousarray(batch.value_codes, np.int8)
+        bits, bit_offset = (_NO_BITS, 0) if batch.valid_bits is None else batch.valid_bits
+        room = st.pending + n
+        codes, newest_before, out_code, out_ref, out_index, gaps = self._scratch(n, room)
+        out = (np.empty(room, np.int64), np.empty(room), out_code, out_ref, out_index)
+        st.reset_outputs()
+        done = 0
+        while True:
+            done = gate_channel(stamps, time_codes, values, value_codes, bits, bit_offset, done, final, self._batches,
+                                self._settings_i, self._settings_f, st.ints, st.floats, st.ring, st.ordered, st.log,
+                                *st.buffer, codes, newest_before, *out, gaps)
+            if done == n:
+                break
+            st.grow()
+        k, n_gaps = st.released()
+        out_stamp, out_si, out_code, out_ref, out_index = (a[:k] for a in out)
+        entries = []
+        rejected = np.flatnonzero(codes)
+        if rejected.size:
+            entries.append(self._time_entries(batch, stamps, codes, rejected, newest_before))
+        bad = np.flatnonzero(out_code)
         if bad.size:
-            entries.append(self._value_entries(out, codes, bad))
-        return self._result(stamps, values, entries, self._gaps(stamps[good]))
-
-    def _remember(self, stamps: np.ndarray) -> None:
-        log = np.concatenate([self._log, stamps]) if self._log.size else stamps.copy()
-        self._log = log[-self.history:] if log.size > 2 * self.history else log
-
-    def _gaps(self, good: np.ndarray) -> np.ndarray:
-        if self.gap_ns is None or good.size == 0:
-            if good.size:
-                self.last_accepted = int(good[-1])
-            return np.empty((0, 2), dtype=np.int64)
-        chain = np.concatenate(([self.last_accepted], good)) if self.last_accepted != NAT else good
-        self.last_accepted = int(good[-1])
-        step = np.diff(chain)
-        where = np.flatnonzero(step > self.gap_ns)
-        return np.stack([chain[where], chain[where + 1]], axis=1)
-
-    def _result(self, stamps, values, entries, gaps) -> ChannelResult:
+            entries.append(self._value_entries(out_code, out_ref, out_index, out_stamp, bad))
+        live = set(np.unique(st.held_refs).tolist())
+        for ref in [r for r in self._raws if r not in live]:
+            del self._raws[ref]
         quarantine = None
         if entries:
-            quarantine = {k: np.concatenate([e[k] for e in entries]) for k in entries[0]}
+            quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
             self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
-        return ChannelResult(stamps, values, quarantine, gaps)
+        return ChannelResult(out_stamp, out_si, quarantine, gaps[:n_gaps].copy())
+
+    def _scratch(self, n: int, room: int) -> tuple[np.ndarray, ...]:
+        """Work arrays of the kernel, kept from batch to batch (fresh memory costs a page fault per 4 KiB)."""
+        if self._work is None or self._work[0].size < n or self._work[2].size < room:
+            size, size_out = max(n, 1024), max(room, 1024)
+            self._work = (np.empty(size, np.int8), np.empty(size, np.int64), np.empty(size_out, np.int8),
+                          np.empty(size_out, np.int64), np.empty(size_out, np.int64),
+                          np.empty((size_out, 2), np.int64))
+        return tuple(a[:n] for a in self._work[:2]) + tuple(a[:room] for a in self._work[2:])
 
     # -- quarantine entries -------------------------------------------------------------------------------
-    def _time_entries(self, batch, stamps, codes, idx, newest_before, limit) -> dict[str, np.ndarray]:
-        time_raw = text_of(batch.time_raw, idx)
-        notes = batch.time_notes
-        reasons = []
-        for k, i in enumerate(idx):
-            code = int(codes[i])
-            if code == gates.SCHEMA:
-                reasons.append(batch.schema_note or ("" if notes is None else notes[i]))
-            elif code == gates.UNPARSEABLE:  # decided by the source (e.g. a payload that is not JSON)
-                reasons.append("" if notes is None else notes[i])
-            else:
-                note = "" if notes is None else notes[i]
-                if code == gates.UNPARSEABLE_TIME and not note:
-                    note = "the stamp is outside the years 1677 to 2262 after the clock offset"
-                reasons.append(gates.time_reason(code, time_raw[k], int(stamps[i]), int(newest_before[i]), note,
-                                                 self.time_column, lateness=self.channel.lateness,
-                                                 future_tolerance=self.future_tolerance))
-        return {"row": batch.rows[idx], "time_raw": time_raw, "time": stamps[idx],
-                "raw_value": text_of(batch.value_raw, idx), "code": codes[idx].astype(np.intp),
-                "reason": np.array(reasons, dtype=object)}
-
-    def _value_entries(self, out, codes, bad) -> dict[str, np.ndarray]:
+    def _time_entries(self, batch, stamps, codes, idx, newest_before) -> dict[str, np.ndarray]:
         c = self.channel
+        code = codes[idx].astype(np.intp)
+        time_raw = text_of(batch.time_raw, idx)
+        notes = np.full(idx.size, "", dtype=object) if batch.time_notes is None else np.asarray(
+            batch.time_notes, dtype=object)[idx]
+        times = stamps[idx]
+        shifted = (code == gates.FUTURE) | (code == gates.DUPLICATE) | (code == gates.NON_MONOTONIC)
+        offset_ns = int(self._settings_i[0])
+        if offset_ns and shifted.any():
+            times = times.copy()
+            times[shifted] -= offset_ns
+        reasons = np.empty(idx.size, dtype=object)
+        source = (code == gates.SCHEMA) | (code == gates.UNPARSEABLE)  # decided by the source
+        if source.any():
+            reasons[source] = notes[source]
+            if batch.schema_note:
+                reasons[code == gates.SCHEMA] = batch.schema_note
+        timed = np.flatnonzero(~source)
+        if timed.size:
+            note = notes[timed]
+            note[(code[timed] == gates.UNPARSEABLE_TIME) & (note == "")] = (
+                "the stamp is outside the years 1677 to 2262 after the clock offset")
+            reasons[timed] = time_reasons(code[timed], time_raw[timed], times[timed], newest_before[idx][timed], note,
+                                          self.time_column, lateness=c.lateness,
+                                          future_tolerance=self.future_tolerance)
+        return {"row": batch.rows[idx], "time_raw": time_raw, "time": times,
+                "raw_value": text_of(batch.value_raw, idx), "code": code, "reason": reasons}
+
+    def _value_entries(self, out_code, out_ref, out_index, out_stamp, bad) -> dict[str, np.ndarray]:
         time_raw = np.empty(bad.size, dtype=object)
         value_raw = np.empty(bad.size, dtype=object)
         rows = np.empty(bad.size, dtype=np.int64)
         source = np.empty(bad.size)
-        refs = out["ref"][bad]
-        for ref in np.unique(refs):
-            mine = np.flatnonzero(refs == ref)
+        refs = out_ref[bad]
+        batches = np.unique(refs)
+        for ref in batches:
+            mine = np.flatnonzero(refs == ref) if batches.size > 1 else slice(None)
             batch = self._raws[int(ref)]
-            index = out["index"][bad[mine]]
+            index = out_index[bad[mine]]
             time_raw[mine] = text_of(batch.time_raw, index)
             value_raw[mine] = text_of(batch.value_raw, index)
             rows[mine] = batch.rows[index]
             source[mine] = batch.values[index]
-        reasons = []
-        for k, i in enumerate(bad):
-            code = int(codes[i])
-            rule = c.stuck if code == gates.STUCK else c.spike
-            overflow = code == gates.NON_FINITE and bool(np.isfinite(source[k]))
-            reasons.append(gates.value_reason(code, value_raw[k], float(source[k]), c.name, c.unit,
-                                              self.decimal, c.valid_range, overflow, rule=rule))
-        return {"row": rows, "time_raw": time_raw, "time": out["stamps"][bad], "raw_value": value_raw,
-                "code": codes[bad].astype(np.intp), "reason": np.array(reasons, dtype=object)}
+        code = out_code[bad].astype(np.intp)
+        overflow = (code == gates.NON_FINITE) & np.isfinite(source)
+        reasons = value_reasons(code, value_raw, source, overflow, channel=self.channel, decimal=self.decimal)
+        return {"row": rows, "time_raw": time_raw, "time": out_stamp[bad], "raw_value": value_raw,
+                "code": code, "reason": reasons}

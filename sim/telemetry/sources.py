@@ -18,7 +18,7 @@ from sim.exceptions import ConfigurationError, TelemetryFileError
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.csv_source import file_sha256, check_schema, csv_chunks, read_csv, warn_on_quality
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.tables import TableGates
+from sim.telemetry.tables import ArrowChunk, TableGates
 
 __all__ = ["read_parquet", "read_frame", "read_file", "table_chunks", "PARQUET_SUFFIXES"]
 
@@ -46,7 +46,11 @@ def _check_chunk_rows(chunk_rows: int | None) -> int:
 
 def parquet_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None
                    ) -> tuple[list[str], str, Iterator[pd.DataFrame]]:
-    """Check a Parquet file against the map; return its columns, SHA-256 and an iterator of chunks."""
+    """Check a Parquet file against the map; return its columns, SHA-256 and an iterator of chunks.
+
+    The chunks are :class:`~sim.telemetry.tables.ArrowChunk` record batches: numeric and
+    time-zone-aware timestamp columns reach the gates without passing through pandas.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -67,7 +71,7 @@ def parquet_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chu
     def chunks() -> Iterator[pd.DataFrame]:
         try:
             for batch in handle.iter_batches(batch_size=rows):
-                yield batch.to_pandas()
+                yield ArrowChunk(batch)
         except (pa.ArrowException, OSError) as err:
             raise TelemetryFileError(f"telemetry file '{path}': a row group cannot be read ({err}); "
                                      f"fix: re-export the file") from err

@@ -20,10 +20,11 @@ from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
+from sim.telemetry._cells import ArrowNumbers
 from sim.telemetry.pipeline import NS, SampleBatch, Subset, text_of
 from sim.telemetry.stream import TelemetryStream
 
-__all__ = ["TableGates", "as_text", "future_limit", "times_of", "values_of"]
+__all__ = ["ArrowChunk", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
 
 _NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value
 
@@ -50,11 +51,20 @@ def _typed_ns(stamps: pd.Series) -> np.ndarray:
     return out
 
 
-def times_of(cells: pd.Series, channel_map: ChannelMap) -> ParsedTimes:
+def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap) -> ParsedTimes:
     """Parse a time column: text (see :func:`gates.parse_times`), datetimes or Unix seconds.
 
-    Naive datetimes are local to ``channel_map.timezone``; numbers are Unix time [s].
+    Naive datetimes are local to ``channel_map.timezone``; numbers are Unix time [s]; a
+    ``datetime64[ns]`` numpy array (from :class:`ArrowChunk`) holds UTC stamps.
     """
+    if isinstance(cells, np.ndarray):
+        ns = cells.view(np.int64)  # NaT is NAT
+        bad = ns == NAT
+        note = None
+        if bad.any():
+            note = np.full(ns.size, "", dtype=object)
+            note[bad] = "the cell is empty or outside the years 1677 to 2262"
+        return ParsedTimes(ns, ns, note)
     dtype, n = cells.dtype, len(cells)
     note = np.full(n, "", dtype=object)
     if isinstance(dtype, pd.DatetimeTZDtype):
@@ -109,6 +119,45 @@ def values_of(cells: pd.Series, *, decimal: str, valid_range: tuple[float, float
     if cells.dtype.kind in "iufb":
         return gates.numeric_value_gates(cells.to_numpy(dtype=np.float64, na_value=np.nan), valid_range=valid_range)
     return gates.value_gates(as_text(cells), decimal=decimal, valid_range=valid_range)
+
+
+class ArrowChunk:
+    """A record batch of a wide table, its columns converted on demand for :class:`TableGates`.
+
+    Numeric columns become numpy arrays without a copy where Arrow allows it (nulls become
+    NaN), timestamps with a time zone become UTC ``datetime64[ns]`` arrays; every other
+    column (text, naive timestamps, ...) becomes a pandas Series as ``to_pandas`` gives it.
+    """
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def __getitem__(self, name: str) -> np.ndarray | pd.Series:
+        import pyarrow as pa
+
+        column = self.batch.column(name)
+        kind = column.type
+        try:
+            if pa.types.is_float64(kind) and column.null_count:
+                return ArrowNumbers(column)
+            if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+                if column.null_count:
+                    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                return column.to_numpy(zero_copy_only=True)
+            if pa.types.is_timestamp(kind) and kind.tz is not None:
+                ns = column.cast(pa.timestamp("ns", tz=kind.tz))  # raises for stamps outside the ns range
+                return ns.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        return column.to_pandas()
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.batch.to_pandas()
 
 
 def _in_range(values: np.ndarray, codes: np.ndarray, valid_range) -> np.ndarray:
@@ -166,8 +215,10 @@ class TableGates:
             self.unknown = [c for c in columns if c != m.time_column and c not in mapped]
             self.missing = [c for c in m.columns if c not in columns]
 
-    def add(self, chunk: pd.DataFrame) -> None:
-        """Gate one chunk (rows in file order)."""
+    def add(self, chunk: pd.DataFrame | ArrowChunk) -> None:
+        """Gate one chunk (rows in file order): a DataFrame or an :class:`ArrowChunk`."""
+        if isinstance(chunk, ArrowChunk) and self.map.layout == "long":
+            chunk = chunk.to_pandas()
         m, n = self.map, len(chunk)
         if n == 0:
             return
@@ -200,8 +251,15 @@ class TableGates:
                                                 f"the table; fix: export it or remove the channel from the map")
             else:
                 cells = chunk[channel.column]
-                values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
-                batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells)
+                bits = None
+                if isinstance(cells, ArrowNumbers):  # the kernel applies the value gates, nulls by the bitmap
+                    values, codes, bits = cells.values, None, cells.valid_bits
+                elif isinstance(cells, np.ndarray):
+                    values, codes = cells.astype(np.float64, copy=False), None
+                else:
+                    values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
+                batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells,
+                                    valid_bits=bits)
             return self.gates[channel.name].process(batch, now_ns=self.limit)
 
         # channels are independent: their gates run in parallel (numpy and the kernels release the GIL)

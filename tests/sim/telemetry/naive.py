@@ -5,10 +5,14 @@ from __future__ import annotations
 import statistics
 
 
-def stuck_and_spike_flags(values, ok, stuck_samples, stuck_tolerance, window, threshold, min_deviation):
-    """0 ok, 1 stuck, 2 spike per value; same rules as sim.telemetry._kernels, written plainly."""
+def stuck_and_spike_flags(values, ok, stuck_samples, stuck_tolerance, window, threshold, min_deviation, *,
+                          history=None):
+    """0 ok, 1 stuck, 2 spike per value; same rules as sim.telemetry._kernels, written plainly.
+
+    *history*: earlier ok values (appended to in place), to continue a sequence.
+    """
     flags = [0] * len(values)
-    history: list[float] = []  # every ok value, in order (the Hampel window is its tail)
+    history = [] if history is None else history  # every ok value, in order (the Hampel window is its tail)
     run_first, run_length = None, 0
     for i, x in enumerate(values):
         if not ok[i]:

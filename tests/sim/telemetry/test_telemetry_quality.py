@@ -118,6 +118,23 @@ def test_kernel_matches_the_plain_python_reference_and_batches_are_invisible(val
     assert got.tolist() == list(expected)
 
 
+@pytest.mark.kernel
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.sampled_from([0.0, 0.01, -0.01, 0.3, -0.3, 4.0, -4.0]), max_size=50),
+       window=st.sampled_from([3, 5, 8]), min_deviation=st.sampled_from([0.0, 0.05, 0.5, 10.0]),
+       split=st.integers(0, 50))
+def test_kernel_skips_the_median_only_where_no_spike_is_possible(steps, window, min_deviation, split):
+    # a random walk: the window's range is sometimes below min_deviation (the sorted window goes stale and is
+    # rebuilt when needed), sometimes above it
+    x = np.cumsum(np.asarray(steps, dtype=float))
+    ok = np.ones(x.size, dtype=bool)
+    expected = naive.stuck_and_spike_flags(x, ok, 3, 0.0, window, 3.0, min_deviation)
+    state = new_state(window)
+    got = np.concatenate([stuck_and_spike_flags(x[a:b], ok[a:b], 3, 0.0, window, 3.0, min_deviation, *state)
+                          for a, b in ((0, split), (split, x.size))])
+    assert got.tolist() == list(expected)
+
+
 def test_gaps_longer_than_k_periods():
     seconds = [0, 10, 20, 50, 60, 61, 200]
     stream = gate(seconds, [1, 1, np.nan, 1, 1, 1, 1], one_channel(period=10))
