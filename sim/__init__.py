@@ -1,18 +1,43 @@
 """Twinbench engine: physics fleets, SimPy processes, co-simulation clock, telemetry, KPIs.
 
 A plain library: no Hydra, no MLflow, no file paths chosen for the user.
+
+The names below are imported on first use (PEP 562), so that ``from sim.physics import ...``
+does not pay for SimPy, pandas and the process library: importing a model and stepping a
+fleet stays well under a second with a warm numba cache.
 """
 
-from sim.clock import CoSimulation, PhysicsComponent
+from importlib import import_module
+
 from sim.exceptions import (CalibrationError, ChannelMapError, ConfigurationError, ModelError, NonFiniteStateError,
                             TelemetryError, TelemetryFileError, TwinbenchError, UnitConversionError)
-from sim.kpi import StateRecorder
-from sim.replications import Comparison, Interval, ReplicationPlan, compare, paired_difference, replicate, t_interval
-from sim.snapshot import TwinSnapshot
-from sim.streams import RandomStreams
-from sim.twin import AmbientCycle, LineSpec, LineTwin, MotorPhysics
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "CoSimulation": "sim.clock", "PhysicsComponent": "sim.clock",
+    "StateRecorder": "sim.kpi",
+    "Comparison": "sim.replications", "Interval": "sim.replications", "ReplicationPlan": "sim.replications",
+    "compare": "sim.replications", "paired_difference": "sim.replications", "replicate": "sim.replications",
+    "t_interval": "sim.replications",
+    "TwinSnapshot": "sim.snapshot",
+    "RandomStreams": "sim.streams",
+    "AmbientCycle": "sim.twin", "LineSpec": "sim.twin", "LineTwin": "sim.twin", "MotorPhysics": "sim.twin",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AmbientCycle",
