@@ -1,7 +1,10 @@
-"""Estimators over sim components: batch least squares with uncertainty, calibration records."""
+"""Estimators over sim components: batch least squares with uncertainty, continuous and drift-triggered
+recalibration, joint state-parameter filtering, diagnosis of competing hypotheses, calibration records."""
 
 from calibration.base import BaseCalibrator, ConvergenceWarning, check_is_fitted
+from calibration.continuous import DriftRecalibration, slice_window
 from calibration.data import CalibrationData
+from calibration.diagnosis import Diagnosis, DiagnosisResult, Hypothesis
 from calibration.drift import CusumDetector, DriftAlarm, PageHinkleyDetector
 from calibration.least_squares import LeastSquaresCalibrator
 from calibration.plots import plot_parameter_tracks
@@ -11,8 +14,6 @@ from calibration.survival import SurvivalMLE
 from calibration.ukf import JointUKF
 
 __all__ = ["BaseCalibrator", "CalibrationData", "CalibrationRecord", "ConvergenceWarning", "CusumDetector",
-           "DriftAlarm", "JointUKF", "LeastSquaresCalibrator", "PageHinkleyDetector", "ProfileLikelihood",
-           "SurvivalMLE", "check_is_fitted", "plot_parameter_tracks"]
-
-from calibration.diagnosis import Diagnosis, DiagnosisResult, Hypothesis  # noqa: E402
-__all__ += ["Diagnosis", "DiagnosisResult", "Hypothesis"]
+           "Diagnosis", "DiagnosisResult", "DriftAlarm", "DriftRecalibration", "Hypothesis", "JointUKF",
+           "LeastSquaresCalibrator", "PageHinkleyDetector", "ProfileLikelihood", "SurvivalMLE", "check_is_fitted",
+           "plot_parameter_tracks", "slice_window"]

@@ -35,11 +35,13 @@ class DriftAlarm:
     direction: str
     statistic: float
     threshold: float
+    onset: float = math.nan  # estimated change point: when the alarming statistic last left zero [s]
 
     @property
     def reason(self) -> str:
+        since = f", shift began near t = {self.onset:g} s" if math.isfinite(self.onset) else ""
         return (f"{self.detector}: residual mean shifted {self.direction} at t = {self.time:g} s "
-                f"(statistic {self.statistic:.3g} > threshold {self.threshold:.3g})")
+                f"(statistic {self.statistic:.3g} > threshold {self.threshold:.3g}{since})")
 
 
 def _as_series(residuals, times):
@@ -77,6 +79,7 @@ class CusumDetector(BaseCalibrator):
         self.mean_ = float(r.mean())
         self.std_ = float(r.std(ddof=1)) or 1e-12
         self.upper_ = self.lower_ = 0.0
+        self._zero_up = self._zero_down = math.nan
         self.n_seen_ = 0
         self.alarms_: list[DriftAlarm] = []
         return self
@@ -87,11 +90,15 @@ class CusumDetector(BaseCalibrator):
         r, t = _as_series(residuals, times)
         z = (r - self.mean_) / self.std_
         for zi, ti in zip(z, t):
+            if self.upper_ == 0.0:
+                self._zero_up = float(ti)
+            if self.lower_ == 0.0:
+                self._zero_down = float(ti)
             self.upper_ = max(0.0, self.upper_ + zi - self.k)
             self.lower_ = max(0.0, self.lower_ - zi - self.k)
-            for stat, direction in ((self.upper_, "up"), (self.lower_, "down")):
+            for stat, direction, onset in ((self.upper_, "up", self._zero_up), (self.lower_, "down", self._zero_down)):
                 if stat > self.h:
-                    self.alarms_.append(DriftAlarm("CUSUM", float(ti), self.n_seen_, direction, stat, self.h))
+                    self.alarms_.append(DriftAlarm("CUSUM", float(ti), self.n_seen_, direction, stat, self.h, onset))
                     if self.reset:
                         self.upper_ = self.lower_ = 0.0
                     break
@@ -135,6 +142,7 @@ class PageHinkleyDetector(BaseCalibrator):
         self.mean_ = 0.0
         self.cum_up_ = self.min_up_ = 0.0
         self.cum_down_ = self.max_down_ = 0.0
+        self._at_min_up = self._at_max_down = math.nan
 
     def partial_fit(self, residuals, times=None) -> "PageHinkleyDetector":
         check_is_fitted(self, "mean_")
@@ -143,14 +151,17 @@ class PageHinkleyDetector(BaseCalibrator):
             self.count_ += 1
             self.mean_ += (ri - self.mean_) / self.count_
             self.cum_up_ += ri - self.mean_ - self.delta
-            self.min_up_ = min(self.min_up_, self.cum_up_)
+            if self.cum_up_ <= self.min_up_ or self.count_ == 1:
+                self.min_up_, self._at_min_up = min(self.min_up_, self.cum_up_), float(ti)
             self.cum_down_ += ri - self.mean_ + self.delta
-            self.max_down_ = max(self.max_down_, self.cum_down_)
+            if self.cum_down_ >= self.max_down_ or self.count_ == 1:
+                self.max_down_, self._at_max_down = max(self.max_down_, self.cum_down_), float(ti)
             up, down = self.cum_up_ - self.min_up_, self.max_down_ - self.cum_down_
             if up > self.threshold or down > self.threshold:
-                stat, direction = (up, "up") if up >= down else (down, "down")
+                stat, direction, onset = (up, "up", self._at_min_up) if up >= down else \
+                    (down, "down", self._at_max_down)
                 self.alarms_.append(DriftAlarm("Page-Hinkley", float(ti), self.n_seen_, direction, stat,
-                                               self.threshold))
+                                               self.threshold, onset))
                 if self.reset:
                     self._restart()
             self.n_seen_ += 1

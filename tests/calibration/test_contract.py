@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration import (CalibrationData, CusumDetector, Diagnosis, Hypothesis, JointUKF, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
+from calibration import (CalibrationData, CusumDetector, Diagnosis, DriftRecalibration, Hypothesis, JointUKF, LeastSquaresCalibrator, PageHinkleyDetector, SurvivalMLE,
                          check_is_fitted)
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import MOTOR_THERMAL
@@ -39,6 +39,10 @@ CASES = {
                   lambda est: est.fit([Hypothesis("fins", MOTOR_THERMAL, ["thermal_resistance_housing_ambient"]),
                                        Hypothesis("mass", MOTOR_THERMAL, ["heat_capacity_housing"])],
                                       motor_data(hours=1.0))),
+    "drift_recalibration": (
+        lambda: DriftRecalibration(LeastSquaresCalibrator(["thermal_resistance_housing_ambient"]), window_s=3600.0,
+                                   block_s=300.0),
+        lambda est: est.fit(MOTOR_THERMAL, motor_data(hours=3.0))),
     "survival": (lambda: SurvivalMLE("weibull"),
                  lambda est: est.fit(np.random.default_rng(0).weibull(2.0, 50) * 100.0)),
 }
