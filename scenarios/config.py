@@ -111,6 +111,9 @@ class EstimatorConfig:
     confidence: float = 0.95
     max_step: float = 1.0
     max_nfev: int = 200
+    global_search: Optional[str] = None  # null | multistart | de: a global stage for multimodal problems
+    n_starts: int = 8  # local fits of the multistart stage
+    random_state: int = 0  # seed of the global stage
 
 
 @dataclass
