@@ -1,0 +1,276 @@
+"""The sweep app: one Hydra job = one configuration of the line, replicated inside the job, tracked in MLflow.
+
+    twinbench-sweep -m line.crew_size=1,2 line.buffer_scale=0.5,1    # a grid (Hydra's basic sweeper)
+    twinbench-sweep -m experiment=grid_policy_buffers_crew          # a versioned design
+    twinbench-sweep -m experiment=lhs_buffers                        # Latin hypercube (hydra/sweeper=twinbench)
+    twinbench-sweep -m experiment=optuna_buffers_maintenance         # Optuna: OEE minus cost, with constraints
+    twinbench-sweep -m ... replications.workers=2                    # replications on 2 local processes
+    twinbench-sweep -m ... hydra/launcher=ray                        # the same jobs on Ray (twinbench[ray])
+    twinbench-sweep report SWEEP_ID_OR_NAME [--kpi oee]              # rebuild a past sweep's report
+
+``python -m scenarios.sweep`` is the same command.  See ``docs/sweeps.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["main", "run_job", "git_commit"]
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _sources(cfg, cwd: str):
+    """Motor parameters and lineage tags from the calibration record / telemetry file, if any."""
+    from scenarios.sweep_job import file_hash
+    from sim.exceptions import ConfigurationError
+
+    motor_params, tags = None, {}
+    if cfg.calibration.record:
+        from calibration.record import CalibrationRecord
+
+        path = Path(cfg.calibration.record)
+        path = path if path.is_absolute() else Path(cwd) / path
+        if not path.is_file():
+            raise ConfigurationError(f"calibration.record = {cfg.calibration.record!r}: no such file ({path}); give "
+                                     f"the path of a CalibrationRecord JSON or null")
+        record = CalibrationRecord.from_json(str(path))
+        motor_params = {**{k: float(v) for k, v in record.fixed_parameters.items()},
+                        **{k: float(v["value"]) for k, v in record.parameters.items()}}
+        tags["calibration.record_id"] = record.record_id
+        content = (record.window or {}).get("content_hash")
+        if content:
+            tags["telemetry.content_hash"] = content
+    if cfg.telemetry.path:
+        path = Path(cfg.telemetry.path)
+        path = path if path.is_absolute() else Path(cwd) / path
+        if not path.is_file():
+            raise ConfigurationError(f"telemetry.path = {cfg.telemetry.path!r}: no such file ({path})")
+        tags["telemetry.content_hash"] = file_hash(path)
+    return motor_params, tags
+
+
+def _parent(client, exp_id: str, uri: str, name: str):
+    from scenarios.sweep_lineage import find_parent
+
+    hint = os.environ.get("TWINBENCH_SWEEP_PARENT")
+    if hint:
+        data = json.loads(hint)
+        if data.get("uri") == uri and data.get("name") == name:
+            run = client.get_run(data["run_id"])
+            if run.info.status == "RUNNING":
+                return run
+    return find_parent(client, exp_id, name, status="RUNNING")
+
+
+def _progress_bar(enabled: bool, label: str):
+    from contextlib import nullcontext
+
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    transient=True)
+
+
+def _child_plot(table, path: Path, kpis) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kpis = [k for k in kpis if k in table.columns]
+    fig, axes = plt.subplots(1, len(kpis), figsize=(2.2 * len(kpis), 2.6))
+    for ax, k in zip(list(axes) if len(kpis) > 1 else [axes], kpis):
+        ax.boxplot(table[k].to_numpy())
+        ax.plot([1] * len(table), table[k].to_numpy(), ".", color="tab:blue", alpha=0.6)
+        ax.set_title(k, fontsize=8)
+        ax.set_xticks([])
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _label(overrides: list[str], parent) -> str:
+    """Run name: the job's values of the swept keys (all its overrides when the parent does not list them)."""
+    swept = json.loads(parent.data.tags.get("twinbench.swept_keys", "null")) if parent is not None else None
+    if swept is not None:
+        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
+    return ",".join(sorted(overrides)) or "defaults"
+
+
+def run_job(cfg) -> dict:
+    """Body of one sweep job (the Hydra task function); returns ``{"objective", "constraints", ...}``."""
+    from hydra.core.hydra_config import HydraConfig
+    from mlflow.entities import Metric, Param
+    from omegaconf import OmegaConf
+    from rich.console import Console
+
+    from scenarios.sweep_job import LINE_KPIS, Objective, config_hash, replicate_configuration, score
+    from scenarios.sweep_job import summarize_replications
+    from scenarios.sweep_lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
+    from scenarios.sweep_lineage import store_uri
+    from scenarios.tracking import flatten
+    from sim.replications import ReplicationPlan
+
+    console = Console(stderr=True)
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    cwd = hc.runtime.cwd if hc is not None else os.getcwd()
+    job_num = hc.job.num if hc is not None and hc.mode.name == "MULTIRUN" else 0
+    job_overrides = list(hc.overrides.task) if hc is not None else []
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.pop("hydra", None)
+    line_cfg = resolved["line"]
+    rep = resolved["replications"]
+    plan = ReplicationPlan(replications=int(rep["n"]), seed=int(rep["seed"]), run_length=rep["run_length_h"] * 3600.0,
+                           warmup=rep["warmup_h"] * 3600.0, confidence=rep["confidence"], crn=bool(rep["crn"]))
+    objective = Objective(**resolved["objective"])
+    motor_params, source_tags = _sources(cfg, cwd)
+    # what determines the results: not the number of workers, not the tracking, not the report
+    chash = config_hash({"line": line_cfg, "replications": {k: v for k, v in rep.items() if k != "workers"},
+                         "sources": source_tags})
+
+    t0 = time.perf_counter()
+    uri = store_uri(cfg.tracking.uri, cwd)
+    client, exp_id = connect(uri, cfg.tracking.experiment)
+    parent = _parent(client, exp_id, uri, cfg.sweep.name)
+    label = _label(job_overrides, parent)
+    done = finished_child(client, exp_id, parent.info.run_id, chash) if parent is not None else None
+    if done is not None:
+        m = done.data.metrics
+        constraints = [m[k] for k in sorted((k for k in m if k.startswith("constraint.")),
+                                            key=lambda k: int(k.split(".")[1]))]
+        console.print(f"[dim]job {job_num} {label}: finished before in run {done.info.run_id}, skipped[/dim]",
+                      highlight=False)
+        return {"objective": m.get("objective"), "constraints": constraints, "run_id": done.info.run_id,
+                "skipped": True}
+    tags = {"mlflow.runName": label, ROLE_TAG: "child", SWEEP_TAG: cfg.sweep.name, HASH_TAG: chash,
+            "git.commit": git_commit(), "seed": plan.seed, "replications": plan.replications, "crn": plan.crn,
+            "hydra.job.num": job_num, "hydra.override_dirname": label, **source_tags}
+    if parent is not None:
+        tags["mlflow.parentRunId"] = parent.info.run_id
+        tags[INVOCATION_TAG] = parent.data.tags.get(INVOCATION_TAG, "0")
+    run = client.create_run(exp_id, run_name=label, tags={k: str(v) for k, v in tags.items()})
+    run_id = run.info.run_id
+    params = [Param(k[:250], str(v)[:6000]) for k, v in flatten(resolved).items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i:i + 100])
+    overhead = time.perf_counter() - t0
+    try:
+        t1 = time.perf_counter()
+        with _progress_bar(bool(cfg.sweep.progress) and console.is_terminal, label) as bar:
+            task = bar.add_task(f"job {job_num} {label}", total=plan.replications) if bar is not None else None
+            advance = (lambda k, n: bar.update(task, completed=k)) if bar is not None else None
+            table = replicate_configuration(line_cfg, plan, workers=int(rep["workers"]), motor_params=motor_params,
+                                            scenario=int(chash[:6], 16), progress=advance)
+        model_seconds = time.perf_counter() - t1
+        value, constraints, named = score(table.mean().to_dict(), objective)
+        # the objective is linear in the KPIs: per replication too, so it gets an interval and pairs like a KPI
+        table["objective"] = sum(float(w) * table[k] for k, w in objective.weights.items())
+        summary = summarize_replications(table, plan.confidence)
+        means = summary["mean"].to_dict()
+        t2 = time.perf_counter()
+        stamp = int(time.time() * 1000)
+        metrics = {"feasible": float(all(c <= 0 for c in constraints)),
+                   "model_seconds": model_seconds}
+        for i, (name, c) in enumerate(named.items()):
+            metrics[f"constraint.{i}"] = c
+        for kpi, row in summary.iterrows():
+            metrics[kpi] = row["mean"]
+            if kpi in LINE_KPIS or kpi == "objective":
+                metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
+                                f"{kpi}.half_width": row["half_width"]})
+        items = [Metric(k, float(v), stamp, 0) for k, v in metrics.items() if v == v and abs(float(v)) != float("inf")]
+        for i in range(0, len(items), 1000):
+            client.log_batch(run_id, metrics=items[i:i + 1000])
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), encoding="utf-8")
+            table.to_csv(folder / "replications.csv")
+            summary.to_csv(folder / "summary.csv")
+            if named:
+                (folder / "constraints.json").write_text(json.dumps(named, indent=2), encoding="utf-8")
+            if cfg.sweep.child_plot:
+                _child_plot(table, folder / "kpis.png", ("oee", "throughput", "maintenance_cost", "unplanned_downtime"))
+            client.log_artifacts(run_id, str(folder))
+        overhead += time.perf_counter() - t2
+        client.log_batch(run_id, metrics=[Metric("tracking_ms", overhead * 1000.0, stamp, 0)])
+        client.set_terminated(run_id, status="FINISHED")
+    except KeyboardInterrupt:
+        client.set_tag(run_id, "twinbench.error", "interrupted (Ctrl-C)")
+        client.set_terminated(run_id, status="KILLED")
+        raise
+    except BaseException as err:
+        client.set_tag(run_id, "twinbench.error", f"{type(err).__name__}: {err}"[:5000])
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    half = summary.loc["oee", "half_width"] if "oee" in summary.index else float("nan")
+    console.print(f"job {job_num} {label}: objective {value:.4g}, oee {means.get('oee', float('nan')):.4f} "
+                  f"± {half:.4f} ({plan.replications} replications, {model_seconds:.1f} s)", highlight=False)
+    return {"objective": value, "constraints": constraints, "run_id": run_id, "skipped": False}
+
+
+def _hydra_main():
+    import hydra
+
+    from scenarios.sweep_config import register_sweep_configs
+
+    register_sweep_configs()
+
+    # an absolute path: the same configs whether run as ``-m scenarios.sweep``, a console script or in-process
+    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[1] / "conf"),
+                config_name="sweep")
+    def task(cfg):
+        return run_job(cfg)
+
+    return task()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script ``twinbench-sweep``: a Hydra (multi)run, or ``report ...``."""
+    from scenarios.sweep_lineage import close_open_parents
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["report"]:
+        from scenarios.sweep_report import report_cli
+
+        sys.exit(report_cli(args[1:]))
+    if argv is not None:
+        sys.argv = [sys.argv[0], *args]
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:
+        close_open_parents("KILLED", reason="interrupted (Ctrl-C)")
+        print("\ninterrupted: finished configurations are kept; run the same command again to resume",
+              file=sys.stderr)
+        sys.exit(130)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            close_open_parents("FAILED", reason=f"the sweep stopped with exit status {exit_.code}")
+        raise
+    finally:
+        close_open_parents("FAILED", reason="the sweep stopped before it finished")
+
+
+if __name__ == "__main__":
+    # run the importable module, not __main__: launchers (Ray) pickle the task function by module name
+    from scenarios.sweep import main as _main
+
+    _main()

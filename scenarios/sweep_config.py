@@ -1,0 +1,117 @@
+"""Schema of the sweep app (``conf/sweep.yaml``), registered in Hydra's ConfigStore.
+
+One *job* of a sweep is one configuration of the line (``line.*``), replicated
+``replications.n`` times inside the job.  The sweep's design (grid, random,
+Latin hypercube, Optuna) lives under ``hydra.sweeper``; see ``docs/sweeps.md``.
+Unknown keys fail at composition time, naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+__all__ = ["SweepInfo", "ReplicationsConfig", "ObjectiveConfig", "CalibrationSource", "TelemetrySource",
+           "SweepTrackingConfig", "ReportConfig", "SweepAppConfig", "register_sweep_configs"]
+
+
+@dataclass
+class SweepInfo:
+    """Identity and behaviour of the sweep.
+
+    ``name`` identifies the sweep in the tracking store: running the same name again resumes its parent
+    run (finished configurations are skipped, failed or interrupted ones run again) unless ``resume`` is
+    false.
+    """
+
+    name: str = "adhoc"
+    resume: bool = True
+    progress: bool = True  # rich progress bars for the replications of a job
+    child_plot: bool = True  # a KPI distribution plot per configuration (about 50 ms each)
+
+
+@dataclass
+class ReplicationsConfig:
+    """Replications of each configuration (inside the job; common random numbers across configurations)."""
+
+    n: int = 10
+    seed: int = 2026
+    run_length_h: float = 168.0  # observed time after the warm-up [h]
+    warmup_h: float = 24.0  # discarded start [h]
+    confidence: float = 0.95
+    crn: bool = True
+    workers: int = 1  # local worker processes for the replications (joblib loky); 1 = in the job process
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a job returns to an optimizing sweeper: ``sum(weights[k] * mean(k))``, with constraints.
+
+    ``upper``/``lower`` map a KPI to a bound on its mean (SI units); a configuration violating one is
+    infeasible (Optuna's ``constraints_func``: value ``mean - upper`` or ``lower - mean`` must be <= 0).
+    """
+
+    weights: Dict[str, float] = field(default_factory=lambda: {"oee": 1.0})
+    direction: str = "maximize"
+    upper: Dict[str, float] = field(default_factory=dict)
+    lower: Dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CalibrationSource:
+    """A calibration record (JSON from ``calibration.CalibrationRecord.to_json``) whose motor parameter
+    estimates replace the nameplate values; its ``record_id`` is tagged on every child run."""
+
+    record: Optional[str] = None
+
+
+@dataclass
+class TelemetrySource:
+    """The telemetry file the configuration derives from (only hashed and tagged for lineage)."""
+
+    path: Optional[str] = None
+
+
+@dataclass
+class SweepTrackingConfig:
+    """The MLflow store.  A relative ``sqlite:///`` path is taken from the directory the sweep was started
+    in (made absolute in the driver, so Hydra job directories never get their own store)."""
+
+    uri: str = "sqlite:///mlruns/mlflow.db"
+    experiment: str = "twinbench-sweeps"
+
+
+@dataclass
+class ReportConfig:
+    """The comparison report written at the end of a sweep (and by ``twinbench-sweep report``)."""
+
+    kpi: str = "oee"  # ranking KPI
+    pareto: List[str] = field(default_factory=lambda: ["maintenance_cost", "oee"])  # x, y
+    baseline: Optional[str] = None  # run name, config hash or job number; default: job 0
+    enabled: bool = True
+
+
+@dataclass
+class SweepAppConfig:
+    line: Any = MISSING  # filled by the ``line`` group (schema ``LineConfig``)
+    sweep: SweepInfo = field(default_factory=SweepInfo)
+    replications: ReplicationsConfig = field(default_factory=ReplicationsConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    calibration: CalibrationSource = field(default_factory=CalibrationSource)
+    telemetry: TelemetrySource = field(default_factory=TelemetrySource)
+    tracking: SweepTrackingConfig = field(default_factory=SweepTrackingConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+def register_sweep_configs():
+    """Register ``sweep_schema`` (and the ``line`` group schema) in the ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    from scenarios.line_config import register_line_configs
+
+    cs = ConfigStore.instance()
+    register_line_configs(cs)
+    cs.store(name="sweep_schema", node=SweepAppConfig)
+    return cs

@@ -1,0 +1,141 @@
+"""One sweep job without Hydra or MLflow: replicate one line configuration, summarise, score.
+
+Replication *r* of every configuration uses ``RandomStreams(seed, r)`` (common
+random numbers), whichever process runs it, so the per-replication KPI table
+is identical run serially, on local worker processes (joblib loky) or on a Ray
+worker.  Workers receive the plain line config (a dict) and build the
+:class:`~sim.twin.LineSpec` themselves: nothing unpicklable crosses a process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from sim.exceptions import ConfigurationError
+from sim.replications import ReplicationPlan, t_interval
+
+__all__ = ["Objective", "replicate_configuration", "summarize_replications", "score", "config_hash", "LINE_KPIS",
+           "file_hash"]
+
+HOUR = 3600.0
+LINE_KPIS = ("throughput", "output", "oee", "wip", "lead_time", "energy_per_unit", "maintenance_cost",
+             "unplanned_downtime", "failures", "trips", "jams", "crew_utilisation")
+"""Line-level KPIs (logged with their intervals); station KPIs ``<station>.<kpi>`` are logged as means."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``sum(weights[k] * mean(k))`` to *direction*, subject to ``mean(k) <= upper[k]``, ``mean(k) >= lower[k]``."""
+
+    weights: dict = field(default_factory=lambda: {"oee": 1.0})
+    direction: str = "maximize"
+    upper: dict = field(default_factory=dict)
+    lower: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.direction not in ("maximize", "minimize"):
+            raise ConfigurationError(f"objective.direction = {self.direction!r}; use 'maximize' or 'minimize'")
+        if not self.weights:
+            raise ConfigurationError("objective.weights is empty; give at least one KPI weight, e.g. "
+                                     "objective.weights={oee:1.0}")
+
+
+def _one_replication(line_cfg: dict, motor_params: dict | None, plan: ReplicationPlan, replication: int,
+                     scenario: int) -> dict:
+    from scenarios.line_config import line_spec_from_config
+    from sim.twin import LineTwin
+
+    spec = line_spec_from_config(line_cfg, motor_params=motor_params)
+    model = LineTwin(spec, streams=plan.streams(replication, scenario))
+    if plan.warmup > 0:
+        model.run(plan.warmup)
+        model.reset_statistics()
+    model.run(plan.warmup + plan.run_length)
+    return dict(model.kpis())
+
+
+def replicate_configuration(line_cfg: dict, plan: ReplicationPlan, *, workers: int = 1,
+                            motor_params: dict | None = None, scenario: int = 0,
+                            progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """KPIs of every replication of *line_cfg* (one row per replication, index ``replication``).
+
+    *workers* > 1 fans the replications out over that many local processes (joblib loky); the table is the
+    same as with ``workers=1``.  *scenario* only matters with ``plan.crn = False`` (its own streams).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigurationError(f"replications.workers = {workers!r} must be an integer >= 1")
+    # validate the configuration once here, so a bad key fails before any worker starts
+    from scenarios.line_config import line_spec_from_config
+
+    line_spec_from_config(line_cfg, motor_params=motor_params)
+    n = plan.replications
+    rows = []
+    if workers == 1:
+        for r in range(n):
+            rows.append(_one_replication(line_cfg, motor_params, plan, r, scenario))
+            if progress is not None:
+                progress(r + 1, n)
+    else:
+        from joblib import Parallel, delayed
+
+        tasks = (delayed(_one_replication)(line_cfg, motor_params, plan, r, scenario) for r in range(n))
+        for row in Parallel(n_jobs=min(workers, n), backend="loky", return_as="generator")(tasks):
+            rows.append(row)
+            if progress is not None:
+                progress(len(rows), n)
+    table = pd.DataFrame(rows)
+    table.index.name = "replication"
+    return table
+
+
+def summarize_replications(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Mean, half-width, low, high and n of every KPI column (Student-t over replications)."""
+    rows = []
+    for kpi in table.columns:
+        iv = t_interval(table[kpi].to_numpy(), confidence)
+        rows.append({"kpi": kpi, "mean": iv.mean, "half_width": iv.half_width, "low": iv.low, "high": iv.high,
+                     "n": iv.n})
+    return pd.DataFrame(rows).set_index("kpi")
+
+
+def score(means: dict, objective: Objective) -> tuple[float, list[float], dict]:
+    """Objective value, constraint values (feasible when <= 0, in declaration order) and their names."""
+    missing = [k for k in {**objective.weights, **objective.upper, **objective.lower} if k not in means]
+    if missing:
+        raise ConfigurationError(f"objective refers to unknown KPI(s) {sorted(missing)}; KPIs are "
+                                 f"{sorted(k for k in means if '.' not in k)} (and <station>.<kpi>)")
+    value = sum(float(w) * float(means[k]) for k, w in objective.weights.items())
+    constraints = {}
+    for k, bound in objective.upper.items():
+        constraints[f"{k}<={bound:g}"] = float(means[k]) - float(bound)
+    for k, bound in objective.lower.items():
+        constraints[f"{k}>={bound:g}"] = float(bound) - float(means[k])
+    return float(value), list(constraints.values()), constraints
+
+
+def config_hash(parts: dict) -> str:
+    """Stable 16-hex-digit hash of the parts of a configuration that determine its results."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_hash(path) -> str:
+    """sha256 (first 16 hex digits) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,338 @@
+"""The comparison report of a sweep, built from the tracking store alone (never from a sweep's memory).
+
+For the finished children of a sweep's parent run (one per configuration:
+the latest run of each config hash): a ranking by a chosen KPI with its
+Student-t interval, paired differences to a baseline configuration over the
+per-replication KPI tables (replication r of every configuration shares its
+random numbers, so the pairs differ by the configuration only), a Pareto plot
+of two KPIs and the KPI distributions.  Written as Markdown, HTML, CSV and
+PNG, and logged to the parent run under ``report/``.
+
+    twinbench-sweep report SWEEP [--kpi oee] [--pareto maintenance_cost oee] [--baseline JOB|NAME|HASH]
+    twinbench-sweep report --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import math
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scenarios.sweep_lineage import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent
+from scenarios.sweep_lineage import store_uri
+from sim.replications import paired_difference, t_interval
+
+__all__ = ["SweepData", "load_sweep", "ranking", "differences", "pareto_front", "write_report", "report_cli",
+           "LESS_IS_BETTER"]
+
+LESS_IS_BETTER = {"maintenance_cost", "unplanned_downtime", "failures", "trips", "jams", "energy_per_unit",
+                  "lead_time", "wip"}
+
+
+def _maximize(kpi: str, objective_direction: str = "maximize") -> bool:
+    if kpi == "objective":
+        return objective_direction != "minimize"
+    return kpi.rsplit(".", 1)[-1] not in LESS_IS_BETTER
+
+
+@dataclass
+class SweepData:
+    """A sweep as stored: the parent run, one row per configuration (``runs``) and their replication tables."""
+
+    parent: object
+    runs: pd.DataFrame  # index run_id; columns name, config_hash, job, seed, n, crn, metrics.*, params.*
+    replications: dict  # run_id -> DataFrame (one row per replication)
+
+    @property
+    def sweep_id(self) -> str:
+        return self.parent.info.run_id
+
+
+def resolve_parent(client, exp_id: str, sweep: str):
+    """The parent run for *sweep* (a parent run id or a sweep name); :class:`SweepError` when there is none."""
+    try:
+        run = client.get_run(sweep)
+        if run.data.tags.get(ROLE_TAG) == "parent":
+            return run
+    except Exception:  # noqa: BLE001 - not a run id: try it as a name
+        pass
+    run = find_parent(client, exp_id, sweep)
+    if run is not None:
+        return run
+    known = sorted({r.data.tags.get(SWEEP_TAG, "?") for r in client.search_runs(
+        [exp_id], f"tags.`{ROLE_TAG}` = 'parent'", max_results=200)})
+    raise SweepError(f"no sweep {sweep!r} in this store: it is neither a parent run id nor a sweep name. Known "
+                     f"sweeps: {known or 'none'}; list them with `twinbench-sweep report --list` (and check "
+                     f"--tracking-uri / --experiment)")
+
+
+def load_sweep(client, sweep: str, *, experiment_id: str | None = None) -> SweepData:
+    """Read the finished configurations of *sweep* and their per-replication tables from the store."""
+    if experiment_id is None:
+        try:
+            experiment_id = client.get_run(sweep).info.experiment_id
+        except Exception:  # noqa: BLE001
+            raise SweepError(f"no run {sweep!r} in this store; pass a parent run id, or a sweep name together with "
+                             f"experiment_id") from None
+    parent = resolve_parent(client, experiment_id, sweep)
+    rows, tables = [], {}
+    for run in sorted(children(client, parent.info.experiment_id, parent.info.run_id, status="FINISHED"),
+                      key=lambda r: r.info.start_time):
+        tags = run.data.tags
+        row = {"run_id": run.info.run_id, "name": run.info.run_name, "config_hash": tags.get(HASH_TAG),
+               "job": int(tags.get("hydra.job.num", -1)), "seed": tags.get("seed"), "crn": tags.get("crn"),
+               "start_time": run.info.start_time}
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        rows.append(row)
+    if not rows:
+        raise SweepError(f"sweep {parent.data.tags.get(SWEEP_TAG)!r} (parent run {parent.info.run_id}) has no "
+                         f"finished configuration yet; run the sweep (again) to complete it")
+    runs = pd.DataFrame(rows).drop_duplicates("config_hash", keep="last").set_index("run_id")
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id in runs.index:
+            path = client.download_artifacts(run_id, "replications.csv", tmp)
+            tables[run_id] = pd.read_csv(path, index_col="replication")
+    return SweepData(parent, runs, tables)
+
+
+def _direction(data: SweepData) -> str:
+    col = "params.objective.direction"
+    return str(data.runs[col].iloc[0]) if col in data.runs else "maximize"
+
+
+def ranking(data: SweepData, kpi: str) -> pd.DataFrame:
+    """Configurations ranked by *kpi* (best first): mean, 95 % (plan) interval, n, from the replication tables."""
+    rows = []
+    for run_id, run in data.runs.iterrows():
+        table = data.replications[run_id]
+        if kpi not in table.columns:
+            raise SweepError(f"unknown KPI {kpi!r}; KPIs of this sweep are "
+                             f"{sorted(c for c in table.columns if '.' not in c)} (and <station>.<kpi>)")
+        confidence = float(run.get("params.replications.confidence", 0.95))
+        iv = t_interval(table[kpi].to_numpy(), confidence)
+        rows.append({"run_id": run_id, "name": run["name"], "job": run["job"], "config_hash": run["config_hash"],
+                     "mean": iv.mean, "low": iv.low, "high": iv.high, "half_width": iv.half_width, "n": iv.n,
+                     "confidence": confidence})
+    out = pd.DataFrame(rows).sort_values("mean", ascending=not _maximize(kpi, _direction(data)), kind="stable")
+    out.insert(0, "rank", range(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+def _baseline(data: SweepData, baseline) -> str:
+    runs = data.runs
+    if baseline is None or str(baseline) == "":
+        return runs["job"].idxmin()
+    b = str(baseline)
+    for mask in (runs.index == b, runs["name"] == b, runs["config_hash"].astype(str).str.startswith(b),
+                 runs["job"].astype(str) == b):
+        hit = runs.index[np.asarray(mask)]
+        if len(hit):
+            return hit[0]
+    raise SweepError(f"baseline {baseline!r} matches no finished configuration; give a run name, config hash or "
+                     f"job number, e.g. one of {list(runs['name'])[:5]}")
+
+
+def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float]:
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)) if va + vb > 0 else 1.0
+    return float(a.mean() - b.mean()), float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(va + vb))
+
+
+def differences(data: SweepData, kpi: str, baseline=None) -> pd.DataFrame:
+    """Each configuration minus the baseline on *kpi*: paired over replications when they share seeds (CRN)."""
+    base_id = _baseline(data, baseline)
+    base = data.runs.loc[base_id]
+    b = data.replications[base_id][kpi]
+    rows = []
+    for run_id, run in data.runs.iterrows():
+        if run_id == base_id:
+            continue
+        a = data.replications[run_id][kpi]
+        confidence = float(run.get("params.replications.confidence", 0.95))
+        paired = (run["seed"] == base["seed"] and str(run["crn"]) == "True" and str(base["crn"]) == "True"
+                  and list(a.index) == list(b.index))
+        if paired:
+            iv = paired_difference(a.to_numpy(), b.to_numpy(), confidence)
+            diff, half = iv.mean, iv.half_width
+        else:
+            diff, half = _welch(a.to_numpy(float), b.to_numpy(float), confidence)
+        rows.append({"run_id": run_id, "name": run["name"], "baseline": base["name"], "diff": diff,
+                     "low": diff - half, "high": diff + half, "half_width": half, "paired": paired,
+                     "significant": bool(half == half and (diff - half > 0 or diff + half < 0))})
+    return pd.DataFrame(rows, columns=["run_id", "name", "baseline", "diff", "low", "high", "half_width", "paired",
+                                       "significant"])
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray, *, maximize_x: bool, maximize_y: bool) -> np.ndarray:
+    """Boolean mask of the points no other point dominates (at least as good in both, better in one)."""
+    sx = np.asarray(x, float) * (1 if maximize_x else -1)
+    sy = np.asarray(y, float) * (1 if maximize_y else -1)
+    mask = np.ones(sx.size, bool)
+    for i in range(sx.size):
+        dominated = (sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))
+        mask[i] = not dominated.any()
+    return mask
+
+
+def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataFrame) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    direction = _direction(data)
+    xk, yk = pareto
+    pts = []
+    for run_id in data.runs.index:
+        t = data.replications[run_id]
+        for k in (xk, yk):
+            if k not in t.columns:
+                raise SweepError(f"report.pareto names unknown KPI {k!r}; KPIs are "
+                                 f"{sorted(c for c in t.columns if '.' not in c)}")
+        ix, iy = t_interval(t[xk].to_numpy()), t_interval(t[yk].to_numpy())
+        pts.append((ix.mean, ix.half_width, iy.mean, iy.half_width, data.runs.loc[run_id, "name"]))
+    x, ex, y, ey, names = map(np.array, zip(*pts))
+    front = pareto_front(x, y, maximize_x=_maximize(xk, direction), maximize_y=_maximize(yk, direction))
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.errorbar(x, y, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="o", color="0.6", ecolor="0.8",
+                label="configuration (mean ± 95 % interval)")
+    order = np.argsort(x[front])
+    ax.plot(x[front][order], y[front][order], "o-", color="tab:red", label="Pareto front")
+    for xi, yi, name, f in zip(x, y, names, front):
+        if f:
+            ax.annotate(str(name)[:40], (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(f"{xk} ({'more' if _maximize(xk, direction) else 'less'} is better)")
+    ax.set_ylabel(f"{yk} ({'more' if _maximize(yk, direction) else 'less'} is better)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    pareto_png = folder / "pareto.png"
+    fig.savefig(pareto_png, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rank) + 2), 4.5))
+    values = [data.replications[r][kpi].to_numpy() for r in rank["run_id"]]
+    ax.boxplot(values)
+    for i, v in enumerate(values, start=1):
+        ax.plot(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, ".", alpha=0.6, color="tab:blue")
+    ax.set_xticks(range(1, len(values) + 1), [str(j) for j in rank["job"]], fontsize=7)
+    ax.set_xlabel("configuration (job number, ranked best first)")
+    ax.set_ylabel(f"{kpi} per replication")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    dist_png = folder / "distributions.png"
+    fig.savefig(dist_png, dpi=110)
+    plt.close(fig)
+    return [pareto_png, dist_png]
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.5g}"
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_report(client, sweep: str, *, kpi: str = "oee", pareto=("maintenance_cost", "oee"), baseline=None,
+                 out_dir=None, log: bool = True) -> dict:
+    """Build the report of *sweep* (parent run id or name) from the store; write it to *out_dir* (a temporary
+    folder when None) and, with *log*, to the parent run under ``report/``.  Returns the tables and paths."""
+    data = load_sweep(client, sweep)
+    pareto = list(pareto)
+    if len(pareto) != 2:
+        raise SweepError(f"report.pareto = {pareto!r} must name two KPIs, e.g. [maintenance_cost, oee]")
+    rank = ranking(data, kpi)
+    diffs = differences(data, kpi, baseline)
+    keep = tempfile.TemporaryDirectory() if out_dir is None else None
+    folder = Path(keep.name if keep is not None else out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = None
+    try:
+        pngs = _plots(data, kpi, pareto, folder, rank)
+        rank.to_csv(folder / "ranking.csv", index=False)
+        diffs.to_csv(folder / "differences.csv", index=False)
+        name = data.parent.data.tags.get(SWEEP_TAG, data.sweep_id)
+        conf = f"{rank['confidence'].iloc[0]:.0%}"
+        base_name = diffs["baseline"].iloc[0] if len(diffs) else rank["name"].iloc[0]
+        md = [f"# Sweep report: {name}", "",
+              f"Parent run `{data.sweep_id}`, {len(rank)} configuration(s), {int(rank['n'].max())} replications "
+              f"each. Ranking KPI **{kpi}** ({'more' if _maximize(kpi, _direction(data)) else 'less'} is better), "
+              f"{conf} Student-t intervals over replications.", "",
+              "## Ranking", "", _md_table(rank[["rank", "job", "name", "mean", "low", "high", "n"]]), "",
+              f"## Differences to the baseline `{base_name}`", "",
+              "Paired over replications (common random numbers) where the configurations share seeds; an interval "
+              "that excludes 0 is a real difference at this confidence.", "",
+              _md_table(diffs[["name", "diff", "low", "high", "paired", "significant"]]) if len(diffs) else
+              "(only one configuration)", "",
+              f"## Pareto front: {pareto[0]} vs {pareto[1]}", "", "![pareto](pareto.png)", "",
+              f"## Distributions of {kpi}", "", "![distributions](distributions.png)", ""]
+        (folder / "report.md").write_text("\n".join(md), encoding="utf-8")
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep report: {html.escape(name)}"
+                f"</title><style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}table{{border-collapse:"
+                f"collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>"
+                f"<h1>Sweep report: {html.escape(name)}</h1><p>Parent run <code>{data.sweep_id}</code>; ranking "
+                f"KPI <b>{html.escape(kpi)}</b>, {conf} intervals.</p><h2>Ranking</h2>"
+                f"{rank.drop(columns=['run_id']).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
+                f"<h2>Differences to the baseline {html.escape(str(base_name))}</h2>"
+                f"{diffs.drop(columns=['run_id']).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
+                f"<h2>Pareto front</h2><img src='pareto.png'><h2>Distributions</h2><img src='distributions.png'>"
+                f"</body></html>")
+        (folder / "report.html").write_text(page, encoding="utf-8")
+        if log:
+            client.log_artifacts(data.sweep_id, str(folder), "report")
+            best = rank.iloc[0]
+            client.set_tag(data.sweep_id, "twinbench.best", f"{best['name']} ({kpi} {best['mean']:.6g})")
+        result = {"ranking": rank, "differences": diffs, "data": data, "folder": folder,
+                  "files": sorted(p.name for p in folder.iterdir()), "pngs": pngs}
+    finally:
+        if keep is not None:
+            keep.cleanup()
+            if result is not None:
+                result["folder"] = None
+    return result
+
+
+def report_cli(args: list[str]) -> int:
+    """``twinbench-sweep report``: rebuild the report of a past sweep (exit status 0, or 2 with a message)."""
+    parser = argparse.ArgumentParser(prog="twinbench-sweep report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep", nargs="?", help="parent run id or sweep name")
+    parser.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
+    parser.add_argument("--experiment", default="twinbench-sweeps")
+    parser.add_argument("--kpi", default="oee")
+    parser.add_argument("--pareto", nargs=2, default=["maintenance_cost", "oee"], metavar=("X", "Y"))
+    parser.add_argument("--baseline", default=None, help="run name, config hash or job number (default: job 0)")
+    parser.add_argument("--out", default=None, help="folder for report.md/html and PNGs (default reports/<sweep>)")
+    parser.add_argument("--no-log", action="store_true", help="do not log the report to the parent run")
+    parser.add_argument("--list", action="store_true", help="list the sweeps in the store")
+    opts = parser.parse_args(args)
+    try:
+        client, exp_id = connect(store_uri(opts.tracking_uri), opts.experiment)
+        if opts.list:
+            for run in client.search_runs([exp_id], f"tags.`{ROLE_TAG}` = 'parent'", max_results=1000):
+                print(f"{run.info.run_id}  {run.info.status:9s}  {run.data.tags.get(SWEEP_TAG)}")
+            return 0
+        if not opts.sweep:
+            raise SweepError("name the sweep: twinbench-sweep report SWEEP_ID_OR_NAME (see --list)")
+        parent = resolve_parent(client, exp_id, opts.sweep)
+        out = Path(opts.out or Path("reports") / parent.data.tags.get(SWEEP_TAG, parent.info.run_id))
+        res = write_report(client, parent.info.run_id, kpi=opts.kpi, pareto=opts.pareto, baseline=opts.baseline,
+                           out_dir=out, log=not opts.no_log)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(_md_table(res["ranking"][["rank", "job", "name", "mean", "low", "high", "n"]]))
+    print(f"\nreport: {out.resolve() / 'report.md'} (and report.html, pareto.png, distributions.png)")
+    return 0

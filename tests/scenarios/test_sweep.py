@@ -1,0 +1,319 @@
+"""Sweeps: real Hydra multiruns (in-process through the console-script entry, or a subprocess) on real sqlite
+MLflow stores in tmp_path; the report checked against a hand computation from ``mlflow.search_runs``."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["replications.n=3", "replications.run_length_h=12", "replications.warmup_h=0", "sweep.progress=false",
+         "sweep.child_plot=false"]
+
+
+def _sweep(tmp: Path, name: str, *overrides, expect_ok: bool = True) -> int:
+    """Run ``twinbench-sweep -m ...`` in this process; returns the exit status."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from scenarios.sweep import main
+
+    GlobalHydra.instance().clear()
+    argv = ["-m", f"tracking.uri=sqlite:///{tmp}/mlflow.db", f"sweep.name={name}",
+            f"hydra.sweep.dir={tmp}/multirun/{name}", *SMALL, *overrides]
+    saved = sys.argv[:]
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+        os.environ.pop("TWINBENCH_SWEEP_PARENT", None)
+    if expect_ok:
+        assert code == 0
+    return code
+
+
+def _runs(tmp: Path) -> pd.DataFrame:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    try:
+        return mlflow.search_runs(experiment_names=["twinbench-sweeps"])
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def _children(df: pd.DataFrame, parent: str) -> pd.DataFrame:
+    return df[df["tags.mlflow.parentRunId"] == parent]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grid")
+    _sweep(tmp, "grid", "line.crew_size=1,2", "line.buffer_scale=0.25,1.0")
+    df = _runs(tmp)
+    parent = df[df["tags.twinbench.role"] == "parent"]
+    assert len(parent) == 1
+    return tmp, parent["run_id"].iloc[0]
+
+
+def test_grid_gives_one_parent_and_a_child_per_configuration(grid):
+    tmp, parent = grid
+    df = _runs(tmp)
+    assert df.loc[df.run_id == parent, "status"].item() == "FINISHED"
+    kids = _children(df, parent)
+    assert len(kids) == 4 and set(kids.status) == {"FINISHED"}
+    combos = set(zip(kids["params.line.crew_size"], kids["params.line.buffer_scale"]))
+    assert combos == {("1", "0.25"), ("1", "1.0"), ("2", "0.25"), ("2", "1.0")}
+    assert set(kids["params.replications.n"]) == {"3"}
+    assert set(kids["tags.seed"]) == {"2026"} and kids["tags.twinbench.config_hash"].nunique() == 4
+    assert kids["tags.git.commit"].str.len().min() >= 7
+    for _, kid in kids.iterrows():
+        assert kid["metrics.oee.low"] < kid["metrics.oee"] < kid["metrics.oee.high"]
+        assert 0.3 < kid["metrics.oee"] < 1.0
+        assert kid["metrics.throughput"] > 0
+        folder = Path(kid["artifact_uri"].removeprefix("file://"))
+        table = pd.read_csv(folder / "replications.csv")
+        assert len(table) == 3
+        assert math.isclose(table["oee"].mean(), kid["metrics.oee"], rel_tol=1e-12)
+        assert (folder / "config.yaml").is_file() and (folder / "summary.csv").is_file()
+    report = Path(df.loc[df.run_id == parent, "artifact_uri"].item().removeprefix("file://")) / "report"
+    assert {"report.md", "report.html", "pareto.png", "distributions.png", "ranking.csv"} <= {
+        p.name for p in report.iterdir()}
+
+
+def test_report_numbers_equal_a_hand_computation_from_search_runs(grid):
+    from scenarios.sweep_lineage import connect
+    from scenarios.sweep_report import write_report
+
+    tmp, parent = grid
+    df = _runs(tmp)
+    kids = _children(df, parent).set_index("run_id")
+    tables = {r: pd.read_csv(Path(k["artifact_uri"].removeprefix("file://")) / "replications.csv")
+              for r, k in kids.iterrows()}
+    client, _ = connect(f"sqlite:///{tmp}/mlflow.db", "twinbench-sweeps")
+    rep = write_report(client, parent, kpi="oee", baseline="0", log=False)
+    rank = rep["ranking"].set_index("run_id")
+    t = stats.t.ppf(0.975, 2)
+    for run_id, table in tables.items():
+        x = table["oee"].to_numpy()
+        half = t * x.std(ddof=1) / math.sqrt(3)
+        assert rank.loc[run_id, "mean"] == pytest.approx(x.mean(), rel=1e-12)
+        assert rank.loc[run_id, "low"] == pytest.approx(x.mean() - half, rel=1e-12)
+        assert rank.loc[run_id, "low"] == pytest.approx(kids.loc[run_id, "metrics.oee.low"], rel=1e-9)
+        assert rank.loc[run_id, "high"] == pytest.approx(kids.loc[run_id, "metrics.oee.high"], rel=1e-9)
+    assert list(rank["mean"]) == sorted(rank["mean"], reverse=True)
+    base = kids.index[kids["tags.hydra.job.num"] == "0"][0]
+    diffs = rep["differences"].set_index("run_id")
+    assert len(diffs) == 3 and diffs["paired"].all()
+    for run_id in diffs.index:
+        d = tables[run_id]["oee"].to_numpy() - tables[base]["oee"].to_numpy()
+        half = t * d.std(ddof=1) / math.sqrt(3) if d.std() > 0 else 0.0
+        assert diffs.loc[run_id, "diff"] == pytest.approx(d.mean(), abs=1e-15)
+        assert diffs.loc[run_id, "half_width"] == pytest.approx(half, abs=1e-15)
+
+
+def test_rerun_of_a_finished_sweep_skips_every_configuration(grid):
+    tmp, parent = grid
+    before = _runs(tmp)
+    _sweep(tmp, "grid", "line.crew_size=1,2", "line.buffer_scale=0.25,1.0")
+    after = _runs(tmp)
+    assert len(after) == len(before) == 5
+    row = after[after.run_id == parent].iloc[0]
+    assert row["status"] == "FINISHED" and row["tags.twinbench.resumed"] == "1"
+
+
+def test_report_command_rebuilds_a_past_sweep_and_names_an_unknown_one(grid, tmp_path, capsys):
+    from scenarios.sweep_report import report_cli
+
+    tmp, parent = grid
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    assert report_cli([parent, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--kpi", "throughput",
+                       "--no-log"]) == 0
+    assert "| rank |" in capsys.readouterr().out
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# Sweep report: grid")
+    assert report_cli(["grid", "--tracking-uri", uri, "--out", str(tmp_path / "r2"), "--no-log"]) == 0
+    assert report_cli(["no-such-sweep", "--tracking-uri", uri, "--no-log"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-sweep" in err and "--list" in err and "grid" in err
+
+
+def test_process_parallel_replications_equal_serial_ones(grid):
+    """Same seeds -> same KPIs with the replications on 2 local worker processes (and a new parent run)."""
+    tmp, parent = grid
+    _sweep(tmp, "grid-parallel", "line.crew_size=1", "line.buffer_scale=0.25,1.0", "replications.workers=2")
+    df = _runs(tmp)
+    serial = _children(df, parent)
+    new_parent = df[(df["tags.twinbench.sweep"] == "grid-parallel") & (df["tags.twinbench.role"] == "parent")]
+    par = _children(df, new_parent.run_id.item())
+    assert len(par) == 2
+    for _, row in par.iterrows():
+        twin = serial[serial["tags.twinbench.config_hash"] == row["tags.twinbench.config_hash"]]
+        assert len(twin) == 1  # workers do not enter the config hash
+        for k in ("oee", "oee.low", "throughput", "maintenance_cost", "unplanned_downtime"):
+            assert row[f"metrics.{k}"] == twin[f"metrics.{k}"].item()
+
+
+def test_lhs_experiment_covers_every_stratum_and_optuna_experiment_resumes_deterministically(tmp_path):
+    _sweep(tmp_path, "lhs", "experiment=lhs_buffers", "hydra.sweeper.n=4", "replications.n=2")
+    df = _runs(tmp_path)
+    kids = df[df["tags.twinbench.role"] == "child"]
+    assert len(kids) == 4 and set(kids.status) == {"FINISHED"}
+    cap = kids["params.line.buffers.filler_capper"].astype(float).to_numpy()  # int(interval(200, 2000))
+    assert ((cap >= 200) & (cap <= 2000)).all()
+    assert sorted(np.floor((cap - 200) / (1801 / 4)).astype(int)) == [0, 1, 2, 3]  # one point per stratum
+    interval = kids["params.line.policy.interval_h"].astype(float).to_numpy()  # tag(log, interval(40, 640))
+    assert sorted(np.floor(np.log(interval / 40) / np.log(16) * 4).astype(int)) == [0, 1, 2, 3]
+    assert kids["tags.mlflow.runName"].str.contains("line.buffers.filler_capper=").all()
+
+    opt = ["experiment=optuna_buffers_maintenance", "hydra.sweeper.n_trials=4", "hydra.sweeper.batch_size=2",
+           "replications.n=2"]
+    _sweep(tmp_path, "opt", *opt)
+    df = _runs(tmp_path)
+    parent = df[(df["tags.twinbench.sweep"] == "opt") & (df["tags.twinbench.role"] == "parent")]
+    kids = _children(df, parent.run_id.item())
+    assert len(kids) == 4 and parent.status.item() == "FINISHED"
+    expected = kids["metrics.oee"] - 2e-5 * kids["metrics.maintenance_cost"]
+    np.testing.assert_allclose(kids["metrics.objective"], expected, rtol=1e-9)
+    assert (kids["metrics.constraint.0"] == kids["metrics.unplanned_downtime"] - 72000.0).all()
+    assert set(kids["params.line.crew_size"]) <= {"1", "2", "3"}
+    _sweep(tmp_path, "opt", *opt)  # same seed, same told values -> the same trials: all skipped
+    again = _runs(tmp_path)
+    assert len(_children(again, parent.run_id.item())) == 4
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def _parents(tmp: Path) -> pd.DataFrame:
+    if not (tmp / "mlflow.db").exists():
+        return pd.DataFrame(columns=["status"])
+    df = _runs(tmp)
+    return df[df["tags.twinbench.role"] == "parent"] if "tags.twinbench.role" in df else df.iloc[:0]
+
+
+@pytest.mark.parametrize("override,words", [
+    ("line.crew_sise=1,2", ["crew_sise", "crew_size", "spelling"]),
+    ("++line.buffers.filler_caper=100,200", ["filler_caper", "filler_capper"]),
+    ("line.crew_size=range(1,1)", ["empty sweep", "line.crew_size"]),
+])
+def test_bad_override_fails_before_a_parent_run_exists(tmp_path, capfd, override, words):
+    assert _sweep(tmp_path, "bad", override, expect_ok=False) != 0
+    err = capfd.readouterr().err
+    for word in words:
+        assert word in err
+    assert len(_parents(tmp_path)) == 0
+
+
+def test_unreachable_tracking_server_is_named_with_the_fix(tmp_path, capfd):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from hydra.core.global_hydra import GlobalHydra
+
+    from scenarios.sweep import main
+
+    GlobalHydra.instance().clear()
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_:
+        main(["-m", f"tracking.uri=http://127.0.0.1:{port}", f"hydra.sweep.dir={tmp_path}/m", "line.crew_size=1,2",
+              *SMALL])
+    GlobalHydra.instance().clear()
+    assert exit_.value.code != 0 and time.perf_counter() - t0 < 30
+    err = capfd.readouterr().err
+    assert f"http://127.0.0.1:{port}" in err and "mlflow server" in err
+
+
+def test_a_failing_configuration_fails_the_parent_and_only_it_reruns(tmp_path, capfd):
+    """Job 1 raises (predictive maintenance needs code, not config); job 0 finishes; the parent is FAILED."""
+    assert _sweep(tmp_path, "fails", "line.policy.name=time_based,predictive", expect_ok=False) != 0
+    assert "predictive" in capfd.readouterr().err
+    df = _runs(tmp_path)
+    parent = df[df["tags.twinbench.role"] == "parent"]
+    assert parent.status.item() == "FAILED"
+    kids = _children(df, parent.run_id.item())
+    assert sorted(kids.status) == ["FAILED", "FINISHED"]
+    assert "predictive" in kids.loc[kids.status == "FAILED", "tags.twinbench.error"].item()
+    assert "RUNNING" not in set(df.status)
+
+
+# --------------------------------------------------------------------------------------- interrupt + resume
+def _count(db: Path, status: str) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM runs WHERE status = ?", (status,)).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_sweep_keeps_finished_runs_and_the_rerun_completes_only_the_rest(tmp_path):
+    cmd = [sys.executable, "-m", "scenarios.sweep", "-m", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+           "sweep.name=ctrlc", f"hydra.sweep.dir={tmp_path}/multirun", "line.buffer_scale=0.25,0.5,1.0,2.0",
+           "replications.n=4", "replications.run_length_h=168", "replications.warmup_h=0", "sweep.child_plot=false",
+           "report.enabled=false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    db = tmp_path / "mlflow.db"
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            # plain sqlite: opening the store with MLflow here would race its creation by the sweep
+            if _count(db, "FINISHED") >= 1 and _count(db, "RUNNING") >= 2:  # parent + a child mid-way
+                break
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    df = _runs(tmp_path)
+    parent = df[df["tags.twinbench.role"] == "parent"]
+    assert parent.status.item() == "KILLED"
+    kids = _children(df, parent.run_id.item())
+    finished_before = set(kids.loc[kids.status == "FINISHED", "run_id"])
+    assert 1 <= len(finished_before) < 4 and "RUNNING" not in set(kids.status)
+    assert (kids.status == "KILLED").sum() == 1
+
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    df = _runs(tmp_path)
+    kids = _children(df, parent.run_id.item())
+    finished = kids[kids.status == "FINISHED"]
+    assert finished["tags.twinbench.config_hash"].nunique() == len(finished) == 4
+    assert finished_before <= set(finished.run_id)  # not rerun
+    assert df.loc[df.run_id == parent.run_id.item(), "status"].item() == "FINISHED"
+
+
+# ----------------------------------------------------------------------------------------------- notebook
+@pytest.mark.slow
+def test_sweep_comparison_notebook_reads_a_finished_sweep(grid, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    tmp, parent = grid
+    monkeypatch.setenv("TWINBENCH_SWEEP_STORE", f"sqlite:///{tmp}/mlflow.db")
+    monkeypatch.setenv("TWINBENCH_SWEEP_NAME", "grid")
+    path = ROOT / "notebooks" / "sweep_comparison.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"sweep grid: parent {parent} (FINISHED), 4 configurations" in text
