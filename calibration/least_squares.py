@@ -18,7 +18,7 @@ from scipy import optimize, stats
 from calibration.base import BaseCalibrator, ConvergenceWarning, check_is_fitted
 from calibration.data import CalibrationData
 from calibration.global_search import differential_evolution_start, search_box, sobol_candidates
-from calibration.objective import WeightedObjective, robust_noise_std
+from calibration.objective import StackedObjective, WeightedObjective, robust_noise_std
 from calibration.profile import ProfileLikelihood, profile_likelihood
 from calibration.record import CalibrationRecord
 from sim.exceptions import CalibrationError, ConfigurationError, DataQualityWarning, IdentifiabilityWarning
@@ -120,26 +120,52 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model, data: CalibrationData, *, params=None, x0=None) -> "LeastSquaresCalibrator":
+    def fit(self, model, data, *, params=None, x0=None) -> "LeastSquaresCalibrator":
         """Estimate the parameters from *data*.
 
         Parameters
         ----------
         model : sim.physics.Model
-        data : CalibrationData
+        data : CalibrationData or sequence of CalibrationData
+            One window, or several windows (experiments) fitted at once: the
+            parameters are shared, every window gets its own estimated initial
+            states (named ``<state>@<window>``); ``fitted_`` and ``residuals_``
+            are then indexed by (window, t).
         params : dict, optional
             Prior values of all parameters (spec defaults otherwise); fitted ones start here.
-        x0 : dict, optional
-            States at the window start; measured outputs that are states fill the rest.
+        x0 : dict or sequence of dict, optional
+            States at the window start (one dict per window, or one for all);
+            measured outputs that are states fill the rest.
         """
         return self._fit_window(model, data, params=params, x0=x0, sigma0=None)
 
-    def _fit_window(self, model, data, *, params, x0, sigma0):
+    def _objective(self, model, data, params, x0):
         spec = model.spec
-        self._validate(data, spec)
         names, states = list(self.parameters), list(self.initial_states)
-        obj = WeightedObjective(model, data, names, states, spec.vector("params", params),
-                                self._initial_state(spec, data, x0), max_step=self.max_step)
+        if isinstance(data, CalibrationData):
+            self._validate(data, spec)
+            return data, WeightedObjective(model, data, names, states, spec.vector("params", params),
+                                           self._initial_state(spec, data, x0), max_step=self.max_step)
+        windows = list(data)
+        if not windows or not all(isinstance(w, CalibrationData) for w in windows):
+            raise CalibrationError(f"data must be a CalibrationData window or a non-empty sequence of them, got "
+                                   f"{type(data).__name__}; build windows with CalibrationData.from_frame")
+        for w in windows:
+            self._validate(w, spec)
+            if w.output_names != windows[0].output_names:
+                raise CalibrationError(f"every window must measure the same outputs: {list(w.output_names)} vs "
+                                       f"{list(windows[0].output_names)}")
+        x0s = list(x0) if isinstance(x0, (list, tuple)) else [x0] * len(windows)
+        if len(x0s) != len(windows):
+            raise CalibrationError(f"x0 gives {len(x0s)} initial states for {len(windows)} windows; give one dict "
+                                   f"per window or one for all")
+        obj = StackedObjective(model, windows, names, states, spec.vector("params", params),
+                               [self._initial_state(spec, w, x) for w, x in zip(windows, x0s)],
+                               max_step=self.max_step)
+        return obj.data, obj
+
+    def _fit_window(self, model, data, *, params, x0, sigma0):
+        data, obj = self._objective(model, data, params, x0)
         self._check_data(obj, data)
         if self.noise_std is not None:
             obj.sigma = self._sigma(data)
@@ -312,7 +338,8 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.stderr_ = dict(zip(all_names, stderr.tolist()))
         self.intervals_ = {n: (float(v - tq * s), float(v + tq * s)) for n, v, s in zip(all_names, theta, stderr)}
         self.noise_std_ = dict(zip(data.output_names, (sigma * math.sqrt(s2)).tolist()))
-        index = pd.Index(data.t, name="t")
+        index = pd.Index(data.t, name="t") if isinstance(data, CalibrationData) else \
+            pd.MultiIndex.from_arrays([data.window, data.t], names=["window", "t"])
         self.fitted_ = pd.DataFrame(y, columns=list(data.output_names), index=index, copy=False)
         self.residuals_ = pd.DataFrame(resid, columns=list(data.output_names), index=index, copy=False)
         self.metrics_ = {}
@@ -342,7 +369,10 @@ class LeastSquaresCalibrator(BaseCalibrator):
             window={"start": data.start.isoformat(), "end": data.end.isoformat(),
                     "channels": list(data.input_names) + list(data.output_names), "n_samples": int(data.t.size),
                     "content_hash": data.content_hash, "source_hash": data.source_hash,
-                    "inputs_carried_forward": int(data.n_filled)},
+                    "inputs_carried_forward": int(data.n_filled),
+                    **({} if isinstance(data, CalibrationData) else {"windows": [
+                        {"start": w.start.isoformat(), "end": w.end.isoformat(), "n_samples": int(w.t.size),
+                         "content_hash": w.content_hash} for w in data.windows]})},
             initial_state=self.initial_state_, final_state=self.final_state_,
             method=repr(self))
 

@@ -188,3 +188,90 @@ def robust_noise_std(outputs: np.ndarray) -> np.ndarray:
             if s > 0 and math.isfinite(s):
                 out[j] = s
     return out
+
+
+class StackedData:
+    """Several windows (experiments) seen as one: outputs stacked in time, per-window times and hashes kept.
+
+    Only what the calibrator reads of a ``CalibrationData`` is provided; the
+    windows themselves are in ``windows``.
+    """
+
+    def __init__(self, windows):
+        self.windows = tuple(windows)
+        first = self.windows[0]
+        self.input_names, self.output_names = first.input_names, first.output_names
+        self.t = np.concatenate([w.t for w in self.windows])
+        self.window = np.concatenate([np.full(w.t.size, k) for k, w in enumerate(self.windows)])
+        self.outputs = np.vstack([w.outputs for w in self.windows])
+        self.start = min(w.start for w in self.windows)
+        self.end = max(w.end for w in self.windows)
+        self.source_hash = "+".join(sorted({w.source_hash for w in self.windows if w.source_hash}))
+        self.n_filled = sum(w.n_filled for w in self.windows)
+
+    @property
+    def content_hash(self) -> str:
+        import hashlib
+
+        return hashlib.sha256("|".join(w.content_hash for w in self.windows).encode()).hexdigest()
+
+    @property
+    def n_observations(self) -> int:
+        return int(np.isfinite(self.outputs).sum())
+
+
+class StackedObjective(WeightedObjective):
+    """One objective over several windows: the parameters are shared, each window has its own initial states.
+
+    ``theta = [parameters, states of window 0, states of window 1, ...]``; the
+    estimated states are named ``<state>@<window>``.  Residuals, costs and the
+    Jacobian are those of the windows side by side (each window one fleet call).
+    """
+
+    def __init__(self, model, windows, names, states, base_params, base_states_list, *, max_step):
+        self.parts = [WeightedObjective(model, w, names, states, base_params, x, max_step=max_step)
+                      for w, x in zip(windows, base_states_list)]
+        first = self.parts[0]
+        self.model, self.spec, self.data = model, first.spec, StackedData(windows)
+        self.names, self.states = list(names), [f"{s}@{k}" for k in range(len(windows)) for s in states]
+        self.theta_names = self.names + self.states
+        self.p_idx, self.s_idx, self.out_idx = first.p_idx, first.s_idx, first.out_idx
+        self.base_p, self.base_x = first.base_p, first.base_x
+        npar = len(self.names)
+        self.lo = np.concatenate([first.lo[:npar]] + [p.lo[npar:] for p in self.parts])
+        self.hi = np.concatenate([first.hi[:npar]] + [p.hi[npar:] for p in self.parts])
+        self.theta0 = np.concatenate([first.theta0[:npar]] + [p.theta0[npar:] for p in self.parts])
+        self.mask = np.vstack([p.mask for p in self.parts])
+        self.n_obs = int(self.mask.sum())
+        self.sigma = np.ones(len(self.data.output_names))
+        self.integrator = first.integrator
+        self.n_evaluations = 0
+        self.n_failed = 0
+        ns = len(states)
+        self._cols = [list(range(npar)) + list(range(npar + k * ns, npar + (k + 1) * ns)) for k in range(len(windows))]
+
+    def _sync(self):
+        for part in self.parts:
+            part.sigma = self.sigma
+
+    def unpack(self, thetas):
+        """States and parameters of the first window (the record's initial state)."""
+        return self.parts[0].unpack(np.atleast_2d(thetas)[:, self._cols[0]])
+
+    def simulate(self, thetas) -> np.ndarray:
+        thetas = np.atleast_2d(thetas)
+        self.n_evaluations += thetas.shape[0]
+        return np.concatenate([p.simulate(thetas[:, c]) for p, c in zip(self.parts, self._cols)], axis=1)
+
+    def costs(self, thetas) -> np.ndarray:
+        self._sync()
+        thetas = np.atleast_2d(np.asarray(thetas, float))
+        before = sum(p.n_failed for p in self.parts)
+        total = sum(p.costs(thetas[:, c]) for p, c in zip(self.parts, self._cols))
+        self.n_evaluations += thetas.shape[0]
+        self.n_failed += int(np.sum(~np.isfinite(total))) if sum(p.n_failed for p in self.parts) > before else 0
+        return total
+
+    def final_state(self, theta) -> np.ndarray:
+        """States at the end of the last window."""
+        return self.parts[-1].final_state(np.asarray(theta)[self._cols[-1]])

@@ -181,3 +181,50 @@ def test_parameter_scaling_options_reach_the_same_optimum(x_scale):
     for name in FITTED:
         assert cal.params_[name] == pytest.approx(ref.params_[name], rel=1e-4)
     assert cal.cost_ == pytest.approx(ref.cost_, rel=1e-6)
+
+
+def test_several_windows_share_parameters_and_get_their_own_initial_states():
+    """Two experiments (a cold start and a warm restart a day later) fitted at once."""
+    windows, starts = [], []
+    for seed, x_h in ((11, 312.0), (12, 330.0)):
+        frame, _ = synthetic_frame(seed, hours=3.0, period=20.0)
+        if x_h != 312.0:  # the warm restart: simulate again from a hotter housing
+            t = (frame.index - frame.index[0]).total_seconds().to_numpy()
+            u = frame[["motor_current", "ambient_temperature"]].to_numpy()
+            y = MOTOR_THERMAL.simulate(np.array([340.0, x_h]), SPEC.vector("params", TRUTH), t, u)[0]
+            frame["winding_temperature"] = y[:, 0] + np.random.default_rng(seed).normal(0.0, 0.3, t.size)
+            frame.index = frame.index + pd.Timedelta(days=1)
+        windows.append(CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"]))
+        starts.append(x_h)
+    cal = LeastSquaresCalibrator(FITTED, initial_states=("housing_temperature",)).fit(MOTOR_THERMAL, windows)
+    assert cal.theta_names_ == list(FITTED) + ["housing_temperature@0", "housing_temperature@1"]
+    for name, true in TRUTH.items():
+        lo, hi = cal.intervals_[name]
+        assert lo < true < hi and abs(cal.params_[name] / true - 1) < 0.03, (name, lo, true, hi)
+    for k, x_h in enumerate(starts):
+        assert f"housing_temperature@{k}" not in cal.params_  # initial states are nuisance unknowns, not params_
+        lo, hi = cal.intervals_[f"housing_temperature@{k}"]
+        assert lo - 0.5 < x_h < hi + 0.5
+    assert list(cal.residuals_.index.names) == ["window", "t"]
+    assert len(cal.residuals_) == sum(w.t.size for w in windows)
+    assert cal.initial_state_["housing_temperature"] == pytest.approx(312.0, abs=1.5)
+    window = cal.record_.window
+    assert [w["content_hash"] for w in window["windows"]] == [w.content_hash for w in windows]
+    assert window["start"] == windows[0].start.isoformat() and window["end"] == windows[1].end.isoformat()
+    # the joint fit is tighter than either window alone
+    single = LeastSquaresCalibrator(FITTED, initial_states=("housing_temperature",)).fit(MOTOR_THERMAL, windows[0])
+    for name in TRUTH:
+        assert cal.stderr_[name] < single.stderr_[name]
+
+
+def test_several_windows_must_measure_the_same_outputs():
+    frame, _ = synthetic_frame(0, hours=2.0, period=20.0)
+    frame["housing_temperature"] = 310.0
+    a = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"])
+    b = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature", "housing_temperature"])
+    with pytest.raises(CalibrationError, match="same outputs"):
+        LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, [a, b])
+    with pytest.raises(CalibrationError, match="non-empty sequence"):
+        LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, [])
+    with pytest.raises(CalibrationError, match="one dict per window"):
+        LeastSquaresCalibrator(FITTED).fit(MOTOR_THERMAL, [a, a], x0=[{}, {}, {}])
