@@ -152,12 +152,14 @@ def run_job(cfg) -> dict:
     client, exp_id = connect(uri, cfg.tracking.experiment)
     parent = _parent(client, exp_id, uri, cfg.sweep.name)
     label = _label(job_overrides, parent)
+    total = parent.data.params.get("sweep.jobs", "?") if parent is not None else "?"
+    where = f"job {job_num + 1}/{total}"  # the sweep's progress: this job of all of them (adaptive: Optuna)
     done = finished_child(client, exp_id, parent.info.run_id, chash) if parent is not None else None
     if done is not None:
         m = done.data.metrics
         constraints = [m[k] for k in sorted((k for k in m if k.startswith("constraint.")),
                                             key=lambda k: int(k.split(".")[1]))]
-        console.print(f"[dim]job {job_num} {label}: finished before in run {done.info.run_id}, skipped[/dim]",
+        console.print(f"[dim]{where} {label}: finished before in run {done.info.run_id}, skipped[/dim]",
                       highlight=False)
         return {"objective": m.get("objective"), "constraints": constraints, "run_id": done.info.run_id,
                 "skipped": True}
@@ -176,7 +178,7 @@ def run_job(cfg) -> dict:
     try:
         t1 = time.perf_counter()
         with _progress_bar(bool(cfg.sweep.progress) and console.is_terminal, label) as bar:
-            task = bar.add_task(f"job {job_num} {label}", total=plan.replications) if bar is not None else None
+            task = bar.add_task(f"{where} {label}", total=plan.replications) if bar is not None else None
             advance = (lambda k, n: bar.update(task, completed=k)) if bar is not None else None
             table = replicate_configuration(line_cfg, plan, workers=int(rep["workers"]), motor_params=motor_params,
                                             scenario=int(chash[:6], 16), progress=advance)
@@ -222,7 +224,7 @@ def run_job(cfg) -> dict:
         client.set_terminated(run_id, status="FAILED")
         raise
     half = summary.loc["oee", "half_width"] if "oee" in summary.index else float("nan")
-    console.print(f"job {job_num} {label}: objective {value:.4g}, oee {means.get('oee', float('nan')):.4f} "
+    console.print(f"{where} {label}: objective {value:.4g}, oee {means.get('oee', float('nan')):.4f} "
                   f"± {half:.4f} ({plan.replications} replications, {model_seconds:.1f} s)", highlight=False)
     return {"objective": value, "constraints": constraints, "run_id": run_id, "skipped": False}
 
