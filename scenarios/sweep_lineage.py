@@ -208,6 +208,21 @@ def _fail(err: Exception, code: int = 2):
     raise SystemExit(code) from err
 
 
+def _print_ranking(report: dict, kpi: str, folder: Path, top: int = 5) -> None:
+    """The best configurations with their intervals, and where the full report is."""
+    from rich.console import Console
+
+    console = Console()
+    rank = report["ranking"]
+    console.print(f"\nranking by {kpi} ({len(rank)} configurations, {rank['confidence'].iloc[0]:.0%} intervals):",
+                  highlight=False)
+    for _, row in rank.head(top).iterrows():
+        console.print(f"  {int(row['rank']):>3}. {row['name']}: {row['mean']:.5g} [{row['low']:.5g}, "
+                      f"{row['high']:.5g}]", highlight=False)
+    console.print(f"report: {folder / 'report.md'} (also logged to the parent run under report/)", highlight=False,
+                  soft_wrap=True)
+
+
 class SweepLineage(Callback):
     """Hydra callback: the sweep's parent run (``on_multirun_start``) and its closing and report (``on_multirun_end``).
 
@@ -279,8 +294,10 @@ class SweepLineage(Callback):
             try:
                 from scenarios.sweep_report import write_report
 
-                write_report(client, run_id, kpi=config.report.kpi, pareto=list(config.report.pareto),
-                             baseline=config.report.baseline, log=True)
+                folder = Path(config.hydra.sweep.dir).resolve() / "report"
+                report = write_report(client, run_id, kpi=config.report.kpi, pareto=list(config.report.pareto),
+                                      baseline=config.report.baseline, out_dir=folder, log=True)
+                _print_ranking(report, config.report.kpi, folder)
             except Exception as err:  # noqa: BLE001 - the sweep's runs are intact; report later
                 report_error = err
                 client.set_tag(run_id, "twinbench.report_error", str(err)[:5000])
