@@ -3,7 +3,10 @@
 For each sample of a batch, in arrival order: clock offset, future stamp, time order
 (duplicates, late samples, reorder buffer), value gates (missing, non-finite, range),
 conversion to SI as ``scale * x + offset``; each sample the reorder buffer releases
-then passes the stuck and spike checks and the gap check, in time order.
+then passes the stuck and spike checks and the gap check, in time order.  With lateness 0
+an in-order sample is released at once, without passing through the buffer.  Only the
+rejected samples are written to the entry outputs (compact lists), so that a clean batch
+touches no memory but the released stamps and values.
 
 Pure function on arrays (STYLE rule 5): the state carried from one batch to the next
 lives in :class:`PassState`'s arrays, which the caller owns, so a file read in chunks
@@ -35,7 +38,7 @@ SETTINGS_I = ("offset_ns", "limit_ns", "lateness_ns", "gap_ns", "stuck_samples",
 SETTINGS_F = ("scale", "offset", "low", "high", "stuck_tolerance", "threshold", "min_deviation")
 # Layout of the integer state.
 (_NEWEST, _FLOOR, _LAST_GOOD, _RUN, _COUNT, _POS, _B_START, _B_END, _N_OUT, _N_GAPS, _LOG_POS, _LOG_SIZE,
- _ACCEPTED, _STALE) = range(14)
+ _ACCEPTED, _STALE, _N_LATE, _N_BAD) = range(16)
 
 
 class PassState:
@@ -52,7 +55,7 @@ class PassState:
     """
 
     def __init__(self, window: int, history: int = 1 << 16, capacity: int = 256):
-        self.ints = np.zeros(14, dtype=np.int64)
+        self.ints = np.zeros(16, dtype=np.int64)
         self.ints[[_NEWEST, _FLOOR, _LAST_GOOD]] = NAT
         self.floats = np.zeros(1)  # first value of the stuck run [SI unit]
         _, _, self.ring, self.ordered = new_state(window)
@@ -78,12 +81,13 @@ class PassState:
         end = int(self.ints[_B_END])
         self.buffer = tuple(np.concatenate([a[:end], np.empty_like(a)]) for a in self.buffer)
 
-    def released(self) -> tuple[int, int]:
-        """Samples and gaps written to the outputs since :meth:`reset_outputs`."""
-        return int(self.ints[_N_OUT]), int(self.ints[_N_GAPS])
+    def released(self) -> tuple[int, int, int, int]:
+        """Entries written to the outputs since :meth:`reset_outputs`: released samples, gaps, samples
+        rejected by the time gates, released samples rejected by the value gates."""
+        return tuple(int(self.ints[j]) for j in (_N_OUT, _N_GAPS, _N_LATE, _N_BAD))
 
     def reset_outputs(self) -> None:
-        self.ints[_N_OUT] = self.ints[_N_GAPS] = 0
+        self.ints[[_N_OUT, _N_GAPS, _N_LATE, _N_BAD]] = 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -117,7 +121,8 @@ def _logged(log, pos, size, s):
 def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset, start, final, ref, settings_i,
                  settings_f,
                  state_i, state_f, ring, ordered, log, b_stamp, b_si, b_code, b_ref, b_index,
-                 codes, newest_before, out_stamp, out_si, out_code, out_ref, out_index, gaps):
+                 time_index, time_code, newest_before, out_stamp, out_si, bad_pos, bad_code, bad_ref, bad_index,
+                 gaps):
     """Gate samples ``start:`` of one batch; returns where it stopped (``len(stamps)``, or earlier when
     the reorder buffer is full: grow it and call again from there).
 
@@ -147,13 +152,15 @@ def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset
         See ``SETTINGS_I`` and ``SETTINGS_F``.
     state_i, state_f, ring, ordered, log, b_stamp, b_si, b_code, b_ref, b_index
         :class:`PassState` arrays, updated in place.
-    codes : int8[n]
-        Out: the time-gate code of each sample (0: accepted into the time order).
-    newest_before : int64[n]
-        Out: newest stamp seen before each rejected sample (others are not written) [UTC ns].
-    out_stamp, out_si, out_code, out_ref, out_index : arrays of room ``pending + n``
+    time_index, time_code, newest_before : int64[n], int8[n], int64[n]
+        Out, from ``state_i[_N_LATE]`` on, for each sample the time gates reject (in arrival order):
+        its index, the gate code and the newest stamp seen before it [UTC ns].
+    out_stamp, out_si : int64, float64 arrays of room ``pending + n``
         Out, from ``state_i[_N_OUT]`` on: released samples in time order: stamp [UTC ns], SI value
-        (NaN where quarantined) [SI unit], value-gate code, batch number, index in that batch.
+        (NaN where quarantined) [SI unit].
+    bad_pos, bad_code, bad_ref, bad_index : arrays of room ``pending + n``
+        Out, from ``state_i[_N_BAD]`` on, for each released sample a value gate rejects: its position
+        in *out_stamp*, the gate code, its batch number and its index in that batch.
     gaps : int64[room, 2]
         Out, from ``state_i[_N_GAPS]`` on: (last accepted before, first accepted after) [UTC ns].
     """
@@ -170,6 +177,10 @@ def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset
     run_length, count, pos, stale = state_i[_RUN], state_i[_COUNT], state_i[_POS], state_i[_STALE] != 0
     b_start, b_end, k, n_gaps = state_i[_B_START], state_i[_B_END], state_i[_N_OUT], state_i[_N_GAPS]
     log_pos, log_size, accepted = state_i[_LOG_POS], state_i[_LOG_SIZE], state_i[_ACCEPTED]
+    n_late, n_bad = state_i[_N_LATE], state_i[_N_BAD]
+    direct = lateness_ns == 0  # in-order samples then leave at once: no reorder buffer work
+    held = False  # a sample that skips the buffer waits in d_* for step 2
+    d_stamp, d_si, d_code, d_index = NAT, 0.0, 0, 0
     first = state_f[0]
     capacity, history = b_stamp.shape[0], log.shape[0]
     n = stamps.shape[0]
@@ -214,13 +225,18 @@ def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset
                     si = scale * x + offset
                     if v == 0 and abs(si) == np.inf:
                         v = NON_FINITE  # overflow in the conversion
-                    p = b_end
-                    while p > b_start and b_stamp[p - 1] > s:  # late samples are few and close to the end
-                        b_stamp[p], b_si[p], b_code[p] = b_stamp[p - 1], b_si[p - 1], b_code[p - 1]
-                        b_ref[p], b_index[p] = b_ref[p - 1], b_index[p - 1]
-                        p -= 1
-                    b_stamp[p], b_si[p], b_code[p], b_ref[p], b_index[p] = s, si, v, ref, i
-                    b_end += 1
+                    if direct and b_start == b_end:
+                        # lateness 0 and nothing held: the sample is the newest and leaves at once (step 2)
+                        held = True
+                        d_stamp, d_si, d_code, d_index = s, si, v, i
+                    else:
+                        p = b_end
+                        while p > b_start and b_stamp[p - 1] > s:  # late samples are few and close to the end
+                            b_stamp[p], b_si[p], b_code[p] = b_stamp[p - 1], b_si[p - 1], b_code[p - 1]
+                            b_ref[p], b_index[p] = b_ref[p - 1], b_index[p - 1]
+                            p -= 1
+                        b_stamp[p], b_si[p], b_code[p], b_ref[p], b_index[p] = s, si, v, ref, i
+                        b_end += 1
                 elif _holds(b_stamp, b_start, b_end, s) or _logged(log, log_pos, log_size, s):
                     code = DUPLICATE
                 else:
@@ -229,16 +245,24 @@ def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset
                     newest = s
                 boundary = newest - lateness_ns
             if code != 0:
-                newest_before[i] = newest  # a rejected stamp never raises it
-            codes[i] = code
+                time_index[n_late], time_code[n_late], newest_before[n_late] = i, code, newest  # never raised
+                n_late += 1
             i += 1
         elif final:
             boundary, last = _END, True
         else:
             break
         # -- 2. release what no sample may precede any more: stuck, spike, gaps -----------------------
-        while b_start < b_end and b_stamp[b_start] <= boundary:
-            s, si, v = b_stamp[b_start], b_si[b_start], b_code[b_start]
+        while True:
+            if b_start < b_end and b_stamp[b_start] <= boundary:
+                s, si, v = b_stamp[b_start], b_si[b_start], b_code[b_start]
+                s_ref, s_index = b_ref[b_start], b_index[b_start]
+                b_start += 1
+            elif held:  # (the buffer is empty: lateness 0 releases everything up to the newest stamp)
+                s, si, v, s_ref, s_index = d_stamp, d_si, d_code, ref, d_index
+                held = False
+            else:
+                break
             if v == 0 and sequential:
                 flag, run_length, count, pos, first, stale = stuck_spike_step(
                     si, stuck_samples, stuck_tolerance, window, threshold, min_deviation, ring, ordered,
@@ -256,13 +280,14 @@ def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset
                 out_si[k] = si
             else:
                 out_si[k] = np.nan
-            out_stamp[k], out_code[k], out_ref[k], out_index[k] = s, v, b_ref[b_start], b_index[b_start]
+                bad_pos[n_bad], bad_code[n_bad], bad_ref[n_bad], bad_index[n_bad] = k, v, s_ref, s_index
+                n_bad += 1
+            out_stamp[k] = s
             k += 1
             floor = s
             log[log_pos] = s
             log_pos = log_pos + 1 if log_pos + 1 < history else 0
             log_size = min(log_size + 1, history)
-            b_start += 1
         if b_start == b_end:
             b_start = b_end = 0
         if last:
@@ -271,5 +296,6 @@ def gate_channel(stamps, time_codes, values, value_codes, valid_bits, bit_offset
     state_i[_RUN], state_i[_COUNT], state_i[_POS], state_i[_STALE] = run_length, count, pos, stale
     state_i[_B_START], state_i[_B_END], state_i[_N_OUT], state_i[_N_GAPS] = b_start, b_end, k, n_gaps
     state_i[_LOG_POS], state_i[_LOG_SIZE], state_i[_ACCEPTED] = log_pos, log_size, accepted
+    state_i[_N_LATE], state_i[_N_BAD] = n_late, n_bad
     state_f[0] = first
     return i

@@ -12,7 +12,7 @@ from sim.telemetry.channels import UNMAPPED, ChannelMap
 from sim.telemetry.pipeline import ChannelGates, ChannelResult
 from sim.telemetry.stream import QUARANTINE_COLUMNS, TelemetryStream, build_counts, empty_gaps, empty_quarantine
 
-__all__ = ["Collector", "new_gates"]
+__all__ = ["Collector", "SharedColumns", "new_gates"]
 
 
 def new_gates(channel_map: ChannelMap) -> dict[str, ChannelGates]:
@@ -22,6 +22,86 @@ def new_gates(channel_map: ChannelMap) -> dict[str, ChannelGates]:
                              gap_factor=channel_map.gap_factor, future_tolerance=channel_map.future_tolerance)
         for c in channel_map.channels
     }
+
+
+class SharedColumns:
+    """Released samples of all channels of a wide table: the stamps once, the SI values in one block.
+
+    Channel *j*'s values go to row *j* of a column-major ``(channels, capacity)`` block, at the
+    positions of the shared stamps; a channel that releases the stamps first appends them.  The
+    block grows by doubling (a *capacity* hint, e.g. the rows of a Parquet file, avoids that).
+    Fresh memory costs a page fault per 4 KiB, so nothing is copied twice.
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels.
+    capacity : int or None
+        Expected number of released stamps.
+    """
+
+    def __init__(self, channels: int, capacity: int | None = None):
+        self.hint = capacity or 0
+        self._stamps = np.empty(0, dtype=np.int64)
+        self._block = np.empty((channels, 0))
+        self.total = 0  # shared stamps so far
+        self.filled = np.zeros(channels, dtype=np.int64)  # values written per channel
+        self.staged = np.zeros(channels, dtype=np.int64)  # values put in place ahead of add()
+
+    def add(self, j: int, stamps: np.ndarray, values: np.ndarray) -> bool:
+        """Store channel *j*'s next released samples; False (nothing stored) if its stamps differ."""
+        start = int(self.filled[j])
+        end = start + stamps.size
+        common = min(end, self.total) - start
+        staged, self.staged[j] = self.staged[j], 0
+        if common > 0 and not np.array_equal(self._stamps[start:start + common], stamps[:common]):
+            return False
+        if end > self.total:
+            self.reserve(end)
+            self._stamps[self.total:end] = stamps[common:]
+            self.total = end
+        if staged != stamps.size:
+            self._block[j, start:end] = values
+        self.filled[j] = end
+        return True
+
+    def stage(self, j: int, values: np.ndarray) -> None:
+        """Put channel *j*'s next values in place ahead of :meth:`add` (which then only checks the stamps).
+
+        Channels may stage at the same time from different threads: the first touch of fresh
+        memory (a page fault per 4 KiB) is then shared out.  Nothing is put when there is no room
+        (see :meth:`reserve`); a refused :meth:`add` leaves the values unused.
+        """
+        start = int(self.filled[j])
+        if start + values.size <= self._stamps.size:
+            self._block[j, start:start + values.size] = values
+            self.staged[j] = values.size
+
+    def reserve(self, size: int) -> None:
+        """Room for *size* shared stamps."""
+        if size <= self._stamps.size:
+            return
+        capacity = max(size, self.hint, 2 * self._stamps.size)
+        stamps, block = np.empty(capacity, dtype=np.int64), np.empty((self._block.shape[0], capacity))
+        stamps[:self.total] = self._stamps[:self.total]
+        block[:, :self.total] = self._block[:, :self.total]
+        self._stamps, self._block = stamps, block
+
+    def complete(self) -> bool:
+        """Whether every channel has a value at every shared stamp."""
+        return bool((self.filled == self.total).all())
+
+    def stamps(self) -> np.ndarray:
+        return self._stamps[:self.total]
+
+    def values(self) -> np.ndarray:
+        """``(channels, total)`` view of the block [SI unit]."""
+        return self._block[:, :self.total]
+
+    def split(self, names) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+        """What is stored so far as per-channel ``(stamps, values)`` pieces (for channels whose stamps differ)."""
+        return {n: [(self._stamps[:f].copy(), self._block[j, :f].copy())] if f else []
+                for j, (n, f) in enumerate(zip(names, self.filled.tolist()))}
 
 
 class Collector:
@@ -36,13 +116,18 @@ class Collector:
         what ``telemetry check`` needs for files larger than memory).
     max_quarantine : int or None
         Keep at most this many quarantine entries (the counts stay complete).
+    capacity : int or None
+        Expected number of frame rows (e.g. the rows of the file): the frame's memory is taken once.
     """
 
-    def __init__(self, channel_map: ChannelMap, *, keep_frame: bool = True, max_quarantine: int | None = None):
+    def __init__(self, channel_map: ChannelMap, *, keep_frame: bool = True, max_quarantine: int | None = None,
+                 capacity: int | None = None):
         self.map, self.keep_frame, self.max_quarantine = channel_map, keep_frame, max_quarantine
         self.order = {name: k for k, name in enumerate(channel_map.names)}
         self.order[UNMAPPED] = len(self.order)
-        self.samples: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {n: [] for n in channel_map.names}
+        self.columns = SharedColumns(len(channel_map.names), capacity)
+        #: Per channel: (stamps, values) pieces, once the channels' released stamps differ (None until then).
+        self.samples: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None
         self.entries: list[dict[str, np.ndarray]] = []
         self.kept = 0
         self.gaps: list[tuple[str, np.ndarray]] = []
@@ -51,16 +136,21 @@ class Collector:
         self.span: list[int] = []  # [first, last] released stamp [UTC ns]
 
     def add(self, name: str, result: ChannelResult) -> None:
-        """Take one channel's released samples, quarantine entries and gaps."""
+        """Take one channel's released samples (copied: they may be the gates' work memory), quarantine
+        entries and gaps."""
         if result.stamps.size:
             low, high = int(result.stamps[0]), int(result.stamps[-1])
             self.span = [min(self.span[0], low), max(self.span[1], high)] if self.span else [low, high]
             if self.keep_frame:
-                self.samples[name].append((result.stamps, result.values))
+                if self.samples is None and not self.columns.add(self.order[name], result.stamps, result.values):
+                    self.samples = self.columns.split(self.map.names)
+                    self.columns = SharedColumns(len(self.map.names))  # its memory is no longer needed
+                if self.samples is not None:
+                    self.samples[name].append((result.stamps.copy(), result.values.copy()))
         if result.quarantine is not None:
             self._entries(name, result.quarantine)
         if result.gaps.size:
-            self.gaps.append((name, result.gaps))
+            self.gaps.append((name, result.gaps.copy()))
 
     def add_unmapped(self, rows: np.ndarray, time_raw: np.ndarray, stamps: np.ndarray, raw_value: np.ndarray,
                      reasons: np.ndarray) -> None:
@@ -84,21 +174,14 @@ class Collector:
     def frame(self) -> pd.DataFrame:
         """Accepted samples as a wide frame: UTC index named ``time``, one SI column per channel."""
         names = list(self.map.names)
-        pieces = [self.samples[n] for n in names]
-        first = [s for s, _ in pieces[0]]
-        shared = all(len(p) == len(first) and all(a is b or np.array_equal(a, b) for a, (b, _) in zip(first, p))
-                     for p in pieces[1:])
-        if shared:  # the usual wide table: every channel released the same stamps, chunk by chunk
-            stamps = np.concatenate(first) if first else np.empty(0, np.int64)
-            # one copy of each piece into a column-major block, which pandas keeps without copying again
-            block = np.empty((len(names), stamps.size))
-            for j, p in enumerate(pieces):
-                if p:
-                    np.concatenate([x for _, x in p], out=block[j])
-            values = block.T
+        if self.samples is None and self.columns.complete():
+            # the usual wide table: every channel released the same stamps, kept once; the column-major
+            # block becomes the frame's values without a copy
+            stamps, values = self.columns.stamps(), self.columns.values().T
         else:
+            samples = self.samples if self.samples is not None else self.columns.split(names)
             parts = {n: (np.concatenate([s for s, _ in v]) if v else np.empty(0, np.int64),
-                         np.concatenate([x for _, x in v]) if v else np.empty(0)) for n, v in self.samples.items()}
+                         np.concatenate([x for _, x in v]) if v else np.empty(0)) for n, v in samples.items()}
             stamps = np.unique(np.concatenate([parts[n][0] for n in names]))
             values = np.full((stamps.size, len(names)), np.nan)
             for j, n in enumerate(names):

@@ -136,22 +136,27 @@ class LiveSource:
         return out
 
 
+_NS_LOW, _NS_HIGH = float(pd.Timestamp.min.value), float(pd.Timestamp.max.value)  # [ns] (as floats, as compared)
+
+
 def _stamps(records: list[LiveRecord], channel_map: ChannelMap) -> tuple[np.ndarray, np.ndarray]:
     """UTC ns of the message stamps (arrival time where a message has none) and notes where unparseable."""
     k = len(records)
     stamps = np.full(k, NAT, dtype=np.int64)
     notes = np.full(k, "", dtype=object)
     text: list[int] = []
+    numeric: list[int] = []
+    seconds: list[float] = []
     for j, r in enumerate(records):
         t = r.time
         if t is None:
             stamps[j] = r.arrival_ns
         elif isinstance(t, (int, float)) and not isinstance(t, bool):
-            ns = float(t) * 1e9
-            if np.isfinite(ns) and pd.Timestamp.min.value < ns < pd.Timestamp.max.value:
-                stamps[j] = int(ns)
-            else:
-                notes[j] = "not a Unix time in seconds (years 1677 to 2262)"
+            numeric.append(j)
+            try:
+                seconds.append(float(t))
+            except OverflowError:  # an integer beyond the float range
+                seconds.append(np.inf)
         elif isinstance(t, dt.datetime):
             try:
                 stamp = pd.Timestamp(t)
@@ -162,6 +167,13 @@ def _stamps(records: list[LiveRecord], channel_map: ChannelMap) -> tuple[np.ndar
             text.append(j)
         else:
             notes[j] = f"a {type(t).__name__} is not a timestamp; expected ISO 8601 text or Unix time in seconds"
+    if numeric:  # Unix time [s], converted for all messages at once
+        with np.errstate(over="ignore", invalid="ignore"):
+            ns = np.asarray(seconds) * 1e9
+        ok = np.isfinite(ns) & (ns > _NS_LOW) & (ns < _NS_HIGH)
+        index = np.asarray(numeric)
+        stamps[index[ok]] = ns[ok].astype(np.int64)
+        notes[index[~ok]] = "not a Unix time in seconds (years 1677 to 2262)"
     if text:
         parsed = gates.parse_times(pd.Series([records[j].time for j in text], dtype=object),
                                    timezone=channel_map.timezone, time_format=channel_map.time_format)
@@ -268,8 +280,12 @@ class LiveTelemetry:
                 np.array([records[i].raw for i in lost], dtype=object),
                 np.array([f"key {records[i].key!r} is not mapped to a channel; fix: add it (topic/node) to the "
                           f"channel map" for i in lost], dtype=object))
+        by_channel: dict[str, list[int]] = {}  # one pass over the messages, not one per channel
+        for i, name in enumerate(names):
+            if name is not None:
+                by_channel.setdefault(name, []).append(i)
         for channel in m.channels:
-            sel = [i for i, name in enumerate(names) if name == channel.name]
+            sel = by_channel.get(channel.name)
             if not sel:
                 continue
             picked = [records[i] for i in sel]

@@ -88,7 +88,11 @@ class SampleBatch:
 
 @dataclass
 class ChannelResult:
-    """What one batch released: frame samples, quarantine entries and gaps of one channel."""
+    """What one batch released: frame samples, quarantine entries and gaps of one channel.
+
+    The arrays may be views of the gates' work memory, valid until their next ``process`` or
+    ``flush``: keep copies (as :class:`~sim.telemetry.collect.Collector` does).
+    """
 
     stamps: np.ndarray  # released, time-ordered [UTC ns]
     values: np.ndarray  # SI values, NaN where quarantined [SI unit]
@@ -180,26 +184,24 @@ class ChannelGates:
         value_codes = _NO_CODES if batch.value_codes is None else np.ascontiguousarray(batch.value_codes, np.int8)
         bits, bit_offset = (_NO_BITS, 0) if batch.valid_bits is None else batch.valid_bits
         room = st.pending + n
-        codes, newest_before, out_code, out_ref, out_index, gaps = self._scratch(n, room)
-        out = (np.empty(room, np.int64), np.empty(room), out_code, out_ref, out_index)
+        time_index, time_code, newest_before, out_stamp, out_si, *bad, gaps = self._scratch(n, room)
         st.reset_outputs()
         done = 0
         while True:
             done = gate_channel(stamps, time_codes, values, value_codes, bits, bit_offset, done, final, self._batches,
                                 self._settings_i, self._settings_f, st.ints, st.floats, st.ring, st.ordered, st.log,
-                                *st.buffer, codes, newest_before, *out, gaps)
+                                *st.buffer, time_index, time_code, newest_before, out_stamp, out_si, *bad, gaps)
             if done == n:
                 break
             st.grow()
-        k, n_gaps = st.released()
-        out_stamp, out_si, out_code, out_ref, out_index = (a[:k] for a in out)
+        k, n_gaps, n_late, n_bad = st.released()
         entries = []
-        rejected = np.flatnonzero(codes)
-        if rejected.size:
-            entries.append(self._time_entries(batch, stamps, codes, rejected, newest_before))
-        bad = np.flatnonzero(out_code)
-        if bad.size:
-            entries.append(self._value_entries(out_code, out_ref, out_index, out_stamp, bad))
+        if n_late:
+            entries.append(self._time_entries(batch, stamps, time_code[:n_late], time_index[:n_late],
+                                              newest_before[:n_late]))
+        if n_bad:
+            bad_pos, bad_code, bad_ref, bad_index = (a[:n_bad] for a in bad)
+            entries.append(self._value_entries(bad_code, bad_ref, bad_index, out_stamp[bad_pos]))
         live = set(np.unique(st.held_refs).tolist())
         for ref in [r for r in self._raws if r not in live]:
             del self._raws[ref]
@@ -207,21 +209,26 @@ class ChannelGates:
         if entries:
             quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
             self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
-        return ChannelResult(out_stamp, out_si, quarantine, gaps[:n_gaps].copy())
+        return ChannelResult(out_stamp[:k], out_si[:k], quarantine, gaps[:n_gaps])
 
     def _scratch(self, n: int, room: int) -> tuple[np.ndarray, ...]:
-        """Work arrays of the kernel, kept from batch to batch (fresh memory costs a page fault per 4 KiB)."""
-        if self._work is None or self._work[0].size < n or self._work[2].size < room:
-            size, size_out = max(n, 1024), max(room, 1024)
-            self._work = (np.empty(size, np.int8), np.empty(size, np.int64), np.empty(size_out, np.int8),
-                          np.empty(size_out, np.int64), np.empty(size_out, np.int64),
+        """Work arrays of the kernel, kept from batch to batch (fresh memory costs a page fault per 4 KiB).
+
+        Only the released samples fill theirs; the entries of rejected samples touch a few pages.
+        """
+        if self._work is None or self._work[0].size < n or self._work[3].size < room:
+            size, size_out = max(n, 1024), max(room + room // 8, 1024)  # room for the held samples of later batches
+            self._work = (np.empty(size, np.int64), np.empty(size, np.int8), np.empty(size, np.int64),
+                          np.empty(size_out, np.int64), np.empty(size_out), np.empty(size_out, np.int64),
+                          np.empty(size_out, np.int8), np.empty(size_out, np.int64), np.empty(size_out, np.int64),
                           np.empty((size_out, 2), np.int64))
-        return tuple(a[:n] for a in self._work[:2]) + tuple(a[:room] for a in self._work[2:])
+        return tuple(a[:n] for a in self._work[:3]) + tuple(a[:room] for a in self._work[3:])
 
     # -- quarantine entries -------------------------------------------------------------------------------
     def _time_entries(self, batch, stamps, codes, idx, newest_before) -> dict[str, np.ndarray]:
+        """Entries of the samples *idx* of *batch* that the time gates rejected with *codes*."""
         c = self.channel
-        code = codes[idx].astype(np.intp)
+        code = codes.astype(np.intp)
         time_raw = text_of(batch.time_raw, idx)
         notes = np.full(idx.size, "", dtype=object) if batch.time_notes is None else np.asarray(
             batch.time_notes, dtype=object)[idx]
@@ -242,29 +249,31 @@ class ChannelGates:
             note = notes[timed]
             note[(code[timed] == gates.UNPARSEABLE_TIME) & (note == "")] = (
                 "the stamp is outside the years 1677 to 2262 after the clock offset")
-            reasons[timed] = time_reasons(code[timed], time_raw[timed], times[timed], newest_before[idx][timed], note,
+            reasons[timed] = time_reasons(code[timed], time_raw[timed], times[timed], newest_before[timed], note,
                                           self.time_column, lateness=c.lateness,
                                           future_tolerance=self.future_tolerance)
         return {"row": batch.rows[idx], "time_raw": time_raw, "time": times,
                 "raw_value": text_of(batch.value_raw, idx), "code": code, "reason": reasons}
 
-    def _value_entries(self, out_code, out_ref, out_index, out_stamp, bad) -> dict[str, np.ndarray]:
-        time_raw = np.empty(bad.size, dtype=object)
-        value_raw = np.empty(bad.size, dtype=object)
-        rows = np.empty(bad.size, dtype=np.int64)
-        source = np.empty(bad.size)
-        refs = out_ref[bad]
+    def _value_entries(self, codes, refs, index_in_batch, stamps) -> dict[str, np.ndarray]:
+        """Entries of released samples that a value gate rejected with *codes*: batch numbers *refs*,
+        indices in those batches and stamps [UTC ns]."""
+        size = codes.size
+        time_raw = np.empty(size, dtype=object)
+        value_raw = np.empty(size, dtype=object)
+        rows = np.empty(size, dtype=np.int64)
+        source = np.empty(size)
         batches = np.unique(refs)
         for ref in batches:
             mine = np.flatnonzero(refs == ref) if batches.size > 1 else slice(None)
             batch = self._raws[int(ref)]
-            index = out_index[bad[mine]]
+            index = index_in_batch[mine]
             time_raw[mine] = text_of(batch.time_raw, index)
             value_raw[mine] = text_of(batch.value_raw, index)
             rows[mine] = batch.rows[index]
             source[mine] = batch.values[index]
-        code = out_code[bad].astype(np.intp)
+        code = codes.astype(np.intp)
         overflow = (code == gates.NON_FINITE) & np.isfinite(source)
         reasons = value_reasons(code, value_raw, source, overflow, channel=self.channel, decimal=self.decimal)
-        return {"row": rows, "time_raw": time_raw, "time": out_stamp[bad], "raw_value": value_raw,
+        return {"row": rows, "time_raw": time_raw, "time": stamps, "raw_value": value_raw,
                 "code": code, "reason": reasons}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pandas as pd
@@ -51,43 +52,65 @@ def parquet_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chu
     The chunks are :class:`~sim.telemetry.tables.ArrowChunk` record batches: numeric and
     time-zone-aware timestamp columns reach the gates without passing through pandas.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     _check_map(channel_map)
     rows = _check_chunk_rows(chunksize)
     path = Path(path)
     digest = file_sha256(path)
+    handle = _open_parquet(path, channel_map)
+    return list(handle.schema_arrow.names), digest, _parquet_batches(handle, path, rows)
+
+
+def _open_parquet(path: Path, channel_map: ChannelMap):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(path, memory_map=True)  # no fresh memory for the file's bytes
     except (pa.ArrowException, OSError) as err:
         raise TelemetryFileError(
             f"telemetry file '{path}' is not a readable Parquet file ({err}); fix: re-export it, or give the file "
             f"a .csv name if it is CSV"
         ) from err
-    columns = list(handle.schema_arrow.names)
-    check_schema(columns, channel_map, f"telemetry file '{path}'")
-
-    def chunks() -> Iterator[pd.DataFrame]:
-        try:
-            for batch in handle.iter_batches(batch_size=rows):
-                yield ArrowChunk(batch)
-        except (pa.ArrowException, OSError) as err:
-            raise TelemetryFileError(f"telemetry file '{path}': a row group cannot be read ({err}); "
-                                     f"fix: re-export the file") from err
-        finally:
-            handle.close()
-
-    return columns, digest, chunks()
+    check_schema(list(handle.schema_arrow.names), channel_map, f"telemetry file '{path}'")
+    return handle
 
 
-def _read_chunks(columns, digest, chunks, channel_map, *, source: str, now) -> TelemetryStream:
-    table = TableGates(channel_map, columns, now=now)
+def _parquet_batches(handle, path: Path, rows: int) -> Iterator[ArrowChunk]:
+    import pyarrow as pa
+
+    try:
+        for batch in handle.iter_batches(batch_size=rows):
+            yield ArrowChunk(batch)
+    except (pa.ArrowException, OSError) as err:
+        raise TelemetryFileError(f"telemetry file '{path}': a row group cannot be read ({err}); "
+                                 f"fix: re-export the file") from err
+    finally:
+        handle.close()
+
+
+def _read_ahead(chunks: Iterator, pool: ThreadPoolExecutor) -> Iterator:
+    """*chunks*, each decoded in *pool* while the caller gates the one before (Arrow releases the GIL)."""
+    ahead = pool.submit(next, chunks, None)
+    try:
+        while True:
+            chunk = ahead.result()
+            if chunk is None:
+                return
+            ahead = pool.submit(next, chunks, None)
+            yield chunk
+    finally:
+        wait([ahead])  # a generator cannot be closed while another thread runs it
+        chunks.close()
+
+
+def _read_chunks(columns, digest, chunks, channel_map, *, source: str, now, expected_rows: int | None = None
+                 ) -> TelemetryStream:
+    table = TableGates(channel_map, columns, now=now, expected_rows=expected_rows)
     for chunk in chunks:
         table.add(chunk)
     if table.rows == 0:
         raise TelemetryFileError(f"telemetry '{source}' has no data rows; fix: export a time range that contains data")
-    stream = table.finish(source=source, content_hash=digest)
+    stream = table.finish(source=source, content_hash=digest() if callable(digest) else digest)
     stream.check_accounting()
     warn_on_quality(stream)
     return stream
@@ -96,6 +119,9 @@ def _read_chunks(columns, digest, chunks, channel_map, *, source: str, now) -> T
 def read_parquet(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None,
                  now: pd.Timestamp | None = None) -> TelemetryStream:
     """Read, map, gate and convert a telemetry Parquet file, one record batch at a time.
+
+    The file's SHA-256 is computed and the next record batch decoded in background threads
+    while the gates run (hashlib and Arrow release the GIL).
 
     Parameters
     ----------
@@ -110,8 +136,22 @@ def read_parquet(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunk
     now : pandas.Timestamp, optional
         Time of reading for the ``timestamp_future`` gate; the wall clock by default.
     """
-    columns, digest, chunks = parquet_chunks(path, channel_map, chunksize=chunksize)
-    return _read_chunks(columns, digest, chunks, channel_map, source=str(path), now=now)
+    _check_map(channel_map)
+    rows = _check_chunk_rows(chunksize)
+    path = Path(path)
+    with ThreadPoolExecutor(2, thread_name_prefix="telemetry-read") as pool:
+        digest = pool.submit(file_sha256, path)
+        try:
+            handle = _open_parquet(path, channel_map)
+        except TelemetryFileError:
+            digest.result()  # a missing file is reported as such
+            raise
+        chunks = _read_ahead(_parquet_batches(handle, path, rows), pool)
+        try:
+            return _read_chunks(list(handle.schema_arrow.names), digest.result, chunks, channel_map,
+                                source=str(path), now=now, expected_rows=handle.metadata.num_rows)
+        finally:
+            chunks.close()
 
 
 def read_frame(frame: pd.DataFrame, channel_map: ChannelMap, *, chunksize: int | None = None,
@@ -149,7 +189,7 @@ def read_frame(frame: pd.DataFrame, channel_map: ChannelMap, *, chunksize: int |
         raise TelemetryFileError(f"DataFrame {source!r} has no rows; fix: pass a frame that contains data")
     digest = _frame_sha256(frame)
     chunks = (frame.iloc[k:k + rows] for k in range(0, len(frame), rows))
-    return _read_chunks(columns, digest, chunks, channel_map, source=source, now=now)
+    return _read_chunks(columns, digest, chunks, channel_map, source=source, now=now, expected_rows=len(frame))
 
 
 def _frame_sha256(frame: pd.DataFrame) -> str:

@@ -46,6 +46,19 @@ def empty_quarantine() -> pd.DataFrame:
     )
 
 
+def _accepted_counts(frame: pd.DataFrame, *, block: int = 1 << 16) -> pd.Series:
+    """Values that are not NaN, per column (``frame.notna().sum()`` without a mask as large as the frame)."""
+    counts = []
+    for j in range(frame.shape[1]):
+        column = frame.iloc[:, j]
+        if column.dtype != np.float64:
+            counts.append(int(column.notna().sum()))
+            continue
+        x = column.to_numpy()
+        counts.append(x.size - sum(int(np.isnan(x[k:k + block]).sum()) for k in range(0, x.size, block)))
+    return pd.Series(counts, index=frame.columns, dtype=np.int64)
+
+
 def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int | Mapping[str, int]) -> pd.DataFrame:
     """Per-channel counts: ``read`` (given), ``accepted`` (frame), ``quarantined`` and per gate.
 
@@ -63,7 +76,7 @@ def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int | Mapp
     counts = pd.DataFrame(
         {
             "read": np.asarray(read_values, dtype=np.int64),
-            "accepted": frame.notna().sum().reindex(names, fill_value=0).to_numpy(dtype=np.int64),
+            "accepted": _accepted_counts(frame).reindex(names, fill_value=0).to_numpy(dtype=np.int64),
             "quarantined": per_gate.sum(axis=1).to_numpy(dtype=np.int64),
         },
         index=pd.Index(names, name="channel", dtype=object),
@@ -131,7 +144,8 @@ class TelemetryStream:
     def check_accounting(self) -> None:
         """Raise :class:`TelemetryError` unless ``accepted + quarantined == read`` per channel."""
         per_channel = self.counts.drop(index="TOTAL")
-        in_table = self.quarantine["channel"].value_counts().reindex(per_channel.index, fill_value=0)
+        by_channel = self.quarantine["channel"].value_counts()
+        in_table = by_channel.reindex(per_channel.index, fill_value=0)
         mapped = per_channel.index != UNMAPPED
         if self.layout == "wide":
             rows_ok = ~mapped | (per_channel["read"] == self.rows_read).to_numpy()
@@ -142,7 +156,7 @@ class TelemetryStream:
             | (in_table.to_numpy() != per_channel["quarantined"].to_numpy())
             | ~rows_ok
         ]
-        if len(broken) or set(self.quarantine["channel"]) - set(per_channel.index):
+        if len(broken) or set(by_channel.index) - set(per_channel.index):
             raise TelemetryError(
                 f"telemetry from '{self.source}' lost values: accepted + quarantined != read for channels "
                 f"{list(broken.index)}:\n{broken[['read', 'accepted', 'quarantined']].to_string()}\n"

@@ -185,10 +185,14 @@ class TableGates:
     workers : int or None
         Threads that gate the channels of a wide chunk in parallel; None: one per
         channel up to the number of CPUs (at most 8).  The result does not depend on it.
+    expected_rows : int or None
+        Rows the table is known to have (Parquet metadata, a DataFrame's length): the
+        frame's memory is then taken once.
     """
 
     def __init__(self, channel_map: ChannelMap, columns: Sequence[str], *, now: pd.Timestamp | None = None,
-                 keep_frame: bool = True, max_quarantine: int | None = None, workers: int | None = None):
+                 keep_frame: bool = True, max_quarantine: int | None = None, workers: int | None = None,
+                 expected_rows: int | None = None):
         self.map = m = channel_map
         if workers is None:
             workers = min(len(m.channels), os.cpu_count() or 1, 8)
@@ -196,7 +200,8 @@ class TableGates:
             raise ConfigurationError(f"workers {workers!r} must be a positive int or None")
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="telemetry-gates") if workers > 1 else None
         self.gates = new_gates(m)
-        self.collector = Collector(m, keep_frame=keep_frame, max_quarantine=max_quarantine)
+        self.collector = Collector(m, keep_frame=keep_frame, max_quarantine=max_quarantine,
+                                   capacity=expected_rows if m.layout == "wide" else None)
         self.rows = 0
         self.latest = NAT
         self.limit = future_limit(m, now)
@@ -241,6 +246,9 @@ class TableGates:
 
     def _add_wide(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
         m, n = self.map, len(chunk)
+        columns = self.collector.columns if self.collector.keep_frame and self.collector.samples is None else None
+        if columns is not None:
+            columns.reserve(columns.total + n)
 
         def one(channel):
             if channel.column in self.missing:
@@ -260,7 +268,10 @@ class TableGates:
                     values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
                 batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells,
                                     valid_bits=bits)
-            return self.gates[channel.name].process(batch, now_ns=self.limit)
+            result = self.gates[channel.name].process(batch, now_ns=self.limit)
+            if columns is not None:  # the frame's fresh memory is first touched in this thread
+                columns.stage(self.collector.order[channel.name], result.values)
+            return result
 
         # channels are independent: their gates run in parallel (numpy and the kernels release the GIL)
         results = self._pool.map(one, m.channels) if self._pool is not None else map(one, m.channels)
