@@ -29,7 +29,7 @@ class SweepInfo:
     name: str = "adhoc"
     resume: bool = True
     progress: bool = True  # rich progress bars for the replications of a job
-    child_plot: bool = True  # a KPI distribution plot per configuration (about 50 ms each)
+    child_plot: bool = False  # a plot of the replications per child run (about 50 ms each; the report has them all)
 
 
 @dataclass

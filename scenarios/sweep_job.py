@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from sim.exceptions import ConfigurationError
@@ -95,13 +96,18 @@ def replicate_configuration(line_cfg: dict, plan: ReplicationPlan, *, workers: i
 
 
 def summarize_replications(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """Mean, half-width, low, high and n of every KPI column (Student-t over replications)."""
-    rows = []
-    for kpi in table.columns:
-        iv = t_interval(table[kpi].to_numpy(), confidence)
-        rows.append({"kpi": kpi, "mean": iv.mean, "half_width": iv.half_width, "low": iv.low, "high": iv.high,
-                     "n": iv.n})
-    return pd.DataFrame(rows).set_index("kpi")
+    """Mean, half-width, low, high and n of every KPI column (Student-t over replications; NaN ignored)."""
+    from scipy import stats
+
+    values = table.to_numpy(dtype=float)
+    n = np.isfinite(values).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(values, axis=0) if values.size else np.full(values.shape[1], np.nan)
+        sd = np.nanstd(values, axis=0, ddof=1)
+        half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    return pd.DataFrame({"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n},
+                        index=pd.Index(table.columns, name="kpi"))
 
 
 def score(means: dict, objective: Objective) -> tuple[float, list[float], dict]:

@@ -18,8 +18,7 @@ import pytest
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["replications.n=3", "replications.run_length_h=12", "replications.warmup_h=0", "sweep.progress=false",
-         "sweep.child_plot=false"]
+SMALL = ["replications.n=3", "replications.run_length_h=12", "replications.warmup_h=0", "sweep.progress=false"]
 
 
 def _sweep(tmp: Path, name: str, *overrides, expect_ok: bool = True) -> int:
@@ -63,7 +62,7 @@ def _children(df: pd.DataFrame, parent: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grid")
-    _sweep(tmp, "grid", "line.crew_size=1,2", "line.buffer_scale=0.25,1.0")
+    _sweep(tmp, "grid", "line.crew_size=1,2", "line.buffer_scale=0.25,1.0", "sweep.child_plot=true")
     df = _runs(tmp)
     parent = df[df["tags.twinbench.role"] == "parent"]
     assert len(parent) == 1
@@ -90,6 +89,7 @@ def test_grid_gives_one_parent_and_a_child_per_configuration(grid):
         assert len(table) == 3
         assert math.isclose(table["oee"].mean(), kid["metrics.oee"], rel_tol=1e-12)
         assert (folder / "config.yaml").is_file() and (folder / "summary.csv").is_file()
+        assert (folder / "kpis.png").stat().st_size > 1000  # sweep.child_plot=true
     report = Path(df.loc[df.run_id == parent, "artifact_uri"].item().removeprefix("file://")) / "report"
     assert {"report.md", "report.html", "pareto.png", "distributions.png", "ranking.csv"} <= {
         p.name for p in report.iterdir()}
@@ -129,7 +129,7 @@ def test_report_numbers_equal_a_hand_computation_from_search_runs(grid):
 def test_rerun_of_a_finished_sweep_skips_every_configuration(grid):
     tmp, parent = grid
     before = _runs(tmp)
-    _sweep(tmp, "grid", "line.crew_size=1,2", "line.buffer_scale=0.25,1.0")
+    _sweep(tmp, "grid", "line.crew_size=1,2", "line.buffer_scale=0.25,1.0", "sweep.child_plot=true")
     after = _runs(tmp)
     assert len(after) == len(before) == 5
     row = after[after.run_id == parent].iloc[0]
@@ -265,7 +265,7 @@ def _count(db: Path, status: str) -> int:
 def test_ctrl_c_mid_sweep_keeps_finished_runs_and_the_rerun_completes_only_the_rest(tmp_path):
     cmd = [sys.executable, "-m", "scenarios.sweep", "-m", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
            "sweep.name=ctrlc", f"hydra.sweep.dir={tmp_path}/multirun", "line.buffer_scale=0.25,0.5,1.0,2.0",
-           "replications.n=4", "replications.run_length_h=168", "replications.warmup_h=0", "sweep.child_plot=false",
+           "replications.n=4", "replications.run_length_h=168", "replications.warmup_h=0",
            "report.enabled=false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
