@@ -33,6 +33,7 @@ test: $(STAMP)
 test-nojit: $(STAMP)
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m "kernel and not slow" -p no:cacheprovider tests/sim/physics
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/sim/telemetry/test_telemetry_quality.py
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m "kernel and not slow" -p no:cacheprovider tests/calibration
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
