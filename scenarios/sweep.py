@@ -95,7 +95,7 @@ def _child_plot(table, path: Path, kpis, confidence: float = 0.95) -> None:
     compares the configurations."""
     import numpy as np
     from matplotlib.figure import Figure
-    from scipy import stats
+    from scipy.special import stdtrit
 
     kpis = [k for k in kpis if k in table.columns]
     fig = Figure(figsize=(4.6, 2.5))
@@ -105,7 +105,7 @@ def _child_plot(table, path: Path, kpis, confidence: float = 0.95) -> None:
         m = float(np.mean(v))
         if not m or v.size < 2:
             continue
-        h = stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+        h = stdtrit(v.size - 1, 0.5 + confidence / 2) * v.std(ddof=1) / np.sqrt(v.size)
         ax.plot(np.full(v.size, i), v / m, ".", color="tab:blue", alpha=0.5, ms=3)
         ax.errorbar([i + 0.25], [1.0], yerr=[h / abs(m)], fmt="o", color="k", capsize=3, ms=3)
         ax.annotate(f"{m:.4g}", (i + 0.3, 1.0), fontsize=6, xytext=(4, 0), textcoords="offset points")

@@ -97,14 +97,14 @@ def replicate_configuration(line_cfg: dict, plan: ReplicationPlan, *, workers: i
 
 def summarize_replications(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """Mean, half-width, low, high and n of every KPI column (Student-t over replications; NaN ignored)."""
-    from scipy import stats
+    from scipy.special import stdtrit
 
     values = table.to_numpy(dtype=float)
     n = np.isfinite(values).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nanmean(values, axis=0) if values.size else np.full(values.shape[1], np.nan)
         sd = np.nanstd(values, axis=0, ddof=1)
-        half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        half = stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2) * sd / np.sqrt(n)
     half = np.where(n >= 2, half, np.nan)
     return pd.DataFrame({"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n},
                         index=pd.Index(table.columns, name="kpi"))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit
 
 from scenarios.sweep_lineage import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent
 from scenarios.sweep_lineage import store_uri
@@ -144,7 +144,7 @@ def _baseline(data: SweepData, baseline) -> str:
 def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float]:
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)) if va + vb > 0 else 1.0
-    return float(a.mean() - b.mean()), float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(va + vb))
+    return float(a.mean() - b.mean()), float(stdtrit(df, 0.5 + confidence / 2) * math.sqrt(va + vb))
 
 
 def differences(data: SweepData, kpi: str, baseline=None) -> pd.DataFrame:
