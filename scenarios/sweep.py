@@ -151,6 +151,10 @@ def run_job(cfg) -> dict:
                            warmup=rep["warmup_h"] * 3600.0, confidence=rep["confidence"], crn=bool(rep["crn"]))
     objective = Objective(**resolved["objective"])
     motor_params, source_tags = _sources(cfg, cwd)
+    if motor_params:  # the record's estimates on its stations' motors, under any explicit line.motors entry
+        given = dict(line_cfg.get("motors") or {})
+        line_cfg = {**line_cfg, "motors": {**given, **{s: {**motor_params, **dict(given.get(s) or {})}
+                                                       for s in cfg.calibration.stations}}}
     # what determines the results: not the number of workers, not the tracking, not the report
     chash = config_hash({"line": line_cfg, "replications": {k: v for k, v in rep.items() if k != "workers"},
                          "sources": source_tags})
@@ -188,7 +192,7 @@ def run_job(cfg) -> dict:
         with _progress_bar(bool(cfg.sweep.progress) and console.is_terminal, label) as bar:
             task = bar.add_task(f"{where} {label}", total=plan.replications) if bar is not None else None
             advance = (lambda k, n: bar.update(task, completed=k)) if bar is not None else None
-            table = replicate_configuration(line_cfg, plan, workers=int(rep["workers"]), motor_params=motor_params,
+            table = replicate_configuration(line_cfg, plan, workers=int(rep["workers"]),
                                             scenario=int(chash[:6], 16), progress=advance)
         model_seconds = time.perf_counter() - t1
         value, constraints, named = score(table.mean().to_dict(), objective)

@@ -62,9 +62,11 @@ class ObjectiveConfig:
 @dataclass
 class CalibrationSource:
     """A calibration record (JSON from ``calibration.CalibrationRecord.to_json``) whose motor parameter
-    estimates replace the nameplate values; its ``record_id`` is tagged on every child run."""
+    estimates replace the nameplate values of the motors of *stations* (``line.motors`` entries still win); its
+    ``record_id`` is tagged on every child run."""
 
     record: Optional[str] = None
+    stations: List[str] = field(default_factory=lambda: ["filler"])  # whose motor the record describes
 
 
 @dataclass

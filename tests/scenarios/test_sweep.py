@@ -317,3 +317,28 @@ def test_sweep_comparison_notebook_reads_a_finished_sweep(grid, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert f"sweep grid: parent {parent} (FINISHED), 4 configurations" in text
+
+
+def test_a_calibration_record_sets_the_filler_motor_and_is_tagged(tmp_path):
+    from calibration import CalibrationRecord
+    from sim.physics import MOTOR_THERMAL
+
+    record = CalibrationRecord(
+        model="motor_thermal", model_version=MOTOR_THERMAL.spec.version,
+        parameters={"thermal_resistance_housing_ambient": {"value": 0.11, "unit": "K/W"}},
+        fixed_parameters={"heat_capacity_housing": 30000.0}, covariance=[[1e-8]],
+        parameter_names=["thermal_resistance_housing_ambient"], confidence=0.95, metrics={},
+        window={"content_hash": "c0ffee" * 10}, initial_state={}, final_state={}, method="test")
+    path = tmp_path / "record.json"
+    record.to_json(path)
+    _sweep(tmp_path, "nameplate", "line.crew_size=2")
+    _sweep(tmp_path, "calibrated", "line.crew_size=2", f"calibration.record={path}")
+    df = _runs(tmp_path)
+    kids = df[df["tags.twinbench.role"] == "child"].set_index("tags.twinbench.sweep")
+    assert kids.loc["calibrated", "tags.calibration.record_id"] == record.record_id
+    assert kids.loc["calibrated", "tags.telemetry.content_hash"] == "c0ffee" * 10
+    assert kids.loc["calibrated", "tags.twinbench.config_hash"] != kids.loc["nameplate", "tags.twinbench.config_hash"]
+    # a filler motor that cools worse trips on over-temperature; the nameplate one does not
+    assert kids.loc["calibrated", "metrics.filler.trips"] > kids.loc["nameplate", "metrics.filler.trips"]
+    assert kids.loc["calibrated", "metrics.depalletizer.trips"] == kids.loc["nameplate", "metrics.depalletizer.trips"]
+
