@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from scenarios.config import register_configs
 from scenarios.job import JobSpec, actions_from, run_reference
-from scenarios.tracking import flatten
+from scenarios.tracking import flatten, git_commit
 from scenarios.whatif import line_config_dict
 from sim.exceptions import TwinbenchError
 from sim.telemetry import ChannelMap
@@ -28,15 +27,6 @@ from sim.telemetry import ChannelMap
 __all__ = ["main", "build_job"]
 
 register_configs()
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSpec:
@@ -72,7 +62,7 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
         mser_interval_h=w.mser_interval_h, seed=cfg.seed, run_name=cfg.run_name,
         output_dir=Path(output_dir), tracker=tracker if tracker is not None else instantiate(cfg.tracking),
         params=flatten(resolved), config_yaml=text, plots=cfg.plots, progress=cfg.progress,
-        tags={"git.commit": _git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+        tags={"git.commit": git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
               "seed": cfg.seed})
 
 

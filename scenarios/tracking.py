@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 from sim.exceptions import ConfigurationError
 
-__all__ = ["Tracker", "NullTracker", "MlflowTracker", "flatten", "absolute_store_uri"]
+__all__ = ["Tracker", "NullTracker", "MlflowTracker", "flatten", "absolute_store_uri", "git_commit"]
 
 
 class Tracker(Protocol):
@@ -27,6 +29,17 @@ class Tracker(Protocol):
     def log_text(self, run: str, text: str, name: str) -> None: ...
     def set_tags(self, run: str, tags: dict) -> None: ...
     def end_run(self, run: str, status: str = "FINISHED") -> None: ...
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The commit of the Twinbench checkout (a lineage tag), or "unknown" outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def flatten(tree, prefix: str = "") -> dict:
