@@ -43,7 +43,7 @@ this window after its own window; then this calibration is registered::
         name = registered_model_name("bottling", MOTOR_THERMAL.spec.name)
         shadow = shadow_evaluate(tracker.uri, name, data, run_id=run)  # None: nothing to evaluate
         version = register_calibration(tracker.uri, run, record, plant="bottling",
-                                       max_step=spec.calibrator.max_step, git_commit=spec.tags.get("git_commit"))
+                                       max_step=spec.calibrator.max_step, git_commit=spec.tags.get("git.commit"))
 
 ``tracking_uri`` is a ``sqlite:///<path>`` store (relative paths are made
 absolute) or ``http(s)://host:port`` of an ``mlflow server``.  MLflow is
