@@ -74,8 +74,16 @@ class SharedColumns:
         """
         start = int(self.filled[j])
         if start + values.size <= self._stamps.size:
-            self._block[j, start:start + values.size] = values
+            target = self._block[j, start:start + values.size]
+            if not (values.size and values.ctypes.data == target.ctypes.data and values.strides == target.strides):
+                target[...] = values  # (values written in place, see room(), need no copy)
             self.staged[j] = values.size
+
+    def room(self, j: int) -> np.ndarray:
+        """The block's free room after channel *j*'s values (see :meth:`reserve`), for a kernel to write its
+        next values in place, then :meth:`stage` them."""
+        start = int(self.filled[j])
+        return self._block[j, start:]
 
     def reserve(self, size: int) -> None:
         """Room for *size* shared stamps."""

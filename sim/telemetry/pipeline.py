@@ -16,7 +16,9 @@ the same code.  For each channel, in order:
 
 Steps 2 to 6 are one compiled pass per batch (:func:`sim.telemetry._channel_pass.gate_channel`);
 this module feeds it and writes the quarantine entries of the rejected samples only, gate by
-gate (:mod:`sim.telemetry.reasons`).
+gate (:mod:`sim.telemetry.reasons`).  For a wide table, the channels that share clock offset and
+lateness take steps 2, 3 and 5 once per batch (:mod:`sim.telemetry._shared_pass`, see
+:meth:`ChannelGates.process_released`), with the same result.
 
 A sample read is, at any moment, accepted, quarantined or pending in the reorder
 buffer; :meth:`ChannelGates.flush` releases the buffer at the end of a source.
@@ -32,6 +34,7 @@ import numpy as np
 from sim.telemetry import gates
 from sim.telemetry._cells import Subset, text_of
 from sim.telemetry._channel_pass import PassState, gate_channel
+from sim.telemetry._shared_pass import value_pass
 from sim.telemetry.channels import Channel
 from sim.telemetry.gates import NAT
 from sim.telemetry.reasons import time_reasons, value_reasons
@@ -142,11 +145,16 @@ class ChannelGates:
         self._work: tuple[np.ndarray, ...] | None = None
         self.read = 0
         self.by_code = np.zeros(len(gates.GATES) + 1, dtype=np.int64)
+        #: The shared time order (:class:`~sim.telemetry._shared_pass.TimeState`) when a table decides it
+        #: for several channels at once (see :meth:`process_released`); None: this channel's own.
+        self.shared = None
+        self._carry = (np.empty(0), np.empty(0, np.int8))  # SI values and codes of the held samples
+        self._shared_work: tuple[np.ndarray, ...] | None = None
 
     @property
     def pending(self) -> int:
         """Samples held in the reorder buffer."""
-        return self._state.pending
+        return self._state.pending if self.shared is None else self.shared.pending
 
     @property
     def accepted(self) -> int:
@@ -210,6 +218,56 @@ class ChannelGates:
             quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
             self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
         return ChannelResult(out_stamp[:k], out_si[:k], quarantine, gaps[:n_gaps])
+
+    def process_released(self, batch: SampleBatch, released: Any, *, final: bool = False,
+                         out: np.ndarray | None = None) -> ChannelResult:
+        """Gate one batch whose time order a table decided once for several channels
+        (:func:`sim.telemetry._shared_pass.time_pass`, the same decisions as :meth:`process`);
+        *released* holds them (see ``TableGates``).  With *final*, *batch* is empty and the
+        shared reorder buffer was released (end of the source, as :meth:`flush`).  *out*, when it has
+        room, receives the released SI values (the result's values are then a view of it)."""
+        if not final:
+            self.read += batch.stamps.size
+            self._batches += 1
+            self._raws[self._batches] = batch
+            if released.ref != self._batches:
+                raise RuntimeError("channels of a shared time order must see the same batches")
+        st = self._state
+        values = np.ascontiguousarray(batch.values, dtype=np.float64)
+        value_codes = _NO_CODES if batch.value_codes is None else np.ascontiguousarray(batch.value_codes, np.int8)
+        bits, bit_offset = (_NO_BITS, 0) if batch.valid_bits is None else batch.valid_bits
+        k = released.stamps.size
+        if self._shared_work is None or self._shared_work[0].size < k:
+            size = max(k + k // 8, 1024)
+            self._shared_work = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int8),
+                                 np.empty((size, 2), np.int64))
+        out_si, bad_pos, bad_code, gaps = self._shared_work
+        if out is not None and out.size >= k:
+            out_si = out
+        m = released.held_src.size
+        carry = (np.empty(m), np.empty(m, np.int8))
+        st.reset_outputs()
+        value_pass(values, value_codes, bits, bit_offset, released.stamps, released.src, released.held_src,
+                   *self._carry, self._settings_i, self._settings_f, st.ints, st.floats, st.ring, st.ordered,
+                   out_si, bad_pos, bad_code, gaps, *carry)
+        self._carry = carry
+        _, n_gaps, _, n_bad = st.released()
+        entries = []
+        if released.time_index.size:
+            entries.append(self._time_entries(batch, np.ascontiguousarray(batch.stamps, dtype=np.int64),
+                                              released.time_code, released.time_index, released.newest_before))
+        if n_bad:
+            where = bad_pos[:n_bad]
+            entries.append(self._value_entries(bad_code[:n_bad], released.refs[where], released.index[where],
+                                               released.stamps[where]))
+        live = set(np.unique(released.held_refs).tolist())
+        for ref in [r for r in self._raws if r not in live]:
+            del self._raws[ref]
+        quarantine = None
+        if entries:
+            quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
+            self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
+        return ChannelResult(released.stamps, out_si[:k], quarantine, gaps[:n_gaps])
 
     def _scratch(self, n: int, room: int) -> tuple[np.ndarray, ...]:
         """Work arrays of the kernel, kept from batch to batch (fresh memory costs a page fault per 4 KiB).

@@ -21,7 +21,8 @@ from sim.telemetry.channels import ChannelMap
 from sim.telemetry.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
 from sim.telemetry._cells import ArrowNumbers
-from sim.telemetry.pipeline import NS, SampleBatch, Subset, text_of
+from sim.telemetry._shared_pass import TimeState, time_pass
+from sim.telemetry.pipeline import NS, ChannelGates, SampleBatch, Subset, text_of
 from sim.telemetry.stream import TelemetryStream
 
 __all__ = ["ArrowChunk", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
@@ -169,6 +170,51 @@ def _in_range(values: np.ndarray, codes: np.ndarray, valid_range) -> np.ndarray:
     return codes
 
 
+class _Released:
+    """What :func:`time_pass` decided for one batch of a group of channels (arrays valid until the next)."""
+
+    __slots__ = ("ref", "stamps", "src", "refs", "index", "time_index", "time_code", "newest_before", "held_src",
+                 "held_refs")
+
+
+class _SharedTime:
+    """The time order of the channels of a wide table that share clock offset and lateness, decided once."""
+
+    def __init__(self, names: list[str], offset_ns: int, lateness_ns: int, history: int):
+        self.names, self.offset_ns, self.lateness_ns = names, offset_ns, lateness_ns
+        self.state = TimeState(history)
+        self._work: tuple[np.ndarray, ...] | None = None
+
+    def run(self, stamps: np.ndarray, time_codes: np.ndarray, ref: int, limit: int | None, *, final: bool
+            ) -> _Released:
+        st = self.state
+        n = stamps.size
+        room = st.pending + n
+        if self._work is None or self._work[0].size < n or self._work[3].size < room:
+            size, size_out = max(n, 1024), max(room + room // 8, 1024)
+            self._work = (np.empty(size, np.int64), np.empty(size, np.int8), np.empty(size, np.int64),
+                          *(np.empty(size_out, np.int64) for _ in range(4)))
+        time_index, time_code, newest_before = (a[:n] for a in self._work[:3])
+        out = tuple(a[:room] for a in self._work[3:])
+        st.reset_outputs()
+        done = 0
+        while True:
+            done = time_pass(stamps, time_codes, done, final, ref, self.offset_ns, NAT if limit is None else limit,
+                             self.lateness_ns, st.ints, st.log, *st.buffer, time_index, time_code, newest_before,
+                             *out)
+            if done == n:
+                break
+            st.grow()
+        k, n_late = st.released()
+        r = _Released()
+        r.ref = ref
+        r.stamps, r.src, r.refs, r.index = (a[:k] for a in out)
+        r.time_index, r.time_code, r.newest_before = time_index[:n_late], time_code[:n_late], newest_before[:n_late]
+        r.held_src, r.held_refs = st.held_sources(), st.held_refs.copy()
+        st.renumber()
+        return r
+
+
 class TableGates:
     """Gates for the chunks of one table.
 
@@ -192,7 +238,7 @@ class TableGates:
 
     def __init__(self, channel_map: ChannelMap, columns: Sequence[str], *, now: pd.Timestamp | None = None,
                  keep_frame: bool = True, max_quarantine: int | None = None, workers: int | None = None,
-                 expected_rows: int | None = None):
+                 expected_rows: int | None = None, share_time: bool = True):
         self.map = m = channel_map
         if workers is None:
             workers = min(len(m.channels), os.cpu_count() or 1, 8)
@@ -219,6 +265,21 @@ class TableGates:
             mapped = set(m.columns)
             self.unknown = [c for c in columns if c != m.time_column and c not in mapped]
             self.missing = [c for c in m.columns if c not in columns]
+        self._shared: list[_SharedTime] = []
+        self._group: dict[str, _SharedTime] = {}
+        if m.layout == "wide" and share_time:
+            keys: dict[tuple[int, int, int], list[str]] = {}
+            for c in m.channels:
+                if c.column not in self.missing and type(self.gates[c.name]) is ChannelGates:
+                    s = self.gates[c.name]._settings_i
+                    keys.setdefault((int(s[0]), int(s[2]), self.gates[c.name].history), []).append(c.name)
+            for (offset_ns, lateness_ns, history), names in keys.items():
+                if len(names) > 1:
+                    group = _SharedTime(names, offset_ns, lateness_ns, history)
+                    self._shared.append(group)
+                    for name in names:
+                        self._group[name] = group
+                        self.gates[name].shared = group.state
 
     def add(self, chunk: pd.DataFrame | ArrowChunk) -> None:
         """Gate one chunk (rows in file order): a DataFrame or an :class:`ArrowChunk`."""
@@ -247,8 +308,16 @@ class TableGates:
     def _add_wide(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
         m, n = self.map, len(chunk)
         columns = self.collector.columns if self.collector.keep_frame and self.collector.samples is None else None
+        released = {}
+        if self._shared:
+            ref = self.gates[self._shared[0].names[0]]._batches + 1
+            stamps64 = np.ascontiguousarray(stamps, dtype=np.int64)
+            codes8 = np.ascontiguousarray(time_codes, dtype=np.int8)
+            for group in self._shared:
+                released[id(group)] = group.run(stamps64, codes8, ref, self.limit, final=False)
         if columns is not None:
-            columns.reserve(columns.total + n)
+            most = max([n, *(r.stamps.size for r in released.values())])
+            columns.reserve(max(columns.total, int(columns.filled.max(initial=0))) + most)
 
         def one(channel):
             if channel.column in self.missing:
@@ -268,7 +337,12 @@ class TableGates:
                     values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
                 batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells,
                                     valid_bits=bits)
-            result = self.gates[channel.name].process(batch, now_ns=self.limit)
+            group = self._group.get(channel.name)
+            if group is not None:  # the kernel writes the SI values straight into the frame's block
+                out = None if columns is None else columns.room(self.collector.order[channel.name])
+                result = self.gates[channel.name].process_released(batch, released[id(group)], out=out)
+            else:
+                result = self.gates[channel.name].process(batch, now_ns=self.limit)
             if columns is not None:  # the frame's fresh memory is first touched in this thread
                 columns.stage(self.collector.order[channel.name], result.values)
             return result
@@ -317,7 +391,17 @@ class TableGates:
     def finish(self, *, source: str, content_hash: str) -> TelemetryStream:
         """Release the reorder buffers and build the stream."""
         self.close()
+        released = {}
+        for group in self._shared:
+            empty = np.empty(0, dtype=np.int64)
+            released[id(group)] = group.run(empty, np.empty(0, np.int8), 0, self.limit, final=True)
         for name, g in self.gates.items():
-            self.collector.add(name, g.flush())
+            group = self._group.get(name)
+            if group is None:
+                self.collector.add(name, g.flush())
+            else:
+                empty = np.empty(0, dtype=np.int64)
+                batch = SampleBatch(empty, np.empty(0, np.int8), None, np.empty(0), None, empty, None, None)
+                self.collector.add(name, g.process_released(batch, released[id(group)], final=True))
         return self.collector.finish(self.gates, rows_read=self.rows, source=source, content_hash=content_hash,
                                      layout=self.map.layout)
