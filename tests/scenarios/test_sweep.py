@@ -342,3 +342,19 @@ def test_a_calibration_record_sets_the_filler_motor_and_is_tagged(tmp_path):
     assert kids.loc["calibrated", "metrics.filler.trips"] > kids.loc["nameplate", "metrics.filler.trips"]
     assert kids.loc["calibrated", "metrics.depalletizer.trips"] == kids.loc["nameplate", "metrics.depalletizer.trips"]
 
+
+
+def test_the_telemetry_file_is_hashed_into_the_lineage_and_a_missing_one_fails_the_configuration(tmp_path):
+    import hashlib
+
+    data = ROOT / "scenarios" / "data" / "reference_telemetry.csv"
+    _sweep(tmp_path, "with_telemetry", "line.crew_size=2", f"telemetry.path={data}")
+    df = _runs(tmp_path)
+    kid = df[df["tags.twinbench.role"] == "child"].iloc[0]
+    assert kid["tags.telemetry.content_hash"] == hashlib.sha256(data.read_bytes()).hexdigest()[:16]
+    code = _sweep(tmp_path, "missing_telemetry", "line.crew_size=2", f"telemetry.path={tmp_path}/nope.csv",
+                  expect_ok=False)
+    assert code != 0
+    df = _runs(tmp_path)
+    runs = df[df["tags.twinbench.sweep"] == "missing_telemetry"]
+    assert set(runs.status) == {"FAILED"}  # the parent is closed, never left RUNNING
