@@ -70,13 +70,8 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     emitted for each channel with more than half of its values quarantined.
     """
     columns, digest, chunks = csv_chunks(path, channel_map, chunksize=chunksize)
-    table = TableGates(channel_map, columns, now=now)
-    for chunk in chunks:
-        table.add(chunk)
-    if table.rows == 0:
-        raise TelemetryFileError(
-            f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"
-        )
+    table = TableGates(channel_map, columns, now=now).add_all(chunks, empty=(
+        f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"))
     stream = table.finish(source=str(path), content_hash=digest)
     stream.check_accounting()
     warn_on_quality(stream)

@@ -210,14 +210,7 @@ class ChannelGates:
         if n_bad:
             bad_pos, bad_code, bad_ref, bad_index = (a[:n_bad] for a in bad)
             entries.append(self._value_entries(bad_code, bad_ref, bad_index, out_stamp[bad_pos]))
-        live = set(np.unique(st.held_refs).tolist())
-        for ref in [r for r in self._raws if r not in live]:
-            del self._raws[ref]
-        quarantine = None
-        if entries:
-            quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
-            self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
-        return ChannelResult(out_stamp[:k], out_si[:k], quarantine, gaps[:n_gaps])
+        return self._result(entries, st.held_refs, out_stamp[:k], out_si[:k], gaps[:n_gaps])
 
     def process_released(self, batch: SampleBatch, released: Any, *, final: bool = False,
                          out: np.ndarray | None = None) -> ChannelResult:
@@ -260,14 +253,18 @@ class ChannelGates:
             where = bad_pos[:n_bad]
             entries.append(self._value_entries(bad_code[:n_bad], released.refs[where], released.index[where],
                                                released.stamps[where]))
-        live = set(np.unique(released.held_refs).tolist())
+        return self._result(entries, released.held_refs, released.stamps, out_si[:k], gaps[:n_gaps])
+
+    def _result(self, entries: list, held_refs, stamps, values, gaps) -> ChannelResult:
+        """Drop the raw batches no held sample refers to, count and join the quarantine entries."""
+        live = set(np.unique(held_refs).tolist())
         for ref in [r for r in self._raws if r not in live]:
             del self._raws[ref]
         quarantine = None
         if entries:
             quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
             self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
-        return ChannelResult(released.stamps, out_si[:k], quarantine, gaps[:n_gaps])
+        return ChannelResult(stamps, values, quarantine, gaps)
 
     def _scratch(self, n: int, room: int) -> tuple[np.ndarray, ...]:
         """Work arrays of the kernel, kept from batch to batch (fresh memory costs a page fault per 4 KiB).

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.exceptions import TelemetryError, TelemetryFileError
+from sim.exceptions import TelemetryError
 from sim.telemetry.channels import UNMAPPED, ChannelMap
 from sim.telemetry.gates import GATES
 from sim.telemetry.sources import table_chunks
@@ -130,13 +130,9 @@ def check_file(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
         Keep at most this many quarantine entries in the report (counts stay complete).
     """
     columns, digest, chunks = table_chunks(path, channel_map, chunksize=chunksize)
-    table = TableGates(channel_map, columns, now=now, keep_frame=False, max_quarantine=max_quarantine)
-    for chunk in chunks:
-        table.add(chunk)
-    if table.rows == 0:
-        raise TelemetryFileError(
-            f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"
-        )
+    table = TableGates(channel_map, columns, now=now, keep_frame=False, max_quarantine=max_quarantine).add_all(
+        chunks, empty=f"telemetry file '{path}' has a header but no data rows; fix: export a time range that "
+                      f"contains data")
     stream = table.finish(source=str(path), content_hash=digest)
     counts = stream.counts.drop(index="TOTAL")
     if (counts["accepted"] + counts["quarantined"] != counts["read"]).any():

@@ -105,11 +105,8 @@ def _read_ahead(chunks: Iterator, pool: ThreadPoolExecutor) -> Iterator:
 
 def _read_chunks(columns, digest, chunks, channel_map, *, source: str, now, expected_rows: int | None = None
                  ) -> TelemetryStream:
-    table = TableGates(channel_map, columns, now=now, expected_rows=expected_rows)
-    for chunk in chunks:
-        table.add(chunk)
-    if table.rows == 0:
-        raise TelemetryFileError(f"telemetry '{source}' has no data rows; fix: export a time range that contains data")
+    table = TableGates(channel_map, columns, now=now, expected_rows=expected_rows).add_all(
+        chunks, empty=f"telemetry '{source}' has no data rows; fix: export a time range that contains data")
     stream = table.finish(source=source, content_hash=digest() if callable(digest) else digest)
     stream.check_accounting()
     warn_on_quality(stream)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from sim.exceptions import ChannelMapError, ConfigurationError
+from sim.exceptions import ChannelMapError, ConfigurationError, TelemetryFileError
 from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.collect import Collector, new_gates
@@ -280,6 +280,14 @@ class TableGates:
                     for name in names:
                         self._group[name] = group
                         self.gates[name].shared = group.state
+
+    def add_all(self, chunks, *, empty: str) -> "TableGates":
+        """Gate every chunk of a source; a source without data rows raises ``TelemetryFileError(empty)``."""
+        for chunk in chunks:
+            self.add(chunk)
+        if self.rows == 0:
+            raise TelemetryFileError(empty)
+        return self
 
     def add(self, chunk: pd.DataFrame | ArrowChunk) -> None:
         """Gate one chunk (rows in file order): a DataFrame or an :class:`ArrowChunk`."""
