@@ -19,18 +19,12 @@ from __future__ import annotations
 
 from sim.physics._codegen import load_generated_module, render_helpers
 from sim.physics.integrators.base import TEMPLATE_HEADER
+from sim.physics.integrators.rk4 import RK4_STEP
 
 __all__ = ["estimator_kernels"]
 
 _TEMPLATE = TEMPLATE_HEADER + '''
-
-@njit(cache=True, inline='always')
-def rk4_step(x, p, u, h):
-    k1 = _rhs(x, p, u)
-    k2 = _rhs(_acc1(x, 0.5 * h, 1.0, k1), p, u)
-    k3 = _rhs(_acc1(x, 0.5 * h, 1.0, k2), p, u)
-    k4 = _rhs(_acc1(x, h, 1.0, k3), p, u)
-    return _acc4(x, h / 6.0, 1.0, k1, 2.0, k2, 2.0, k3, 1.0, k4)
+''' + RK4_STEP + '''
 
 
 @njit(cache=True)
@@ -52,7 +46,7 @@ def final_state(x, p, t, u, max_step, status):
         for a in range(x.shape[0]):
             xt = _lx(x, a)
             for s in range(nsub):
-                xt = rk4_step(xt, _lp(p, a), uj, h)
+                xt = rk4_step(xt, _lp(p, a), uj, uj, uj, h)
             bad = _bad(xt)
             if bad >= 0:
                 status[0] = 2
@@ -165,7 +159,7 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
                     xt = _lx(xs, s)
                     ps = _lp(pw, s)
                     for q in range(nsub):
-                        xt = rk4_step(xt, ps, ua, h)
+                        xt = rk4_step(xt, ps, ua, ua, ua, h)
                     if _bad(xt) >= 0:
                         status[0] = 2
                         status[1] = a

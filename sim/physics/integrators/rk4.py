@@ -11,10 +11,9 @@ import numpy as np
 from sim.exceptions import ConfigurationError
 from sim.physics.integrators.base import TEMPLATE_HEADER, Integrator, illinois
 
-__all__ = ["RK4"]
+__all__ = ["RK4", "RK4_STEP"]
 
-_TEMPLATE = TEMPLATE_HEADER + '''
-
+RK4_STEP = '''
 @njit(cache=True, inline='always')
 def rk4_step(x, p, u0, um, u1, h):
     k1 = _rhs(x, p, u0)
@@ -22,6 +21,12 @@ def rk4_step(x, p, u0, um, u1, h):
     k3 = _rhs(_acc1(x, 0.5 * h, 1.0, k2), p, um)
     k4 = _rhs(_acc1(x, h, 1.0, k3), p, u1)
     return _acc4(x, h / 6.0, 1.0, k1, 2.0, k2, 2.0, k3, 1.0, k4)
+'''
+"""One RK4 step in rendered kernel code (inputs at the start, middle and end of the step); shared by the
+integrator's kernels and the estimators' (:mod:`calibration._kernels`)."""
+
+_TEMPLATE = TEMPLATE_HEADER + '''
+''' + RK4_STEP + '''
 
 
 @njit(cache=True)
