@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from sim.exceptions import ConfigurationError, SimulationError
 from sim.processes.distributions import Distribution, Exponential, as_distribution
 
-__all__ = ["ExponentialLink", "PowerLink", "FailureMode", "FailureClock"]
+__all__ = ["ExponentialLink", "PowerLink", "FailureMode", "FailureClock", "check_spare_parts"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,14 @@ class PowerLink:
     @property
     def max_multiplier(self) -> float:
         return self.multiplier(self.maximum)
+
+
+def check_spare_parts(owner: str, modes, spares) -> None:
+    """Every failure mode of *owner* (e.g. ``"station 'filler'"``) that needs a spare part finds it in *spares*."""
+    for mode in modes:
+        if mode.spare_part is not None and mode.spare_part not in spares:
+            raise ConfigurationError(f"{owner}: failure mode {mode.name!r} needs spare part {mode.spare_part!r} "
+                                     f"but only {sorted(spares)} are stocked")
 
 
 @dataclass(frozen=True)

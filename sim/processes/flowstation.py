@@ -19,7 +19,7 @@ import simpy
 from sim.exceptions import ConfigurationError
 from sim.kpi import MACHINE_STATES, StateRecorder, machine_kpis
 from sim.processes.distributions import Distribution, Sampler, as_distribution
-from sim.processes.failures import FailureClock, FailureMode
+from sim.processes.failures import FailureClock, FailureMode, check_spare_parts
 from sim.processes.flowprocs import start_maintenance
 
 __all__ = ["MotorLoad", "FlowStationParams", "FlowStation", "STOP_REASONS"]
@@ -159,10 +159,7 @@ class FlowStation:
         self.spares = spares or {}
         self.physics = physics
         self.asset = asset
-        for mode in params.failure_modes:
-            if mode.spare_part is not None and mode.spare_part not in self.spares:
-                raise ConfigurationError(f"station {self.name!r}: failure mode {mode.name!r} needs spare part "
-                                         f"{mode.spare_part!r} but only {sorted(self.spares)} are stocked")
+        check_spare_parts(f"station {self.name!r}", params.failure_modes, self.spares)
         if physics is None and params.motor is not None and params.motor.trip_event is not None:
             raise ConfigurationError(f"station {self.name!r} has motor trip protection but no physics component; "
                                      f"pass physics= (the motor fleet) or use MotorLoad(trip_event=None)")

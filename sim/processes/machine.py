@@ -28,7 +28,7 @@ from sim.kpi import MACHINE_STATES, StateRecorder, machine_kpis
 from sim.processes.crew import Crew
 from sim.processes.distributions import Distribution, Sampler, as_distribution
 from sim.processes.entities import Entity
-from sim.processes.failures import FailureClock, FailureMode
+from sim.processes.failures import FailureClock, FailureMode, check_spare_parts
 
 __all__ = ["MachineParams", "Machine", "MaintenanceOrder", "machine_process"]
 
@@ -133,10 +133,7 @@ class Machine:
         self.spares = spares or {}
         self.physics = physics
         self.asset = asset
-        for mode in params.failure_modes:
-            if mode.spare_part is not None and mode.spare_part not in self.spares:
-                raise ConfigurationError(f"machine {self.name!r}: failure mode {mode.name!r} needs spare part "
-                                         f"{mode.spare_part!r} but only {sorted(self.spares)} are stocked")
+        check_spare_parts(f"machine {self.name!r}", params.failure_modes, self.spares)
         if params.renewal_states and physics is None:
             raise ConfigurationError(f"machine {self.name!r}: renewal_states {sorted(params.renewal_states)} need a "
                                      f"physics component; pass physics=")
