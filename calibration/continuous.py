@@ -121,15 +121,16 @@ class DriftRecalibration(BaseCalibrator):
         min_window, j = self._check(data)
         cal = copy.deepcopy(self.calibrator) if self.calibrator is not None else LeastSquaresCalibrator()
         template = copy.deepcopy(self.detector) if self.detector is not None else CusumDetector(k=0.5, h=8.0)
-        cal.fit(model, slice_window(data, 0.0, self.window_s), params=params, x0=x0)
-        cal.history_ = [self._history_row(cal, data, 0.0, self.window_s)]  # partial_fit appends the refits
+        first = slice_window(data, 0.0, self.window_s)
+        cal.fit(model, first, params=params, x0=x0)
+        cal.history_ = [cal._track_row(first)]  # partial_fit appends the refits
         seg_start, seg_end = 0.0, float(self.window_s)
         events, blocks, alarms = [], [], []
         spec = model.spec
         while True:
             detector = copy.deepcopy(template)
-            first = float(data.t[np.searchsorted(data.t, seg_start)])  # the fit window's first sample
-            fit_t = first + cal.residuals_.index.to_numpy(dtype=float)
+            t_first = float(data.t[np.searchsorted(data.t, seg_start)])  # the fit window's first sample
+            fit_t = t_first + cal.residuals_.index.to_numpy(dtype=float)
             ref_t, ref_r = _block_means(fit_t, cal.residuals_.iloc[:, j].to_numpy(dtype=float), seg_start,
                                         self.block_s)
             detector.fit(ref_r, ref_t)
@@ -154,17 +155,17 @@ class DriftRecalibration(BaseCalibrator):
             start = max(onset, alarm.time - self.window_s, seg_end)
             end = max(alarm.time, start + min_window)
             if end > data.t[-1]:
-                events.append(self._event(alarm, None, None, None, cal, cal, "alarm too close to the end of the "
-                                          "data to refit on min_window_s of new data"))
+                events.append(self._event(alarm, None, cal.params_, cal, "alarm too close to the end of the data "
+                                          "to refit on min_window_s of new data"))
                 break
             if len(events) >= self.max_recalibrations:
                 raise CalibrationError(f"DriftRecalibration: {self.max_recalibrations} refits and the detector still "
                                        f"fires ({alarm.reason}); the model cannot follow the plant - check the "
                                        f"model structure (see calibration.Diagnosis) or raise max_recalibrations")
-            before = copy.copy(cal.params_)
+            before = dict(cal.params_)
             window = slice_window(data, start, end)
             cal.partial_fit(model, window)
-            events.append(self._event(alarm, window, start, end, before, cal, "refit"))
+            events.append(self._event(alarm, window, before, cal, "refit"))
             seg_start, seg_end = start, end
         self.calibrator_ = cal
         self.events_ = pd.DataFrame(events, columns=["time", "timestamp", "reason", "onset", "window_start",
@@ -179,20 +180,10 @@ class DriftRecalibration(BaseCalibrator):
         return self
 
     @staticmethod
-    def _history_row(cal, data, t0, t1):
-        window = slice_window(data, t0, t1)
-        row = {"start": window.start, "end": window.end, "content_hash": window.content_hash, "success": cal.success_}
-        row.update(cal.params_)
-        row.update({f"{k}.ci_low": lo for k, (lo, hi) in cal.intervals_.items() if k in cal.params_})
-        row.update({f"{k}.ci_high": hi for k, (lo, hi) in cal.intervals_.items() if k in cal.params_})
-        return row
-
-    def _event(self, alarm, window, start, end, before, cal, action):
-        before = dict(before) if isinstance(before, dict) else dict(before.params_)
+    def _event(alarm, window, before: dict, cal, action: str) -> dict:
         return {"time": alarm.time, "timestamp": None if window is None else window.end, "reason": alarm.reason,
                 "onset": alarm.onset, "window_start": None if window is None else window.start,
                 "window_end": None if window is None else window.end,
                 "content_hash": None if window is None else window.content_hash,
                 "record_id": None if window is None else cal.record_.record_id, "action": action,
-                "before": before, "after": dict(cal.params_)}
-
+                "before": dict(before), "after": dict(cal.params_)}

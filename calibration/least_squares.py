@@ -393,13 +393,16 @@ class LeastSquaresCalibrator(BaseCalibrator):
         if hasattr(self, "noise_std_") and list(self.noise_std_) == list(window.output_names):
             sigma0 = np.array([v if (math.isfinite(v) and v > 0) else 1.0 for v in self.noise_std_.values()])
         self._fit_window(model, window, params=prior, x0=x0, sigma0=sigma0)
-        history.append({"start": window.start, "end": window.end, "content_hash": window.content_hash,
-                        "success": self.success_,
-                        **{k: v for k, v in self.params_.items()},
-                        **{f"{k}.ci_low": lo for k, (lo, hi) in self.intervals_.items() if k in self.params_},
-                        **{f"{k}.ci_high": hi for k, (lo, hi) in self.intervals_.items() if k in self.params_}})
+        history.append(self._track_row(window))
         self.history_ = history
         return self
+
+    def _track_row(self, window) -> dict:
+        """One entry of ``history_``: the window and the estimates with their intervals."""
+        return {"start": window.start, "end": window.end, "content_hash": window.content_hash,
+                "success": self.success_, **self.params_,
+                **{f"{k}.ci_low": lo for k, (lo, hi) in self.intervals_.items() if k in self.params_},
+                **{f"{k}.ci_high": hi for k, (lo, hi) in self.intervals_.items() if k in self.params_}}
 
     def __getstate__(self):
         # the objective holds the model's compiled kernels (modules cannot be pickled) and the data
