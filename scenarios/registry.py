@@ -630,8 +630,9 @@ def _after(data, end: pd.Timestamp):
         return None
     if idx.size == data.t.size:
         return data
-    return dataclasses.replace(data, t=data.t[idx] - data.t[idx[0]], inputs=data.inputs[idx],
-                               outputs=data.outputs[idx], start=stamps[idx[0]], end=stamps[idx[-1]])
+    from calibration.continuous import slice_window
+
+    return slice_window(data, float(data.t[idx[0]]), float(data.t[-1]))
 
 
 def rollback(tracking_uri: str, name: str):
