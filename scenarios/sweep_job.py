@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.exceptions import ConfigurationError
-from sim.replications import ReplicationPlan, t_interval
+from sim.replications import ReplicationPlan, summarize
 
 __all__ = ["Objective", "replicate_configuration", "summarize_replications", "score", "config_hash", "LINE_KPIS",
            "file_hash"]
@@ -96,18 +96,8 @@ def replicate_configuration(line_cfg: dict, plan: ReplicationPlan, *, workers: i
 
 
 def summarize_replications(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """Mean, half-width, low, high and n of every KPI column (Student-t over replications; NaN ignored)."""
-    from scipy.special import stdtrit
-
-    values = table.to_numpy(dtype=float)
-    n = np.isfinite(values).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(values, axis=0) if values.size else np.full(values.shape[1], np.nan)
-        sd = np.nanstd(values, axis=0, ddof=1)
-        half = stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2) * sd / np.sqrt(n)
-    half = np.where(n >= 2, half, np.nan)
-    return pd.DataFrame({"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n},
-                        index=pd.Index(table.columns, name="kpi"))
+    """Mean, half-width, low, high and n of every KPI column (:func:`sim.replications.summarize`)."""
+    return summarize(table, confidence)
 
 
 def score(means: dict, objective: Objective) -> tuple[float, list[float], dict]:

@@ -19,6 +19,7 @@ the fixed warm-up.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,7 +30,7 @@ from scipy.special import stdtrit  # Student-t quantile; scipy.stats would cost 
 from sim.exceptions import ConfigurationError
 from sim.streams import RandomStreams
 
-__all__ = ["Interval", "t_interval", "paired_difference", "Mser5", "mser5", "ReplicationPlan", "ReplicationResult",
+__all__ = ["Interval", "t_interval", "summarize", "paired_difference", "Mser5", "mser5", "ReplicationPlan", "ReplicationResult",
            "replicate", "compare", "Comparison"]
 
 
@@ -67,6 +68,24 @@ def t_interval(values, confidence: float = 0.95) -> Interval:
         return Interval(float(x[0]), math.nan, 1, confidence)
     half = float(stdtrit(n - 1, 0.5 + confidence / 2) * x.std(ddof=1) / math.sqrt(n))
     return Interval(float(x.mean()), half, n, confidence)
+
+
+def summarize(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`t_interval` of every column of *table* at once: ``mean``, ``half_width``, ``low``, ``high`` and
+    ``n``, indexed by ``kpi`` (non-finite values dropped; half-width NaN below 2 values)."""
+    if not 0 < confidence < 1:
+        raise ConfigurationError(f"confidence = {confidence!r} must lie in (0, 1), e.g. 0.95")
+    values = table.to_numpy(dtype=float)
+    values = np.where(np.isfinite(values), values, np.nan)
+    n = np.isfinite(values).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        mean = np.nanmean(values, axis=0)
+        sd = np.nanstd(values, axis=0, ddof=1)
+    half = np.where(n >= 2, stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2) * sd / np.sqrt(np.maximum(n, 1)),
+                    np.nan)
+    return pd.DataFrame({"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n},
+                        index=pd.Index(table.columns, name="kpi"))
 
 
 def paired_difference(a, b, confidence: float = 0.95) -> Interval:
@@ -182,12 +201,7 @@ class ReplicationResult:
 
     def summary(self) -> pd.DataFrame:
         """Mean, half-width, low, high and n of every KPI."""
-        rows = []
-        for kpi in self.table.columns:
-            iv = self.interval(kpi)
-            rows.append({"kpi": kpi, "mean": iv.mean, "half_width": iv.half_width, "low": iv.low, "high": iv.high,
-                         "n": iv.n})
-        return pd.DataFrame(rows)
+        return summarize(self.table, self.plan.confidence).reset_index()
 
 
 def _run_one(build: Callable, plan: ReplicationPlan, streams: RandomStreams):
