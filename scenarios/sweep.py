@@ -124,7 +124,7 @@ def run_job(cfg) -> dict:
     from scenarios.sweep_job import LINE_KPIS, Objective, config_hash, replicate_configuration, score
     from scenarios.sweep_job import summarize_replications
     from scenarios.sweep_lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
-    from scenarios.sweep_lineage import store_uri
+    from scenarios.sweep_lineage import deferred_interrupts, store_uri
     from scenarios.tracking import flatten
     from sim.replications import ReplicationPlan
 
@@ -150,33 +150,35 @@ def run_job(cfg) -> dict:
                          "sources": source_tags})
 
     t0 = time.perf_counter()
-    uri = store_uri(cfg.tracking.uri, cwd)
-    client, exp_id = connect(uri, cfg.tracking.experiment)
-    parent = _parent(client, exp_id, uri, cfg.sweep.name)
-    label = _label(job_overrides, parent)
-    total = parent.data.params.get("sweep.jobs", "?") if parent is not None else "?"
-    where = f"job {job_num + 1}/{total}"  # the sweep's progress: this job of all of them (adaptive: Optuna)
-    done = finished_child(client, exp_id, parent.info.run_id, chash) if parent is not None else None
-    if done is not None:
-        m = done.data.metrics
-        constraints = [m[k] for k in sorted((k for k in m if k.startswith("constraint.")),
-                                            key=lambda k: int(k.split(".")[1]))]
-        console.print(f"[dim]{where} {label}: finished before in run {done.info.run_id}, skipped[/dim]",
-                      highlight=False)
-        return {"objective": m.get("objective"), "constraints": constraints, "run_id": done.info.run_id,
-                "skipped": True}
-    tags = {"mlflow.runName": label, ROLE_TAG: "child", SWEEP_TAG: cfg.sweep.name, HASH_TAG: chash,
-            "git.commit": git_commit(), "seed": plan.seed, "replications": plan.replications, "crn": plan.crn,
-            "hydra.job.num": job_num, "hydra.override_dirname": label, **source_tags}
-    if parent is not None:
-        tags["mlflow.parentRunId"] = parent.info.run_id
-        tags[INVOCATION_TAG] = parent.data.tags.get(INVOCATION_TAG, "0")
-    run = client.create_run(exp_id, run_name=label, tags={k: str(v) for k, v in tags.items()})
-    run_id = run.info.run_id
-    params = [Param(k[:250], str(v)[:6000]) for k, v in flatten(resolved).items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i:i + 100])
+    with deferred_interrupts():  # no Ctrl-C inside a store write (see deferred_interrupts)
+        uri = store_uri(cfg.tracking.uri, cwd)
+        client, exp_id = connect(uri, cfg.tracking.experiment)
+        parent = _parent(client, exp_id, uri, cfg.sweep.name)
+        label = _label(job_overrides, parent)
+        total = parent.data.params.get("sweep.jobs", "?") if parent is not None else "?"
+        where = f"job {job_num + 1}/{total}"  # the sweep's progress: this job of all of them (adaptive: Optuna)
+        done = finished_child(client, exp_id, parent.info.run_id, chash) if parent is not None else None
+        if done is not None:
+            m = done.data.metrics
+            constraints = [m[k] for k in sorted((k for k in m if k.startswith("constraint.")),
+                                                key=lambda k: int(k.split(".")[1]))]
+            console.print(f"[dim]{where} {label}: finished before in run {done.info.run_id}, skipped[/dim]",
+                          highlight=False)
+            return {"objective": m.get("objective"), "constraints": constraints, "run_id": done.info.run_id,
+                    "skipped": True}
+        tags = {"mlflow.runName": label, ROLE_TAG: "child", SWEEP_TAG: cfg.sweep.name, HASH_TAG: chash,
+                "git.commit": git_commit(), "seed": plan.seed, "replications": plan.replications, "crn": plan.crn,
+                "hydra.job.num": job_num, "hydra.override_dirname": label, **source_tags}
+        if parent is not None:
+            tags["mlflow.parentRunId"] = parent.info.run_id
+            tags[INVOCATION_TAG] = parent.data.tags.get(INVOCATION_TAG, "0")
+        run = client.create_run(exp_id, run_name=label, tags={k: str(v) for k, v in tags.items()})
+        run_id = run.info.run_id
+        params = [Param(k[:250], str(v)[:6000]) for k, v in flatten(resolved).items()]
+        for i in range(0, len(params), 100):
+            client.log_batch(run_id, params=params[i:i + 100])
     overhead = time.perf_counter() - t0
+    finished = False
     try:
         t1 = time.perf_counter()
         with _progress_bar(bool(cfg.sweep.progress) and console.is_terminal, label) as bar:
@@ -190,41 +192,48 @@ def run_job(cfg) -> dict:
         table["objective"] = sum(float(w) * table[k] for k, w in objective.weights.items())
         summary = summarize_replications(table, plan.confidence)
         means = summary["mean"].to_dict()
-        t2 = time.perf_counter()
-        stamp = int(time.time() * 1000)
-        metrics = {"feasible": float(all(c <= 0 for c in constraints)),
-                   "model_seconds": model_seconds}
-        for i, (name, c) in enumerate(named.items()):
-            metrics[f"constraint.{i}"] = c
-        for kpi, row in summary.iterrows():
-            metrics[kpi] = row["mean"]
-            if kpi in LINE_KPIS or kpi == "objective":
-                metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
-                                f"{kpi}.half_width": row["half_width"]})
-        items = [Metric(k, float(v), stamp, 0) for k, v in metrics.items() if v == v and abs(float(v)) != float("inf")]
-        for i in range(0, len(items), 1000):
-            client.log_batch(run_id, metrics=items[i:i + 1000])
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), encoding="utf-8")
-            table.to_csv(folder / "replications.csv")
-            summary.to_csv(folder / "summary.csv")
-            if named:
-                (folder / "constraints.json").write_text(json.dumps(named, indent=2), encoding="utf-8")
-            if cfg.sweep.child_plot:
-                _child_plot(table, folder / "kpis.png", ("oee", "throughput", "maintenance_cost", "unplanned_downtime"),
-                            plan.confidence)
-            client.log_artifacts(run_id, str(folder))
-        overhead += time.perf_counter() - t2
-        client.log_batch(run_id, metrics=[Metric("tracking_ms", overhead * 1000.0, stamp, 0)])
-        client.set_terminated(run_id, status="FINISHED")
+        with deferred_interrupts():
+            t2 = time.perf_counter()
+            stamp = int(time.time() * 1000)
+            metrics = {"feasible": float(all(c <= 0 for c in constraints)),
+                       "model_seconds": model_seconds}
+            for i, (name, c) in enumerate(named.items()):
+                metrics[f"constraint.{i}"] = c
+            for kpi, row in summary.iterrows():
+                metrics[kpi] = row["mean"]
+                if kpi in LINE_KPIS or kpi == "objective":
+                    metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
+                                    f"{kpi}.half_width": row["half_width"]})
+            items = [Metric(k, float(v), stamp, 0) for k, v in metrics.items() if v == v and abs(float(v)) != float("inf")]
+            for i in range(0, len(items), 1000):
+                client.log_batch(run_id, metrics=items[i:i + 1000])
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), encoding="utf-8")
+                table.to_csv(folder / "replications.csv")
+                summary.to_csv(folder / "summary.csv")
+                if named:
+                    (folder / "constraints.json").write_text(json.dumps(named, indent=2), encoding="utf-8")
+                if cfg.sweep.child_plot:
+                    _child_plot(table, folder / "kpis.png", ("oee", "throughput", "maintenance_cost", "unplanned_downtime"),
+                                plan.confidence)
+                client.log_artifacts(run_id, str(folder))
+            overhead += time.perf_counter() - t2
+            client.log_batch(run_id, metrics=[Metric("tracking_ms", overhead * 1000.0, stamp, 0)])
+            client.set_terminated(run_id, status="FINISHED")
+            finished = True  # a Ctrl-C held during the block is raised after it: the run stays FINISHED
     except KeyboardInterrupt:
-        client.set_tag(run_id, "twinbench.error", "interrupted (Ctrl-C)")
-        client.set_terminated(run_id, status="KILLED")
+        if not finished:
+            with deferred_interrupts():
+                client.set_tag(run_id, "twinbench.error", "interrupted (Ctrl-C)")
+                client.set_terminated(run_id, status="KILLED")
         raise
     except BaseException as err:
-        client.set_tag(run_id, "twinbench.error", f"{type(err).__name__}: {err}"[:5000])
-        client.set_terminated(run_id, status="FAILED")
+        if finished:
+            raise
+        with deferred_interrupts():
+            client.set_tag(run_id, "twinbench.error", f"{type(err).__name__}: {err}"[:5000])
+            client.set_terminated(run_id, status="FAILED")
         raise
     half = summary.loc["oee", "half_width"] if "oee" in summary.index else float("nan")
     console.print(f"{where} {label}: objective {value:.4g}, oee {means.get('oee', float('nan')):.4f} "

@@ -24,9 +24,11 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from sim.exceptions import ConfigurationError
@@ -158,6 +160,23 @@ def open_parent(client, exp_id: str, name: str, *, resume: bool, params: dict, t
     for i in range(0, len(items), 100):
         client.log_batch(run.info.run_id, params=items[i:i + 100])
     return run.info.run_id, False
+
+
+@contextmanager
+def deferred_interrupts():
+    """Hold Ctrl-C until the block ends (it is raised right after it).
+
+    An interrupt in the middle of a write to the tracking store leaves that connection in an open
+    transaction, and every later write of the process - closing the runs as KILLED - then waits on its lock.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def close_open_parents(status: str = "FAILED", reason: str | None = None) -> list[str]:
