@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ArrowNumbers", "Subset", "text_of", "Buffer"]
+__all__ = ["ArrowNumbers", "Subset", "pick", "text", "text_of", "Buffer"]
 
 
 class ArrowNumbers:
@@ -44,26 +44,35 @@ class Subset:
         self.raw, self.index = raw, index
 
 
-def text_of(raw: Any, index: np.ndarray) -> np.ndarray:
-    """Raw cells at *index* as text (strings verbatim, datetimes in ISO 8601, numbers by ``str``)."""
+def pick(raw: Any, index: np.ndarray) -> np.ndarray:
+    """Raw cells at *index*, typed as they are (numbers, UTC ``datetime64``, objects): :func:`text` writes them.
+
+    Picking is cheap; writing the text is left for when a quarantine table is asked for.
+    """
     if isinstance(raw, Subset):
-        return text_of(raw.raw, raw.index[index])
+        return pick(raw.raw, raw.index[index])
     if isinstance(raw, ArrowNumbers):
-        raw = raw[index]
-        index = slice(None)
+        return raw[index]
     if isinstance(raw, pd.Series):
         picked = raw.iloc[index]
         if isinstance(picked.dtype, pd.DatetimeTZDtype):
-            utc = picked.dt.tz_convert("UTC").to_numpy(dtype="datetime64[ns]")
-            return np.datetime_as_string(utc, unit="auto", timezone="UTC").astype(object)
-        if picked.dtype.kind == "M":
+            return picked.dt.tz_convert("UTC").to_numpy(dtype="datetime64[ns]")
+        if picked.dtype.kind == "M":  # naive: written without a zone, now
             return np.datetime_as_string(picked.to_numpy(dtype="datetime64[ns]"), unit="auto").astype(object)
-        return np.array(["" if v is None else str(v) for v in picked.to_numpy(dtype=object)], dtype=object)
-    arr = np.asarray(raw)
-    picked = arr[index]
-    if arr.dtype.kind == "M":
+        return picked.to_numpy(dtype=object)
+    return np.asarray(raw)[index]
+
+
+def text(picked: np.ndarray) -> np.ndarray:
+    """Text of cells from :func:`pick`: strings verbatim, datetimes in ISO 8601 (UTC), others by ``str``."""
+    if picked.dtype.kind == "M":
         return np.datetime_as_string(picked.astype("datetime64[ns]"), unit="auto", timezone="UTC").astype(object)
-    return np.array(["" if v is None else str(v) for v in picked], dtype=object)
+    return np.array(["" if v is None else str(v) for v in picked.tolist()], dtype=object)
+
+
+def text_of(raw: Any, index: np.ndarray) -> np.ndarray:
+    """Raw cells at *index* as text (strings verbatim, datetimes in ISO 8601, numbers by ``str``)."""
+    return text(pick(raw, index))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,9 +11,12 @@ import pandas as pd
 from sim.telemetry import gates
 from sim.telemetry.channels import UNMAPPED, ChannelMap
 from sim.telemetry.pipeline import ChannelGates, ChannelResult
-from sim.telemetry.stream import QUARANTINE_COLUMNS, TelemetryStream, build_counts, empty_gaps, empty_quarantine
+from sim.telemetry.quarantine import Quarantine
+from sim.telemetry.stream import TelemetryStream, build_counts, empty_gaps
 
 __all__ = ["Collector", "SharedColumns", "new_gates"]
+
+_UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def new_gates(channel_map: ChannelMap) -> dict[str, ChannelGates]:
@@ -47,6 +51,7 @@ class SharedColumns:
         self.total = 0  # shared stamps so far
         self.filled = np.zeros(channels, dtype=np.int64)  # values written per channel
         self.staged = np.zeros(channels, dtype=np.int64)  # values put in place ahead of add()
+        self._last, self._last_start = None, -1  # the stamps last stored or checked, and where
 
     def add(self, j: int, stamps: np.ndarray, values: np.ndarray) -> bool:
         """Store channel *j*'s next released samples; False (nothing stored) if its stamps differ."""
@@ -54,12 +59,15 @@ class SharedColumns:
         end = start + stamps.size
         common = min(end, self.total) - start
         staged, self.staged[j] = self.staged[j], 0
-        if common > 0 and not np.array_equal(self._stamps[start:start + common], stamps[:common]):
+        # channels that share a time order hand in the very same stamps array: compared once
+        same = stamps is self._last and start == self._last_start
+        if common > 0 and not same and not np.array_equal(self._stamps[start:start + common], stamps[:common]):
             return False
         if end > self.total:
             self.reserve(end)
             self._stamps[self.total:end] = stamps[common:]
             self.total = end
+        self._last, self._last_start = stamps, start
         if staged != stamps.size:
             self._block[j, start:end] = values
         self.filled[j] = end
@@ -155,8 +163,8 @@ class Collector:
                     self.columns = SharedColumns(len(self.map.names))  # its memory is no longer needed
                 if self.samples is not None:
                     self.samples[name].append((result.stamps.copy(), result.values.copy()))
-        if result.quarantine is not None:
-            self._entries(name, result.quarantine)
+        for entry in result.quarantine or ():
+            self._entries(name, entry)
         if result.gaps.size:
             self.gaps.append((name, result.gaps.copy()))
 
@@ -168,7 +176,7 @@ class Collector:
         self._entries(UNMAPPED, {"row": rows, "time_raw": time_raw, "time": stamps, "raw_value": raw_value,
                                  "code": np.full(rows.size, gates.SCHEMA, dtype=np.intp), "reason": reasons})
 
-    def _entries(self, name: str, entry: dict[str, np.ndarray]) -> None:
+    def _entries(self, name: str, entry: dict[str, Any]) -> None:
         n = entry["row"].size
         if self.max_quarantine is not None:
             room = max(self.max_quarantine - self.kept, 0)
@@ -194,24 +202,12 @@ class Collector:
             values = np.full((stamps.size, len(names)), np.nan)
             for j, n in enumerate(names):
                 values[np.searchsorted(stamps, parts[n][0]), j] = parts[n][1]
-        index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="time").tz_localize("UTC")
+        index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), dtype=_UTC, name="time")
         return pd.DataFrame(values, index=index, columns=names, dtype=np.float64, copy=False)
 
-    def quarantine(self) -> pd.DataFrame:
-        """The quarantine table, sorted by row, then channel in map order."""
-        if not self.entries:
-            return empty_quarantine()
-        parts = {k: np.concatenate([e[k] for e in self.entries]) for k in self.entries[0]}
-        order = np.lexsort((parts.pop("_order"), parts["row"]))
-        parts["channel"] = np.array([*self.map.names, UNMAPPED], dtype=object)[
-            np.concatenate([e["_order"] for e in self.entries])]
-        parts["gate"] = np.asarray(gates.GATES, dtype=object)[parts.pop("code") - 1]
-        table = pd.DataFrame({k: parts[k][order] for k in QUARANTINE_COLUMNS})
-        table["row"] = table["row"].astype("int64")
-        table["time"] = pd.DatetimeIndex(table["time"].to_numpy(np.int64).view("datetime64[ns]")).tz_localize("UTC")
-        for column in ("time_raw", "channel", "raw_value", "gate", "reason"):
-            table[column] = table[column].astype(str)
-        return table
+    def quarantine(self) -> Quarantine:
+        """The quarantine entries (their table is written when asked for), by row, then channel in map order."""
+        return Quarantine([*self.map.names, UNMAPPED], self.entries)
 
     def gap_table(self) -> pd.DataFrame:
         """Gaps longer than ``gap_factor * period``, sorted by start, then channel order."""

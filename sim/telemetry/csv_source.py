@@ -132,10 +132,12 @@ def _chunks(path: Path, separator: str, columns: list[str], channel_map: Channel
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
+    block = bytearray(1 << 20)  # one buffer for the whole file: no fresh memory per read
+    view = memoryview(block)
     try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        with path.open("rb", buffering=0) as handle:
+            while n := handle.readinto(block):
+                digest.update(view[:n])
             size = handle.tell()
     except FileNotFoundError as err:
         raise TelemetryFileError(

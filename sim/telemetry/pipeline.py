@@ -14,11 +14,11 @@ the same code.  For each channel, in order:
    them (``newest seen - lateness``), then releases them in time order;
 6. released values pass ``stuck`` and ``spike`` and the gap check.
 
-Steps 2 to 6 are one compiled pass per batch (:func:`sim.telemetry._channel_pass.gate_channel`);
-this module feeds it and writes the quarantine entries of the rejected samples only, gate by
-gate (:mod:`sim.telemetry.reasons`).  For a wide table, the channels that share clock offset and
-lateness take steps 2, 3 and 5 once per batch (:mod:`sim.telemetry._shared_pass`, see
-:meth:`ChannelGates.process_released`), with the same result.
+Steps 2, 3 and 5 are one compiled pass over the stamps (:func:`sim.telemetry._passes.time_pass`),
+steps 4 and 6 one over the released values (:func:`sim.telemetry._passes.value_pass`); this
+module feeds them and writes the quarantine entries of the rejected samples only, gate by gate
+(:mod:`sim.telemetry.reasons`).  For a wide table, the channels that share clock offset and
+lateness share one time order, decided once per batch (see :meth:`ChannelGates.process_released`).
 
 A sample read is, at any moment, accepted, quarantined or pending in the reorder
 buffer; :meth:`ChannelGates.flush` releases the buffer at the end of a source.
@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from sim.telemetry import gates
-from sim.telemetry._cells import Subset, text_of
-from sim.telemetry._channel_pass import PassState, gate_channel
-from sim.telemetry._shared_pass import value_pass
+from sim.telemetry._cells import Subset, pick, text_of
+from sim.telemetry._passes import Released, TimeOrder, ValueState, value_pass
 from sim.telemetry.channels import Channel
 from sim.telemetry.gates import NAT
+from sim.telemetry.quarantine import Reasons
 from sim.telemetry.reasons import time_reasons, value_reasons
 
 __all__ = ["NS", "SampleBatch", "ChannelResult", "ChannelGates", "Subset", "text_of"]
@@ -99,8 +99,12 @@ class ChannelResult:
 
     stamps: np.ndarray  # released, time-ordered [UTC ns]
     values: np.ndarray  # SI values, NaN where quarantined [SI unit]
-    quarantine: dict[str, np.ndarray] | None  # row, time_raw, time, raw_value, code, reason
+    quarantine: list[dict[str, Any]] | None  # entries (see sim.telemetry.quarantine.Quarantine)
     gaps: np.ndarray  # int64 [k, 2]: (last accepted before, first accepted after) [UTC ns]
+
+
+_NO_STAMPS = np.empty(0, dtype=np.int64)
+_EMPTY = SampleBatch(_NO_STAMPS, _NO_CODES, None, np.empty(0), None, _NO_STAMPS, None, None)  # for flushes
 
 
 class ChannelGates:
@@ -132,119 +136,86 @@ class ChannelGates:
         stuck, spike = channel.stuck, channel.spike
         low, high = (np.nan, np.nan) if channel.valid_range is None else channel.valid_range
         self._settings_i = np.array([
-            int(round(channel.clock_offset * NS)), NAT, int(round(channel.lateness * NS)),
+            int(round(channel.clock_offset * NS)), int(round(channel.lateness * NS)),
             -1 if channel.period is None else int(round(gap_factor * channel.period * NS)),
-            0 if stuck is None else stuck.samples, 0 if spike is None else spike.window], dtype=np.int64)
+            0 if stuck is None else stuck.samples, 0 if spike is None else spike.window], dtype=np.int64)  # see _passes.SETTINGS_I
         self._settings_f = np.array([
             self.scale, self.offset, low, high, 0.0 if stuck is None else stuck.tolerance * abs(self.scale),
             1.0 if spike is None else spike.threshold,
             0.0 if spike is None else spike.min_deviation * abs(self.scale)], dtype=np.float64)
-        self._state = PassState(int(self._settings_i[5]), history)
+        self._values = ValueState(int(self._settings_i[4]))
+        #: The time order: the channel's own, or the one a table shares between channels (see
+        #: :meth:`process_released`).
+        self.time = TimeOrder(int(self._settings_i[0]), int(self._settings_i[1]), history)
         self._raws: dict[int, SampleBatch] = {}  # batch number -> batch, while samples of it are held
         self._batches = 0
-        self._work: tuple[np.ndarray, ...] | None = None
         self.read = 0
         self.by_code = np.zeros(len(gates.GATES) + 1, dtype=np.int64)
-        #: The shared time order (:class:`~sim.telemetry._shared_pass.TimeState`) when a table decides it
-        #: for several channels at once (see :meth:`process_released`); None: this channel's own.
-        self.shared = None
         self._carry = (np.empty(0), np.empty(0, np.int8))  # SI values and codes of the held samples
-        self._shared_work: tuple[np.ndarray, ...] | None = None
+        self._work: tuple[np.ndarray, ...] | None = None
 
     @property
     def pending(self) -> int:
         """Samples held in the reorder buffer."""
-        return self._state.pending if self.shared is None else self.shared.pending
+        return self.time.pending
 
     @property
     def accepted(self) -> int:
         """Samples accepted so far (released and passed every gate)."""
-        return self._state.accepted
+        return self._values.accepted
 
     def process(self, batch: SampleBatch, *, now_ns: int | None = None) -> ChannelResult:
-        """Gate one batch; returns what the reorder buffer released.
+        """Gate one batch with the channel's own time order; returns what the reorder buffer released.
 
         Parameters
         ----------
         batch : SampleBatch
             The channel's raw samples in arrival order.
         now_ns : int or None
-            Time of reading [UTC ns] for the future gate; None disables it.
+            Latest acceptable stamp [UTC ns] for the future gate; None disables it.
         """
-        self.read += batch.stamps.size
-        self._batches += 1
-        self._raws[self._batches] = batch
-        self._settings_i[1] = NAT if now_ns is None else now_ns
-        return self._run(batch, final=False)
+        released = self.time.run(batch.stamps, batch.time_codes, self._batches + 1, now_ns, final=False)
+        return self.process_released(batch, released)
 
     def flush(self) -> ChannelResult:
         """Release every sample still in the reorder buffer (end of the source)."""
-        empty = np.empty(0, dtype=np.int64)
-        batch = SampleBatch(empty, np.empty(0, np.int8), None, np.empty(0), None, empty, None, None)
-        return self._run(batch, final=True)
+        return self.process_released(_EMPTY, self.time.run(_EMPTY.stamps, _EMPTY.time_codes, 0, None, final=True),
+                                     final=True)
 
-    def _run(self, batch: SampleBatch, *, final: bool) -> ChannelResult:
-        st = self._state
-        n = batch.stamps.size
-        stamps = np.ascontiguousarray(batch.stamps, dtype=np.int64)
-        time_codes = np.ascontiguousarray(batch.time_codes, dtype=np.int8)
-        values = np.ascontiguousarray(batch.values, dtype=np.float64)
-        value_codes = _NO_CODES if batch.value_codes is None else np.ascontiguousarray(batch.value_codes, np.int8)
-        bits, bit_offset = (_NO_BITS, 0) if batch.valid_bits is None else batch.valid_bits
-        room = st.pending + n
-        time_index, time_code, newest_before, out_stamp, out_si, *bad, gaps = self._scratch(n, room)
-        st.reset_outputs()
-        done = 0
-        while True:
-            done = gate_channel(stamps, time_codes, values, value_codes, bits, bit_offset, done, final, self._batches,
-                                self._settings_i, self._settings_f, st.ints, st.floats, st.ring, st.ordered, st.log,
-                                *st.buffer, time_index, time_code, newest_before, out_stamp, out_si, *bad, gaps)
-            if done == n:
-                break
-            st.grow()
-        k, n_gaps, n_late, n_bad = st.released()
-        entries = []
-        if n_late:
-            entries.append(self._time_entries(batch, stamps, time_code[:n_late], time_index[:n_late],
-                                              newest_before[:n_late]))
-        if n_bad:
-            bad_pos, bad_code, bad_ref, bad_index = (a[:n_bad] for a in bad)
-            entries.append(self._value_entries(bad_code, bad_ref, bad_index, out_stamp[bad_pos]))
-        return self._result(entries, st.held_refs, out_stamp[:k], out_si[:k], gaps[:n_gaps])
-
-    def process_released(self, batch: SampleBatch, released: Any, *, final: bool = False,
+    def process_released(self, batch: SampleBatch, released: Released, *, final: bool = False,
                          out: np.ndarray | None = None) -> ChannelResult:
-        """Gate one batch whose time order a table decided once for several channels
-        (:func:`sim.telemetry._shared_pass.time_pass`, the same decisions as :meth:`process`);
-        *released* holds them (see ``TableGates``).  With *final*, *batch* is empty and the
-        shared reorder buffer was released (end of the source, as :meth:`flush`).  *out*, when it has
-        room, receives the released SI values (the result's values are then a view of it)."""
+        """Gate one batch whose time order *released* holds (from :attr:`time`, or from a time order a
+        table decided once for several channels).  With *final*, *batch* is empty and the reorder
+        buffer was released (end of the source).  *out*, when it has room, receives the released SI
+        values (the result's values are then a view of it)."""
         if not final:
             self.read += batch.stamps.size
             self._batches += 1
             self._raws[self._batches] = batch
             if released.ref != self._batches:
                 raise RuntimeError("channels of a shared time order must see the same batches")
-        st = self._state
+        st = self._values
         values = np.ascontiguousarray(batch.values, dtype=np.float64)
         value_codes = _NO_CODES if batch.value_codes is None else np.ascontiguousarray(batch.value_codes, np.int8)
         bits, bit_offset = (_NO_BITS, 0) if batch.valid_bits is None else batch.valid_bits
         k = released.stamps.size
-        if self._shared_work is None or self._shared_work[0].size < k:
+        if self._work is None or self._work[0].size < k:
+            # kept from batch to batch (fresh memory costs a page fault per 4 KiB); only the released
+            # samples fill out_si, the entries of rejected samples touch a few pages
             size = max(k + k // 8, 1024)
-            self._shared_work = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int8),
-                                 np.empty((size, 2), np.int64))
-        out_si, bad_pos, bad_code, gaps = self._shared_work
+            self._work = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int8),
+                          np.empty((size, 2), np.int64))
+        out_si, bad_pos, bad_code, gaps = self._work
         if out is not None and out.size >= k:
             out_si = out
         m = released.held_src.size
         carry = (np.empty(m), np.empty(m, np.int8))
         st.reset_outputs()
         value_pass(values, value_codes, bits, bit_offset, released.stamps, released.src, released.held_src,
-                   *self._carry, self._settings_i, self._settings_f, st.ints, st.floats, st.ring, st.ordered,
+                   *self._carry, self._settings_i, self._settings_f, st.ints, st.floats, st.window,
                    out_si, bad_pos, bad_code, gaps, *carry)
         self._carry = carry
-        _, n_gaps, _, n_bad = st.released()
+        n_gaps, n_bad = st.released()
         entries = []
         if released.time_index.size:
             entries.append(self._time_entries(batch, np.ascontiguousarray(batch.stamps, dtype=np.int64),
@@ -256,35 +227,18 @@ class ChannelGates:
         return self._result(entries, released.held_refs, released.stamps, out_si[:k], gaps[:n_gaps])
 
     def _result(self, entries: list, held_refs, stamps, values, gaps) -> ChannelResult:
-        """Drop the raw batches no held sample refers to, count and join the quarantine entries."""
+        """Drop the raw batches no held sample refers to, count the quarantine entries."""
         live = set(np.unique(held_refs).tolist())
         for ref in [r for r in self._raws if r not in live]:
             del self._raws[ref]
-        quarantine = None
-        if entries:
-            quarantine = {key: np.concatenate([e[key] for e in entries]) for key in entries[0]}
-            self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
-        return ChannelResult(stamps, values, quarantine, gaps)
+        for e in entries:
+            self.by_code += np.bincount(e["code"], minlength=self.by_code.size)
+        return ChannelResult(stamps, values, entries or None, gaps)
 
-    def _scratch(self, n: int, room: int) -> tuple[np.ndarray, ...]:
-        """Work arrays of the kernel, kept from batch to batch (fresh memory costs a page fault per 4 KiB).
-
-        Only the released samples fill theirs; the entries of rejected samples touch a few pages.
-        """
-        if self._work is None or self._work[0].size < n or self._work[3].size < room:
-            size, size_out = max(n, 1024), max(room + room // 8, 1024)  # room for the held samples of later batches
-            self._work = (np.empty(size, np.int64), np.empty(size, np.int8), np.empty(size, np.int64),
-                          np.empty(size_out, np.int64), np.empty(size_out), np.empty(size_out, np.int64),
-                          np.empty(size_out, np.int8), np.empty(size_out, np.int64), np.empty(size_out, np.int64),
-                          np.empty((size_out, 2), np.int64))
-        return tuple(a[:n] for a in self._work[:3]) + tuple(a[:room] for a in self._work[3:])
-
-    # -- quarantine entries -------------------------------------------------------------------------------
-    def _time_entries(self, batch, stamps, codes, idx, newest_before) -> dict[str, np.ndarray]:
+    # -- quarantine entries (texts are written when the table is asked for: sim.telemetry.quarantine) --------
+    def _time_entries(self, batch, stamps, codes, idx, newest_before) -> dict[str, Any]:
         """Entries of the samples *idx* of *batch* that the time gates rejected with *codes*."""
-        c = self.channel
         code = codes.astype(np.intp)
-        time_raw = text_of(batch.time_raw, idx)
         notes = np.full(idx.size, "", dtype=object) if batch.time_notes is None else np.asarray(
             batch.time_notes, dtype=object)[idx]
         times = stamps[idx]
@@ -293,42 +247,61 @@ class ChannelGates:
         if offset_ns and shifted.any():
             times = times.copy()
             times[shifted] -= offset_ns
-        reasons = np.empty(idx.size, dtype=object)
-        source = (code == gates.SCHEMA) | (code == gates.UNPARSEABLE)  # decided by the source
-        if source.any():
-            reasons[source] = notes[source]
-            if batch.schema_note:
-                reasons[code == gates.SCHEMA] = batch.schema_note
-        timed = np.flatnonzero(~source)
-        if timed.size:
-            note = notes[timed]
-            note[(code[timed] == gates.UNPARSEABLE_TIME) & (note == "")] = (
-                "the stamp is outside the years 1677 to 2262 after the clock offset")
-            reasons[timed] = time_reasons(code[timed], time_raw[timed], times[timed], newest_before[timed], note,
-                                          self.time_column, lateness=c.lateness,
-                                          future_tolerance=self.future_tolerance)
-        return {"row": batch.rows[idx], "time_raw": time_raw, "time": times,
-                "raw_value": text_of(batch.value_raw, idx), "code": code, "reason": reasons}
+        # (kept until the table is written: no views of work memory)
+        reasons = Reasons(_time_reasons, {"code": code, "times": times, "newest_before": newest_before.copy(),
+                                          "notes": notes},
+                          {"schema_note": batch.schema_note, "time_column": self.time_column,
+                           "lateness": self.channel.lateness, "future_tolerance": self.future_tolerance})
+        return {"row": batch.rows[idx], "time_raw": pick(batch.time_raw, idx), "time": times,
+                "raw_value": pick(batch.value_raw, idx), "code": code, "reason": reasons}
 
-    def _value_entries(self, codes, refs, index_in_batch, stamps) -> dict[str, np.ndarray]:
+    def _value_entries(self, codes, refs, index_in_batch, stamps) -> dict[str, Any]:
         """Entries of released samples that a value gate rejected with *codes*: batch numbers *refs*,
         indices in those batches and stamps [UTC ns]."""
-        size = codes.size
-        time_raw = np.empty(size, dtype=object)
-        value_raw = np.empty(size, dtype=object)
-        rows = np.empty(size, dtype=np.int64)
-        source = np.empty(size)
         batches = np.unique(refs)
-        for ref in batches:
-            mine = np.flatnonzero(refs == ref) if batches.size > 1 else slice(None)
-            batch = self._raws[int(ref)]
-            index = index_in_batch[mine]
-            time_raw[mine] = text_of(batch.time_raw, index)
-            value_raw[mine] = text_of(batch.value_raw, index)
-            rows[mine] = batch.rows[index]
-            source[mine] = batch.values[index]
+        if batches.size == 1:
+            batch = self._raws[int(batches[0])]
+            time_raw, value_raw = pick(batch.time_raw, index_in_batch), pick(batch.value_raw, index_in_batch)
+            rows, source = batch.rows[index_in_batch], batch.values[index_in_batch]
+        else:  # (held samples of earlier batches: a few; their cells may differ in type, so as text)
+            size = codes.size
+            time_raw, value_raw = np.empty(size, dtype=object), np.empty(size, dtype=object)
+            rows, source = np.empty(size, dtype=np.int64), np.empty(size)
+            for ref in batches:
+                mine = np.flatnonzero(refs == ref)
+                batch = self._raws[int(ref)]
+                index = index_in_batch[mine]
+                time_raw[mine] = text_of(batch.time_raw, index)
+                value_raw[mine] = text_of(batch.value_raw, index)
+                rows[mine] = batch.rows[index]
+                source[mine] = batch.values[index]
         code = codes.astype(np.intp)
-        overflow = (code == gates.NON_FINITE) & np.isfinite(source)
-        reasons = value_reasons(code, value_raw, source, overflow, channel=self.channel, decimal=self.decimal)
+        reasons = Reasons(_value_reasons, {"code": code, "source": source},
+                          {"channel": self.channel, "decimal": self.decimal})
         return {"row": rows, "time_raw": time_raw, "time": stamps, "raw_value": value_raw,
                 "code": code, "reason": reasons}
+
+
+def _time_reasons(time_text, value_text, *, code, times, newest_before, notes, schema_note, time_column, lateness,
+                  future_tolerance) -> np.ndarray:
+    """Reasons of time-gate entries (see :class:`~sim.telemetry.quarantine.Reasons`)."""
+    reasons = np.empty(code.size, dtype=object)
+    source = (code == gates.SCHEMA) | (code == gates.UNPARSEABLE)  # decided by the source
+    if source.any():
+        reasons[source] = notes[source]
+        if schema_note:
+            reasons[code == gates.SCHEMA] = schema_note
+    timed = np.flatnonzero(~source)
+    if timed.size:
+        note = notes[timed]
+        note[(code[timed] == gates.UNPARSEABLE_TIME) & (note == "")] = (
+            "the stamp is outside the years 1677 to 2262 after the clock offset")
+        reasons[timed] = time_reasons(code[timed], time_text[timed], times[timed], newest_before[timed], note,
+                                      time_column, lateness=lateness, future_tolerance=future_tolerance)
+    return reasons
+
+
+def _value_reasons(time_text, value_text, *, code, source, channel, decimal) -> np.ndarray:
+    """Reasons of value-gate entries (see :class:`~sim.telemetry.quarantine.Reasons`)."""
+    overflow = (code == gates.NON_FINITE) & np.isfinite(source)
+    return value_reasons(code, value_text, source, overflow, channel=channel, decimal=decimal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,18 +60,25 @@ def _accepted_counts(frame: pd.DataFrame, *, block: int = 1 << 16) -> pd.Series:
     return pd.Series(counts, index=frame.columns, dtype=np.int64)
 
 
-def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int | Mapping[str, int]) -> pd.DataFrame:
+def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame | Any, read: int | Mapping[str, int]) -> pd.DataFrame:
     """Per-channel counts: ``read`` (given), ``accepted`` (frame), ``quarantined`` and per gate.
 
     ``read`` comes from the source (one number for all channels of a wide table, or
     per channel), ``accepted`` from the frame and ``quarantined`` from the quarantine
-    table, so that :meth:`TelemetryStream.check_accounting` checks three independent
-    tallies.  A row ``unmapped`` appears when data no channel is mapped to was read.
+    (a table, or a :class:`~sim.telemetry.quarantine.Quarantine`), so that
+    :meth:`TelemetryStream.check_accounting` checks three independent tallies.  A row
+    ``unmapped`` appears when data no channel is mapped to was read.
     """
     names = list(frame.columns)
-    if (isinstance(read, Mapping) and read.get(UNMAPPED)) or (quarantine["channel"] == UNMAPPED).any():
+    if isinstance(quarantine, pd.DataFrame):
+        has_unmapped = bool((quarantine["channel"] == UNMAPPED).any())
+        per_gate = pd.crosstab(quarantine["channel"], quarantine["gate"]) if len(quarantine) else pd.DataFrame()
+    else:
+        table = quarantine.counts()
+        has_unmapped = bool(table[quarantine.names.index(UNMAPPED)].any()) if UNMAPPED in quarantine.names else False
+        per_gate = pd.DataFrame(table, index=quarantine.names, columns=list(GATES))
+    if (isinstance(read, Mapping) and read.get(UNMAPPED)) or has_unmapped:
         names.append(UNMAPPED)
-    per_gate = pd.crosstab(quarantine["channel"], quarantine["gate"]) if len(quarantine) else pd.DataFrame()
     per_gate = per_gate.reindex(index=names, columns=list(GATES), fill_value=0).astype("int64")
     read_values = [read.get(n, 0) for n in names] if isinstance(read, Mapping) else [read] * len(names)
     counts = pd.DataFrame(
@@ -84,6 +92,26 @@ def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame, read: int | Mapp
     counts = pd.concat([counts, per_gate.set_axis(counts.index)], axis=1)
     counts.loc["TOTAL"] = counts.sum()
     return counts.astype("int64")
+
+
+class _TableOnFirstUse:
+    """Data descriptor of :attr:`TelemetryStream.quarantine`: holds a table, or compact entries (an object
+    with ``table()`` and ``counts()``, :class:`~sim.telemetry.quarantine.Quarantine`) that become the
+    table on first access."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError("no default")  # (dataclasses: the field has no default)
+        value = obj.__dict__[self.slot]
+        if not isinstance(value, pd.DataFrame):
+            value = obj.__dict__[self.slot] = value.table()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +128,8 @@ class TelemetryStream:
         One row per rejected value: ``row`` (1-based data row in the file, header
         excluded), ``time_raw`` (the time cell), ``time`` (parsed UTC stamp, NaT if
         unparseable), ``channel``, ``raw_value``, ``gate`` and ``reason``; sorted by
-        row, then channel in map order.
+        row, then channel in map order.  Its texts are written on first access (see
+        :mod:`sim.telemetry.quarantine`); the counts never need them.
     counts : pandas.DataFrame
         Indexed by channel plus a ``TOTAL`` row; columns ``read``, ``accepted``,
         ``quarantined`` and one per gate.
@@ -124,7 +153,7 @@ class TelemetryStream:
     """
 
     frame: pd.DataFrame
-    quarantine: pd.DataFrame
+    quarantine: pd.DataFrame = _TableOnFirstUse()  # type: ignore[assignment]
     counts: pd.DataFrame
     t0: pd.Timestamp | None
     rows_read: int
@@ -133,6 +162,14 @@ class TelemetryStream:
     channel_map: ChannelMap
     gaps: pd.DataFrame = field(default_factory=empty_gaps)
     layout: str = "wide"
+
+    def _quarantined_per_channel(self) -> pd.Series:
+        """Quarantine entries per channel, from the table or the compact entries (without writing texts)."""
+        q = self.__dict__["_quarantine"]
+        if isinstance(q, pd.DataFrame):
+            return q["channel"].value_counts()
+        per = pd.Series(q.counts().sum(axis=1), index=q.names)
+        return per[per > 0]
 
     @property
     def seconds(self) -> np.ndarray:
@@ -144,7 +181,7 @@ class TelemetryStream:
     def check_accounting(self) -> None:
         """Raise :class:`TelemetryError` unless ``accepted + quarantined == read`` per channel."""
         per_channel = self.counts.drop(index="TOTAL")
-        by_channel = self.quarantine["channel"].value_counts()
+        by_channel = self._quarantined_per_channel()
         in_table = by_channel.reindex(per_channel.index, fill_value=0)
         mapped = per_channel.index != UNMAPPED
         if self.layout == "wide":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -21,13 +21,14 @@ from sim.telemetry.channels import ChannelMap
 from sim.telemetry.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
 from sim.telemetry._cells import ArrowNumbers
-from sim.telemetry._shared_pass import TimeState, time_pass
-from sim.telemetry.pipeline import NS, ChannelGates, SampleBatch, Subset, text_of
+from sim.telemetry._passes import Released, TimeOrder
+from sim.telemetry.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
 from sim.telemetry.stream import TelemetryStream
 
 __all__ = ["ArrowChunk", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
 
 _NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value
+_NO_STAMPS, _NO_CODES = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8)
 
 
 def future_limit(channel_map: ChannelMap, now: pd.Timestamp | None) -> int | None:
@@ -170,51 +171,6 @@ def _in_range(values: np.ndarray, codes: np.ndarray, valid_range) -> np.ndarray:
     return codes
 
 
-class _Released:
-    """What :func:`time_pass` decided for one batch of a group of channels (arrays valid until the next)."""
-
-    __slots__ = ("ref", "stamps", "src", "refs", "index", "time_index", "time_code", "newest_before", "held_src",
-                 "held_refs")
-
-
-class _SharedTime:
-    """The time order of the channels of a wide table that share clock offset and lateness, decided once."""
-
-    def __init__(self, names: list[str], offset_ns: int, lateness_ns: int, history: int):
-        self.names, self.offset_ns, self.lateness_ns = names, offset_ns, lateness_ns
-        self.state = TimeState(history)
-        self._work: tuple[np.ndarray, ...] | None = None
-
-    def run(self, stamps: np.ndarray, time_codes: np.ndarray, ref: int, limit: int | None, *, final: bool
-            ) -> _Released:
-        st = self.state
-        n = stamps.size
-        room = st.pending + n
-        if self._work is None or self._work[0].size < n or self._work[3].size < room:
-            size, size_out = max(n, 1024), max(room + room // 8, 1024)
-            self._work = (np.empty(size, np.int64), np.empty(size, np.int8), np.empty(size, np.int64),
-                          *(np.empty(size_out, np.int64) for _ in range(4)))
-        time_index, time_code, newest_before = (a[:n] for a in self._work[:3])
-        out = tuple(a[:room] for a in self._work[3:])
-        st.reset_outputs()
-        done = 0
-        while True:
-            done = time_pass(stamps, time_codes, done, final, ref, self.offset_ns, NAT if limit is None else limit,
-                             self.lateness_ns, st.ints, st.log, *st.buffer, time_index, time_code, newest_before,
-                             *out)
-            if done == n:
-                break
-            st.grow()
-        k, n_late = st.released()
-        r = _Released()
-        r.ref = ref
-        r.stamps, r.src, r.refs, r.index = (a[:k] for a in out)
-        r.time_index, r.time_code, r.newest_before = time_index[:n_late], time_code[:n_late], newest_before[:n_late]
-        r.held_src, r.held_refs = st.held_sources(), st.held_refs.copy()
-        st.renumber()
-        return r
-
-
 class TableGates:
     """Gates for the chunks of one table.
 
@@ -265,21 +221,16 @@ class TableGates:
             mapped = set(m.columns)
             self.unknown = [c for c in columns if c != m.time_column and c not in mapped]
             self.missing = [c for c in m.columns if c not in columns]
-        self._shared: list[_SharedTime] = []
-        self._group: dict[str, _SharedTime] = {}
+        self.batches = 0
+        self._pending: list = []  # the previous wide chunk's channels: results, or futures of the pool
         if m.layout == "wide" and share_time:
-            keys: dict[tuple[int, int, int], list[str]] = {}
+            # channels that read the time column with the same clock offset and lateness take the same time
+            # decisions: one time order for all of them (a channel whose column is missing keeps its own)
+            orders: dict[tuple[int, int, int], TimeOrder] = {}
             for c in m.channels:
-                if c.column not in self.missing and type(self.gates[c.name]) is ChannelGates:
-                    s = self.gates[c.name]._settings_i
-                    keys.setdefault((int(s[0]), int(s[2]), self.gates[c.name].history), []).append(c.name)
-            for (offset_ns, lateness_ns, history), names in keys.items():
-                if len(names) > 1:
-                    group = _SharedTime(names, offset_ns, lateness_ns, history)
-                    self._shared.append(group)
-                    for name in names:
-                        self._group[name] = group
-                        self.gates[name].shared = group.state
+                g = self.gates[c.name]
+                if c.column not in self.missing and isinstance(g, ChannelGates):
+                    g.time = orders.setdefault((g.time.offset_ns, g.time.lateness_ns, g.history), g.time)
 
     def add_all(self, chunks, *, empty: str) -> "TableGates":
         """Gate every chunk of a source; a source without data rows raises ``TelemetryFileError(empty)``."""
@@ -315,14 +266,20 @@ class TableGates:
 
     def _add_wide(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
         m, n = self.map, len(chunk)
+        self.batches += 1
+        schema_codes = None
+        released: dict[int, Released] = {}  # by time order (shared by channels, see __init__)
+        for channel in m.channels:  # (meanwhile the pool gates the previous chunk's channels)
+            order = getattr(self.gates[channel.name], "time", None)  # (None: gates of their own, e.g. in tests)
+            if order is not None and id(order) not in released:
+                codes = time_codes
+                if channel.column in self.missing:
+                    if schema_codes is None:
+                        schema_codes = np.full(n, gates.SCHEMA, dtype=np.int8)
+                    codes = schema_codes
+                released[id(order)] = order.run(stamps, codes, self.batches, self.limit, final=False)
+        self._collect()
         columns = self.collector.columns if self.collector.keep_frame and self.collector.samples is None else None
-        released = {}
-        if self._shared:
-            ref = self.gates[self._shared[0].names[0]]._batches + 1
-            stamps64 = np.ascontiguousarray(stamps, dtype=np.int64)
-            codes8 = np.ascontiguousarray(time_codes, dtype=np.int8)
-            for group in self._shared:
-                released[id(group)] = group.run(stamps64, codes8, ref, self.limit, final=False)
         if columns is not None:
             most = max([n, *(r.stamps.size for r in released.values())])
             columns.reserve(max(columns.total, int(columns.filled.max(initial=0))) + most)
@@ -345,20 +302,29 @@ class TableGates:
                     values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
                 batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells,
                                     valid_bits=bits)
-            group = self._group.get(channel.name)
-            if group is not None:  # the kernel writes the SI values straight into the frame's block
+            # the kernel writes the SI values straight into the frame's block
+            g = self.gates[channel.name]
+            if isinstance(g, ChannelGates):
                 out = None if columns is None else columns.room(self.collector.order[channel.name])
-                result = self.gates[channel.name].process_released(batch, released[id(group)], out=out)
+                result = g.process_released(batch, released[id(g.time)], out=out)
             else:
-                result = self.gates[channel.name].process(batch, now_ns=self.limit)
+                result = g.process(batch, now_ns=self.limit)
             if columns is not None:  # the frame's fresh memory is first touched in this thread
                 columns.stage(self.collector.order[channel.name], result.values)
             return result
 
-        # channels are independent: their gates run in parallel (numpy and the kernels release the GIL)
-        results = self._pool.map(one, m.channels) if self._pool is not None else map(one, m.channels)
-        for channel, result in zip(m.channels, list(results)):
-            self.collector.add(channel.name, result)
+        # channels are independent: their gates run in parallel (numpy and the kernels release the GIL), and
+        # collected when the next chunk's time order is decided (or at the end)
+        if self._pool is None:
+            self._pending = [one(channel) for channel in m.channels]
+        else:
+            self._pending = [self._pool.submit(one, channel) for channel in m.channels]
+
+    def _collect(self) -> None:
+        """Hand the gated channels of the previous wide chunk to the collector, in channel order."""
+        pending, self._pending = self._pending, []
+        for channel, result in zip(self.map.channels, pending):
+            self.collector.add(channel.name, result.result() if isinstance(result, Future) else result)
 
     def _add_long(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
         m = self.map
@@ -398,18 +364,21 @@ class TableGates:
 
     def finish(self, *, source: str, content_hash: str) -> TelemetryStream:
         """Release the reorder buffers and build the stream."""
-        self.close()
-        released = {}
-        for group in self._shared:
-            empty = np.empty(0, dtype=np.int64)
-            released[id(group)] = group.run(empty, np.empty(0, np.int8), 0, self.limit, final=True)
-        for name, g in self.gates.items():
-            group = self._group.get(name)
-            if group is None:
+        try:
+            self._collect()
+        finally:
+            self.close()
+        if self.map.layout == "long":
+            for name, g in self.gates.items():
                 self.collector.add(name, g.flush())
-            else:
-                empty = np.empty(0, dtype=np.int64)
-                batch = SampleBatch(empty, np.empty(0, np.int8), None, np.empty(0), None, empty, None, None)
-                self.collector.add(name, g.process_released(batch, released[id(group)], final=True))
+        else:  # release each time order once, then every channel that shares it
+            released: dict[int, Released] = {}
+            for name, g in self.gates.items():
+                if not isinstance(g, ChannelGates):
+                    self.collector.add(name, g.flush())
+                    continue
+                if id(g.time) not in released:
+                    released[id(g.time)] = g.time.run(_NO_STAMPS, _NO_CODES, 0, self.limit, final=True)
+                self.collector.add(name, g.process_released(_EMPTY, released[id(g.time)], final=True))
         return self.collector.finish(self.gates, rows_read=self.rows, source=source, content_hash=content_hash,
                                      layout=self.map.layout)

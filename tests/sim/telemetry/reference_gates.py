@@ -1,7 +1,7 @@
 """The vectorized gates of one channel before the compiled pass: the reference the fast path must equal.
 
 This is the numpy implementation :mod:`sim.telemetry.pipeline` used before its per-sample
-work was folded into one numba pass (``sim.telemetry._channel_pass``); the stuck and
+work was folded into numba passes (``sim.telemetry._passes``); the stuck and
 spike checks use the plain-Python oracle of :mod:`tests.sim.telemetry.naive`.  Tests
 swap it in for :class:`~sim.telemetry.pipeline.ChannelGates` (see ``reference_path``)
 and compare whole streams.
@@ -286,8 +286,8 @@ class ReferenceGates:
     def _result(self, stamps, values, entries, gaps) -> ChannelResult:
         quarantine = None
         if entries:
-            quarantine = {k: np.concatenate([e[k] for e in entries]) for k in entries[0]}
-            self.by_code += np.bincount(quarantine["code"], minlength=self.by_code.size)
+            quarantine = [{k: np.concatenate([e[k] for e in entries]) for k in entries[0]}]
+            self.by_code += np.bincount(quarantine[0]["code"], minlength=self.by_code.size)
         return ChannelResult(stamps, values, quarantine, gaps)
 
     # -- quarantine entries -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sim.exceptions import ChannelMapError, DataQualityWarning
 from sim.telemetry import ChannelMap, read_frame
-from sim.telemetry._kernels import new_state, stuck_and_spike_flags
+from sim.telemetry._passes import ValueState, stuck_and_spike_flags
 from tests.sim.telemetry import naive
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -112,8 +112,8 @@ def test_kernel_matches_the_plain_python_reference_and_batches_are_invisible(val
     ok = np.ones(x.size, dtype=bool)
     ok[::7] = False
     expected = naive.stuck_and_spike_flags(x, ok, stuck, 0.1, window, 2.0, 0.5)
-    state = new_state(window)
-    got = np.concatenate([stuck_and_spike_flags(x[a:b], ok[a:b], stuck, 0.1, window, 2.0, 0.5, *state)
+    state = ValueState(window)
+    got = np.concatenate([stuck_and_spike_flags(x[a:b], ok[a:b], stuck, 0.1, window, 2.0, 0.5, state)
                           for a, b in ((0, split), (split, x.size))])
     assert got.tolist() == list(expected)
 
@@ -129,8 +129,8 @@ def test_kernel_skips_the_median_only_where_no_spike_is_possible(steps, window, 
     x = np.cumsum(np.asarray(steps, dtype=float))
     ok = np.ones(x.size, dtype=bool)
     expected = naive.stuck_and_spike_flags(x, ok, 3, 0.0, window, 3.0, min_deviation)
-    state = new_state(window)
-    got = np.concatenate([stuck_and_spike_flags(x[a:b], ok[a:b], 3, 0.0, window, 3.0, min_deviation, *state)
+    state = ValueState(window)
+    got = np.concatenate([stuck_and_spike_flags(x[a:b], ok[a:b], 3, 0.0, window, 3.0, min_deviation, state)
                           for a, b in ((0, split), (split, x.size))])
     assert got.tolist() == list(expected)
 

@@ -1,8 +1,8 @@
-"""The time order decided once for the channels of a wide table (``_shared_pass``) changes nothing.
+"""The time order decided once for the channels of a wide table (``_passes.TimeOrder``) changes nothing.
 
-``TableGates(share_time=True)`` (the default) runs :func:`sim.telemetry._shared_pass.time_pass`
+``TableGates(share_time=True)`` (the default) runs :func:`sim.telemetry._passes.time_pass`
 once per chunk for channels that share clock offset and lateness, then one value pass per
-channel; ``share_time=False`` runs the per-channel pass.  Frame, quarantine (rows, reasons),
+channel; ``share_time=False`` gives each channel its own time order.  Frame, quarantine (rows, reasons),
 gaps and counts must be the same, for any chunk size.
 """
 
@@ -51,8 +51,11 @@ def unshared(monkeypatch):
 def test_channels_are_grouped_by_offset_and_lateness():
     cmap = channel_map(mixed=True)
     table = tables.TableGates(cmap, ["timestamp", "C0", "C1", "C2", "C3"], now=NOW)
-    assert [g.names for g in table._shared] == [["ch0", "ch1", "ch2"]]
-    assert tables.TableGates(cmap, ["timestamp", "C0", "C1", "C2", "C3"], share_time=False)._shared == []
+    order = table.gates["ch0"].time
+    assert [table.gates[f"ch{k}"].time is order for k in range(4)] == [True, True, True, False]
+    table.close()
+    table = tables.TableGates(cmap, ["timestamp", "C0", "C1", "C2", "C3"], share_time=False)
+    assert len({id(g.time) for g in table.gates.values()}) == 4
     table.close()
 
 
