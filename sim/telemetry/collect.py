@@ -19,6 +19,16 @@ __all__ = ["Collector", "SharedColumns", "new_gates"]
 _UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 
+def _utc_index(stamps: np.ndarray) -> pd.DatetimeIndex:
+    """The frame's index ``time`` over the UTC stamps [ns], without copying them where pandas allows it
+    (a copy of a 10 M-row index costs as much as a gate)."""
+    try:
+        array = pd.arrays.DatetimeArray._simple_new(stamps.view("datetime64[ns]"), dtype=_UTC)
+        return pd.DatetimeIndex._simple_new(array, name="time")
+    except (AttributeError, TypeError):  # (private pandas constructors: the public one copies)
+        return pd.DatetimeIndex(stamps.view("datetime64[ns]"), dtype=_UTC, name="time")
+
+
 def new_gates(channel_map: ChannelMap) -> dict[str, ChannelGates]:
     """One fresh :class:`ChannelGates` per channel of *channel_map*, by name."""
     return {
@@ -150,10 +160,13 @@ class Collector:
         self.unmapped_read = 0
         self.unmapped_quarantined = 0
         self.span: list[int] = []  # [first, last] released stamp [UTC ns]
+        self.present: dict[str, int] = {}  # values that are not NaN in the frame, per channel
 
     def add(self, name: str, result: ChannelResult) -> None:
         """Take one channel's released samples (copied: they may be the gates' work memory), quarantine
         entries and gaps."""
+        self.present[name] = self.present.get(name, 0) + (
+            result.present if result.present is not None else result.values.size - int(np.isnan(result.values).sum()))
         if result.stamps.size:
             low, high = int(result.stamps[0]), int(result.stamps[-1])
             self.span = [min(self.span[0], low), max(self.span[1], high)] if self.span else [low, high]
@@ -202,7 +215,7 @@ class Collector:
             values = np.full((stamps.size, len(names)), np.nan)
             for j, n in enumerate(names):
                 values[np.searchsorted(stamps, parts[n][0]), j] = parts[n][1]
-        index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), dtype=_UTC, name="time")
+        index = _utc_index(stamps)
         return pd.DataFrame(values, index=index, columns=names, dtype=np.float64, copy=False)
 
     def quarantine(self) -> Quarantine:
@@ -237,7 +250,7 @@ class Collector:
         read = self.read_counts(channel_gates)
         if self.keep_frame:
             frame = self.frame()
-            counts = build_counts(frame, quarantine, read)
+            counts = build_counts(frame, quarantine, read, accepted=self.present)
         else:
             frame = pd.DataFrame({n: pd.Series([], dtype=np.float64) for n in self.map.names},
                                  index=pd.DatetimeIndex([], name="time").tz_localize("UTC"))

@@ -179,10 +179,11 @@ def resolve_ambiguous(times: ParsedTimes, latest: int) -> tuple[np.ndarray, int]
     latest : int
         Latest valid stamp before this chunk [UTC ns] (``NAT`` if none).
     """
-    stamps = times.first.copy()
-    valid = stamps != NAT
+    stamps = times.first
     ambiguous = np.flatnonzero(times.first != times.second) if times.second is not times.first else ()
     if len(ambiguous):  # rare: naive stamps in the repeated hour of a DST fall-back
+        stamps = stamps.copy()
+        valid = stamps != NAT
         running, start = latest, 0
         for i in ambiguous:
             segment = stamps[start:i][valid[start:i]]
@@ -190,8 +191,8 @@ def resolve_ambiguous(times: ParsedTimes, latest: int) -> tuple[np.ndarray, int]
             if stamps[i] <= running:
                 stamps[i] = times.second[i]
             running, start = max(running, int(stamps[i])), i + 1
-    if valid.any():
-        latest = max(latest, int(stamps[valid].max()))
+    if stamps.size:
+        latest = max(latest, int(stamps.max()))  # (NAT is the smallest int64: never the max of valid stamps)
     return stamps, latest
 
 

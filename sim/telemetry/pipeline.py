@@ -101,6 +101,8 @@ class ChannelResult:
     values: np.ndarray  # SI values, NaN where quarantined [SI unit]
     quarantine: list[dict[str, Any]] | None  # entries (see sim.telemetry.quarantine.Quarantine)
     gaps: np.ndarray  # int64 [k, 2]: (last accepted before, first accepted after) [UTC ns]
+    #: Values that are not NaN, when counted where the values were written (else None: count them)
+    present: int | None = None
 
 
 _NO_STAMPS = np.empty(0, dtype=np.int64)

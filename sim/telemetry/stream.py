@@ -60,14 +60,16 @@ def _accepted_counts(frame: pd.DataFrame, *, block: int = 1 << 16) -> pd.Series:
     return pd.Series(counts, index=frame.columns, dtype=np.int64)
 
 
-def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame | Any, read: int | Mapping[str, int]) -> pd.DataFrame:
+def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame | Any, read: int | Mapping[str, int], *,
+                 accepted: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Per-channel counts: ``read`` (given), ``accepted`` (frame), ``quarantined`` and per gate.
 
     ``read`` comes from the source (one number for all channels of a wide table, or
     per channel), ``accepted`` from the frame and ``quarantined`` from the quarantine
     (a table, or a :class:`~sim.telemetry.quarantine.Quarantine`), so that
     :meth:`TelemetryStream.check_accounting` checks three independent tallies.  A row
-    ``unmapped`` appears when data no channel is mapped to was read.
+    ``unmapped`` appears when data no channel is mapped to was read.  *accepted*: the values that
+    are not NaN per frame column, when counted as the frame was written.
     """
     names = list(frame.columns)
     if isinstance(quarantine, pd.DataFrame):
@@ -84,7 +86,8 @@ def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame | Any, read: int 
     counts = pd.DataFrame(
         {
             "read": np.asarray(read_values, dtype=np.int64),
-            "accepted": _accepted_counts(frame).reindex(names, fill_value=0).to_numpy(dtype=np.int64),
+            "accepted": (_accepted_counts(frame) if accepted is None else pd.Series(accepted, dtype=np.int64)).reindex(
+                names, fill_value=0).to_numpy(dtype=np.int64),
             "quarantined": per_gate.sum(axis=1).to_numpy(dtype=np.int64),
         },
         index=pd.Index(names, name="channel", dtype=object),

@@ -311,6 +311,8 @@ class TableGates:
                 result = g.process(batch, now_ns=self.limit)
             if columns is not None:  # the frame's fresh memory is first touched in this thread
                 columns.stage(self.collector.order[channel.name], result.values)
+            # the frame's count of accepted values (see build_counts), taken here while the values are in cache
+            result.present = result.values.size - int(np.count_nonzero(np.isnan(result.values)))
             return result
 
         # channels are independent: their gates run in parallel (numpy and the kernels release the GIL), and
