@@ -210,22 +210,27 @@ class ChannelGates:
         out_si, bad_pos, bad_code, gaps = self._work
         if out is not None and out.size >= k:
             out_si = out
-        m = released.held_src.size
-        carry = (np.empty(m), np.empty(m, np.int8))
         st.reset_outputs()
-        value_pass(values, value_codes, bits, bit_offset, released.stamps, released.src, released.held_src,
-                   *self._carry, self._settings_i, self._settings_f, st.ints, st.floats, st.window,
-                   out_si, bad_pos, bad_code, gaps, *carry)
-        self._carry = carry
+        value_pass(values, value_codes, bits, bit_offset, released.stamps, released.src, *self._carry,
+                   self._settings_i, self._settings_f, st.ints, st.floats, st.window, out_si, bad_pos, bad_code, gaps,
+                   False)
         n_gaps, n_bad = st.released()
         entries = []
-        if released.time_index.size:
-            entries.append(self._time_entries(batch, np.ascontiguousarray(batch.stamps, dtype=np.int64),
-                                              released.time_code, released.time_index, released.newest_before))
         if n_bad:
             where = bad_pos[:n_bad]
             entries.append(self._value_entries(bad_code[:n_bad], released.refs[where], released.index[where],
                                                released.stamps[where]))
+        # the samples still held: their SI values and codes, for the next batch
+        m = released.held_src.size
+        carry = (np.empty(m), np.empty(m, np.int8))
+        if m:
+            value_pass(values, value_codes, bits, bit_offset, released.held_src, released.held_src, *self._carry,
+                       self._settings_i, self._settings_f, st.ints, st.floats, st.window, carry[0], bad_pos, carry[1],
+                       gaps, True)
+        self._carry = carry
+        if released.time_index.size:
+            entries.insert(0, self._time_entries(batch, np.ascontiguousarray(batch.stamps, dtype=np.int64),
+                                                 released.time_code, released.time_index, released.newest_before))
         return self._result(entries, released.held_refs, released.stamps, out_si[:k], gaps[:n_gaps])
 
     def _result(self, entries: list, held_refs, stamps, values, gaps) -> ChannelResult:
