@@ -22,7 +22,7 @@ from pathlib import Path
 
 from scenarios.tracking import git_commit
 
-__all__ = ["main", "run_job", "git_commit"]
+__all__ = ["main", "run_job", "prefetch_job", "StartWorkers", "git_commit"]
 
 
 def _sources(cfg, cwd: str):
@@ -114,32 +114,13 @@ def _label(overrides: list[str], parent) -> str:
     return ",".join(sorted(overrides)) or "defaults"
 
 
-def run_job(cfg) -> dict:
-    """Body of one sweep job (the Hydra task function); returns ``{"objective", "constraints", ...}``."""
-    from hydra.core.hydra_config import HydraConfig
-    from mlflow.entities import Metric, Param
-    from omegaconf import OmegaConf
-    from rich.console import Console
-
-    from scenarios.sweep_job import LINE_KPIS, Objective, config_hash, replicate_configuration, score
-    from scenarios.sweep_job import summarize_replications
-    from scenarios.sweep_lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
-    from scenarios.sweep_lineage import deferred_interrupts, store_uri
-    from scenarios.tracking import flatten
+def _model_inputs(cfg, line_cfg: dict, rep: dict, cwd: str):
+    """What the replications of a job depend on: ``(line config, plan, source tags, config hash)``."""
+    from scenarios.sweep_job import config_hash
     from sim.replications import ReplicationPlan
 
-    console = Console(stderr=True)
-    hc = HydraConfig.get() if HydraConfig.initialized() else None
-    cwd = hc.runtime.cwd if hc is not None else os.getcwd()
-    job_num = hc.job.num if hc is not None and hc.mode.name == "MULTIRUN" else 0
-    job_overrides = list(hc.overrides.task) if hc is not None else []
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.pop("hydra", None)
-    line_cfg = resolved["line"]
-    rep = resolved["replications"]
     plan = ReplicationPlan(replications=int(rep["n"]), seed=int(rep["seed"]), run_length=rep["run_length_h"] * 3600.0,
                            warmup=rep["warmup_h"] * 3600.0, confidence=rep["confidence"], crn=bool(rep["crn"]))
-    objective = Objective(**resolved["objective"])
     motor_params, source_tags = _sources(cfg, cwd)
     if motor_params:  # the record's estimates on its stations' motors, under any explicit line.motors entry
         given = dict(line_cfg.get("motors") or {})
@@ -148,6 +129,49 @@ def run_job(cfg) -> dict:
     # what determines the results: not the number of workers, not the tracking, not the report
     chash = config_hash({"line": line_cfg, "replications": {k: v for k, v in rep.items() if k != "workers"},
                          "sources": source_tags})
+    return line_cfg, plan, source_tags, chash
+
+
+def prefetch_job(cfg, cwd: str):
+    """Queue the replications of the job *cfg* on the local worker pool before the job runs (the sweep launcher
+    calls this for the next job while one runs; ``hydra_plugins/twinbench_launcher``).  Returns the function that
+    cancels what the job did not take, or None (one worker, or a configuration the job itself will reject)."""
+    from omegaconf import OmegaConf
+
+    from scenarios.sweep_job import submit_replications
+
+    try:
+        rep = OmegaConf.to_container(cfg.replications, resolve=True)
+        if int(rep["workers"]) < 2:
+            return None
+        line_cfg, plan, _, chash = _model_inputs(cfg, OmegaConf.to_container(cfg.line, resolve=True), rep, cwd)
+        return submit_replications(line_cfg, plan, workers=int(rep["workers"]), scenario=int(chash[:6], 16))
+    except Exception:  # noqa: BLE001 - the job raises the same error, with its lineage, when it runs
+        return None
+
+
+def run_job(cfg) -> dict:
+    """Body of one sweep job (the Hydra task function); returns ``{"objective", "constraints", ...}``."""
+    from hydra.core.hydra_config import HydraConfig
+    from mlflow.entities import Metric, Param
+    from omegaconf import OmegaConf
+    from rich.console import Console
+
+    from scenarios.sweep_job import LINE_KPIS, Objective, replicate_configuration, score, summarize_replications
+    from scenarios.sweep_lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
+    from scenarios.sweep_lineage import deferred_interrupts, store_uri
+    from scenarios.tracking import flatten
+
+    console = Console(stderr=True)
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    cwd = hc.runtime.cwd if hc is not None else os.getcwd()
+    job_num = hc.job.num if hc is not None and hc.mode.name == "MULTIRUN" else 0
+    job_overrides = list(hc.overrides.task) if hc is not None else []
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.pop("hydra", None)
+    rep = resolved["replications"]
+    objective = Objective(**resolved["objective"])
+    line_cfg, plan, source_tags, chash = _model_inputs(cfg, resolved["line"], rep, cwd)
 
     t0 = time.perf_counter()
     with deferred_interrupts():  # no Ctrl-C inside a store write (see deferred_interrupts)
@@ -241,6 +265,29 @@ def run_job(cfg) -> dict:
     return {"objective": value, "constraints": constraints, "run_id": run_id, "skipped": False}
 
 
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover
+    Callback = object
+
+
+class StartWorkers(Callback):
+    """Hydra callback: start the local worker processes when the sweep starts (``replications.workers`` > 1 on the
+    ``twinbench`` launcher), so that they import the model while the driver imports MLflow and opens the parent
+    run, instead of when the first job needs them."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        try:
+            workers = int(config.replications.workers)
+            local = str(config.hydra.launcher.get("_target_", "")).endswith(".TwinbenchLauncher")
+        except Exception:  # noqa: BLE001 - a bad value fails in the job, with its message
+            return
+        if local and workers > 1:
+            from scenarios.sweep_job import start_workers
+
+            start_workers(workers)
+
+
 def _hydra_main():
     import hydra
 
@@ -257,8 +304,51 @@ def _hydra_main():
     return task()
 
 
+def _end_process(code) -> None:
+    """End the program now, as ``sys.exit(code)`` would, but without the interpreter's teardown.
+
+    Everything a normal exit does for the user still happens, in the interpreter's order: the threads are
+    joined (after threading's own exit hooks, which stop the worker pool), the ``atexit`` hooks run (logging,
+    MLflow, closing parents), the streams are flushed.  What is skipped is
+    freeing the ~2,800 imported modules (MLflow, pandas, Hydra) one by one, which takes about 1 s.
+    """
+    import atexit
+    import threading
+
+    shutdown, exit_hooks = getattr(threading, "_shutdown", None), getattr(atexit, "_run_exitfuncs", None)
+    if shutdown is None or exit_hooks is None:  # (CPython internals; elsewhere the normal exit)
+        sys.exit(code)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    shutdown()  # what the interpreter does first at exit: threading's exit hooks, join the threads
+    exit_hooks()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console script ``twinbench-sweep``: a Hydra (multi)run, or ``report ...``."""
+    """Console script ``twinbench-sweep``: a Hydra (multi)run, or ``report ...``.
+
+    Called without *argv* (the console script, ``python -m scenarios.sweep``) it ends the process when done
+    (:func:`_end_process`); with *argv* it returns or raises ``SystemExit`` like any function.
+    """
+    if argv is None:
+        try:
+            _main(None)
+        except SystemExit as exit_:
+            _end_process(exit_.code)
+        _end_process(0)
+    _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     from scenarios.sweep_lineage import close_open_parents
 
     args = sys.argv[1:] if argv is None else list(argv)

@@ -48,6 +48,7 @@ class SweepError(ConfigurationError):
 
 # parent run id -> (client, invocation start [ms]); process-level on purpose: the exit hooks need it
 _OPEN_PARENTS: dict = {}
+_OPENING: list = []  # threads creating a parent run (see SweepLineage)
 
 
 def store_uri(uri: str, base: str | os.PathLike | None = None) -> str:
@@ -76,6 +77,24 @@ def connect(uri: str, experiment: str):
 
     Raises :class:`SweepError` naming the URI when the store cannot be reached.
     """
+    artifact = _check_store(uri, experiment)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            exp_id = client.create_experiment(experiment, artifact_location=artifact)
+        else:
+            exp_id = exp.experiment_id
+    except Exception as err:  # noqa: BLE001 - any backend failure means the same to the user
+        raise SweepError(f"cannot open the MLflow tracking store {uri!r}: {err}. Check tracking.uri") from err
+    return client, exp_id
+
+
+def _check_store(uri: str, experiment: str):
+    """The checks of :func:`connect` that need no MLflow (a server answers, a sqlite path is absolute); returns
+    the artifact location of a new experiment in a sqlite store (None otherwise)."""
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not experiment:
@@ -90,18 +109,7 @@ def connect(uri: str, experiment: str):
                              f"scenarios.sweep_lineage.store_uri) so every job writes to the same store")
         db.parent.mkdir(parents=True, exist_ok=True)
         artifact = (db.parent / "artifacts").resolve().as_uri()
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    try:
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            exp_id = client.create_experiment(experiment, artifact_location=artifact)
-        else:
-            exp_id = exp.experiment_id
-    except Exception as err:  # noqa: BLE001 - any backend failure means the same to the user
-        raise SweepError(f"cannot open the MLflow tracking store {uri!r}: {err}. Check tracking.uri") from err
-    return client, exp_id
+    return artifact
 
 
 def _q(value: str) -> str:
@@ -181,6 +189,8 @@ def deferred_interrupts():
 
 def close_open_parents(status: str = "FAILED", reason: str | None = None) -> list[str]:
     """Terminate every parent this process opened and has not closed (exit hooks); returns their ids."""
+    while _OPENING:  # a parent being created in the background is closed too, not left RUNNING
+        _OPENING.pop().join(timeout=60)
     closed = []
     for run_id, (client, _) in list(_OPEN_PARENTS.items()):
         _OPEN_PARENTS.pop(run_id, None)
@@ -204,13 +214,17 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised by the process t
 atexit.register(close_open_parents, "FAILED", "the sweep process ended before the sweep finished")
 
 
-def _register_open(run_id: str, client, invocation_ms: int) -> None:
-    _OPEN_PARENTS[run_id] = (client, invocation_ms)
+def _handle_sigterm() -> None:
     try:
         if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread
         pass
+
+
+# launchers that run every job in this process, after the callbacks' on_job_start
+_IN_PROCESS_LAUNCHERS = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+                         "hydra_plugins.twinbench_launcher.launcher.TwinbenchLauncher")
 
 
 try:
@@ -246,7 +260,17 @@ class SweepLineage(Callback):
     """Hydra callback: the sweep's parent run (``on_multirun_start``) and its closing and report (``on_multirun_end``).
 
     Errors stop the sweep with a message (``SystemExit``): Hydra would only warn about a callback's exception.
+
+    The design and the store are checked before ``on_multirun_start`` returns.  When the jobs run in this
+    process (basic and ``twinbench`` launchers), the parent run itself - importing MLflow (~2 s), opening the
+    store, creating the run - is made on a background thread while Hydra composes the jobs and the launcher
+    queues the first replications, and the first job waits for it in ``on_job_start``: every child still finds
+    its parent, and a failure still stops the sweep before any job.  Other launchers get it made before
+    ``on_multirun_start`` returns.
     """
+
+    _opening = None  # (thread creating the parent run, event set once it exists or failed) until waited for
+    _error = None
 
     def on_multirun_start(self, config, **kwargs) -> None:
         try:
@@ -257,7 +281,28 @@ class SweepLineage(Callback):
             close_open_parents("FAILED", reason=f"the sweep could not start: {err}")
             _fail(SweepError(f"the sweep could not start: {type(err).__name__}: {err}"))
 
+    def on_job_start(self, config, **kwargs) -> None:
+        if self._opening is not None:
+            self._wait_opened()
+
+    def _wait_opened(self) -> None:
+        (_, opened), self._opening = self._opening, None
+        opened.wait()
+        err, self._error = self._error, None
+        try:
+            if err is not None:
+                raise err
+            self._opened()
+        except ConfigurationError as err:
+            close_open_parents("FAILED", reason=f"the sweep could not start: {err}")
+            _fail(err)
+        except Exception as err:  # noqa: BLE001
+            close_open_parents("FAILED", reason=f"the sweep could not start: {err}")
+            _fail(SweepError(f"the sweep could not start: {type(err).__name__}: {err}"))
+
     def on_multirun_end(self, config, **kwargs) -> None:
+        if self._opening is not None:  # no job ran
+            self._wait_opened()
         try:
             self._end(config)
         except SweepError as err:
@@ -273,7 +318,8 @@ class SweepLineage(Callback):
 
         n_jobs, swept = check_design(config)
         uri = store_uri(config.tracking.uri, config.hydra.runtime.cwd)
-        client, exp_id = connect(uri, config.tracking.experiment)
+        experiment = config.tracking.experiment
+        _check_store(uri, experiment)
         hydra = config.hydra
         sweeper = OmegaConf.to_container(hydra.sweeper, resolve=False)
         params = {"sweep.name": config.sweep.name, "sweeper": sweeper.get("_target_", ""),
@@ -289,18 +335,57 @@ class SweepLineage(Callback):
         tags = {"git.commit": git_commit(), "sweep.dir": str(Path(hydra.sweep.dir).resolve()),
                 "launcher": OmegaConf.to_container(hydra.launcher).get("_target_", "")}
         invocation = int(time.time() * 1000)
-        run_id, resumed = open_parent(client, exp_id, config.sweep.name, resume=bool(config.sweep.resume),
-                                      params=params, tags=tags)
-        client.set_tag(run_id, INVOCATION_TAG, str(invocation))
-        client.set_tag(run_id, "twinbench.swept_keys", json.dumps(swept))
-        _register_open(run_id, client, invocation)
-        self.parent, self.client, self.exp_id, self.uri = run_id, client, exp_id, uri
-        os.environ["TWINBENCH_SWEEP_PARENT"] = json.dumps({"uri": uri, "name": config.sweep.name, "run_id": run_id})
+        name, resume = str(config.sweep.name), bool(config.sweep.resume)
+        self.uri, self._name, self._n_jobs = uri, name, n_jobs
+
+        def open_():  # plain values only: it may run on a thread
+            client, exp_id = connect(uri, experiment)
+            run_id, resumed = open_parent(client, exp_id, name, resume=resume, params=params, tags=tags)
+            _OPEN_PARENTS[run_id] = (client, invocation)  # closed by the exit hooks from here on
+            client.set_tag(run_id, INVOCATION_TAG, str(invocation))
+            client.set_tag(run_id, "twinbench.swept_keys", json.dumps(swept))
+            self.parent, self.client, self.exp_id, self._resumed = run_id, client, exp_id, resumed
+
+        _handle_sigterm()
+        if tags["launcher"] not in _IN_PROCESS_LAUNCHERS:
+            open_()
+            self._opened()
+            return
+
+        report = bool(config.report.enabled)
+        opened = threading.Event()
+
+        def background():
+            try:
+                open_()
+            except BaseException as err:  # noqa: BLE001 - raised in the main thread by _wait_opened
+                self._error = err
+                return
+            finally:
+                opened.set()
+            if report:  # what the report imports, while the jobs run rather than after them (~0.5 s)
+                try:
+                    import matplotlib.backends.backend_agg  # noqa: F401
+                    import matplotlib.figure  # noqa: F401
+
+                    import scenarios.sweep_report  # noqa: F401
+                except ImportError:  # the report says so itself
+                    pass
+
+        self._opening = (threading.Thread(target=background, name="twinbench-parent-run", daemon=True), opened)
+        _OPENING.append(self._opening[0])
+        self._opening[0].start()
+
+    def _opened(self) -> None:
+        """The parent exists: tell the jobs of this process (environment) and the user."""
+        os.environ["TWINBENCH_SWEEP_PARENT"] = json.dumps({"uri": self.uri, "name": self._name,
+                                                           "run_id": self.parent})
         from rich.console import Console
 
         Console(stderr=True).print(
-            f"sweep [bold]{config.sweep.name}[/bold]: {'resumed' if resumed else 'new'} parent run {run_id} in "
-            f"{uri}" + (f", {n_jobs} configuration(s)" if n_jobs is not None else ""), highlight=False)
+            f"sweep [bold]{self._name}[/bold]: {'resumed' if self._resumed else 'new'} parent run {self.parent} in "
+            f"{self.uri}" + (f", {self._n_jobs} configuration(s)" if self._n_jobs is not None else ""),
+            highlight=False)
 
     def _end(self, config) -> None:
         client, run_id = self.client, self.parent

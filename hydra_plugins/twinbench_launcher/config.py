@@ -1,0 +1,22 @@
+"""Config of the ``twinbench`` launcher (``hydra/launcher=twinbench``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class TwinbenchLauncherConf:
+    _target_: str = "hydra_plugins.twinbench_launcher.launcher.TwinbenchLauncher"
+    # ``prefetch(job_config, cwd) -> release | None``: called for a job before it runs (dotted path); the app
+    # starts the job's work ahead (the sweep app queues its replications) and ``release()`` drops what the job
+    # did not take.  null: behave like Hydra's basic launcher.
+    prefetch: Optional[str] = "scenarios.sweep.prefetch_job"
+    lookahead: int = 1  # jobs prefetched beyond the running one
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="twinbench", node=TwinbenchLauncherConf,
+                             provider="twinbench")
