@@ -348,6 +348,22 @@ def main(argv: list[str] | None = None) -> None:
     _main(argv)
 
 
+def _workers_on_command_line(args: list[str]) -> int:
+    """``replications.workers`` of a multirun on the local (``twinbench``) launcher when the command line sets it
+    (0 otherwise: the ``StartWorkers`` callback starts them once the config is composed)."""
+    if not {"-m", "--multirun"} & set(args) or any("hydra/launcher" in a or "hydra.launcher" in a for a in args):
+        return 0
+    workers = 0
+    for arg in args:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key == "replications.workers":
+            try:
+                workers = int(value)
+            except ValueError:
+                return 0  # (a sweep over worker counts, or a typo the config check reports)
+    return workers
+
+
 def _main(argv: list[str] | None) -> None:
     from scenarios.sweep_lineage import close_open_parents
 
@@ -358,6 +374,11 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(report_cli(args[1:]))
     if argv is not None:
         sys.argv = [sys.argv[0], *args]
+    workers = _workers_on_command_line(args)
+    if workers > 1:  # the worker processes import the model while Hydra starts (StartWorkers finds them running)
+        from scenarios.sweep_job import start_workers
+
+        start_workers(workers)
     try:
         _hydra_main()
     except KeyboardInterrupt:

@@ -120,3 +120,14 @@ def test_launcher_prefetches_the_next_job_composes_each_job_once_and_releases_sk
     _sweep(tmp_path, "look", *scales)  # resumed: every job is skipped, its prefetched replications released
     assert [e for e in events if e[0] == "job"] == [("job", 0.25), ("job", 1.0), ("job", 2.0)]
     assert sweep_job._QUEUED == {}
+
+
+def test_workers_start_with_the_process_only_when_the_command_line_says_how_many():
+    from scenarios.sweep import _workers_on_command_line as workers
+
+    assert workers(["-m", "line.buffer_scale=1,2", "replications.workers=2"]) == 2
+    assert workers(["--multirun", "+replications.workers=3", "replications.workers=2"]) == 2  # the last one wins
+    assert workers(["replications.workers=2"]) == 0  # a single run: no pool
+    assert workers(["-m", "replications.workers=1,2"]) == 0  # swept: the jobs decide
+    assert workers(["-m", "hydra/launcher=ray", "replications.workers=2"]) == 0  # workers of another launcher
+    assert workers(["-m", "+experiment=lhs_buffers"]) == 0  # set in a file: the StartWorkers callback starts them
