@@ -176,15 +176,24 @@ def deferred_interrupts():
 
     An interrupt in the middle of a write to the tracking store leaves that connection in an open
     transaction, and every later write of the process - closing the runs as KILLED - then waits on its lock.
+    The block swaps in a SIGINT handler that only notes the signal: blocking the signal in the main thread
+    (``pthread_sigmask``) is not enough, the kernel then hands it to another thread (a worker pool's, the
+    parent run's) and Python still raises it in the main thread, inside the write.
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            if callable(previous):
+                previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+            elif previous != signal.SIG_IGN:
+                raise KeyboardInterrupt
 
 
 def close_open_parents(status: str = "FAILED", reason: str | None = None) -> list[str]:
