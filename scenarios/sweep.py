@@ -228,7 +228,8 @@ def run_job(cfg) -> dict:
                 if kpi in LINE_KPIS or kpi == "objective":
                     metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
                                     f"{kpi}.half_width": row["half_width"]})
-            items = [Metric(k, float(v), stamp, 0) for k, v in metrics.items() if v == v and abs(float(v)) != float("inf")]
+            items = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()
+                     if v == v and abs(float(v)) != float("inf")]
             for i in range(0, len(items), 1000):
                 client.log_batch(run_id, metrics=items[i:i + 1000])
             with tempfile.TemporaryDirectory() as tmp:
@@ -239,8 +240,8 @@ def run_job(cfg) -> dict:
                 if named:
                     (folder / "constraints.json").write_text(json.dumps(named, indent=2), encoding="utf-8")
                 if cfg.sweep.child_plot:
-                    _child_plot(table, folder / "kpis.png", ("oee", "throughput", "maintenance_cost", "unplanned_downtime"),
-                                plan.confidence)
+                    _child_plot(table, folder / "kpis.png",
+                                ("oee", "throughput", "maintenance_cost", "unplanned_downtime"), plan.confidence)
                 client.log_artifacts(run_id, str(folder))
             overhead += time.perf_counter() - t2
             client.log_batch(run_id, metrics=[Metric("tracking_ms", overhead * 1000.0, stamp, 0)])

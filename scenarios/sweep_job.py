@@ -23,7 +23,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from sim.exceptions import ConfigurationError
@@ -76,7 +75,8 @@ def replicate_configuration(line_cfg: dict, plan: ReplicationPlan, *, workers: i
 
     *workers* > 1 fans the replications out over that many local processes (a loky pool shared by the calls of
     this process; replications queued before by :func:`submit_replications` with the same arguments are taken
-    from it); the table is the same as with ``workers=1``.  *scenario* only matters with ``plan.crn = False`` (its own streams).
+    from it); the table is the same as with ``workers=1``.  *scenario* only matters with ``plan.crn = False``
+    (its own streams).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigurationError(f"replications.workers = {workers!r} must be an integer >= 1")

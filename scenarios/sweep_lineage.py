@@ -242,6 +242,13 @@ except ImportError:  # pragma: no cover
     Callback = object
 
 
+def _stop(err: Exception, what: str, code: int = 2):
+    """Close the open parents as FAILED and stop the sweep: a configuration error with its own message,
+    anything else as ``what: error``."""
+    close_open_parents("FAILED", reason=f"{what}: {err}")
+    _fail(err if isinstance(err, ConfigurationError) else SweepError(f"{what}: {type(err).__name__}: {err}"), code)
+
+
 def _fail(err: Exception, code: int = 2):
     """Hydra turns a callback's exceptions into warnings and goes on; a sweep that cannot start must stop."""
     from rich.console import Console
@@ -284,11 +291,8 @@ class SweepLineage(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         try:
             self._start(config)
-        except ConfigurationError as err:
-            _fail(err)
         except Exception as err:  # noqa: BLE001 - Hydra would only warn and run the jobs without a parent
-            close_open_parents("FAILED", reason=f"the sweep could not start: {err}")
-            _fail(SweepError(f"the sweep could not start: {type(err).__name__}: {err}"))
+            _stop(err, "the sweep could not start")
 
     def on_job_start(self, config, **kwargs) -> None:
         if self._opening is not None:
@@ -302,12 +306,8 @@ class SweepLineage(Callback):
             if err is not None:
                 raise err
             self._opened()
-        except ConfigurationError as err:
-            close_open_parents("FAILED", reason=f"the sweep could not start: {err}")
-            _fail(err)
         except Exception as err:  # noqa: BLE001
-            close_open_parents("FAILED", reason=f"the sweep could not start: {err}")
-            _fail(SweepError(f"the sweep could not start: {type(err).__name__}: {err}"))
+            _stop(err, "the sweep could not start")
 
     def on_multirun_end(self, config, **kwargs) -> None:
         if self._opening is not None:  # no job ran
@@ -317,8 +317,7 @@ class SweepLineage(Callback):
         except SweepError as err:
             _fail(err, 1)
         except Exception as err:  # noqa: BLE001
-            close_open_parents("FAILED", reason=f"closing the sweep failed: {err}")
-            _fail(SweepError(f"closing the sweep failed: {type(err).__name__}: {err}"), 1)
+            _stop(err, "closing the sweep failed", 1)
 
     def _start(self, config) -> None:
         from omegaconf import OmegaConf

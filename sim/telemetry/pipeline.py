@@ -35,7 +35,6 @@ from sim.telemetry import gates
 from sim.telemetry._cells import Subset, pick, text_of
 from sim.telemetry._passes import Released, TimeOrder, ValueState, value_pass
 from sim.telemetry.channels import Channel
-from sim.telemetry.gates import NAT
 from sim.telemetry.quarantine import Reasons
 from sim.telemetry.reasons import time_reasons, value_reasons
 
@@ -137,10 +136,10 @@ class ChannelGates:
         self.scale, self.offset = channel.scale_offset
         stuck, spike = channel.stuck, channel.spike
         low, high = (np.nan, np.nan) if channel.valid_range is None else channel.valid_range
-        self._settings_i = np.array([
+        self._settings_i = np.array([  # see _passes.SETTINGS_I and SETTINGS_F
             int(round(channel.clock_offset * NS)), int(round(channel.lateness * NS)),
             -1 if channel.period is None else int(round(gap_factor * channel.period * NS)),
-            0 if stuck is None else stuck.samples, 0 if spike is None else spike.window], dtype=np.int64)  # see _passes.SETTINGS_I
+            0 if stuck is None else stuck.samples, 0 if spike is None else spike.window], dtype=np.int64)
         self._settings_f = np.array([
             self.scale, self.offset, low, high, 0.0 if stuck is None else stuck.tolerance * abs(self.scale),
             1.0 if spike is None else spike.threshold,
@@ -223,7 +222,7 @@ class ChannelGates:
         # the samples still held: their SI values and codes, for the next batch
         m = released.held_src.size
         carry = (np.empty(m), np.empty(m, np.int8))
-        if m:
+        if m:  # (values_only: the stamps argument is not read)
             value_pass(values, value_codes, bits, bit_offset, released.held_src, released.held_src, *self._carry,
                        self._settings_i, self._settings_f, st.ints, st.floats, st.window, carry[0], bad_pos, carry[1],
                        gaps, True)

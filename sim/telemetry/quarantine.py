@@ -78,17 +78,14 @@ class Quarantine:
     def _build(self) -> pd.DataFrame:
         if not self._entries:
             return empty_quarantine()
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("row", "time", "code", "_order", "time_raw",
-                                                               "raw_value", "reason")}
+        pieces = []
         for e in self._entries:
             time_text, value_text = text(e["time_raw"]), text(e["raw_value"])
             reason = e["reason"]
-            for key, value in (("row", e["row"]), ("time", e["time"]), ("code", e["code"]), ("_order", e["_order"]),
-                               ("time_raw", time_text), ("raw_value", value_text),
-                               ("reason", reason if isinstance(reason, np.ndarray) else reason(time_text,
-                                                                                                value_text))):
-                parts[key].append(value)
-        cols = {k: np.concatenate(v) for k, v in parts.items()}
+            pieces.append({"row": e["row"], "time": e["time"], "code": e["code"], "_order": e["_order"],
+                           "time_raw": time_text, "raw_value": value_text,
+                           "reason": reason if isinstance(reason, np.ndarray) else reason(time_text, value_text)})
+        cols = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
         order = np.lexsort((cols["_order"], cols["row"]))
         cols["channel"] = np.asarray(self.names, dtype=object)[cols.pop("_order")]
         cols["gate"] = np.asarray(gates.GATES, dtype=object)[cols.pop("code").astype(np.intp) - 1]

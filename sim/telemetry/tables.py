@@ -28,7 +28,6 @@ from sim.telemetry.stream import TelemetryStream
 __all__ = ["ArrowChunk", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
 
 _NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value
-_NO_STAMPS, _NO_CODES = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8)
 
 
 def future_limit(channel_map: ChannelMap, now: pd.Timestamp | None) -> int | None:
@@ -267,17 +266,13 @@ class TableGates:
     def _add_wide(self, chunk, rows, time_cells, stamps, time_codes, notes) -> None:
         m, n = self.map, len(chunk)
         self.batches += 1
-        schema_codes = None
+        schema_codes = np.full(n, gates.SCHEMA, dtype=np.int8) if self.missing else None
         released: dict[int, Released] = {}  # by time order (shared by channels, see __init__)
         for channel in m.channels:  # (meanwhile the pool gates the previous chunk's channels)
-            order = getattr(self.gates[channel.name], "time", None)  # (None: gates of their own, e.g. in tests)
-            if order is not None and id(order) not in released:
-                codes = time_codes
-                if channel.column in self.missing:
-                    if schema_codes is None:
-                        schema_codes = np.full(n, gates.SCHEMA, dtype=np.int8)
-                    codes = schema_codes
-                released[id(order)] = order.run(stamps, codes, self.batches, self.limit, final=False)
+            g = self.gates[channel.name]
+            if isinstance(g, ChannelGates) and id(g.time) not in released:  # (else gates of their own, in tests)
+                codes = schema_codes if channel.column in self.missing else time_codes
+                released[id(g.time)] = g.time.run(stamps, codes, self.batches, self.limit, final=False)
         self._collect()
         columns = self.collector.columns if self.collector.keep_frame and self.collector.samples is None else None
         if columns is not None:
@@ -287,7 +282,7 @@ class TableGates:
         def one(channel):
             if channel.column in self.missing:
                 values, codes = np.full(n, np.nan), np.zeros(n, dtype=np.int8)
-                batch = SampleBatch(stamps, np.full(n, gates.SCHEMA, dtype=np.int8), notes, values, codes, rows,
+                batch = SampleBatch(stamps, schema_codes, notes, values, codes, rows,
                                     time_cells, np.full(n, "", dtype=object),
                                     schema_note=f"{channel.name}: mapped column {channel.column!r} is missing from "
                                                 f"the table; fix: export it or remove the channel from the map")
@@ -370,17 +365,13 @@ class TableGates:
             self._collect()
         finally:
             self.close()
-        if self.map.layout == "long":
-            for name, g in self.gates.items():
+        released: dict[int, Released] = {}  # each time order is released once, for every channel that shares it
+        for name, g in self.gates.items():
+            if not isinstance(g, ChannelGates):  # (gates of their own, in tests)
                 self.collector.add(name, g.flush())
-        else:  # release each time order once, then every channel that shares it
-            released: dict[int, Released] = {}
-            for name, g in self.gates.items():
-                if not isinstance(g, ChannelGates):
-                    self.collector.add(name, g.flush())
-                    continue
-                if id(g.time) not in released:
-                    released[id(g.time)] = g.time.run(_NO_STAMPS, _NO_CODES, 0, self.limit, final=True)
-                self.collector.add(name, g.process_released(_EMPTY, released[id(g.time)], final=True))
+                continue
+            if id(g.time) not in released:
+                released[id(g.time)] = g.time.run(_EMPTY.stamps, _EMPTY.time_codes, 0, self.limit, final=True)
+            self.collector.add(name, g.process_released(_EMPTY, released[id(g.time)], final=True))
         return self.collector.finish(self.gates, rows_read=self.rows, source=source, content_hash=content_hash,
                                      layout=self.map.layout)

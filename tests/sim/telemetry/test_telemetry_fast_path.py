@@ -122,11 +122,16 @@ def test_parquet_chunks_are_invisible_and_equal_the_reference(tmp_path, referenc
     assert whole.quarantine.loc[whole.quarantine["gate"] == "missing", "raw_value"].eq("nan").all()
 
 
+def reversed_frame(rows, **columns):
+    """A wide table whose *rows* stamps arrive in reverse (1 s apart), C0 = row % 7, then *columns*."""
+    stamps = T0 + np.arange(rows, dtype=np.int64)[::-1] * S
+    return pd.DataFrame({"timestamp": pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC"),
+                         "C0": np.arange(rows, dtype=float) % 7, **columns})
+
+
 def test_reorder_buffer_grows_beyond_its_first_room(reference):
     rows = 2000  # arrive in reverse within the lateness: the buffer holds them all until the end
-    stamps = T0 + np.arange(rows, dtype=np.int64)[::-1] * S
-    frame = pd.DataFrame({"timestamp": pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC"),
-                          "C0": np.arange(rows, dtype=float) % 7, "C1": 1.0, "C2": 1.0, "C3": 1.0})
+    frame = reversed_frame(rows, C1=1.0, C2=1.0, C3=1.0)
     cmap = channel_map(lateness=rows + 1.0, stuck=0, spike=0)
     fast = gate(read_frame, frame, cmap, chunksize=300)
     assert fast.counts.loc["TOTAL", "accepted"] == 4 * rows and fast.frame.index.is_monotonic_increasing

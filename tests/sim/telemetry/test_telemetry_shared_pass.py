@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sim.telemetry import ChannelMap, read_frame, read_parquet
 from sim.telemetry import tables
-from tests.sim.telemetry.test_telemetry_fast_path import NOW, S, T0, assert_same, faulty_frame, gate
+from tests.sim.telemetry.test_telemetry_fast_path import NOW, S, T0, assert_same, faulty_frame, gate, reversed_frame
 
 
 def channel_map(*, lateness=2.0, offset=0.0, stuck=5, spike=7, mixed=False, lenient=False):
@@ -88,10 +88,8 @@ def test_shared_parquet_with_nulls_missing_and_unknown_columns(tmp_path, unshare
 
 def test_shared_reorder_buffer_grows_and_carries_across_chunks(unshared):
     rows = 2000  # in reverse within the lateness: the buffer holds them all until the end
-    stamps = T0 + np.arange(rows, dtype=np.int64)[::-1] * S
-    frame = pd.DataFrame({"timestamp": pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC"),
-                          "C0": np.arange(rows, dtype=float) % 7, "C1": np.where(np.arange(rows) % 5, 1.0, np.nan),
-                          "C2": 1.0, "C3": np.arange(rows, dtype=float)})
+    frame = reversed_frame(rows, C1=np.where(np.arange(rows) % 5, 1.0, np.nan), C2=1.0,
+                           C3=np.arange(rows, dtype=float))
     cmap = channel_map(lateness=rows + 1.0, stuck=3, spike=0)
     fast = gate(read_frame, frame, cmap, chunksize=300)
     assert fast.frame.index.is_monotonic_increasing and len(fast.frame) == rows
