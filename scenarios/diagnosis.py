@@ -1,6 +1,6 @@
 """The reference diagnosis: strainer fouling vs ambient load vs temperature-sensor drift on the filler drive.
 
-Every hypothesis is the :data:`~scenarios.filler_drive.FILLER_DRIVE` model
+Every hypothesis is the :data:`~sim.physics.filler_drive.FILLER_DRIVE` model
 with the twin's current parameters, fitted over the same window.  All of them
 fit the same nuisance unknowns - the total pipe resistance (the strainer's
 resistance at the window start is not known exactly) and the housing
@@ -27,7 +27,7 @@ import pandas as pd
 
 from calibration import CalibrationData, LeastSquaresCalibrator
 from calibration.diagnosis import Diagnosis, DiagnosisResult, Hypothesis
-from scenarios.filler_drive import FILLER_DRIVE
+from sim.physics.filler_drive import FILLER_DRIVE
 
 __all__ = ["NUISANCE_PARAMETERS", "NUISANCE_STATES", "REFERENCE_OUTPUTS", "diagnose_reference",
            "reference_hypotheses"]

@@ -1,7 +1,7 @@
 r"""Telemetry of the filler's pump drive with one injected effect, deterministic from a seed.
 
 :func:`generate_fault_telemetry` simulates the drive
-(:data:`scenarios.filler_drive.FILLER_DRIVE`: the filler's centrifugal pump and
+(:data:`sim.physics.filler_drive.FILLER_DRIVE`: the filler's centrifugal pump and
 its motor's two-node thermal model) under a realistic duty - line-speed changes
 every 10-40 min, a daily ambient cycle with weather noise - healthy until
 ``onset_h``, then with one of the effects of :data:`EFFECTS`:
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scenarios.filler_drive import FILLER_DRIVE, FILLER_DRIVE_SPEC, filler_drive_output
+from sim.physics.filler_drive import FILLER_DRIVE, FILLER_DRIVE_SPEC, filler_drive_output
 from sim.exceptions import ConfigurationError
 from sim.physics import RK4
 from sim.telemetry import ChannelMap, TelemetryStream, read_frame

@@ -24,7 +24,7 @@ module of their own so that editing the telemetry generator does not
 invalidate numba's cache of the compiled model.  numba does not notice edits
 of the *called* library kernels (``pump.py``, ``motor_thermal.py``) in a cached
 caller; ``tests/scenarios/test_reference_faults.py`` checks this model against
-them, so a stale cache fails there (then clear ``scenarios/__pycache__`` and the kernel cache
+them, so a stale cache fails there (then clear ``sim/physics/__pycache__`` and the kernel cache
 folder of ``sim/physics/_codegen.py``).
 """
 
