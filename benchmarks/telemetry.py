@@ -57,8 +57,8 @@ sys.path.insert(0, str(ROOT))
 
 from sim.exceptions import DataQualityWarning  # noqa: E402
 from sim.telemetry import ChannelMap, LiveTelemetry, MqttSource, read_csv, read_parquet  # noqa: E402
-from sim.telemetry.csv_source import csv_chunks  # noqa: E402
-from sim.telemetry.sources import parquet_chunks  # noqa: E402
+from sim.telemetry.sources.csv_source import csv_chunks  # noqa: E402
+from sim.telemetry.sources.files import parquet_chunks  # noqa: E402
 
 UNITS = [("A", "A", 30), ("degC", "K", 60), ("bar", "Pa", 4), ("l/min", "m**3/s", 300), ("psi", "Pa", 60),
          ("in/s", "m/s", 0.2), ("hp", "W", 15), ("degF", "K", 80), ("kPa", "Pa", 400), ("mm/s", "m/s", 3)]

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from sim.exceptions import ChannelMapError, ConfigurationError, TwinbenchError, UnitConversionError
-from sim.telemetry.rules import SpikeRule, StuckRule, finite_number, rule_from
+from sim.telemetry.gates.rules import SpikeRule, StuckRule, finite_number, rule_from
 from sim.telemetry.units import check_si_unit, si_converter
 
 __all__ = ["Channel", "ChannelMap", "SEPARATORS", "UNMAPPED", "LAYOUTS"]

@@ -18,9 +18,9 @@ import pandas as pd
 from sim.exceptions import TelemetryError
 from sim.telemetry.channels import UNMAPPED, ChannelMap
 from sim.telemetry.gates import GATES
-from sim.telemetry.sources import table_chunks
+from sim.telemetry.sources.files import table_chunks
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.tables import TableGates
+from sim.telemetry.gates.tables import TableGates
 
 __all__ = ["QualityReport", "quality_report", "check_file", "plot_quality"]
 

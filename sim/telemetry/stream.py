@@ -66,7 +66,7 @@ def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame | Any, read: int 
 
     ``read`` comes from the source (one number for all channels of a wide table, or
     per channel), ``accepted`` from the frame and ``quarantined`` from the quarantine
-    (a table, or a :class:`~sim.telemetry.quarantine.Quarantine`), so that
+    (a table, or a :class:`~sim.telemetry.gates.quarantine.Quarantine`), so that
     :meth:`TelemetryStream.check_accounting` checks three independent tallies.  A row
     ``unmapped`` appears when data no channel is mapped to was read.  *accepted*: the values that
     are not NaN per frame column, when counted as the frame was written.
@@ -99,7 +99,7 @@ def build_counts(frame: pd.DataFrame, quarantine: pd.DataFrame | Any, read: int 
 
 class _TableOnFirstUse:
     """Data descriptor of :attr:`TelemetryStream.quarantine`: holds a table, or compact entries (an object
-    with ``table()`` and ``counts()``, :class:`~sim.telemetry.quarantine.Quarantine`) that become the
+    with ``table()`` and ``counts()``, :class:`~sim.telemetry.gates.quarantine.Quarantine`) that become the
     table on first access."""
 
     def __set_name__(self, owner, name: str) -> None:
@@ -132,7 +132,7 @@ class TelemetryStream:
         excluded), ``time_raw`` (the time cell), ``time`` (parsed UTC stamp, NaT if
         unparseable), ``channel``, ``raw_value``, ``gate`` and ``reason``; sorted by
         row, then channel in map order.  Its texts are written on first access (see
-        :mod:`sim.telemetry.quarantine`); the counts never need them.
+        :mod:`sim.telemetry.gates.quarantine`); the counts never need them.
     counts : pandas.DataFrame
         Indexed by channel plus a ``TOTAL`` row; columns ``read``, ``accepted``,
         ``quarantined`` and one per gate.

@@ -7,7 +7,7 @@ import statistics
 
 def stuck_and_spike_flags(values, ok, stuck_samples, stuck_tolerance, window, threshold, min_deviation, *,
                           history=None):
-    """0 ok, 1 stuck, 2 spike per value; same rules as sim.telemetry._passes.value_pass, written plainly.
+    """0 ok, 1 stuck, 2 spike per value; same rules as sim.telemetry.gates._passes.value_pass, written plainly.
 
     *history*: earlier ok values (appended to in place), to continue a sequence.
     """

@@ -1,9 +1,9 @@
 """The vectorized gates of one channel before the compiled pass: the reference the fast path must equal.
 
-This is the numpy implementation :mod:`sim.telemetry.pipeline` used before its per-sample
-work was folded into numba passes (``sim.telemetry._passes``); the stuck and
+This is the numpy implementation :mod:`sim.telemetry.gates.pipeline` used before its per-sample
+work was folded into numba passes (``sim.telemetry.gates._passes``); the stuck and
 spike checks use the plain-Python oracle of :mod:`tests.sim.telemetry.naive`.  Tests
-swap it in for :class:`~sim.telemetry.pipeline.ChannelGates` (see ``reference_path``)
+swap it in for :class:`~sim.telemetry.gates.pipeline.ChannelGates` (see ``reference_path``)
 and compare whole streams.
 """
 
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from sim.telemetry import gates
-from sim.telemetry._cells import Buffer, text_of
+from sim.telemetry.gates._cells import Buffer, text_of
 from sim.telemetry.channels import Channel
 from sim.telemetry.gates import NAT
-from sim.telemetry.pipeline import NS, ChannelResult, SampleBatch
+from sim.telemetry.gates.pipeline import NS, ChannelResult, SampleBatch
 from tests.sim.telemetry import naive
 
 _NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value

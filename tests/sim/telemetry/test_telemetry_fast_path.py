@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sim.exceptions import DataQualityWarning
 from sim.telemetry import ChannelMap, read_frame, read_parquet
-from sim.telemetry import collect
+from sim.telemetry.gates import collect
 from tests.sim.telemetry.reference_gates import ReferenceGates
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC").value

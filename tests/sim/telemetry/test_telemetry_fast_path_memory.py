@@ -3,7 +3,7 @@
 * lateness 0: in-order samples skip the reorder buffer;
 * channels gated in parallel threads;
 * the frame's stamps kept once and its values in one preallocated block
-  (:class:`~sim.telemetry.collect.SharedColumns`), falling back to per-channel pieces
+  (:class:`~sim.telemetry.gates.collect.SharedColumns`), falling back to per-channel pieces
   when the channels release different stamps;
 * ``read_parquet`` hashing the file and decoding the next batch in background threads.
 """
@@ -17,8 +17,8 @@ import pytest
 
 from sim.exceptions import DataQualityWarning, TelemetryFileError
 from sim.telemetry import read_frame, read_parquet
-from sim.telemetry.collect import SharedColumns
-from sim.telemetry.tables import TableGates
+from sim.telemetry.gates.collect import SharedColumns
+from sim.telemetry.gates.tables import TableGates
 from tests.sim.telemetry.test_telemetry_fast_path import (NOW, S, T0, assert_same, channel_map, faulty_frame, gate,
                                                        reference)  # noqa: F401 (a fixture)
 

@@ -8,7 +8,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from sim.telemetry import ChannelMap, LiveTelemetry, MqttSource, environment, live_replay
-from sim.telemetry.mqtt import decode_payload
+from sim.telemetry.sources.mqtt import decode_payload
 
 TOPICS = ("plant/m1/current", "plant/m1/winding", "plant/p1/pressure")
 MAP = ChannelMap.from_dict({"channels": {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sim.telemetry import ChannelMap, LiveTelemetry
-from sim.telemetry.opcua import OpcUaSource
+from sim.telemetry.sources.opcua import OpcUaSource
 
 
 

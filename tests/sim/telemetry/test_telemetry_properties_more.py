@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sim.exceptions import DataQualityWarning
 from sim.telemetry import ChannelMap, LiveSource, LiveTelemetry, read_frame
-from sim.telemetry.mqtt import decode_payload
+from sim.telemetry.sources.mqtt import decode_payload
 
 RULES = {"period": 10, "lateness": 25, "stuck": {"samples": 3}, "spike": {"window": 5, "threshold": 3}}
 MAP = ChannelMap.from_dict({

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sim.exceptions import ChannelMapError, DataQualityWarning
 from sim.telemetry import ChannelMap, read_frame
-from sim.telemetry._passes import ValueState, stuck_and_spike_flags
+from sim.telemetry.gates._passes import ValueState, stuck_and_spike_flags
 from tests.sim.telemetry import naive
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sim.telemetry import read_csv, read_frame, read_parquet
-from sim.telemetry.quarantine import Quarantine
+from sim.telemetry.gates.quarantine import Quarantine
 from sim.telemetry.stream import build_counts
 from tests.sim.telemetry.test_telemetry_fast_path import NOW, assert_same, channel_map, faulty_frame, gate
 

@@ -1,6 +1,6 @@
 """The time order decided once for the channels of a wide table (``_passes.TimeOrder``) changes nothing.
 
-``TableGates(share_time=True)`` (the default) runs :func:`sim.telemetry._passes.time_pass`
+``TableGates(share_time=True)`` (the default) runs :func:`sim.telemetry.gates._passes.time_pass`
 once per chunk for channels that share clock offset and lateness, then one value pass per
 channel; ``share_time=False`` gives each channel its own time order.  Frame, quarantine (rows, reasons),
 gaps and counts must be the same, for any chunk size.
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.telemetry import ChannelMap, read_frame, read_parquet
-from sim.telemetry import tables
+from sim.telemetry.gates import tables
 from tests.sim.telemetry.test_telemetry_fast_path import NOW, S, T0, assert_same, faulty_frame, gate, reversed_frame
 
 

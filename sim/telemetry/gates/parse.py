@@ -3,7 +3,7 @@
 The parsing gates work on whole columns of raw strings (vectorized); only rejected
 cells are touched one by one, to write their reasons.  The gates that need state
 carried from chunk to chunk (time order, reorder buffer, stuck sensors, spikes,
-gaps) live in :mod:`sim.telemetry.pipeline`.
+gaps) live in :mod:`sim.telemetry.gates.pipeline`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ each received message (:meth:`LiveSource.deliver`); :meth:`LiveSource.drain` dro
 repeated deliveries of the same message (MQTT QoS 1 redelivery, OPC UA initial
 values after a reconnect) and counts them in ``redelivered``: a message is read once.
 :class:`LiveTelemetry` drains the queue in batches through the same
-:class:`~sim.telemetry.pipeline.ChannelGates` as files, and :func:`live_replay` is
+:class:`~sim.telemetry.gates.pipeline.ChannelGates` as files, and :func:`live_replay` is
 the SimPy process that does so on the simulation clock.
 """
 
@@ -24,11 +24,11 @@ import pandas as pd
 from sim.exceptions import ConfigurationError
 from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
-from sim.telemetry.collect import Collector, new_gates
+from sim.telemetry.gates.collect import Collector, new_gates
 from sim.telemetry.gates import NAT
-from sim.telemetry.pipeline import NS, SampleBatch
+from sim.telemetry.gates.pipeline import NS, SampleBatch
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.tables import future_limit
+from sim.telemetry.gates.tables import future_limit
 
 __all__ = ["LiveRecord", "LiveSource", "LiveTelemetry", "live_replay"]
 

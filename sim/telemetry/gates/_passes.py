@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from sim.telemetry._kernels import MAD_TO_SIGMA, median_and_mad, replace_in_window, sort_window
+from sim.telemetry.gates._kernels import MAD_TO_SIGMA, median_and_mad, replace_in_window, sort_window
 from sim.telemetry.gates import (DUPLICATE, FUTURE, MISSING, NAT, NON_FINITE, NON_MONOTONIC, OUT_OF_RANGE,
                                  UNPARSEABLE_TIME)
 from sim.telemetry.gates import SPIKE as SPIKE_GATE

@@ -1,7 +1,7 @@
 """The quarantine of a stream, kept compact until its table is asked for.
 
 Every rejected value is recorded when it is rejected: its row, parsed stamp, channel, gate,
-its raw cells (typed, as :func:`~sim.telemetry._cells.pick` took them) and what its reason
+its raw cells (typed, as :func:`~sim.telemetry.gates._cells.pick` took them) and what its reason
 needs.  Writing the texts (raw cells, reasons) costs a Python string per entry, which is most
 of the cost of gating a large, dirty file; :class:`Quarantine` writes them once, on the first
 call of :meth:`Quarantine.table` (``TelemetryStream.quarantine``).  The counts per channel
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.telemetry import gates
-from sim.telemetry._cells import text
+from sim.telemetry.gates._cells import text
 from sim.telemetry.stream import QUARANTINE_COLUMNS, empty_quarantine
 
 __all__ = ["Reasons", "Quarantine"]
@@ -47,7 +47,7 @@ class Quarantine:
 
     Each entry is a dict of equal-length arrays: ``row``, ``time`` [UTC ns], ``code`` (gate),
     ``_order`` (channel index in *names*), ``time_raw`` and ``raw_value`` (cells from
-    :func:`~sim.telemetry._cells.pick`, or text) and ``reason`` (texts, or :class:`Reasons`).
+    :func:`~sim.telemetry.gates._cells.pick`, or text) and ``reason`` (texts, or :class:`Reasons`).
     """
 
     def __init__(self, names: Sequence[str], entries: list[dict[str, Any]]):

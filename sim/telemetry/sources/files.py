@@ -1,6 +1,6 @@
 """Recorded sources besides CSV: Parquet files and pandas DataFrames, plus one entry point for files.
 
-All of them feed :class:`~sim.telemetry.tables.TableGates` chunk by chunk, so a
+All of them feed :class:`~sim.telemetry.gates.tables.TableGates` chunk by chunk, so a
 Parquet file, a DataFrame and a CSV file with the same content give the same
 stream (values, quarantine, counts and gaps).
 """
@@ -17,9 +17,9 @@ import pandas as pd
 
 from sim.exceptions import ConfigurationError, TelemetryFileError
 from sim.telemetry.channels import ChannelMap
-from sim.telemetry.csv_source import file_sha256, check_schema, csv_chunks, read_csv, warn_on_quality
+from sim.telemetry.sources.csv_source import file_sha256, check_schema, csv_chunks, read_csv, warn_on_quality
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.tables import ArrowChunk, TableGates
+from sim.telemetry.gates.tables import ArrowChunk, TableGates
 
 __all__ = ["read_parquet", "read_frame", "read_file", "table_chunks", "PARQUET_SUFFIXES"]
 
@@ -49,7 +49,7 @@ def parquet_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chu
                    ) -> tuple[list[str], str, Iterator[pd.DataFrame]]:
     """Check a Parquet file against the map; return its columns, SHA-256 and an iterator of chunks.
 
-    The chunks are :class:`~sim.telemetry.tables.ArrowChunk` record batches: numeric and
+    The chunks are :class:`~sim.telemetry.gates.tables.ArrowChunk` record batches: numeric and
     time-zone-aware timestamp columns reach the gates without passing through pandas.
     """
     _check_map(channel_map)

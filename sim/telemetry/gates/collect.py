@@ -10,8 +10,8 @@ import pandas as pd
 
 from sim.telemetry import gates
 from sim.telemetry.channels import UNMAPPED, ChannelMap
-from sim.telemetry.pipeline import ChannelGates, ChannelResult
-from sim.telemetry.quarantine import Quarantine
+from sim.telemetry.gates.pipeline import ChannelGates, ChannelResult
+from sim.telemetry.gates.quarantine import Quarantine
 from sim.telemetry.stream import TelemetryStream, build_counts, empty_gaps
 
 __all__ = ["Collector", "SharedColumns", "new_gates"]

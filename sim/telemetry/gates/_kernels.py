@@ -1,6 +1,6 @@
 """Numba helpers of the spike check: a small sorted window, its median and its MAD.
 
-:func:`sim.telemetry._passes.value_pass` inlines them into its loop.
+:func:`sim.telemetry.gates._passes.value_pass` inlines them into its loop.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Recipe: check the file, find the separator, check the header against the channel
 map, then read every cell as a string (nothing is coerced behind our back) chunk by
-chunk through the gates (:mod:`sim.telemetry.tables`, :mod:`sim.telemetry.pipeline`).
+chunk through the gates (:mod:`sim.telemetry.gates.tables`, :mod:`sim.telemetry.gates.pipeline`).
 Every cell ends either in the frame or in the quarantine, and
 :meth:`TelemetryStream.check_accounting` verifies that before the stream is returned.
 """
@@ -23,7 +23,7 @@ from sim.exceptions import ChannelMapError, ConfigurationError, DataQualityWarni
 from sim.telemetry import gates
 from sim.telemetry.channels import SEPARATORS, UNMAPPED, ChannelMap
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.tables import TableGates
+from sim.telemetry.gates.tables import TableGates
 
 __all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality"]
 
@@ -64,7 +64,7 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     Notes
     -----
     Every cell is read as a string (nothing is coerced behind our back).  The gates
-    and their order are described in :mod:`sim.telemetry.pipeline`; each is counted
+    and their order are described in :mod:`sim.telemetry.gates.pipeline`; each is counted
     per channel.  Blank lines are rows (with an empty time cell), so ``row`` is the
     line number - 1 unless a quoted value spans lines.  A ``DataQualityWarning`` is
     emitted for each channel with more than half of its values quarantined.

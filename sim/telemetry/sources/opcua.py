@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 from sim.exceptions import ConfigurationError, TelemetryError
-from sim.telemetry.live import LiveRecord, LiveSource
+from sim.telemetry.sources.live import LiveRecord, LiveSource
 
 __all__ = ["OpcUaSource"]
 

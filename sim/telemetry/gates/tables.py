@@ -1,8 +1,8 @@
 """Gate table chunks (CSV, Parquet, DataFrame; wide or long; text or typed cells).
 
-:class:`TableGates` turns each chunk into one :class:`~sim.telemetry.pipeline.SampleBatch`
+:class:`TableGates` turns each chunk into one :class:`~sim.telemetry.gates.pipeline.SampleBatch`
 per channel, runs the channel's gates and hands the result to a
-:class:`~sim.telemetry.collect.Collector`.  The state lives in the gates, so the
+:class:`~sim.telemetry.gates.collect.Collector`.  The state lives in the gates, so the
 chunk size never changes the result.
 """
 
@@ -18,11 +18,11 @@ import pandas as pd
 from sim.exceptions import ChannelMapError, ConfigurationError, TelemetryFileError
 from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
-from sim.telemetry.collect import Collector, new_gates
+from sim.telemetry.gates.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
-from sim.telemetry._cells import ArrowNumbers
-from sim.telemetry._passes import Released, TimeOrder
-from sim.telemetry.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
+from sim.telemetry.gates._cells import ArrowNumbers
+from sim.telemetry.gates._passes import Released, TimeOrder
+from sim.telemetry.gates.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
 from sim.telemetry.stream import TelemetryStream
 
 __all__ = ["ArrowChunk", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
@@ -182,7 +182,7 @@ class TableGates:
     now : pandas.Timestamp, optional
         Time of reading for the future gate; the wall clock by default.
     keep_frame, max_quarantine
-        Passed to :class:`~sim.telemetry.collect.Collector`.
+        Passed to :class:`~sim.telemetry.gates.collect.Collector`.
     workers : int or None
         Threads that gate the channels of a wide chunk in parallel; None: one per
         channel up to the number of CPUs (at most 8).  The result does not depend on it.

@@ -2,7 +2,7 @@
 
 Both rules are small frozen dataclasses that validate themselves, so a rule that
 exists can be used.  Their thresholds are in the channel's *source* unit, as on a
-datasheet; :mod:`sim.telemetry.pipeline` converts them to SI once.
+datasheet; :mod:`sim.telemetry.gates.pipeline` converts them to SI once.
 """
 
 from __future__ import annotations

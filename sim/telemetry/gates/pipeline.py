@@ -14,10 +14,10 @@ the same code.  For each channel, in order:
    them (``newest seen - lateness``), then releases them in time order;
 6. released values pass ``stuck`` and ``spike`` and the gap check.
 
-Steps 2, 3 and 5 are one compiled pass over the stamps (:func:`sim.telemetry._passes.time_pass`),
-steps 4 and 6 one over the released values (:func:`sim.telemetry._passes.value_pass`); this
+Steps 2, 3 and 5 are one compiled pass over the stamps (:func:`sim.telemetry.gates._passes.time_pass`),
+steps 4 and 6 one over the released values (:func:`sim.telemetry.gates._passes.value_pass`); this
 module feeds them and writes the quarantine entries of the rejected samples only, gate by gate
-(:mod:`sim.telemetry.reasons`).  For a wide table, the channels that share clock offset and
+(:mod:`sim.telemetry.gates.reasons`).  For a wide table, the channels that share clock offset and
 lateness share one time order, decided once per batch (see :meth:`ChannelGates.process_released`).
 
 A sample read is, at any moment, accepted, quarantined or pending in the reorder
@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from sim.telemetry import gates
-from sim.telemetry._cells import Subset, pick, text_of
-from sim.telemetry._passes import Released, TimeOrder, ValueState, value_pass
+from sim.telemetry.gates._cells import Subset, pick, text_of
+from sim.telemetry.gates._passes import Released, TimeOrder, ValueState, value_pass
 from sim.telemetry.channels import Channel
-from sim.telemetry.quarantine import Reasons
-from sim.telemetry.reasons import time_reasons, value_reasons
+from sim.telemetry.gates.quarantine import Reasons
+from sim.telemetry.gates.reasons import time_reasons, value_reasons
 
 __all__ = ["NS", "SampleBatch", "ChannelResult", "ChannelGates", "Subset", "text_of"]
 
@@ -93,12 +93,12 @@ class ChannelResult:
     """What one batch released: frame samples, quarantine entries and gaps of one channel.
 
     The arrays may be views of the gates' work memory, valid until their next ``process`` or
-    ``flush``: keep copies (as :class:`~sim.telemetry.collect.Collector` does).
+    ``flush``: keep copies (as :class:`~sim.telemetry.gates.collect.Collector` does).
     """
 
     stamps: np.ndarray  # released, time-ordered [UTC ns]
     values: np.ndarray  # SI values, NaN where quarantined [SI unit]
-    quarantine: list[dict[str, Any]] | None  # entries (see sim.telemetry.quarantine.Quarantine)
+    quarantine: list[dict[str, Any]] | None  # entries (see sim.telemetry.gates.quarantine.Quarantine)
     gaps: np.ndarray  # int64 [k, 2]: (last accepted before, first accepted after) [UTC ns]
     #: Values that are not NaN, when counted where the values were written (else None: count them)
     present: int | None = None
@@ -241,7 +241,7 @@ class ChannelGates:
             self.by_code += np.bincount(e["code"], minlength=self.by_code.size)
         return ChannelResult(stamps, values, entries or None, gaps)
 
-    # -- quarantine entries (texts are written when the table is asked for: sim.telemetry.quarantine) --------
+    # -- quarantine entries (texts are written when the table is asked for: sim.telemetry.gates.quarantine) --------
     def _time_entries(self, batch, stamps, codes, idx, newest_before) -> dict[str, Any]:
         """Entries of the samples *idx* of *batch* that the time gates rejected with *codes*."""
         code = codes.astype(np.intp)
@@ -290,7 +290,7 @@ class ChannelGates:
 
 def _time_reasons(time_text, value_text, *, code, times, newest_before, notes, schema_note, time_column, lateness,
                   future_tolerance) -> np.ndarray:
-    """Reasons of time-gate entries (see :class:`~sim.telemetry.quarantine.Reasons`)."""
+    """Reasons of time-gate entries (see :class:`~sim.telemetry.gates.quarantine.Reasons`)."""
     reasons = np.empty(code.size, dtype=object)
     source = (code == gates.SCHEMA) | (code == gates.UNPARSEABLE)  # decided by the source
     if source.any():
@@ -308,6 +308,6 @@ def _time_reasons(time_text, value_text, *, code, times, newest_before, notes, s
 
 
 def _value_reasons(time_text, value_text, *, code, source, channel, decimal) -> np.ndarray:
-    """Reasons of value-gate entries (see :class:`~sim.telemetry.quarantine.Reasons`)."""
+    """Reasons of value-gate entries (see :class:`~sim.telemetry.gates.quarantine.Reasons`)."""
     overflow = (code == gates.NON_FINITE) & np.isfinite(source)
     return value_reasons(code, value_text, source, overflow, channel=channel, decimal=decimal)

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 
 from sim.exceptions import ConfigurationError, TelemetryError
-from sim.telemetry.live import LiveRecord, LiveSource
+from sim.telemetry.sources.live import LiveRecord, LiveSource
 
 __all__ = ["MqttSource", "decode_payload"]
 
