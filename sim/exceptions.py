@@ -18,6 +18,7 @@ __all__ = [
     "StiffnessError",
     "ParameterBoundsError",
     "SimulationError",
+    "ClockStalledError",
     "CalibrationError",
     "IdentifiabilityWarning",
     "StiffnessWarning",
@@ -82,6 +83,20 @@ class ParameterBoundsError(ModelError, ValueError):
 
 class SimulationError(TwinbenchError):
     """The discrete-event / co-simulation layer was used inconsistently."""
+
+
+class ClockStalledError(SimulationError):
+    """Simulation time stopped advancing: the co-simulation clock woke many times at one instant.
+
+    *time* is the stuck time [s], *wakes* the number of wake-ups there without
+    progress and *events* names the state events involved (``component[asset].event``).
+    """
+
+    def __init__(self, message: str, *, time: float = float("nan"), wakes: int = 0, events: tuple = ()):
+        super().__init__(message)
+        self.time = time
+        self.wakes = wakes
+        self.events = tuple(events)
 
 
 class CalibrationError(TwinbenchError):
