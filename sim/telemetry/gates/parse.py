@@ -41,10 +41,11 @@ GATES: tuple[str, ...] = (
     "out_of_range",
     "stuck",
     "spike",
+    "redelivery",  # a live source read the same message again (MQTT QoS 1, OPC UA resubscribe): read once
 )
-TIME_GATES, VALUE_GATES = GATES[1:5], GATES[5:]
+TIME_GATES, VALUE_GATES = GATES[1:5], GATES[5:11]
 (SCHEMA, UNPARSEABLE_TIME, FUTURE, DUPLICATE, NON_MONOTONIC, MISSING, UNPARSEABLE, NON_FINITE, OUT_OF_RANGE,
- STUCK, SPIKE) = range(1, 12)
+ STUCK, SPIKE, REDELIVERY) = range(1, 13)
 
 #: Cell texts (case-insensitive, stripped) that mean "no value".
 MISSING_TOKENS = frozenset({"", "nan", "null", "na", "n/a", "#n/a", "none", "nil"})
