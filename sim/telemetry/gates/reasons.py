@@ -11,6 +11,7 @@ import numpy as np
 
 from sim.telemetry import gates
 from sim.telemetry.gates import NAT
+from sim.telemetry.gates.parse import REDELIVERY
 
 __all__ = ["utc_text", "time_reasons", "value_reasons"]
 
@@ -35,7 +36,8 @@ def _reprs(raws: np.ndarray) -> list[str]:
 
 def time_reasons(codes: np.ndarray, raws: np.ndarray, stamps: np.ndarray, latest: np.ndarray, notes: np.ndarray,
                  time_column: str, *, lateness: float, future_tolerance: float | None) -> np.ndarray:
-    """Reasons of samples rejected by the time gates ``timestamp_unparseable`` .. ``timestamp_non_monotonic``.
+    """Reasons of samples rejected by the time gates ``timestamp_unparseable`` .. ``timestamp_non_monotonic``
+    (and ``redelivery``, whose reason a live source wrote in *notes*).
 
     Parameters
     ----------
@@ -53,6 +55,9 @@ def time_reasons(codes: np.ndarray, raws: np.ndarray, stamps: np.ndarray, latest
     out = np.empty(codes.size, dtype=object)
     for code in np.unique(codes):
         pick = np.flatnonzero(codes == code)
+        if code == REDELIVERY:  # decided by a live source, whose note is the whole reason
+            out[pick] = notes[pick]
+            continue
         r = _reprs(raws[pick])
         if code == gates.UNPARSEABLE_TIME:
             out[pick] = [f"time {a} in column {time_column!r}: {b}; the whole row is quarantined"

@@ -74,7 +74,8 @@ def test_accounting_identity_and_exact_gate_counts(tmp_path):
     pd.testing.assert_frame_equal(got[expected.columns], expected, check_names=False, check_index_type=False)
     assert counts.loc["TOTAL", list(expected.columns)].tolist() == expected.sum().tolist()
     others = [c for c in counts.columns if c not in expected.columns]  # gates this file does not trigger
-    assert others == ["schema", "timestamp_future", "stuck", "spike"] and (counts[others] == 0).all().all()
+    assert others == ["schema", "timestamp_future", "stuck", "spike", "redelivery"]
+    assert (counts[others] == 0).all().all()
 
 
 def test_timestamps_are_normalized_to_utc_across_the_dst_change(tmp_path):
