@@ -19,16 +19,28 @@ grid; tested).
 
 With several fleets the earliest crossing wins: fleets that went further are
 restored from a snapshot and advanced again to the crossing.
+
+There is one source of truth for "now": SimPy's clock.  SimPy schedules at
+``now + delay``, and ``now + (t - now)`` can land one rounding step away from
+*t*; a fleet standing at *t* while ``env.now`` is a step below it made the
+master schedule a second wake-up at the same instant, and the two rescheduled
+each other for ever (issue 13).  So every advance ends at a time the clock
+lands on exactly (:func:`_delay_to` picks the delay), a located crossing that
+no delay reaches exactly is snapped to the landing time (at most one rounding
+step, a rounding tie), and wake-ups that a later one superseded are ignored.
+A watchdog raises :class:`ClockStalledError` when time stops advancing over
+``max_stalled_wakes`` wake-ups at one instant instead of spinning silently.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 
 import simpy
 
-from sim.exceptions import ConfigurationError, SimulationError
+from sim.exceptions import ClockStalledError, ConfigurationError, SimulationError
 from sim.physics.fleet import EventHit, Fleet, FleetSnapshot
 
 __all__ = ["CoSimulation", "PhysicsComponent", "END_OF_INSTANT"]
@@ -131,6 +143,7 @@ class PhysicsComponent:
         value = self.output(asset, ev.output)
         already = (ev.direction > 0 and value >= ev.level) or (ev.direction < 0 and value <= ev.level)
         if already:
+            self.master._count_stall((self.name, asset, j), f"{self.name}[{asset}].{ev.name} (level already met)")
             hit = EventHit(time=self.env.now, asset=asset, event=ev)
             self.history.append(hit)
             del self._waiters[key]
@@ -156,6 +169,8 @@ class PhysicsComponent:
     # ----------------------------------------------------------------- internals
     def _fire(self, hit: EventHit) -> None:
         j = self.fleet.event_index(hit.event.name)
+        if not self.fleet.active[hit.asset, j]:
+            return  # cancelled between the crossing and its instant
         self.fleet.active[hit.asset, j] = False
         self.history.append(hit)
         waiter = self._waiters.pop((hit.asset, j), None)
@@ -169,13 +184,25 @@ class CoSimulation:
     Parameters
     ----------
     env : simpy.Environment, optional
-        The clock; a new one starting at 0 s when omitted.
+        The clock; a new one starting at 0 s when omitted.  Attach every fleet
+        of one environment to a single ``CoSimulation``.
+    max_stalled_wakes : int
+        Wake-ups at one instant (or at-once fires of one state event) after
+        which time counts as stalled and :class:`ClockStalledError` is raised.
     """
 
-    def __init__(self, env: simpy.Environment | None = None):
+    def __init__(self, env: simpy.Environment | None = None, *, max_stalled_wakes: int = 1000):
+        if not (isinstance(max_stalled_wakes, int) and max_stalled_wakes >= 1):
+            raise ConfigurationError(f"max_stalled_wakes = {max_stalled_wakes!r} must be an integer >= 1; "
+                                     f"use e.g. 1000")
         self.env = env if env is not None else simpy.Environment()
         self.components: list[PhysicsComponent] = []
-        self._wake_at: float | None = None
+        self.max_stalled_wakes = max_stalled_wakes
+        self._wake: simpy.Event | None = None
+        self._wake_at: float | None = None  # the time the pending wake-up lands on, as SimPy computed it
+        self._stall_time: float | None = None
+        self._stall_counts: dict = {}
+        self._stall_events: dict[str, None] = {}
         self.n_advances = 0
 
     def add_physics(self, fleet: Fleet, *, lookahead: float = 3600.0, name: str = "") -> PhysicsComponent:
@@ -200,46 +227,79 @@ class CoSimulation:
         if not until >= self.env.now:
             raise SimulationError(f"until ({until} s) must not lie before the current time ({self.env.now} s); "
                                   f"restore a snapshot to go back")
-        if until > self.env.now:
-            self.env.run(until=until)
+        if until > self.env.now:  # stop exactly at *until*: SimPy's own run(until) may land a rounding step off
+            stop = _succeeded_event(self.env)
+            self.env.schedule(stop, simpy.core.URGENT, _delay_to(self.env.now, until)[0])
+            self.env.run(until=stop)
         for comp in self.components:
             comp.sync()
 
     # ----------------------------------------------------------------- internals
     def _wake_now(self) -> None:
         """Make sure the end-of-instant advance runs at ``env.now``."""
-        now = self.env.now
-        if self._wake_at is not None and self._wake_at <= now:
+        if self._wake_at is not None and self._wake_at <= self.env.now:
             return
-        self._schedule_wake(now)
+        self._schedule_wake(0.0)  # supersedes a later pending wake-up
 
-    def _schedule_wake(self, at: float) -> None:
-        self._wake_at = at
-        ev = simpy.Event(self.env)
-        ev._ok = True
-        ev._value = None
+    def _schedule_wake(self, delay: float) -> None:
+        ev = _succeeded_event(self.env)
         ev.callbacks.append(self._on_wake)
-        self.env.schedule(ev, END_OF_INSTANT, at - self.env.now)
+        self.env.schedule(ev, END_OF_INSTANT, delay)
+        self._wake = ev
+        self._wake_at = self.env.now + delay  # the same sum SimPy just queued
 
-    def _on_wake(self, _event) -> None:
-        self._wake_at = None
+    def _on_wake(self, event) -> None:
+        if event is not self._wake:
+            return  # superseded by an earlier wake-up; that one did this instant's work
+        self._wake = self._wake_at = None
         armed = [c for c in self.components if c.armed]
         if not armed:
             return  # nothing to watch: the fleets follow lazily
+        self._count_stall("wake", "")
         env = self.env
         now = env.now
         t_next = env.peek()
         if t_next <= now:  # other end-of-instant work is still queued at this time: go after it
-            self._schedule_wake(now)
+            self._schedule_wake(0.0)
             return
         target = min(t_next, now + min(c.lookahead for c in armed))
+        if not target > now:  # lookahead below the resolution of the clock at this time: one rounding step
+            target = math.nextafter(now, math.inf)
+        delay, target = _delay_to(now, target)
         hits = self._advance(armed, target)
         self.n_advances += 1
-        target = hits[0].time if hits else target
         if hits:
-            fire = env.timeout(target - now)
+            delay, landing = _delay_to(now, hits[0].time)
+            if landing != hits[0].time:  # no delay reaches the crossing exactly: move it onto the clock
+                for comp in armed:
+                    comp.fleet.time = landing
+                for h in hits:
+                    h.hit = dataclasses.replace(h.hit, time=landing)
+                    h.time = landing
+            fire = _succeeded_event(env)
             fire.callbacks.append(lambda _ev, hh=hits: self._fire_hits(hh))
-        self._schedule_wake(target)
+            env.schedule(fire, simpy.core.NORMAL, delay)
+        self._schedule_wake(delay)
+
+    def _count_stall(self, key, label: str) -> None:
+        """Count one wake-up (or at-once fire) of *key* at ``env.now``; raise when time has stopped advancing."""
+        now = self._instant()
+        n = self._stall_counts[key] = self._stall_counts.get(key, 0) + 1
+        self._note_event(label)
+        if n <= self.max_stalled_wakes:
+            return
+        armed = [f"{c.name}[{a}].{c.fleet.events[j].name}" for c in self.components
+                 for a, j in zip(*c.fleet.active.nonzero())]
+        events = tuple(self._stall_events) + tuple(e for e in armed[:8] if e not in self._stall_events)
+        raise ClockStalledError(
+            f"simulation time is stuck at t = {now!r} s: {n} wake-ups of the co-simulation clock without time "
+            f"advancing (limit max_stalled_wakes = {self.max_stalled_wakes}); events involved: "
+            f"{', '.join(events) or 'none armed'}. A process re-arms or re-triggers a state event at the instant "
+            f"it fires (levels of alternating events that coincide, a threshold already met re-armed in a loop), "
+            f"or two CoSimulation objects share one simpy.Environment. Separate the levels, let time pass "
+            f"before re-arming, attach every fleet to one CoSimulation, or raise "
+            f"CoSimulation(max_stalled_wakes=...) if that many wake-ups at one instant are intended",
+            time=now, wakes=n, events=events)
 
     def _advance(self, armed: list[PhysicsComponent], target: float) -> list["_Hit"]:
         """Advance every armed component to *target*, or to the earliest crossing; returns the hits there."""
@@ -271,9 +331,58 @@ class CoSimulation:
                 if hit is not None:
                     found[k] = _Hit(hit, comp)
 
+    def _instant(self) -> float:
+        """``env.now``; the watchdog's counts start afresh whenever time has advanced."""
+        now = self.env.now
+        if now != self._stall_time:
+            self._stall_time = now
+            self._stall_counts.clear()
+            self._stall_events.clear()
+        return now
+
+    def _note_event(self, label: str) -> None:
+        """Remember (a few of) the state events that fired at this instant, for the watchdog's message."""
+        if label and len(self._stall_events) < 8:
+            self._stall_events[label] = None
+
     def _fire_hits(self, hits) -> None:
+        self._instant()
         for h in hits:
+            self._note_event(f"{h.component.name}[{h.hit.asset}].{h.hit.event.name}")
             h.component._fire(h.hit)
+
+
+def _succeeded_event(env: simpy.Environment) -> simpy.Event:
+    """An event that is already successful, ready for ``env.schedule`` (what ``env.run(until=t)`` builds)."""
+    ev = simpy.Event(env)
+    ev._ok = True
+    ev._value = None
+    return ev
+
+
+def _delay_to(now: float, at: float) -> tuple[float, float]:
+    """The delay for ``env.schedule`` that lands on *at* [s], and the time SimPy's ``now + delay`` lands on.
+
+    ``now + (at - now)`` can miss *at* by one rounding step, so the neighbours of
+    ``at - now`` are tried too.  When none lands exactly (a rounding tie), the
+    latest landing after *now* and before *at* is returned: the clock then never
+    passes a time a fleet has reached.
+    """
+    base = at - now
+    delays = [base]
+    down = up = base
+    for _ in range(2):
+        down = math.nextafter(down, 0.0)
+        up = math.nextafter(up, math.inf)
+        delays += [down, up]
+    for delay in delays:
+        if now + delay == at:
+            return delay, at
+    below = [(now + d, d) for d in delays if now < now + d < at]
+    if below:
+        landing, delay = max(below)
+        return delay, landing
+    return base, now + base
 
 
 class _Hit:
