@@ -14,7 +14,7 @@ Figures (CPU seconds, ``time.process_time``, median of ``--repeat`` runs):
 * ``customers_per_s`` - M/M/1 (lambda 0.8, mu 1) through Source -> EntityBuffer -> Machine -> Sink with
   waiting-time, WIP and lead-time statistics on; ``customers_ratio_vs_simpy`` = ours / raw SimPy
   (process per customer + ``Resource``) measured in the same run (> 1: we are faster).
-* ``line_year_s`` - the reference bottling line (scenarios/line.py: 4 flow stations and buffers, 4-motor
+* ``line_year_s`` - the reference bottling line (scenarios/reference/line.py: 4 flow stations and buffers, 4-motor
   thermal fleet at 1 s RK4 steps with trip events, crew, spares, time-based maintenance, shifts), one
   simulated year, including building the twin; ``line_year_with_pump_s`` the same with the filler's
   centrifugal pump (``reference_line_spec(pump=True)``, 1 s RK4) and its vibration-driven bearing failures.
@@ -158,7 +158,7 @@ def mm1_ours(customers: int, seed: int = 1) -> dict:
 
 
 def line_year(days: float, pump: bool = False) -> dict:
-    from scenarios.line import build_reference_line, reference_line_spec
+    from scenarios.reference.line import build_reference_line, reference_line_spec
     twin = build_reference_line(RandomStreams(1, 0), reference_line_spec(pump=pump))
     twin.run(days * 86400.0)
     k = twin.kpis()

@@ -33,7 +33,7 @@ def _line_config() -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from scenarios.sweep_config import register_sweep_configs
+    from scenarios.sweeps.config import register_sweep_configs
 
     register_sweep_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -48,8 +48,8 @@ def main() -> None:
     parser.add_argument("--run-length-h", type=float, default=200.0, help="observed hours per replication")
     opts = parser.parse_args()
 
-    from scenarios.sweep_job import replicate_configuration
-    from scenarios.sweep_lineage import connect
+    from scenarios.sweeps.job import replicate_configuration
+    from scenarios.sweeps.lineage import connect
     from sim.replications import ReplicationPlan
 
     scales = [round(0.25 + 0.25 * i, 2) for i in range(opts.configs)]
@@ -67,7 +67,7 @@ def main() -> None:
         client, exp_id = connect(uri, "twinbench-sweeps")  # the store exists, as the default one does
         walls = {}
         for workers in (1, 2):
-            cmd = [sys.executable, "-m", "scenarios.sweep", "-m", f"tracking.uri={uri}", f"sweep.name=bench-w{workers}",
+            cmd = [sys.executable, "-m", "scenarios.sweeps.cli", "-m", f"tracking.uri={uri}", f"sweep.name=bench-w{workers}",
                    f"hydra.sweep.dir={tmp}/multirun-{workers}", "line.buffer_scale=" + ",".join(map(str, scales)),
                    f"replications.n={opts.reps}", f"replications.run_length_h={opts.run_length_h}",
                    "replications.warmup_h=0", f"replications.workers={workers}", "sweep.progress=false"]

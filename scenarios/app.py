@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from scenarios.config import register_configs
 from scenarios.job import JobSpec, actions_from, run_reference
-from scenarios.tracking import flatten, git_commit
-from scenarios.whatif import line_config_dict
+from scenarios.tracking.tracker import flatten, git_commit
+from scenarios.whatif.run import line_config_dict
 from sim.exceptions import TwinbenchError
 from sim.telemetry import ChannelMap
 
@@ -35,7 +35,7 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
     Every what-if action is built into a line here, so a bad station, buffer or policy name in
     any action fails before a run is opened.
     """
-    from scenarios.line_config import line_spec_from_config
+    from scenarios.reference.line_config import line_spec_from_config
 
     plant_cfg = OmegaConf.to_container(cfg.plant, resolve=True)
     tel = OmegaConf.to_container(cfg.telemetry, resolve=True)

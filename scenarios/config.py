@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from scenarios.line_config import LineConfig
+from scenarios.reference.line_config import LineConfig
 
 __all__ = [
     "ActionConfig",
@@ -198,10 +198,10 @@ class Config:
 
 
 def bundled_data(name: str) -> str:
-    """Absolute path of a file shipped in ``scenarios/data`` (the ``${twinbench_data:NAME}`` resolver)."""
+    """Absolute path of a file shipped in ``scenarios/reference/data`` (the ``${twinbench_data:NAME}`` resolver)."""
     from pathlib import Path
 
-    return str(Path(__file__).resolve().with_name("data") / name)
+    return str(Path(__file__).resolve().parent / "reference" / "data" / name)
 
 
 def register_configs() -> ConfigStore:
@@ -214,7 +214,7 @@ def register_configs() -> ConfigStore:
     cs.store(group="calibration", name="calibration_schema", node=CalibrationConfig)
     cs.store(group="whatif", name="whatif_schema", node=WhatIfConfig)
     cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
-    from scenarios.line_config import register_line_configs
+    from scenarios.reference.line_config import register_line_configs
 
     register_line_configs(cs)
     return cs

@@ -2,9 +2,9 @@
 
 The telemetry is the filler motor's: it calibrates the motor's thermal
 parameters, the shadow replay checks them, and the what-if runs the reference
-bottling line (:mod:`scenarios.line`) with the calibrated motor (a posterior
+bottling line (:mod:`scenarios.reference.line`) with the calibrated motor (a posterior
 draw per replication) on the filler, comparing actions - line changes - over
-replications with common random numbers (:mod:`scenarios.whatif`).
+replications with common random numbers (:mod:`scenarios.whatif.run`).
 
 ``run_reference`` is a plain function over typed objects; ``scenarios.app``
 builds those from the Hydra config.  Notebooks and tests call it directly.
@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from calibration import CalibrationData
-from scenarios.plant import ambient_cycle, shadow_replay
-from scenarios.report import Recommendation, recommend, report_markdown, summarize
-from scenarios.tracking import NullTracker
-from scenarios.whatif import LINE_CHANGES, Action, WhatIfResult, run_whatif
+from scenarios.reference.plant import ambient_cycle, shadow_replay
+from scenarios.whatif.report import Recommendation, recommend, report_markdown, summarize
+from scenarios.tracking.tracker import NullTracker
+from scenarios.whatif.run import LINE_CHANGES, Action, WhatIfResult, run_whatif
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL
 from sim.replications import ReplicationPlan
@@ -38,7 +38,7 @@ class JobSpec:
     """Everything the main job needs, as typed objects (times in hours as in the config, SI otherwise).
 
     ``nameplate``: prior motor parameters of the monitored motor; ``line``: the line configuration
-    (:class:`~scenarios.line_config.LineConfig` as a dict); ``motor_stations``: the line stations
+    (:class:`~scenarios.reference.line_config.LineConfig` as a dict); ``motor_stations``: the line stations
     whose motors get the calibrated parameters; ``ambient``: ``"telemetry"`` (daily cycle fitted to
     the last 24 h) or ``"line"`` (the line's own cycle); ``mser_interval_h``: None switches the
     MSER-5 diagnostic off.
@@ -194,7 +194,7 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
     files.append(rec_path)
     tracker.log_artifact(run, rec_path)
     if spec.plots:
-        from scenarios.plots import plot_calibration
+        from scenarios.whatif.plots import plot_calibration
 
         files.append(plot_calibration(prior_replay, post_replay, record, out / "calibration.png"))
         tracker.log_artifact(run, files[-1])
@@ -236,7 +236,7 @@ def _run(spec, tracker, parent, runs, open_runs, out, console) -> JobResult:
         files.append(out / name)
         tracker.log_artifact(parent, out / name)
     if spec.plots:
-        from scenarios.plots import plot_differences, plot_whatif
+        from scenarios.whatif.plots import plot_differences, plot_whatif
 
         trip = result.specs[spec.baseline].motors.trip_temperature
         files.append(plot_whatif(summary, result.traces, trip_temperature=trip, baseline=spec.baseline,
@@ -259,7 +259,7 @@ def _register(spec, tracker, run, record, data, say) -> None:
     """Judge the last challenger on this newer window, then register this calibration (champion or challenger)."""
     if not spec.register_model or getattr(tracker, "uri", None) is None:
         return
-    from scenarios.registry import register_calibration, registered_model_name, shadow_evaluate
+    from scenarios.tracking.registry import register_calibration, registered_model_name, shadow_evaluate
 
     name = registered_model_name(spec.line.get("name", "reference"), record.model)
     shadow = shadow_evaluate(tracker.uri, name, data, run_id=run)
@@ -365,7 +365,7 @@ def _print_table(summary, spec, console):
         return
     from rich.table import Table
 
-    from scenarios.report import KPI_INFO, _display, _fmt_half, _num
+    from scenarios.whatif.report import KPI_INFO, _display, _fmt_half, _num
 
     level = f"{spec.confidence:.0%}"
     table = Table(title=f"What-if on the line: {spec.replications} replications × {spec.horizon_h:g} h "

@@ -276,7 +276,7 @@ class LineTwin:
                  exact: bool = False):
         if not isinstance(spec, LineSpec):
             raise ConfigurationError(f"LineTwin needs a LineSpec, got {type(spec).__name__}; build one with "
-                                     f"scenarios.line.reference_line_spec() or LineSpec(stations=..., buffers=...)")
+                                     f"scenarios.reference.line.reference_line_spec() or LineSpec(stations=..., buffers=...)")
         if snapshot is not None and not isinstance(snapshot, TwinSnapshot):
             raise ConfigurationError(f"snapshot = {type(snapshot).__name__} is not a TwinSnapshot; restore what "
                                      f"LineTwin.snapshot() returned")

@@ -14,7 +14,7 @@ class TwinbenchLauncherConf:
     # ``prefetch(job_config, cwd) -> release | None``: called for a job before it runs (dotted path); the app
     # starts the job's work ahead (the sweep app queues its replications) and ``release()`` drops what the job
     # did not take.  null: behave like Hydra's basic launcher.
-    prefetch: Optional[str] = "scenarios.sweep.prefetch_job"
+    prefetch: Optional[str] = "scenarios.sweeps.cli.prefetch_job"
     lookahead: int = 1  # jobs prefetched beyond the running one
 
 

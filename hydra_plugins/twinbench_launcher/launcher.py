@@ -2,7 +2,7 @@
 process, in order, same job directories, same ``JobReturn``) plus two things.
 
 * **Lookahead.**  Before job *i* runs, ``prefetch`` is called for jobs *i* .. *i + lookahead* (default 1).
-  The sweep app queues their replications on its local worker pool (``scenarios.sweep.prefetch_job``), so
+  The sweep app queues their replications on its local worker pool (``scenarios.sweeps.cli.prefetch_job``), so
   while job *i* waits for its last replications, does its tracking and Hydra sets up job *i + 1*, the idle
   workers already run job *i + 1*'s replications.  Prefetching only starts computations: the job itself still
   creates its run, collects the results (identical by construction: the same function with the same arguments and

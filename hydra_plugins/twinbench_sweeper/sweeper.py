@@ -4,7 +4,7 @@ Why our own plugin rather than ``hydra-optuna-sweeper``: that plugin (1.3.0) pin
 sqlite storage breaks on SQLAlchemy 2 and whose import takes 4 s) and offers no random/LHS designs.  Here
 one small sweeper maps a unit hypercube onto the ranges (random, LHS) and drives current Optuna through its
 ask/tell interface, so trials run as ordinary Hydra jobs on whatever launcher is configured (basic, joblib,
-Ray) and the job, not the sweeper, does the tracking.  The design itself lives in ``scenarios.sweep_design``.
+Ray) and the job, not the sweeper, does the tracking.  The design itself lives in ``scenarios.sweeps.design``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class TwinbenchSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from pathlib import Path
 
-        from scenarios.sweep_design import design_points, parse_space
+        from scenarios.sweeps.design import design_points, parse_space
 
         assert self.config is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -83,7 +83,7 @@ class TwinbenchSweeper(Sweeper):
     def _optuna(self, dims, fixed):
         import optuna
 
-        from scenarios.sweep_design import _format
+        from scenarios.sweeps.design import _format
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         direction = self.direction or OmegaConf.select(self.config, "objective.direction", default="maximize")

@@ -3,7 +3,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from scenarios.app import build_job
-from scenarios.tracking import NullTracker
+from scenarios.tracking.tracker import NullTracker
 
 
 def test_default_config_composes_into_typed_objects(compose_config, tmp_path):

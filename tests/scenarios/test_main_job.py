@@ -10,7 +10,7 @@ import pytest
 
 from scenarios.app import build_job
 from scenarios.job import run_reference
-from scenarios.tracking import MlflowTracker
+from scenarios.tracking.tracker import MlflowTracker
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["whatif.replications=2", "whatif.horizon_h=12", "whatif.warmup_h=2", "whatif.mser_interval_h=1",
@@ -88,7 +88,7 @@ def test_the_whatif_runs_the_line_with_the_calibrated_filler_motor(finished_job)
     filler = spec.motors.params[1]
     assert filler["thermal_resistance_housing_ambient"] == cal["thermal_resistance_housing_ambient"]
     assert spec.motors.params[0] == spec.motors.params[2] == {}
-    # ambient from the telemetry's last day: 27 degC mean, 7 K swing (scenarios/reference_data.TRUTH)
+    # ambient from the telemetry's last day: 27 degC mean, 7 K swing (scenarios/reference/telemetry.TRUTH)
     assert spec.ambient.mean - 273.15 == pytest.approx(27.0, abs=0.3)
     assert spec.ambient.amplitude == pytest.approx(7.0, abs=0.5)
     kpis = result.whatif.kpis
@@ -109,7 +109,7 @@ def test_outputs_and_record_are_written(finished_job):
         assert (out / name).is_file(), name
     record = json.loads((out / "calibration_record.json").read_text())
     assert record["window"]["content_hash"] and record["window"]["source_hash"] == result.stream.content_hash
-    # the reference telemetry hides R_ha = 0.072 K/W, C_h = 52000 J/K (scenarios/reference_data.TRUTH)
+    # the reference telemetry hides R_ha = 0.072 K/W, C_h = 52000 J/K (scenarios/reference/telemetry.TRUTH)
     p = record["parameters"]
     assert p["thermal_resistance_housing_ambient"]["value"] == pytest.approx(0.072, rel=0.02)
     assert p["heat_capacity_housing"]["value"] == pytest.approx(52000, rel=0.05)
@@ -148,7 +148,7 @@ def test_missing_telemetry_file_gives_a_clear_error_and_no_orphaned_run(tmp_path
 
 @pytest.mark.slow
 def test_the_calibrated_twin_is_registered_as_champion_and_predicts(finished_job):
-    from scenarios.registry import load_champion
+    from scenarios.tracking.registry import load_champion
 
     result, tracker, _ = finished_job
     runs = tracker.client.search_runs([tracker.client.get_experiment_by_name("test").experiment_id],

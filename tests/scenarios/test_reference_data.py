@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from scenarios.reference_data import COLUMNS, REFERENCE_PATH, TRUTH, write_reference_telemetry
+from scenarios.reference.telemetry import COLUMNS, REFERENCE_PATH, TRUTH, write_reference_telemetry
 
 
 @pytest.mark.slow
@@ -11,7 +11,7 @@ def test_bundled_telemetry_is_exactly_what_the_generator_writes(tmp_path):
     digest = write_reference_telemetry(tmp_path / "again.csv")
     assert digest == hashlib.sha256(REFERENCE_PATH.read_bytes()).hexdigest(), (
         "the committed reference telemetry differs from the generator's output; regenerate it with "
-        "`python -m scenarios.reference_data` and commit the file")
+        "`python -m scenarios.reference.telemetry` and commit the file")
 
 
 def test_truth_differs_from_the_twins_nameplate(compose_config):

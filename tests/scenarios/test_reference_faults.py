@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.diagnosis import REFERENCE_OUTPUTS, diagnose_reference, reference_hypotheses
+from scenarios.reference.diagnosis import REFERENCE_OUTPUTS, diagnose_reference, reference_hypotheses
 from sim.physics.filler_drive import FILLER_DRIVE, FILLER_DRIVE_SPEC as SPEC, filler_drive_output, filler_drive_rhs
-from scenarios.reference_faults import (COLUMNS, EFFECTS, FaultScenario, fault_channel_map, generate_fault_telemetry,
+from scenarios.reference.faults import (COLUMNS, EFFECTS, FaultScenario, fault_channel_map, generate_fault_telemetry,
                                         read_fault_telemetry, simulate_truth)
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL_SPEC, PUMP_SPEC

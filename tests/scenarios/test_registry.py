@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from calibration import CalibrationData, CalibrationRecord, LeastSquaresCalibrator
-from scenarios.registry import (CHALLENGER, CHAMPION, CalibratedTwin, PromotionRule, RegistryError, TwinRegistry,
+from scenarios.tracking.registry import (CHALLENGER, CHAMPION, CalibratedTwin, PromotionRule, RegistryError, TwinRegistry,
                                 frame_of, load_champion, register_calibration, registered_model_name, rollback,
                                 shadow_evaluate)
-from scenarios.tracking import MlflowTracker
+from scenarios.tracking.tracker import MlflowTracker
 from sim.exceptions import ConfigurationError, ParameterBoundsError
 from sim.physics import MODELS, MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
 from tests.calibration.test_least_squares import TRUTH, synthetic_frame
@@ -245,7 +245,7 @@ def test_a_store_without_a_model_registry_is_named_with_the_fix(tmp_path, window
 
 
 def test_importing_the_registry_does_not_import_mlflow():
-    code = "import sys, scenarios.registry; sys.exit(1 if 'mlflow' in sys.modules else 0)"
+    code = "import sys, scenarios.tracking.registry; sys.exit(1 if 'mlflow' in sys.modules else 0)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
 

@@ -25,7 +25,7 @@ def _sweep(tmp: Path, name: str, *overrides, expect_ok: bool = True) -> int:
     """Run ``twinbench-sweep -m ...`` in this process; returns the exit status."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from scenarios.sweep import main
+    from scenarios.sweeps.cli import main
 
     GlobalHydra.instance().clear()
     argv = ["-m", f"tracking.uri=sqlite:///{tmp}/mlflow.db", f"sweep.name={name}",
@@ -96,8 +96,8 @@ def test_grid_gives_one_parent_and_a_child_per_configuration(grid):
 
 
 def test_report_numbers_equal_a_hand_computation_from_search_runs(grid):
-    from scenarios.sweep_lineage import connect
-    from scenarios.sweep_report import write_report
+    from scenarios.sweeps.lineage import connect
+    from scenarios.sweeps.report import write_report
 
     tmp, parent = grid
     df = _runs(tmp)
@@ -137,7 +137,7 @@ def test_rerun_of_a_finished_sweep_skips_every_configuration(grid):
 
 
 def test_report_command_rebuilds_a_past_sweep_and_names_an_unknown_one(grid, tmp_path, capsys):
-    from scenarios.sweep_report import report_cli
+    from scenarios.sweeps.report import report_cli
 
     tmp, parent = grid
     uri = f"sqlite:///{tmp}/mlflow.db"
@@ -222,7 +222,7 @@ def test_unreachable_tracking_server_is_named_with_the_fix(tmp_path, capfd):
         port = s.getsockname()[1]
     from hydra.core.global_hydra import GlobalHydra
 
-    from scenarios.sweep import main
+    from scenarios.sweeps.cli import main
 
     GlobalHydra.instance().clear()
     t0 = time.perf_counter()
@@ -263,7 +263,7 @@ def _count(db: Path, status: str) -> int:
 
 @pytest.mark.slow
 def test_ctrl_c_mid_sweep_keeps_finished_runs_and_the_rerun_completes_only_the_rest(tmp_path):
-    cmd = [sys.executable, "-m", "scenarios.sweep", "-m", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+    cmd = [sys.executable, "-m", "scenarios.sweeps.cli", "-m", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
            "sweep.name=ctrlc", f"hydra.sweep.dir={tmp_path}/multirun", "line.buffer_scale=0.25,0.5,1.0,2.0",
            "replications.n=4", "replications.run_length_h=168", "replications.warmup_h=0",
            "report.enabled=false"]
@@ -347,7 +347,7 @@ def test_a_calibration_record_sets_the_filler_motor_and_is_tagged(tmp_path):
 def test_the_telemetry_file_is_hashed_into_the_lineage_and_a_missing_one_fails_the_configuration(tmp_path):
     import hashlib
 
-    data = ROOT / "scenarios" / "data" / "reference_telemetry.csv"
+    data = ROOT / "scenarios" / "reference" / "data" / "reference_telemetry.csv"
     _sweep(tmp_path, "with_telemetry", "line.crew_size=2", f"telemetry.path={data}")
     df = _runs(tmp_path)
     kid = df[df["tags.twinbench.role"] == "child"].iloc[0]

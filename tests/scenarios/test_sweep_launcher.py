@@ -20,7 +20,7 @@ def line():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from scenarios.sweep_config import register_sweep_configs
+    from scenarios.sweeps.config import register_sweep_configs
 
     register_sweep_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -35,7 +35,7 @@ def _plan(n=4):
 
 def test_queued_replications_are_the_ones_the_job_collects_and_equal_serial_ones(line):
     from scenarios import sweep_job
-    from scenarios.sweep_job import replicate_configuration, submit_replications
+    from scenarios.sweeps.job import replicate_configuration, submit_replications
 
     cfg = {**line, "buffer_scale": 0.5}
     release = submit_replications(cfg, _plan(), workers=2, scenario=3)
@@ -50,7 +50,7 @@ def test_queued_replications_are_the_ones_the_job_collects_and_equal_serial_ones
 
 def test_replications_no_job_takes_are_cancelled_and_a_job_then_runs_its_own(line):
     from scenarios import sweep_job
-    from scenarios.sweep_job import replicate_configuration, submit_replications
+    from scenarios.sweeps.job import replicate_configuration, submit_replications
 
     from concurrent.futures import wait
 
@@ -67,7 +67,7 @@ def test_replications_no_job_takes_are_cancelled_and_a_job_then_runs_its_own(lin
 
 def test_nothing_is_queued_for_one_worker_or_a_configuration_the_job_will_reject(line):
     from scenarios import sweep_job
-    from scenarios.sweep_job import submit_replications
+    from scenarios.sweeps.job import submit_replications
 
     assert submit_replications(line, _plan(), workers=1) is None
     assert submit_replications({**line, "crew_sise": 2}, _plan(), workers=2) is None
@@ -77,7 +77,7 @@ def test_nothing_is_queued_for_one_worker_or_a_configuration_the_job_will_reject
 def _sweep(tmp: Path, name: str, *overrides) -> None:
     from hydra.core.global_hydra import GlobalHydra
 
-    from scenarios.sweep import main
+    from scenarios.sweeps.cli import main
 
     GlobalHydra.instance().clear()
     saved = sys.argv[:]
@@ -95,7 +95,7 @@ def _sweep(tmp: Path, name: str, *overrides) -> None:
 def test_launcher_prefetches_the_next_job_composes_each_job_once_and_releases_skipped_work(tmp_path, monkeypatch):
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-    import scenarios.sweep as app
+    import scenarios.sweeps.cli as app
     from scenarios import sweep_job
 
     events = []
@@ -123,7 +123,7 @@ def test_launcher_prefetches_the_next_job_composes_each_job_once_and_releases_sk
 
 
 def test_workers_start_with_the_process_only_when_the_command_line_says_how_many():
-    from scenarios.sweep import _workers_on_command_line as workers
+    from scenarios.sweeps.cli import _workers_on_command_line as workers
 
     assert workers(["-m", "line.buffer_scale=1,2", "replications.workers=2"]) == 2
     assert workers(["--multirun", "+replications.workers=3", "replications.workers=2"]) == 2  # the last one wins
@@ -139,7 +139,7 @@ def test_ctrl_c_is_held_through_a_store_write_whichever_thread_the_kernel_hands_
     import threading
     import time
 
-    from scenarios.sweep_lineage import deferred_interrupts
+    from scenarios.sweeps.lineage import deferred_interrupts
 
     stop = threading.Event()
     others = [threading.Thread(target=stop.wait, daemon=True) for _ in range(3)]  # threads that could take it

@@ -58,7 +58,7 @@ def _wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float) ->
 
 @pytest.mark.slow
 def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
-    from scenarios.sweep_job import replicate_configuration, summarize_replications
+    from scenarios.sweeps.job import replicate_configuration, summarize_replications
     from sim.replications import ReplicationPlan
 
     import secrets
@@ -80,7 +80,7 @@ def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
     try:
         uri = f"http://127.0.0.1:{mport}"
         _wait_health(uri + "/health", server, tmp_path / "mlflow.log", 120)
-        cmd = [sys.executable, "-m", "scenarios.sweep", "-m", "hydra/launcher=ray",
+        cmd = [sys.executable, "-m", "scenarios.sweeps.cli", "-m", "hydra/launcher=ray",
                f"hydra.launcher.ray.init.address=127.0.0.1:{rport}",
                "+hydra.launcher.ray.init.object_store_memory=null",  # none may be given for an existing cluster
                f"tracking.uri={uri}", "sweep.name=on-ray", f"hydra.sweep.dir={tmp_path}/multirun",
@@ -112,7 +112,7 @@ def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from scenarios.sweep_config import register_sweep_configs
+    from scenarios.sweeps.config import register_sweep_configs
 
     register_sweep_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.line_config import LineConfig
-from scenarios.plant import ambient_cycle
-from scenarios.report import recommend, summarize
-from scenarios.whatif import Action, run_whatif
+from scenarios.reference.line_config import LineConfig
+from scenarios.reference.plant import ambient_cycle
+from scenarios.whatif.report import recommend, summarize
+from scenarios.whatif.run import Action, run_whatif
 from sim import ReplicationPlan
 from sim.exceptions import ConfigurationError
 from sim.twin import AmbientCycle

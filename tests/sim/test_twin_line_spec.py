@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from scenarios.line import reference_line_spec
+from scenarios.reference.line import reference_line_spec
 from sim import LineSpec, LineTwin, RandomStreams
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL

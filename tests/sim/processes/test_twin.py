@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from scenarios.line import build_reference_line, change_line, reference_line_spec
+from scenarios.reference.line import build_reference_line, change_line, reference_line_spec
 from sim.exceptions import ConfigurationError
 from sim.processes import FlowBufferParams
 from sim.streams import RandomStreams

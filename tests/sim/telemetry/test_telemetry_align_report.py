@@ -118,7 +118,7 @@ def test_check_command_prints_counts_and_fails_cleanly(defect_file, tmp_path, ca
 
 
 def test_check_command_reads_the_reference_hydra_config_and_the_example_maps(capsys):
-    assert main(["check", str(ROOT / "scenarios/data/reference_telemetry.csv"),
+    assert main(["check", str(ROOT / "scenarios/reference/data/reference_telemetry.csv"),
                  "--map", str(ROOT / "conf/telemetry/reference.yaml")]) == 0
     assert "ambient_temperature" in capsys.readouterr().out
     for path in sorted((ROOT / "conf/telemetry/maps").glob("*.yaml")):

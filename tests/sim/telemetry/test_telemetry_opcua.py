@@ -61,10 +61,12 @@ def test_subscription_survives_a_server_restart_and_counts_every_value_once(plc)
         live.stop()
     stream = live.stream()
     stream.check_accounting()
-    # 2 initial values (0.0, server stamp) when first subscribing, then every written value exactly once
-    assert stream.rows_read == written + 2
-    assert source.redelivered >= 2  # the last values re-reported after the restart were recognized
+    # 2 initial values (0.0, server stamp) when first subscribing, then every written value exactly once;
+    # the last values re-reported after the restart are recognized, read and quarantined as redeliveries
+    assert stream.rows_read == source.received == written + 2 + source.redelivered
+    assert source.redelivered >= 2
     counts = stream.counts
+    assert counts.loc["TOTAL", "redelivery"] == source.redelivered
     assert counts.loc["motor_current", "out_of_range"] == 6, (counts.to_string(), stream.quarantine.to_string())
     assert counts.loc["TOTAL", "timestamp_duplicate"] == 0
     current = stream.frame["motor_current"].dropna()

@@ -111,7 +111,7 @@ def register_sweep_configs():
     """Register ``sweep_schema`` (and the ``line`` group schema) in the ConfigStore (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
-    from scenarios.line_config import register_line_configs
+    from scenarios.reference.line_config import register_line_configs
 
     cs = ConfigStore.instance()
     register_line_configs(cs)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from scenarios.sweep_lineage import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent
-from scenarios.sweep_lineage import store_uri
+from scenarios.sweeps.lineage import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent
+from scenarios.sweeps.lineage import store_uri
 from sim.replications import paired_difference, t_interval
 
 __all__ = ["SweepData", "load_sweep", "ranking", "differences", "pareto_front", "write_report", "report_cli",

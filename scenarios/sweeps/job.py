@@ -56,7 +56,7 @@ class Objective:
 
 def _one_replication(line_cfg: dict, motor_params: dict | None, plan: ReplicationPlan, replication: int,
                      scenario: int) -> dict:
-    from scenarios.line_config import line_spec_from_config
+    from scenarios.reference.line_config import line_spec_from_config
     from sim.twin import LineTwin
 
     spec = line_spec_from_config(line_cfg, motor_params=motor_params)
@@ -81,7 +81,7 @@ def replicate_configuration(line_cfg: dict, plan: ReplicationPlan, *, workers: i
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigurationError(f"replications.workers = {workers!r} must be an integer >= 1")
     # validate the configuration once here, so a bad key fails before any worker starts
-    from scenarios.line_config import line_spec_from_config
+    from scenarios.reference.line_config import line_spec_from_config
 
     line_spec_from_config(line_cfg, motor_params=motor_params)
     n = plan.replications
@@ -153,7 +153,7 @@ def _stop_pool() -> None:
 
 
 def _warm() -> int:
-    import scenarios.line_config  # noqa: F401 - what a replication imports
+    import scenarios.reference.line_config  # noqa: F401 - what a replication imports
     import sim.twin  # noqa: F401
 
     return os.getpid()
@@ -175,7 +175,7 @@ def submit_replications(line_cfg: dict, plan: ReplicationPlan, *, workers: int, 
     or an invalid configuration (the job reports it)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 2:
         return None
-    from scenarios.line_config import line_spec_from_config
+    from scenarios.reference.line_config import line_spec_from_config
 
     try:
         line_spec_from_config(line_cfg, motor_params=motor_params)

@@ -30,14 +30,14 @@ Life cycle (all through ``MlflowClient`` alias APIs, never the fluent API):
 
 Registering a record whose ``record_id`` is registered already returns that
 version (a job re-run on the same data adds none).  Loading a version imports
-``scenarios.registry`` (MLflow "models from code": nothing is pickled), so
+``scenarios.tracking.registry`` (MLflow "models from code": nothing is pickled), so
 Twinbench must be installed where a version is loaded.
 
 How the main job calls it (``scenarios/job.py``, after the fit, inside the
 calibration step).  The last run's challenger is evaluated first, on the part of
 this window after its own window; then this calibration is registered::
 
-    from scenarios.registry import register_calibration, registered_model_name, shadow_evaluate
+    from scenarios.tracking.registry import register_calibration, registered_model_name, shadow_evaluate
 
     if getattr(tracker, "uri", None):  # NullTracker: no registry
         name = registered_model_name("bottling", MOTOR_THERMAL.spec.name)
@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 
 from calibration.record import CalibrationRecord
-from scenarios.tracking import absolute_store_uri
+from scenarios.tracking.tracker import absolute_store_uri
 from sim.exceptions import ConfigurationError, ModelError, TwinbenchError
 from sim.physics import MODELS
 from sim.physics.integrators import RK4
@@ -205,7 +205,7 @@ def pyfunc_model():
     return TwinPyfunc()
 
 
-_MODEL_CODE = ("import mlflow.models\nfrom scenarios.registry import pyfunc_model\n"
+_MODEL_CODE = ("import mlflow.models\nfrom scenarios.tracking.registry import pyfunc_model\n"
                "mlflow.models.set_model(pyfunc_model())\n")
 
 

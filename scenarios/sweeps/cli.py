@@ -8,7 +8,7 @@
     twinbench-sweep -m ... hydra/launcher=ray                        # the same jobs on Ray (twinbench[ray])
     twinbench-sweep report SWEEP_ID_OR_NAME [--kpi oee]              # rebuild a past sweep's report
 
-``python -m scenarios.sweep`` is the same command.  See ``docs/sweeps.md``.
+``python -m scenarios.sweeps.cli`` is the same command.  See ``docs/sweeps.md``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from scenarios.tracking import git_commit
+from scenarios.tracking.tracker import git_commit
 
 __all__ = ["main", "run_job", "prefetch_job", "StartWorkers", "git_commit"]
 
 
 def _sources(cfg, cwd: str):
     """Motor parameters and lineage tags from the calibration record / telemetry file, if any."""
-    from scenarios.sweep_job import file_hash
+    from scenarios.sweeps.job import file_hash
     from sim.exceptions import ConfigurationError
 
     motor_params, tags = None, {}
@@ -56,7 +56,7 @@ def _sources(cfg, cwd: str):
 
 
 def _parent(client, exp_id: str, uri: str, name: str):
-    from scenarios.sweep_lineage import find_parent
+    from scenarios.sweeps.lineage import find_parent
 
     hint = os.environ.get("TWINBENCH_SWEEP_PARENT")
     if hint:
@@ -116,7 +116,7 @@ def _label(overrides: list[str], parent) -> str:
 
 def _model_inputs(cfg, line_cfg: dict, rep: dict, cwd: str):
     """What the replications of a job depend on: ``(line config, plan, source tags, config hash)``."""
-    from scenarios.sweep_job import config_hash
+    from scenarios.sweeps.job import config_hash
     from sim.replications import ReplicationPlan
 
     plan = ReplicationPlan(replications=int(rep["n"]), seed=int(rep["seed"]), run_length=rep["run_length_h"] * 3600.0,
@@ -138,7 +138,7 @@ def prefetch_job(cfg, cwd: str):
     cancels what the job did not take, or None (one worker, or a configuration the job itself will reject)."""
     from omegaconf import OmegaConf
 
-    from scenarios.sweep_job import submit_replications
+    from scenarios.sweeps.job import submit_replications
 
     try:
         rep = OmegaConf.to_container(cfg.replications, resolve=True)
@@ -157,10 +157,10 @@ def run_job(cfg) -> dict:
     from omegaconf import OmegaConf
     from rich.console import Console
 
-    from scenarios.sweep_job import LINE_KPIS, Objective, replicate_configuration, score, summarize_replications
-    from scenarios.sweep_lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
-    from scenarios.sweep_lineage import deferred_interrupts, store_uri
-    from scenarios.tracking import flatten
+    from scenarios.sweeps.job import LINE_KPIS, Objective, replicate_configuration, score, summarize_replications
+    from scenarios.sweeps.lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
+    from scenarios.sweeps.lineage import deferred_interrupts, store_uri
+    from scenarios.tracking.tracker import flatten
 
     console = Console(stderr=True)
     hc = HydraConfig.get() if HydraConfig.initialized() else None
@@ -284,7 +284,7 @@ class StartWorkers(Callback):
         except Exception:  # noqa: BLE001 - a bad value fails in the job, with its message
             return
         if local and workers > 1:
-            from scenarios.sweep_job import start_workers
+            from scenarios.sweeps.job import start_workers
 
             start_workers(workers)
 
@@ -292,12 +292,12 @@ class StartWorkers(Callback):
 def _hydra_main():
     import hydra
 
-    from scenarios.sweep_config import register_sweep_configs
+    from scenarios.sweeps.config import register_sweep_configs
 
     register_sweep_configs()
 
-    # an absolute path: the same configs whether run as ``-m scenarios.sweep``, a console script or in-process
-    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[1] / "conf"),
+    # an absolute path: the same configs whether run as ``-m scenarios.sweeps.cli``, a console script or in-process
+    @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"),
                 config_name="sweep")
     def task(cfg):
         return run_job(cfg)
@@ -337,7 +337,7 @@ def _end_process(code) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console script ``twinbench-sweep``: a Hydra (multi)run, or ``report ...``.
 
-    Called without *argv* (the console script, ``python -m scenarios.sweep``) it ends the process when done
+    Called without *argv* (the console script, ``python -m scenarios.sweeps.cli``) it ends the process when done
     (:func:`_end_process`); with *argv* it returns or raises ``SystemExit`` like any function.
     """
     if argv is None:
@@ -366,18 +366,18 @@ def _workers_on_command_line(args: list[str]) -> int:
 
 
 def _main(argv: list[str] | None) -> None:
-    from scenarios.sweep_lineage import close_open_parents
+    from scenarios.sweeps.lineage import close_open_parents
 
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["report"]:
-        from scenarios.sweep_report import report_cli
+        from scenarios.sweeps.report import report_cli
 
         sys.exit(report_cli(args[1:]))
     if argv is not None:
         sys.argv = [sys.argv[0], *args]
     workers = _workers_on_command_line(args)
     if workers > 1:  # the worker processes import the model while Hydra starts (StartWorkers finds them running)
-        from scenarios.sweep_job import start_workers
+        from scenarios.sweeps.job import start_workers
 
         start_workers(workers)
     try:
@@ -397,6 +397,6 @@ def _main(argv: list[str] | None) -> None:
 
 if __name__ == "__main__":
     # run the importable module, not __main__: launchers (Ray) pickle the task function by module name
-    from scenarios.sweep import main as _main
+    from scenarios.sweeps.cli import main as _main
 
     _main()

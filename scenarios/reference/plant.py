@@ -3,10 +3,10 @@
 This module composes engine parts (``sim.physics``, ``sim.clock``,
 ``sim.processes``).  :class:`Plant` and :func:`run_plant` - one motor-driven
 station with its crew - generate the bundled "truth" telemetry
-(:mod:`scenarios.reference_data`); :func:`shadow_replay` replays telemetry
+(:mod:`scenarios.reference.telemetry`); :func:`shadow_replay` replays telemetry
 through the motor twin; :func:`ambient_cycle` turns the measured ambient
 temperature into the daily cycle the what-if on the line
-(:mod:`scenarios.whatif`) runs under.
+(:mod:`scenarios.whatif.run`) runs under.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What-if on the reference line: actions as line changes, compared over replications.
 
 An :class:`Action` is a named change of the line configuration
-(:class:`~scenarios.line_config.LineConfig` keys: station ``speeds``, ``crew_size``,
+(:class:`~scenarios.reference.line_config.LineConfig` keys: station ``speeds``, ``crew_size``,
 ``buffers``, ``buffer_scale``, ``crew_rule``, maintenance ``policy``).  Every action
 becomes a :class:`~sim.twin.LineSpec`; :func:`run_whatif` replicates them all with
 :func:`sim.replications.compare`:
@@ -26,7 +26,7 @@ from typing import Callable
 
 import pandas as pd
 
-from scenarios.line_config import LineConfig, line_spec_from_config
+from scenarios.reference.line_config import LineConfig, line_spec_from_config
 from sim.exceptions import ConfigurationError
 from sim.replications import Comparison, ReplicationPlan, compare
 from sim.twin import AmbientCycle, LineSpec, LineTwin

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenarios.sweep_lineage import SweepError
+from scenarios.sweeps.lineage import SweepError
 
 __all__ = ["Dimension", "parse_space", "sample_unit", "design_points", "check_design", "DESIGNS"]
 
@@ -132,7 +132,7 @@ def _check_key(cfg, key: str, value) -> None:
                          f"{parent or 'the root'} are {sorted(node) if node is not None else '(none)'}; add a new "
                          f"key with +{key}=...")
     if key.startswith("line."):
-        from scenarios.line_config import line_spec_from_config
+        from scenarios.reference.line_config import line_spec_from_config
 
         line = OmegaConf.to_container(cfg.line, resolve=True)
         trial = OmegaConf.create(line)

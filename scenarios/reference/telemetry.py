@@ -10,7 +10,7 @@ out-of-order rows, a broken timestamp).
 
 Deterministic: the same truth and seed give a byte-identical file::
 
-    python -m scenarios.reference_data --out scenarios/data/reference_telemetry.csv
+    python -m scenarios.reference.telemetry --out scenarios/reference/data/reference_telemetry.csv
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.plant import AmbientProfile, Plant, run_plant
+from scenarios.reference.plant import AmbientProfile, Plant, run_plant
 from sim.processes import StationParams
 from sim.streams import RandomStreams
 

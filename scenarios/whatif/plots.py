@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from scenarios.report import KPI_INFO, _display  # noqa: E402
+from scenarios.whatif.report import KPI_INFO, _display  # noqa: E402
 
 __all__ = ["plot_calibration", "plot_whatif", "plot_differences"]
 

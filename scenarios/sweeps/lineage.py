@@ -53,7 +53,7 @@ _OPENING: list = []  # threads creating a parent run (see SweepLineage)
 
 def store_uri(uri: str, base: str | os.PathLike | None = None) -> str:
     """Absolute form of a relative ``sqlite:///`` URI (against *base* or the working directory)."""
-    from scenarios.tracking import absolute_store_uri
+    from scenarios.tracking.tracker import absolute_store_uri
 
     return absolute_store_uri(uri, base)
 
@@ -106,7 +106,7 @@ def _check_store(uri: str, experiment: str):
         db = Path(uri[len("sqlite:///"):])
         if not db.is_absolute():
             raise SweepError(f"tracking.uri = {uri!r} is relative here; make it absolute (the driver does this with "
-                             f"scenarios.sweep_lineage.store_uri) so every job writes to the same store")
+                             f"scenarios.sweeps.lineage.store_uri) so every job writes to the same store")
         db.parent.mkdir(parents=True, exist_ok=True)
         artifact = (db.parent / "artifacts").resolve().as_uri()
     return artifact
@@ -322,7 +322,7 @@ class SweepLineage(Callback):
     def _start(self, config) -> None:
         from omegaconf import OmegaConf
 
-        from scenarios.sweep_design import check_design
+        from scenarios.sweeps.design import check_design
 
         n_jobs, swept = check_design(config)
         uri = store_uri(config.tracking.uri, config.hydra.runtime.cwd)
@@ -338,7 +338,7 @@ class SweepLineage(Callback):
         for key in ("design", "n", "seed", "n_trials", "batch_size"):
             if key in sweeper:
                 params[f"design.{key}"] = sweeper[key]
-        from scenarios.sweep import git_commit
+        from scenarios.sweeps.cli import git_commit
 
         tags = {"git.commit": git_commit(), "sweep.dir": str(Path(hydra.sweep.dir).resolve()),
                 "launcher": OmegaConf.to_container(hydra.launcher).get("_target_", "")}
@@ -376,7 +376,7 @@ class SweepLineage(Callback):
                     import matplotlib.backends.backend_agg  # noqa: F401
                     import matplotlib.figure  # noqa: F401
 
-                    import scenarios.sweep_report  # noqa: F401
+                    import scenarios.sweeps.report  # noqa: F401
                 except ImportError:  # the report says so itself
                     pass
 
@@ -404,7 +404,7 @@ class SweepLineage(Callback):
         report_error = None
         if config.report.enabled:
             try:
-                from scenarios.sweep_report import write_report
+                from scenarios.sweeps.report import write_report
 
                 folder = Path(config.hydra.sweep.dir).resolve() / "report"
                 report = write_report(client, run_id, kpi=config.report.kpi, pareto=list(config.report.pareto),

@@ -46,7 +46,7 @@ class PolicyConfig:
 
 @dataclass
 class LineConfig:
-    """The reference bottling line (``scenarios.line``) and the changes a planner may make to it."""
+    """The reference bottling line (``scenarios.reference.line``) and the changes a planner may make to it."""
 
     name: str = "bottling"
     crew_size: int = 2
@@ -100,7 +100,7 @@ def line_spec_from_config(cfg, *, motor_params: dict | None = None, motor_statio
     """
     from omegaconf import DictConfig, OmegaConf
 
-    from scenarios.line import change_line, reference_line_spec
+    from scenarios.reference.line import change_line, reference_line_spec
 
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)

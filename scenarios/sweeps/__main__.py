@@ -1,0 +1,5 @@
+"""``python -m scenarios.sweeps``: the ``twinbench-sweep`` command."""
+
+from scenarios.sweeps.cli import main
+
+main()
