@@ -20,9 +20,9 @@ _LAZY = {
     "Comparison": "sim.replications", "Interval": "sim.replications", "ReplicationPlan": "sim.replications",
     "compare": "sim.replications", "paired_difference": "sim.replications", "replicate": "sim.replications",
     "t_interval": "sim.replications",
-    "TwinSnapshot": "sim.snapshot",
+    "TwinSnapshot": "sim.line.snapshot",
     "RandomStreams": "sim.streams",
-    "AmbientCycle": "sim.twin", "LineSpec": "sim.twin", "LineTwin": "sim.twin", "MotorPhysics": "sim.twin",
+    "AmbientCycle": "sim.line", "LineSpec": "sim.line", "LineTwin": "sim.line", "MotorPhysics": "sim.line",
 }
 
 

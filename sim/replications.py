@@ -1,7 +1,7 @@
 """Replications: seeded streams, common random numbers, warm-up, t-intervals, paired differences.
 
 A *model* is any object with ``now`` [s], ``run(until)``, ``reset_statistics()``
-and ``kpis() -> dict`` (e.g. :class:`~sim.twin.LineTwin`); a *build* is a
+and ``kpis() -> dict`` (e.g. :class:`~sim.line.LineTwin`); a *build* is a
 callable ``build(streams) -> model``.  Replication r of every scenario gets
 ``RandomStreams(seed, r)`` - the experiment seed, a SeedSequence child per
 replication, a named stream per random source - so with ``crn=True`` the

@@ -1,11 +1,11 @@
 """The reference bottling line: depalletizer -> filler -> capper -> packer, with buffers.
 
-Composed from engine parts (:mod:`sim.twin`, :mod:`sim.processes`).  Every
+Composed from engine parts (:mod:`sim.line`, :mod:`sim.processes`).  Every
 station has a motor with the two-node thermal model (one fleet of four, one
 kernel call for all) and over-temperature protection; the filler's motor
 winding drives a failure mode (hazard doubling every 10 K above 100 degC).
 Physics models are parameters: :func:`reference_line_spec` takes the motor
-model and any further :class:`~sim.twin.PhysicsPart`; ``pump=True`` adds the
+model and any further :class:`~sim.line.PhysicsPart`; ``pump=True`` adds the
 filler's centrifugal pump (``sim.physics.PUMP``) whose bearing vibration
 drives a filler failure mode.
 
@@ -24,7 +24,7 @@ from sim.physics import MOTOR_THERMAL, PUMP, RK4, Fleet, Model
 from sim.processes import (Exponential, ExponentialLink, FailureMode, FlowBufferParams, FlowStationParams, LogNormal,
                            MotorLoad, PowerLink, ShiftCalendar, TimeBased)
 from sim.streams import RandomStreams
-from sim.twin import AmbientCycle, LineSpec, LineTwin, MotorPhysics, PhysicsPart, SpareSpec
+from sim.line import AmbientCycle, LineSpec, LineTwin, MotorPhysics, PhysicsPart, SpareSpec
 
 __all__ = ["reference_line_spec", "build_reference_line", "change_line", "filler_pump_part", "FILLER_BEARING"]
 
@@ -103,7 +103,7 @@ def filler_pump_part(*, max_step: float = 1.0, static_head: float = 10.0) -> Phy
 
 def reference_line_spec(*, motor_model: Model = MOTOR_THERMAL, parts: tuple = (), crew_size: int = 2,
                         policy=None, calendar: ShiftCalendar | None = None, pump: bool = False) -> LineSpec:
-    """The reference line as a :class:`~sim.twin.LineSpec`.
+    """The reference line as a :class:`~sim.line.LineSpec`.
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 A planner changes the line by overriding keys (``line.crew_size=3``,
 ``line.buffers.filler_capper=1200``, ``line.speeds.filler=1.1``,
 ``line.policy.name=condition_based``); :func:`line_spec_from_config` turns
-the resolved config into the :class:`~sim.twin.LineSpec` the engine runs.
+the resolved config into the :class:`~sim.line.LineSpec` the engine runs.
 Times in the config are in hours (``*_h``), as planners think of them; the
 engine gets seconds.  Unknown stations, buffers, policies or policy keys fail
 with the known names listed.
@@ -91,7 +91,7 @@ def _policy(cfg: dict):
 
 
 def line_spec_from_config(cfg, *, motor_params: dict | None = None, motor_stations=None):
-    """The :class:`~sim.twin.LineSpec` described by *cfg* (a :class:`LineConfig`, dict or DictConfig).
+    """The :class:`~sim.line.LineSpec` described by *cfg* (a :class:`LineConfig`, dict or DictConfig).
 
     ``cfg["motors"]`` (station -> parameters) replaces nameplate motor parameters
     station by station.  *motor_params* (name -> SI value, e.g. a calibration's

@@ -24,7 +24,7 @@ from sim.physics import MOTOR_THERMAL, RK4, Fleet
 from sim.processes import Station, StationParams, input_profile, motor_events, station_process
 from sim.streams import RandomStreams
 from sim.telemetry import replay
-from sim.twin import AmbientCycle
+from sim.line import AmbientCycle
 
 __all__ = ["Plant", "AmbientProfile", "PlantRun", "run_plant", "shadow_replay", "ambient_cycle"]
 

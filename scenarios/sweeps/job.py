@@ -4,7 +4,7 @@ Replication *r* of every configuration uses ``RandomStreams(seed, r)`` (common
 random numbers), whichever process runs it, so the per-replication KPI table
 is identical run serially, on local worker processes (joblib loky) or on a Ray
 worker.  Workers receive the plain line config (a dict) and build the
-:class:`~sim.twin.LineSpec` themselves: nothing unpicklable crosses a process.
+:class:`~sim.line.LineSpec` themselves: nothing unpicklable crosses a process.
 
 The local worker processes are one pool per process, shared by the jobs of a
 sweep.  :func:`submit_replications` queues a configuration's replications on it
@@ -57,7 +57,7 @@ class Objective:
 def _one_replication(line_cfg: dict, motor_params: dict | None, plan: ReplicationPlan, replication: int,
                      scenario: int) -> dict:
     from scenarios.reference.line_config import line_spec_from_config
-    from sim.twin import LineTwin
+    from sim.line import LineTwin
 
     spec = line_spec_from_config(line_cfg, motor_params=motor_params)
     model = LineTwin(spec, streams=plan.streams(replication, scenario))
@@ -154,7 +154,7 @@ def _stop_pool() -> None:
 
 def _warm() -> int:
     import scenarios.reference.line_config  # noqa: F401 - what a replication imports
-    import sim.twin  # noqa: F401
+    import sim.line  # noqa: F401
 
     return os.getpid()
 

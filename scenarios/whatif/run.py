@@ -3,7 +3,7 @@
 An :class:`Action` is a named change of the line configuration
 (:class:`~scenarios.reference.line_config.LineConfig` keys: station ``speeds``, ``crew_size``,
 ``buffers``, ``buffer_scale``, ``crew_rule``, maintenance ``policy``).  Every action
-becomes a :class:`~sim.twin.LineSpec`; :func:`run_whatif` replicates them all with
+becomes a :class:`~sim.line.LineSpec`; :func:`run_whatif` replicates them all with
 :func:`sim.replications.compare`:
 
 * replication r of every action gets the same :class:`~sim.streams.RandomStreams`
@@ -29,7 +29,7 @@ import pandas as pd
 from scenarios.reference.line_config import LineConfig, line_spec_from_config
 from sim.exceptions import ConfigurationError
 from sim.replications import Comparison, ReplicationPlan, compare
-from sim.twin import AmbientCycle, LineSpec, LineTwin
+from sim.line import AmbientCycle, LineSpec, LineTwin
 
 __all__ = ["LINE_CHANGES", "Action", "WhatIfResult", "line_config_dict", "with_motor_params", "run_whatif"]
 
@@ -103,13 +103,13 @@ class WhatIfResult:
     Attributes
     ----------
     kpis : DataFrame
-        One row per (``action``, ``replication``): every KPI of :meth:`sim.twin.LineTwin.kpis` (SI
+        One row per (``action``, ``replication``): every KPI of :meth:`sim.line.LineTwin.kpis` (SI
         units) and ``max_winding_temperature`` [K] of the calibrated motors after the warm-up (sampled
         every *trace_step*).
     comparison : Comparison
         From :func:`sim.replications.compare` (paired differences to the baseline).
     specs : dict
-        Action name -> the :class:`~sim.twin.LineSpec` it ran (point estimates of the motor parameters).
+        Action name -> the :class:`~sim.line.LineSpec` it ran (point estimates of the motor parameters).
     traces : dict
         Action name -> DataFrame ``t`` [s from the start, warm-up included] and one winding
         temperature column [K] per calibrated motor, replication 0.

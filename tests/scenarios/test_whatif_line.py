@@ -10,7 +10,7 @@ from scenarios.whatif.report import recommend, summarize
 from scenarios.whatif.run import Action, run_whatif
 from sim import ReplicationPlan
 from sim.exceptions import ConfigurationError
-from sim.twin import AmbientCycle
+from sim.line import AmbientCycle
 
 HOUR = 3600.0
 HOT_MOTOR = {"thermal_resistance_housing_ambient": 0.072, "heat_capacity_housing": 52000.0}

@@ -9,7 +9,7 @@ from sim import LineSpec, LineTwin, RandomStreams
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL
 from sim.processes import FlowBufferParams, TimeBased
-from sim.twin import AmbientCycle, MotorPhysics
+from sim.line import AmbientCycle, MotorPhysics
 
 DAY = 86400.0
 

@@ -10,7 +10,7 @@ from scenarios.reference.line import build_reference_line, change_line, referenc
 from sim.exceptions import ConfigurationError
 from sim.processes import FlowBufferParams
 from sim.streams import RandomStreams
-from sim.twin import LineTwin
+from sim.line import LineTwin
 
 DAY = 86400.0
 
