@@ -92,11 +92,15 @@ class ClockStalledError(SimulationError):
     progress and *events* names the state events involved (``component[asset].event``).
     """
 
-    def __init__(self, message: str, *, time: float = float("nan"), wakes: int = 0, events: tuple = ()):
-        super().__init__(message)
+    def __init__(self, message: str, time: float = float("nan"), wakes: int = 0, events: tuple = ()):
+        # all in args: SimPy re-raises a process's exception as type(exc)(*exc.args)
+        super().__init__(message, time, wakes, tuple(events))
         self.time = time
         self.wakes = wakes
         self.events = tuple(events)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class CalibrationError(TwinbenchError):
