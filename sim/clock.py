@@ -228,9 +228,16 @@ class CoSimulation:
             raise SimulationError(f"until ({until} s) must not lie before the current time ({self.env.now} s); "
                                   f"restore a snapshot to go back")
         if until > self.env.now:  # stop exactly at *until*: SimPy's own run(until) may land a rounding step off
-            stop = _succeeded_event(self.env)
-            self.env.schedule(stop, simpy.core.URGENT, _delay_to(self.env.now, until)[0])
-            self.env.run(until=stop)
+            env = self.env
+            stop = _succeeded_event(env)
+            delay, landing = _delay_to(env.now, until)
+            if landing == until:
+                env.schedule(stop, simpy.core.URGENT, delay)
+            else:  # a rounding tie: hop to the step below *until*; from there the last step is exact
+                hop = _succeeded_event(env)
+                hop.callbacks.append(lambda _ev: env.schedule(stop, simpy.core.URGENT, until - env.now))
+                env.schedule(hop, simpy.core.URGENT, delay)
+            env.run(until=stop)
         for comp in self.components:
             comp.sync()
 
@@ -364,9 +371,11 @@ def _delay_to(now: float, at: float) -> tuple[float, float]:
     """The delay for ``env.schedule`` that lands on *at* [s], and the time SimPy's ``now + delay`` lands on.
 
     ``now + (at - now)`` can miss *at* by one rounding step, so the neighbours of
-    ``at - now`` are tried too.  When none lands exactly (a rounding tie), the
-    latest landing after *now* and before *at* is returned: the clock then never
-    passes a time a fleet has reached.
+    ``at - now`` are tried too.  When none lands exactly - a rounding tie: *now*
+    has bits below half a step of *at* that make every sum round away from it,
+    which is how SimPy's own sum misses - the latest landing after *now* and
+    before *at* (the float just below it) is returned: the clock then never
+    passes a time a fleet has reached, and the step that is left is exact.
     """
     base = at - now
     delays = [base]
