@@ -3,7 +3,9 @@
 This package owns the gate codes and the rules that decide them:
 
 * :mod:`~sim.telemetry.gates.parse` - the gate codes (``GATES``; a code is the gate's index + 1) and the
-  vectorized parsers of timestamps and values, with the reason texts of rejected cells;
+  vectorized parsers of timestamps and values, with the reason texts of rejected cells; its module
+  comment states the one parsing rule of time text, and :class:`ZoneForm` keeps a column's stamps
+  either naive or with offsets;
 * :mod:`~sim.telemetry.gates.rules` - per-channel stuck-sensor and spike settings;
 * :mod:`~sim.telemetry.gates.pipeline` - :class:`ChannelGates`, the per-channel state carried from batch to
   batch (time order, reorder buffer, stuck sensors, spikes, gaps), with the compiled passes in ``_passes``;
@@ -16,8 +18,9 @@ This package owns the gate codes and the rules that decide them:
 
 from sim.telemetry.gates.parse import (DUPLICATE, FUTURE, GATES, MISSING, MISSING_TOKENS, NAT, NON_FINITE,
                                        NON_MONOTONIC, OUT_OF_RANGE, SCHEMA, SPIKE, STUCK, TIME_GATES, UNPARSEABLE,
-                                       UNPARSEABLE_TIME, VALUE_GATES, ParsedTimes, localize, numeric_value_gates,
-                                       parse_times, resolve_ambiguous, time_reason, value_gates, value_reason)
+                                       TIME_WORDS, UNPARSEABLE_TIME, VALUE_GATES, ParsedTimes, ZoneForm, localize,
+                                       numeric_value_gates, parse_times, resolve_ambiguous, time_reason, value_gates,
+                                       value_reason, why_not_a_stamp)
 
 __all__ = [
     "DUPLICATE",
@@ -33,10 +36,12 @@ __all__ = [
     "SPIKE",
     "STUCK",
     "TIME_GATES",
+    "TIME_WORDS",
     "UNPARSEABLE",
     "UNPARSEABLE_TIME",
     "VALUE_GATES",
     "ParsedTimes",
+    "ZoneForm",
     "localize",
     "numeric_value_gates",
     "parse_times",
@@ -44,4 +49,5 @@ __all__ = [
     "time_reason",
     "value_gates",
     "value_reason",
+    "why_not_a_stamp",
 ]

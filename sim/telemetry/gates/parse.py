@@ -8,6 +8,7 @@ gaps) live in :mod:`sim.telemetry.gates.pipeline`.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +20,10 @@ __all__ = [
     "VALUE_GATES",
     "MISSING_TOKENS",
     "ParsedTimes",
+    "TIME_WORDS",
+    "ZoneForm",
     "parse_times",
+    "why_not_a_stamp",
     "localize",
     "resolve_ambiguous",
     "value_gates",
@@ -52,10 +56,32 @@ MISSING_TOKENS = frozenset({"", "nan", "null", "na", "n/a", "#n/a", "none", "nil
 
 NAT = np.iinfo(np.int64).min  # the int64 view of NaT
 _NS_MIN, _NS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
-# A UTC offset after a time of day: "...T12:00:00+01:00", "... 12:00Z", "...T120000-0500".
-# Written for RE2 (pyarrow runs it natively; `\s` or `\d` would fall back to Python's re).
-# Offsets it misses (e.g. after a tab) are still found by pandas, see _parse_naive.
-_OFFSET = r"[T ][0-9]{1,2}(?::?[0-9]{2}){0,2}(?:[.,][0-9]+)? *(?:[Zz]|[+-][0-9]{1,2}(?::?[0-9]{2})?)$"
+# The one parsing rule of time text, on every path (CSV, Parquet and DataFrame text, long tables, live
+# payloads; any chunk size).  Each cell is judged alone:
+# 1. spaces and tabs around the stamp are dropped; any other control character (NUL, CR, ...) rejects it;
+# 2. ISO 8601 (no time_format): the cell must match _ISO_STAMP as a whole: a full date (YYYY-MM-DD or
+#    YYYYMMDD), optionally a time of day (hh, hh:mm, hh:mm:ss, hhmm, hhmmss, a decimal fraction) and a
+#    UTC offset (Z, +hh, +hhmm or +hh:mm).  So words ("now", "today": pandas reads them as the wall
+#    clock, and the same file would give another stream on every read) and cut offsets ("-04:0") are
+#    rejected, whatever the neighbours;
+# 3. with a time_format: letters must be month or weekday names, AM/PM, the format's own literal letters
+#    (the "T" of "%Y-%m-%dT%H:%M:%S"), or Z/UTC/GMT where the format has %z/%Z; an offset at the end of a
+#    "...%z" format must be complete;
+# 4. pandas parses the cells that pass, all at once (a cell's result never depends on the others).
+# The patterns are RE2 (pyarrow runs them natively; `\s` or `\d` would fall back to Python's re).
+_ISO_STAMP = (r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})"
+              r"(?:[T ](?:[0-9]{1,2}(?::[0-9]{2}(?::[0-9]{2})?)?|[0-9]{4}(?:[0-9]{2})?)(?:[.][0-9]+)?"
+              r"(?: *(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?))?)?$")
+_ISO_OFFSET = r"[T ].*[Z+-]"  # (in a cell that matches _ISO_STAMP: the time of day carries an offset)
+_OFFSET_END = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+_CONTROL = r"[\x{0}-\x{1f}\x{7f}-\x{9f}]"  # (tabs around a stamp are trimmed first)
+_LETTER = r"\pL"
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: Words a time cell may hold when a ``time_format`` is set (besides the format's own literal letters).
+TIME_WORDS = frozenset([*_MONTHS, *(m[:3] for m in _MONTHS), *_DAYS, *(d[:3] for d in _DAYS), "am", "pm"])
+_RELATIVE = frozenset({"now", "today", "yesterday", "tomorrow", "tonight", "noon", "midnight"})
 # The number grammar: plain decimal notation, optionally with an exponent.  Anything else
 # ("1,234", "0x1F", "1_000", "ERR") is unparseable; "inf"/"infinity" are non-finite.
 _PLAIN_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -75,6 +101,39 @@ class ParsedTimes(NamedTuple):
     note: np.ndarray
 
 
+class ZoneForm:
+    """Whether the stamps of one time column carry UTC offsets: fixed by its first stamp, in file order.
+
+    A column that mixes naive stamps (local to the map's ``timezone``) with offset stamps is
+    ambiguous: the naive ones were most likely written by another device or export setting,
+    and their zone is a guess.  Stamps of the other form than the column's first stamp are
+    quarantined (``timestamp_unparseable``, with the reason) rather than failing the whole
+    file: every other row stays usable, and because the first stamp decides, the result does
+    not depend on the chunk size.  One instance per table (or live feed) is passed to
+    :func:`parse_times` chunk after chunk.
+    """
+
+    def __init__(self) -> None:
+        self.offsets: bool | None = None  # None until the first stamp was seen
+        self.first = ""
+
+    def other_form(self, text: pd.Series, with_offset: np.ndarray, naive: np.ndarray, timezone: str
+                   ) -> tuple[np.ndarray, str]:
+        """Cells of the other form than the column's, and the reason for them."""
+        if self.offsets is None:
+            formed = np.flatnonzero(with_offset | naive)
+            if not formed.size:
+                return naive & False, ""
+            self.offsets, self.first = bool(with_offset[formed[0]]), str(text.iloc[formed[0]])
+        if self.offsets:
+            return naive, (f"it has no UTC offset, but the column's stamps carry one (the first: {self.first!r}); "
+                           f"naive and offset stamps are not mixed in one column, since the zone of a naive stamp "
+                           f"is then a guess; fix: export every stamp with its offset")
+        return with_offset, (f"it carries a UTC offset, but the column's stamps have none (the first: {self.first!r}, "
+                             f"read as {timezone} time); naive and offset stamps are not mixed in one column; fix: "
+                             f"export every stamp in one form")
+
+
 def _to_ns(stamps: pd.DatetimeIndex) -> np.ndarray:
     """UTC nanoseconds; stamps outside the datetime64[ns] range become NAT."""
     stamps = stamps.tz_convert("UTC")
@@ -82,37 +141,85 @@ def _to_ns(stamps: pd.DatetimeIndex) -> np.ndarray:
     return stamps.as_unit("ns").asi8.copy()
 
 
-def _parse_aware(text: pd.Series, fmt: str) -> np.ndarray:
-    """UTC nanoseconds of stamps that carry an offset."""
+def _arrow(text: pd.Series):
+    import pyarrow as pa
+
+    return pa.array(text.array if isinstance(text.dtype, pd.StringDtype) else text.to_numpy(dtype=object),
+                    from_pandas=True)
+
+
+def _matches(text: pd.Series, pattern: str) -> np.ndarray:
+    """Cells in which the RE2 *pattern* matches (anchor it for a whole-cell match)."""
     try:
-        return _to_ns(pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce", utc=True)))
-    except (ValueError, TypeError, OverflowError):
-        return np.array([_one(t, fmt, utc=True)[1] for t in text], dtype=np.int64)
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pandas without pyarrow
+        return text.str.contains(pattern.replace("\\pL", "[^\\W\\d_]"), regex=True).to_numpy(dtype=bool)
+    return pc.match_substring_regex(_arrow(text), pattern).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
-def _parse_naive(text: pd.Series, fmt: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Naive stamps (NaT where the text had an offset after all) and UTC nanoseconds of those."""
+def _trimmed(raw: pd.Series) -> pd.Series:
+    """Time cells as text without the spaces and tabs around them (missing cells empty)."""
+    return raw.fillna("").astype(str).str.strip(" \t")
+
+
+def _format_words(time_format: str) -> frozenset[str]:
+    """Words a cell may hold with *time_format*: names, AM/PM, the format's literal letters, zone letters."""
+    literal = re.findall(r"[^\W\d_]+", re.sub(r"%.", " ", time_format))
+    zone = {"z", "utc", "gmt"} if ("%z" in time_format or "%Z" in time_format) else set()
+    return TIME_WORDS | {w.lower() for w in literal} | zone
+
+
+def _well_formed(text: pd.Series, time_format: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Cells that pass steps 1 to 3 of the parsing rule, and those of them that carry a UTC offset."""
+    if time_format is None:
+        ok = _matches(text, _ISO_STAMP)
+        return ok, ok & _matches(text, _ISO_OFFSET) if ok.any() else ok
+    ok = ~_matches(text, _CONTROL)
+    letters = _matches(text, _LETTER) & ok
+    if letters.any():  # letters left once the allowed words are taken out: a word that is no part of a stamp
+        import pyarrow.compute as pc
+
+        words = sorted(_format_words(time_format), key=len, reverse=True)
+        rest = pc.replace_substring_regex(_arrow(text[letters]), "(?i)" + "|".join(words), "")
+        ok[np.flatnonzero(letters)[pc.match_substring_regex(rest, _LETTER).to_numpy(zero_copy_only=False)]] = False
+    if time_format.endswith("%z"):
+        ok &= _matches(text, _OFFSET_END)
+    return ok, ok & ("%z" in time_format or "%Z" in time_format)
+
+
+def _parse(text: pd.Series, fmt: str, utc: bool) -> pd.DatetimeIndex:
+    """pandas' reading of well-formed cells (NaT where it refuses one), all cells at once."""
     try:
-        parsed = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce"))
-    except (ValueError, TypeError, OverflowError):  # naive and offset stamps mixed: rare, go one by one
-        pairs = [_one(t, fmt, utc=False) for t in text]
-        return pd.DatetimeIndex([p[0] for p in pairs]), np.array([p[1] for p in pairs], dtype=np.int64)
-    if parsed.tz is None:
-        return parsed, np.full(len(text), NAT, dtype=np.int64)
-    return pd.DatetimeIndex(np.full(len(text), NAT).view("datetime64[ns]")), _to_ns(parsed)
+        parsed = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce", utc=utc))
+    except (ValueError, TypeError, OverflowError):  # pandas refused the column: the same call, cell by cell
+        parsed = pd.DatetimeIndex([_parse(text.iloc[i:i + 1], fmt, utc)[0] if len(text) > 1 else pd.NaT
+                                   for i in range(len(text))], tz="UTC" if utc else None)
+    if (parsed.tz is not None) != utc:  # (an offset where none was expected, or the reverse: not this form)
+        parsed = pd.DatetimeIndex(np.full(len(text), NAT).view("datetime64[ns]"), tz="UTC" if utc else None)
+    return parsed
 
 
-def _one(text: str, fmt: str, utc: bool) -> tuple[pd.Timestamp, int]:
-    """``(naive stamp or NaT, UTC ns or NAT)`` of one cell; the same rules as the vectorized path."""
-    try:
-        stamp = pd.to_datetime(text, format=fmt, errors="coerce", utc=utc)
-    except (ValueError, TypeError, OverflowError):
-        return pd.NaT, NAT
-    if stamp is pd.NaT:
-        return pd.NaT, NAT
-    if stamp.tzinfo is None:
-        return stamp, NAT
-    return pd.NaT, int(_to_ns(pd.DatetimeIndex([stamp]))[0])
+def why_not_a_stamp(cell: str, time_format: str | None) -> str:
+    """The reason a time cell is not a timestamp under the parsing rule (for rejected cells only)."""
+    what = "an ISO 8601 timestamp" if time_format is None else f"a timestamp of format {time_format!r}"
+    if cell == "":
+        return "the cell is empty"
+    control = re.search("[\x00-\x1f\x7f-\x9f]", cell)
+    if control:
+        return (f"it contains the control character U+{ord(control.group()):04X} at position {control.start()}; "
+                f"a timestamp is printable text")
+    allowed = {"t", "z"} if time_format is None else _format_words(time_format)
+    for word in re.findall(r"[^\W\d_]+", cell):
+        if word.lower() not in allowed:
+            if word.lower() in _RELATIVE:
+                return (f"{word!r} is a word, not {what}: relative words are refused, since the same file must give "
+                        f"the same stream on every read")
+            return f"{word!r} is no part of {what}"
+    if time_format is None or time_format.endswith("%z"):
+        offset = re.search(r"(?<=[0-9])\s*([+-][0-9:]*)$", cell) if re.search(r"[T ]", cell) else None
+        if offset and not re.fullmatch(r"[+-][0-9]{2}(?::?[0-9]{2})?", offset.group(1)):
+            return f"its UTC offset {offset.group(1)!r} is incomplete; expected Z, +hh, +hhmm or +hh:mm"
+    return f"not {what} (years 1677 to 2262)"
 
 
 def localize(local: pd.DatetimeIndex, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,8 +237,9 @@ def localize(local: pd.DatetimeIndex, timezone: str) -> tuple[np.ndarray, np.nda
     return _to_ns(summer), _to_ns(winter), np.asarray(local.notna() & summer.isna())
 
 
-def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None) -> ParsedTimes:
-    """Parse time cells; naive stamps are local to *timezone*, the rest carry offsets.
+def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None, zone: ZoneForm | None = None
+                ) -> ParsedTimes:
+    """Parse time cells by the parsing rule (see the module); naive stamps are local to *timezone*.
 
     Parameters
     ----------
@@ -141,29 +249,34 @@ def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None) -> Pa
         IANA zone of naive stamps.
     time_format : str or None
         ``strftime`` format, None for ISO 8601.
+    zone : ZoneForm, optional
+        The column's zone form, carried from chunk to chunk: stamps of the other form than the
+        column's first are rejected.  None: naive and offset stamps may mix.
     """
-    text = raw.fillna("").astype(str).str.strip()
+    text = _trimmed(raw)
     n = len(text)
-    if time_format is None:
-        fmt, aware = "ISO8601", text.str.contains(_OFFSET, regex=True).to_numpy(dtype=bool)
-    else:
-        fmt, aware = time_format, np.full(n, "%z" in time_format or "%Z" in time_format)
+    fmt = "ISO8601" if time_format is None else time_format
+    ok, aware = _well_formed(text, time_format)
     first, second = np.full(n, NAT, dtype=np.int64), np.full(n, NAT, dtype=np.int64)
     note = np.full(n, "", dtype=object)
+    with_offset, naive = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     if aware.any():
-        first[aware] = second[aware] = _parse_aware(text[aware], fmt)
-    naive = np.flatnonzero(~aware)
-    if naive.size:
-        local, offset_ns = _parse_naive(text.iloc[naive], fmt)
-        first[naive], second[naive], skipped = localize(local, timezone)
-        note[naive[skipped]] = f"local time does not exist in {timezone} (clocks jump forward at the DST change)"
-        has_offset = offset_ns != NAT  # offsets the pattern did not spot
-        first[naive[has_offset]] = second[naive[has_offset]] = offset_ns[has_offset]
-    bad = (first == NAT) & (note == "")
-    what = "an ISO 8601 timestamp" if time_format is None else f"a timestamp of format {time_format!r}"
-    if bad.any():
-        note[bad & (text == "").to_numpy(dtype=bool)] = "the cell is empty"
-        note[bad & (note == "")] = f"not {what} (years 1677 to 2262)"
+        first[aware] = second[aware] = _to_ns(_parse(text[aware], fmt, utc=True))
+        with_offset[aware] = first[aware] != NAT
+    local_cells = np.flatnonzero(ok & ~aware)
+    if local_cells.size:
+        local = _parse(text.iloc[local_cells], fmt, utc=False)
+        first[local_cells], second[local_cells], skipped = localize(local, timezone)
+        note[local_cells[skipped]] = f"local time does not exist in {timezone} (clocks jump forward at the DST change)"
+        naive[local_cells] = np.asarray(local.notna())
+    if zone is not None and (with_offset.any() or naive.any()):
+        other, why = zone.other_form(text, with_offset, naive, timezone)
+        if other.any():
+            first[other] = second[other] = NAT
+            note[other] = why
+    bad = np.flatnonzero((first == NAT) & (note == ""))
+    for i in bad:  # (rejected cells only)
+        note[i] = why_not_a_stamp(text.iloc[i], time_format)
     return ParsedTimes(first, second, note)
 
 

@@ -25,7 +25,12 @@ from sim.telemetry.gates._passes import Released, TimeOrder
 from sim.telemetry.gates.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
 from sim.telemetry.stream import TelemetryStream
 
-__all__ = ["ArrowChunk", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
+__all__ = ["ArrowChunk", "CUT_LAST_ROW", "TableGates", "as_text", "future_limit", "times_of", "values_of"]
+
+#: Key of ``DataFrame.attrs`` by which a source marks its last chunk when the file's last row is cut off
+#: (a final line with fewer fields than the header and no line break); the value is the reason.  The
+#: row is quarantined by the ``schema`` gate.
+CUT_LAST_ROW = "twinbench_cut_last_row"
 
 _NS_LOW, _NS_HIGH = pd.Timestamp.min.value, pd.Timestamp.max.value
 
@@ -52,11 +57,13 @@ def _typed_ns(stamps: pd.Series) -> np.ndarray:
     return out
 
 
-def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap) -> ParsedTimes:
+def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap, *, zone: gates.ZoneForm | None = None
+             ) -> ParsedTimes:
     """Parse a time column: text (see :func:`gates.parse_times`), datetimes or Unix seconds.
 
     Naive datetimes are local to ``channel_map.timezone``; numbers are Unix time [s]; a
-    ``datetime64[ns]`` numpy array (from :class:`ArrowChunk`) holds UTC stamps.
+    ``datetime64[ns]`` numpy array (from :class:`ArrowChunk`) holds UTC stamps.  *zone*: the
+    column's :class:`~sim.telemetry.gates.ZoneForm` for text stamps (a typed column has one form).
     """
     if isinstance(cells, np.ndarray):
         ns = cells.view(np.int64)  # NaT is NAT
@@ -89,7 +96,8 @@ def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap) -> ParsedTi
         second = first
         note[~ok] = "not a Unix time in seconds (years 1677 to 2262)"
     else:
-        return gates.parse_times(as_text(cells), timezone=channel_map.timezone, time_format=channel_map.time_format)
+        return gates.parse_times(as_text(cells), timezone=channel_map.timezone, time_format=channel_map.time_format,
+                                 zone=zone)
     bad = (first == NAT) & (note == "")
     note[bad] = "the cell is empty or outside the years 1677 to 2262"
     return ParsedTimes(first, second, note)
@@ -187,8 +195,9 @@ class TableGates:
         Threads that gate the channels of a wide chunk in parallel; None: one per
         channel up to the number of CPUs (at most 8).  The result does not depend on it.
     expected_rows : int or None
-        Rows the table is known to have (Parquet metadata, a DataFrame's length): the
-        frame's memory is then taken once.
+        Rows the table is known to have (Parquet metadata, a DataFrame's length), or an upper
+        estimate (a CSV file's size over its line length): the frame's memory is then taken
+        once (memory reserved but never written costs no RAM).
     """
 
     def __init__(self, channel_map: ChannelMap, columns: Sequence[str], *, now: pd.Timestamp | None = None,
@@ -206,6 +215,7 @@ class TableGates:
         self.rows = 0
         self.latest = NAT
         self.limit = future_limit(m, now)
+        self.zone = gates.ZoneForm()  # naive or offset stamps: the first text stamp decides for the table
         columns = list(columns)
         if m.layout == "long":
             needed = [m.time_column, m.channel_column, m.value_column]
@@ -249,9 +259,17 @@ class TableGates:
         rows = np.arange(self.rows + 1, self.rows + n + 1, dtype=np.int64)
         self.rows += n
         time_cells = chunk[m.time_column]
-        times = times_of(time_cells, m)
+        times = times_of(time_cells, m, zone=self.zone)
+        cut = chunk.attrs.get(CUT_LAST_ROW, "") if isinstance(chunk, pd.DataFrame) else ""
+        if cut:  # the file's last line was cut off: the row is quarantined whole, its stamp unused
+            first, second = times.first.copy(), times.second.copy()
+            note = np.full(n, "", dtype=object) if times.note is None else times.note.copy()
+            first[-1], second[-1], note[-1] = NAT, NAT, cut
+            times = ParsedTimes(first, second, note)
         stamps, self.latest = gates.resolve_ambiguous(times, self.latest)
         time_codes = np.where(stamps == NAT, gates.UNPARSEABLE_TIME, 0).astype(np.int8)
+        if cut:
+            time_codes[-1] = gates.SCHEMA
         if m.layout == "long":
             self._add_long(chunk, rows, time_cells, stamps, time_codes, times.note)
         else:
@@ -345,6 +363,8 @@ class TableGates:
             reasons = np.array([f"channel {k!r} in column {m.channel_column!r} is not in the channel map; fix: map "
                                 f"it (column: {k!r}, unit, si_unit) or drop it from the export" for k in names],
                                dtype=object)
+            if time_codes[-1] == gates.SCHEMA and lost[-1] == len(chunk) - 1:  # a cut last line (see add)
+                reasons[-1] = notes[-1]
             self.collector.add_unmapped(rows[lost], text_of(time_cells, lost), stamps[lost],
                                         text_of(value_cells, lost), reasons)
 

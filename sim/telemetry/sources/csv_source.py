@@ -5,10 +5,17 @@ map, then read every cell as a string (nothing is coerced behind our back) chunk
 chunk through the gates (:mod:`sim.telemetry.gates.tables`, :mod:`sim.telemetry.gates.pipeline`).
 Every cell ends either in the frame or in the quarantine, and
 :meth:`TelemetryStream.check_accounting` verifies that before the stream is returned.
+
+Memory: the file is always streamed, by default in chunks of about :data:`CHUNK_BYTES` of text,
+and the frame's memory is reserved once from an upper estimate of the rows (file size over
+the shortest of the first lines; reserved memory that is never written costs no RAM).  So
+reading a file needs about the frame's size plus a few chunks, not the file's cells as
+Python objects.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import hashlib
@@ -23,12 +30,15 @@ from sim.exceptions import ChannelMapError, ConfigurationError, DataQualityWarni
 from sim.telemetry import gates
 from sim.telemetry.channels import SEPARATORS, UNMAPPED, ChannelMap
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.gates.tables import TableGates
+from sim.telemetry.gates.tables import CUT_LAST_ROW, TableGates
 
-__all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality"]
+__all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality", "CHUNK_BYTES"]
 
 #: Share of quarantined values above which a channel draws a DataQualityWarning.
 QUARANTINE_WARNING_SHARE = 0.5
+#: Text per chunk when no chunk size is given [bytes] (rows = this / the length of the first lines).
+CHUNK_BYTES = 8 << 20
+_SAMPLE_BYTES = 1 << 16  # what the line length is estimated from [bytes]
 
 
 def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None,
@@ -43,8 +53,8 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
         Maps every data column (wide) or channel name (long) onto a twin variable,
         with units, valid ranges and the quality rules.
     chunksize : int or None
-        Rows per chunk (bounded parsing memory); None reads the file at once.  The
-        result does not depend on it.
+        Rows per chunk; None (default): about :data:`CHUNK_BYTES` of text per chunk.  The
+        file is always streamed, and the result does not depend on the chunk size.
     now : pandas.Timestamp, optional
         Time of reading for the ``timestamp_future`` gate; the wall clock by default.
 
@@ -56,7 +66,8 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     Raises
     ------
     TelemetryFileError
-        Missing, empty, header-only or malformed file; separator not as configured.
+        Missing, empty, header-only or malformed file; separator not as configured; bytes
+        that the ``encoding`` cannot decode at all (e.g. a UTF-16 file without BOM).
     ChannelMapError
         Header and channel map disagree (unknown, missing or duplicated column) and
         ``schema`` is ``"strict"``.
@@ -66,11 +77,14 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     Every cell is read as a string (nothing is coerced behind our back).  The gates
     and their order are described in :mod:`sim.telemetry.gates.pipeline`; each is counted
     per channel.  Blank lines are rows (with an empty time cell), so ``row`` is the
-    line number - 1 unless a quoted value spans lines.  A ``DataQualityWarning`` is
-    emitted for each channel with more than half of its values quarantined.
+    line number - 1 unless a quoted value spans lines.  A last line with fewer fields than the
+    header and no line break at its end was cut off while the file was written: its values are
+    quarantined by the ``schema`` gate (a shorter line elsewhere only lacks values: ``missing``).
+    Bytes the ``encoding`` cannot decode become U+FFFD (the cell is then quarantined).  A
+    ``DataQualityWarning`` is emitted for each channel with more than half of its values quarantined.
     """
     columns, digest, chunks = csv_chunks(path, channel_map, chunksize=chunksize)
-    table = TableGates(channel_map, columns, now=now).add_all(chunks, empty=(
+    table = TableGates(channel_map, columns, now=now, expected_rows=chunks.rows_estimate).add_all(chunks, empty=(
         f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"))
     stream = table.finish(source=str(path), content_hash=digest)
     stream.check_accounting()
@@ -78,12 +92,28 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     return stream
 
 
+class CsvChunks:
+    """The string chunks of a CSV file, read when iterated; ``rows_estimate`` is an upper estimate of its rows."""
+
+    def __init__(self, chunks: Iterator[pd.DataFrame], rows_estimate: int):
+        self.chunks, self.rows_estimate = chunks, rows_estimate
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return self.chunks
+
+    def __next__(self) -> pd.DataFrame:
+        return next(self.chunks)
+
+    def close(self) -> None:
+        self.chunks.close()
+
+
 def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None
-               ) -> tuple[list[str], str, Iterator[pd.DataFrame]]:
+               ) -> tuple[list[str], str, CsvChunks]:
     """Check a CSV file against the map; return its columns, SHA-256 and an iterator of string chunks.
 
     Errors in the header raise at once; malformed lines raise (as ``TelemetryFileError``)
-    while iterating.
+    while iterating.  *chunksize* None: about :data:`CHUNK_BYTES` of text per chunk.
     """
     if not isinstance(channel_map, ChannelMap):
         raise ConfigurationError(
@@ -98,10 +128,64 @@ def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
     separator = _separator(header, channel_map.separator, path)
     columns = _header_fields(header, separator, path)
     check_schema(columns, channel_map, f"telemetry file '{path}'")
-    return columns, digest, _chunks(path, separator, columns, channel_map, chunksize)
+    size, line_bytes = _line_bytes(path)
+    if chunksize is None:
+        chunksize = max(1024, CHUNK_BYTES // line_bytes)
+    cut = _cut_last_line(path, separator, len(columns), channel_map.encoding)
+    return columns, digest, CsvChunks(_chunks(path, separator, columns, channel_map, chunksize, cut),
+                                      size // line_bytes + 1)
 
 
-def _chunks(path: Path, separator: str, columns: list[str], channel_map: ChannelMap, chunksize: int | None
+def _line_bytes(path: Path) -> tuple[int, int]:
+    """The file's size and the length of its shortest line among the first ones (at least 2) [bytes]."""
+    with path.open("rb") as handle:
+        sample = handle.read(_SAMPLE_BYTES)
+        size = handle.seek(0, os.SEEK_END)
+    lines = sample.split(b"\n")[1:-1] or [sample]  # (the header and a partial last line left out)
+    return size, max(2, min(len(line) + 1 for line in lines))
+
+
+def _cut_last_line(path: Path, separator: str, width: int, encoding: str) -> str:
+    """The reason why the file's last row is cut off, or "" (see :func:`read_csv`)."""
+    try:
+        ascii_lines = b"a\nb\r".decode(encoding) == "a\nb\r"
+    except UnicodeError:
+        ascii_lines = False
+    if ascii_lines:  # read the tail only
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            block = _SAMPLE_BYTES
+            while True:
+                handle.seek(max(size - block, 0))
+                tail = handle.read()
+                if tail.endswith((b"\n", b"\r")):
+                    return ""
+                start = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
+                if start >= 0 or block >= size:
+                    break
+                block *= 4
+        if start < 0:
+            return ""  # one line: the header
+        last = tail[start + 1:].decode(encoding, errors="replace")
+    else:  # UTF-16, UTF-32 ...: decode the whole file (rare)
+        with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
+            tail = ""
+            while block_text := handle.read(1 << 20):
+                tail = (tail + block_text)[-(1 << 20):]
+        if tail.endswith(("\n", "\r")) or "\n" not in tail and "\r" not in tail:
+            return ""
+        last = tail[max(tail.rfind("\n"), tail.rfind("\r")) + 1:]
+    try:
+        fields = next(csv.reader([last], delimiter=separator), [])
+    except csv.Error:
+        return ""
+    if len(fields) >= width:
+        return ""
+    return (f"the file's last line has {len(fields)} of the header's {width} fields and no line break at its end: "
+            f"it was cut off while the file was written; fix: re-export the file, or remove the partial line")
+
+
+def _chunks(path: Path, separator: str, columns: list[str], channel_map: ChannelMap, chunksize: int, cut: str
             ) -> Iterator[pd.DataFrame]:
     try:
         with warnings.catch_warnings():
@@ -113,7 +197,20 @@ def _chunks(path: Path, separator: str, columns: list[str], channel_map: Channel
                 na_filter=False, skip_blank_lines=False, encoding=channel_map.encoding, encoding_errors="replace",
                 compression=None, engine="c", chunksize=chunksize,
             )
-            yield from [reader] if chunksize is None else reader
+            with reader:
+                if not cut:
+                    yield from reader
+                    return
+                previous = None  # one chunk held back: the last one is marked
+                for chunk in reader:
+                    if previous is not None:
+                        yield previous
+                    previous = chunk
+                if previous is not None:
+                    previous.attrs[CUT_LAST_ROW] = cut
+                    yield previous
+    except UnicodeError as err:
+        raise _decode_error(path, channel_map.encoding, err) from err
     except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as err:
         detail = " ".join(str(err).split())
         if isinstance(err, pd.errors.ParserWarning):
@@ -153,10 +250,41 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _decode_error(path: Path, encoding: str, err: UnicodeError) -> TelemetryFileError:
+    """The file error for bytes that *encoding* cannot decode even with replacement (e.g. a missing BOM)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                decoder.decode(block)
+                offset += len(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as strict:
+        offset += strict.start  # (in the block the decoder was given)
+    except UnicodeError:
+        pass  # (no position: the decoder refused the block it was given)
+    return TelemetryFileError(
+        f"telemetry file '{path}' cannot be decoded with encoding {encoding!r} at byte {offset} ({err}); "
+        f"fix: set encoding in the channel map to the file's encoding (e.g. 'utf-8', 'utf-16', 'cp1252')"
+    )
+
+
 def _header_line(path: Path, encoding: str) -> str:
-    with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
-        line = handle.readline()
+    try:
+        with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
+            line = handle.readline()
+    except UnicodeError as err:
+        raise _decode_error(path, encoding, err) from err
     header = line.lstrip("\ufeff").rstrip("\r\n")
+    if "\x00" in header:  # ASCII text in UTF-16 or UTF-32 read with an 8-bit encoding
+        with path.open("rb") as handle:
+            first = handle.read(_SAMPLE_BYTES)
+        raise TelemetryFileError(
+            f"telemetry file '{path}': its header holds NUL characters (the first at byte {first.find(bytes(1))}), "
+            f"so it is not text in encoding {encoding!r} but most likely UTF-16 or UTF-32; fix: set encoding "
+            f"in the channel map, e.g. encoding: utf-16"
+        )
     if not header.strip():
         raise TelemetryFileError(
             f"telemetry file '{path}' has no header on its first line (it is blank); "

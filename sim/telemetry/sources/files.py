@@ -25,7 +25,8 @@ __all__ = ["read_parquet", "read_frame", "read_file", "table_chunks", "PARQUET_S
 
 #: File name endings read as Parquet by :func:`read_file`; everything else is read as CSV.
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-#: Rows per chunk when none is given (bounded memory for files larger than memory).
+#: Rows per chunk of Parquet files and DataFrames when none is given (bounded memory for files larger than
+#: memory); CSV files are read in chunks of about ``csv_source.CHUNK_BYTES`` of text.
 DEFAULT_CHUNK_ROWS = 1 << 20
 
 
@@ -205,7 +206,7 @@ def table_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunk
     """Columns, SHA-256 and chunk iterator of a CSV or Parquet file (chosen by the file name)."""
     if str(path).lower().endswith(PARQUET_SUFFIXES):
         return parquet_chunks(path, channel_map, chunksize=chunksize)
-    return csv_chunks(path, channel_map, chunksize=chunksize or DEFAULT_CHUNK_ROWS)
+    return csv_chunks(path, channel_map, chunksize=chunksize)
 
 
 def read_file(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None,
