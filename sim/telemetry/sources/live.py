@@ -1,21 +1,42 @@
 """Live telemetry: sources fill a thread-safe queue; :class:`LiveTelemetry` gates what arrives.
 
 A live source (MQTT, OPC UA) runs its network client in its own thread and queues
-each received message (:meth:`LiveSource.deliver`); :meth:`LiveSource.drain` drops
-repeated deliveries of the same message (MQTT QoS 1 redelivery, OPC UA initial
-values after a reconnect) and counts them in ``redelivered``: a message is read once.
-:class:`LiveTelemetry` drains the queue in batches through the same
-:class:`~sim.telemetry.gates.pipeline.ChannelGates` as files, and :func:`live_replay` is
-the SimPy process that does so on the simulation clock.
+each received message (:meth:`LiveSource.deliver`).  :class:`LiveTelemetry` drains the
+queue in batches through the same :class:`~sim.telemetry.gates.pipeline.ChannelGates` as
+files, and :func:`live_replay` is the SimPy process that does so on the simulation clock.
+
+Redeliveries.  MQTT QoS 1 delivers "at least once" and an OPC UA server re-reports its
+current values after a resubscribe, so a message can arrive twice.  Only a *true*
+redelivery - provably the same message again - is recognized, never two samples that
+merely look alike (a constant reading is many samples):
+
+* the transport says so: see :mod:`~sim.telemetry.sources.mqtt` (DUP flag and packet id)
+  and :mod:`~sim.telemetry.sources.opcua` (node, source timestamp, value and status);
+* or the message identifies its sample (its *message key*, e.g. an MQTT payload with a
+  source stamp, or a sequence number and a publisher session) and a delivery with the
+  same key was already read (within the last ``history`` keys).  A message without such
+  an identity has key None and is never taken for a redelivery.
+
+A redelivery is not dropped silently: :meth:`LiveSource.drain` returns it with its reason
+in :attr:`LiveRecord.redelivery`, and :class:`LiveTelemetry` reads it and quarantines it
+under the gate ``redelivery``, so that ``accepted + quarantined == read`` holds per
+channel and ``read`` counts every delivery (``LiveSource.received``).
+
+Secrets (passwords of the MQTT broker or the OPC UA server) enter as :class:`Secret`
+references - an environment variable or a file - resolved only when connecting; no
+configuration, ``repr`` or ``to_dict`` holds their value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,11 +47,80 @@ from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.gates.collect import Collector, new_gates
 from sim.telemetry.gates import NAT
+from sim.telemetry.gates.parse import REDELIVERY
 from sim.telemetry.gates.pipeline import NS, SampleBatch
 from sim.telemetry.stream import TelemetryStream
 from sim.telemetry.gates.tables import future_limit
 
-__all__ = ["LiveRecord", "LiveSource", "LiveTelemetry", "live_replay"]
+__all__ = ["LiveRecord", "LiveSource", "LiveTelemetry", "Secret", "live_replay", "secret_from"]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a secret (a password) is kept: an environment variable or a file, never its value.
+
+    The value is read by :meth:`reveal` when a source connects; ``repr``, ``str`` and
+    :meth:`to_dict` show only the reference, so configurations can be logged and tracked.
+
+    Parameters
+    ----------
+    env : str, optional
+        Name of the environment variable, e.g. ``"TWINBENCH_MQTT_PASSWORD"``.
+    file : str, optional
+        Path of a file holding the secret (a trailing newline is removed), e.g.
+        ``"/run/secrets/mqtt_password"``.  Exactly one of *env* and *file*.
+    """
+
+    env: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.env is None) == (self.file is None):
+            raise ConfigurationError(
+                f"a Secret needs exactly one of env and file (got env={self.env!r}, file={self.file!r}); fix: "
+                f"Secret(env='TWINBENCH_MQTT_PASSWORD') or Secret(file='/run/secrets/mqtt_password')")
+        for name in ("env", "file"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigurationError(f"Secret {name} must be a non-empty string, got a {type(value).__name__}")
+
+    def reveal(self, what: str = "secret") -> str:
+        """The secret's value; *what* names it in errors (which never contain the value)."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigurationError(
+                    f"{what}: environment variable {self.env} is not set; fix: export {self.env}=... before "
+                    f"starting the twin (or use a file: {what}_file)")
+            return value
+        try:
+            return Path(self.file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as err:
+            raise ConfigurationError(
+                f"{what}: cannot read secret file {self.file} ({err.strerror}); fix: create it, readable by the "
+                f"twin only, or use an environment variable: {what}_env") from None
+
+    def to_dict(self) -> dict[str, str]:
+        """The reference as a config mapping, e.g. ``{"env": "TWINBENCH_MQTT_PASSWORD"}``."""
+        return {"env": self.env} if self.env is not None else {"file": self.file}
+
+
+def secret_from(config: Mapping[str, Any], key: str, *, where: str) -> Secret | None:
+    """The :class:`Secret` that *config* references as ``<key>_env`` or ``<key>_file`` (None if neither).
+
+    A literal ``<key>`` is refused: configurations are logged and tracked (MLflow params).
+    """
+    if key in config:
+        raise ConfigurationError(
+            f"{where}.{key}: a literal {key} in the configuration is refused (configurations are logged and "
+            f"tracked); fix: put it in an environment variable and set {key}_env: TWINBENCH_{where.upper()}_"
+            f"{key.upper()}, or in a file and set {key}_file: /run/secrets/{where}_{key}")
+    env, file = config.get(f"{key}_env"), config.get(f"{key}_file")
+    if env is None and file is None:
+        return None
+    if env is not None and file is not None:
+        raise ConfigurationError(f"{where}: give one of {key}_env and {key}_file, not both")
+    return Secret(env=env, file=file)
 
 
 class LiveRecord(NamedTuple):
@@ -51,6 +141,9 @@ class LiveRecord(NamedTuple):
         The payload as received, for the quarantine.
     problem : str
         Non-empty when the payload could not be decoded (quarantined as ``unparseable``).
+    redelivery : str
+        Non-empty when the message is a redelivery of one already read: why (quarantined as
+        ``redelivery``; it wins over *problem*).
     """
 
     key: str
@@ -59,15 +152,16 @@ class LiveRecord(NamedTuple):
     arrival_ns: int
     raw: str
     problem: str = ""
+    redelivery: str = ""
 
 
 class LiveSource:
-    """Base of live sources: a thread-safe queue of :class:`LiveRecord` and delivery de-duplication.
+    """Base of live sources: a thread-safe queue of :class:`LiveRecord` and redelivery recognition.
 
     Parameters
     ----------
     history : int
-        Message keys remembered to recognize a repeated delivery.
+        Message keys remembered to recognize a redelivery (see the module docstring).
     """
 
     def __init__(self, *, history: int = 1 << 17):
@@ -75,8 +169,8 @@ class LiveSource:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._seen: dict[Any, None] = {}
         self._lock = threading.Lock()
-        self.received = 0  # deliveries drained, repeated ones included
-        self.redelivered = 0  # deliveries of a message already delivered (not read again)
+        self.received = 0  # deliveries drained, redeliveries included (the n-th is row n of LiveTelemetry)
+        self.redelivered = 0  # deliveries of a message already read (quarantined as 'redelivery')
 
     @property
     def keys(self) -> tuple[str, ...]:  # pragma: no cover - every source overrides it
@@ -97,8 +191,17 @@ class LiveSource:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def queued(self) -> int:
+        """Deliveries waiting to be drained."""
+        return self._queue.qsize()
+
     def deliver(self, record: LiveRecord, message_key: Any) -> None:
-        """Queue a received message (any thread); repeats of *message_key* are dropped when drained."""
+        """Queue a received message (any thread).
+
+        *message_key* identifies the message (hashable), or is None when nothing identifies it: a
+        later delivery with the same key is a redelivery, one with key None never is.
+        """
         self._queue.put((record, message_key))
 
     def deliver_raw(self, item: Any) -> None:
@@ -110,12 +213,20 @@ class LiveSource:
         self._queue.put(item)
 
     def decode(self, item: Any) -> tuple[LiveRecord, Any]:
-        """``(record, message key)`` of an item queued by :meth:`deliver_raw`."""
+        """``(record, message key)`` of an item queued by :meth:`deliver_raw` (the record's ``redelivery``
+        set where the transport itself recognizes one)."""
         return item
 
+    def repeat_reason(self, record: LiveRecord, first: int) -> str:
+        """Why *record*, whose message key delivery *first* already had, is a redelivery."""
+        return f"repeats delivery {first} (same message key {record.key!r}); a message is read once"
+
     def drain(self, max_records: int | None = None) -> list[LiveRecord]:
-        """Take up to *max_records* queued messages (all by default) without waiting; repeats are counted, not
-        returned."""
+        """Take up to *max_records* queued messages (all by default) without waiting, in arrival order.
+
+        Redeliveries are returned too, with their reason in ``redelivery`` (and counted in
+        :attr:`redelivered`): they are read and quarantined, never silently gone.
+        """
         out: list[LiveRecord] = []
         get, decode, seen = self._queue.get_nowait, self.decode, self._seen
         with self._lock:
@@ -126,10 +237,14 @@ class LiveSource:
                     break
                 record, key = item if isinstance(item, tuple) and isinstance(item[0], LiveRecord) else decode(item)
                 self.received += 1
-                if key in seen:
+                if not record.redelivery and key is not None:
+                    first = seen.get(key)
+                    if first is None:
+                        seen[key] = self.received
+                    else:
+                        record = record._replace(redelivery=self.repeat_reason(record, first))
+                if record.redelivery:
                     self.redelivered += 1
-                    continue
-                seen[key] = None
                 out.append(record)
             while len(seen) > self.history:
                 del seen[next(iter(seen))]
@@ -292,8 +407,11 @@ class LiveTelemetry:
             stamps, notes = _stamps(picked, m)
             tcodes = np.where(stamps == NAT, gates.UNPARSEABLE_TIME, 0).astype(np.int8)
             values, vcodes = _values(picked, m, channel.valid_range)
-            for j, r in enumerate(picked):
-                if r.problem:  # undecodable payload: quarantined at once, outside the time order
+            for j, r in enumerate(picked):  # decided by the source: quarantined at once, outside the time order
+                if r.redelivery:  # (its stamp, for the quarantine, where it has one)
+                    stamps[j] = r.arrival_ns if stamps[j] == NAT or r.problem else stamps[j]
+                    tcodes[j], notes[j] = REDELIVERY, f"{channel.name}: {r.redelivery}"
+                elif r.problem:  # undecodable payload
                     stamps[j], tcodes[j], notes[j] = r.arrival_ns, gates.UNPARSEABLE, f"{channel.name}: {r.problem}"
             batch = SampleBatch(stamps, tcodes, notes, values, vcodes, rows[sel],
                                 np.array(["" if r.time is None else str(r.time) for r in picked], dtype=object),

@@ -38,7 +38,9 @@ class _Handler:
         if value.StatusCode is not None and not value.StatusCode.is_good():
             problem = f"OPC UA status {value.StatusCode.name} (the PLC flags the value as not good)"
         record = LiveRecord(key, stamp, val, time.time_ns(), repr(val), problem=problem)
-        self.source.deliver(record, (key, stamp, repr(val), problem))
+        # the same node, source timestamp, value and status is the same sample re-reported; without a
+        # stamp nothing identifies a sample (a constant value is many samples)
+        self.source.deliver(record, None if stamp is None else (key, stamp, repr(val), problem))
 
     def status_change_notification(self, status) -> None:
         self.lost.set()

@@ -183,5 +183,39 @@ def test_zero_loss_and_zero_duplicates_across_a_broker_restart(mosquitto, identi
         assert sorted(redelivered["raw_value"].map(lambda raw: json.loads(raw)["value"])) == [
             float(i) for i in withheld]
         assert redelivered["reason"].str.contains("DUP flag").all()
+    by_broker = int(stream.quarantine["reason"].str.contains("DUP flag").sum())
     print(f"broker restart ({'identified' if identified else 'bare'} payloads): lost {lost}, duplicated "
-          f"{duplicated}, redeliveries quarantined {source.redelivered} of {source.received} read")
+          f"{duplicated}, redeliveries quarantined {source.redelivered} of {source.received} read "
+          f"({by_broker} by DUP flag and packet id, {source.redelivered - by_broker} by payload identity)")
+
+
+class QueueOnly(MqttSource):
+    """An MqttSource fed by hand: its paho callbacks are called with real paho messages, no network."""
+
+    def start(self):
+        return self
+
+    def stop(self):
+        pass
+
+    def receive(self, payload, *, mid, dup=False, connection=1):
+        message = mqtt.MQTTMessage(mid, TOPIC.encode())
+        message.payload, message.qos, message.dup = payload, 1, dup
+        self.connects = connection
+        self._on_message(None, None, message)
+
+
+def test_a_dup_flag_alone_is_not_a_redelivery():
+    source = QueueOnly("127.0.0.1", 1, [TOPIC])
+    live = LiveTelemetry(source, MAP, MAP.topics).start()
+    source.receive(b"21.5", mid=7)
+    source.receive(b"21.5", mid=7, dup=True, connection=1)  # same connection: not a broker resend
+    source.receive(b"21.5", mid=8, dup=True, connection=2)  # never received before: the first copy
+    source.receive(b"21.6", mid=7, dup=True, connection=2)  # another payload under that packet id
+    source.receive(b"21.6", mid=7, dup=True, connection=3)  # ... resent after a second reconnect
+    live.stop()
+    stream = live.stream()
+    stream.check_accounting()
+    assert stream.counts.loc["motor_current", ["read", "accepted", "redelivery"]].tolist() == [5, 4, 1]
+    (reason,) = stream.quarantine["reason"]
+    assert reason.startswith("motor_current: MQTT redelivery: DUP flag set and packet id 7")
