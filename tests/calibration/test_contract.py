@@ -10,7 +10,7 @@ from calibration import (CalibrationData, CusumDetector, Diagnosis, DriftRecalib
                          check_is_fitted)
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import MOTOR_THERMAL
-from tests.calibration.test_least_squares import synthetic_frame
+from tests.helpers import motor_frame as synthetic_frame
 
 SPEC = MOTOR_THERMAL.spec
 

@@ -3,32 +3,15 @@
 import warnings
 
 import numpy as np
-import pandas as pd
-import pytest
 
 from calibration import CalibrationData, LeastSquaresCalibrator
-from sim.physics import PUMP, RK4
+from sim.physics import PUMP
+from tests.helpers import pump_frame
 
 SPEC = PUMP.spec
 CHANNELS = ["flow", "discharge_pressure", "shaft_power", "motor_current"]
 FITTED = ["head_coefficient_0", "head_coefficient_2", "bep_efficiency", "pipe_resistance"]
 START = {"head_coefficient_0": 1.2, "head_coefficient_2": 0.8, "bep_efficiency": 0.9, "pipe_resistance": 1.25}
-
-
-def pump_frame(seed, minutes=10, noise=0.01):
-    """1 Hz pump telemetry: VFD speed and static head stepping every 2 min, relative Gaussian noise *noise*."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(0.0, minutes * 60.0 + 1.0, 1.0)
-    block = (t // 120).astype(int)
-    u = np.column_stack([rng.uniform(240.0, 310.0, block.max() + 1)[block],
-                         rng.uniform(8.0, 12.0, block.max() + 1)[block], np.zeros(t.size)])
-    y = PUMP.simulate(SPEC.vector("states", {"flow": 0.028}), SPEC.vector("params"), t, u,
-                      integrator=RK4(max_step=1.0))[0]
-    names = [o.name for o in SPEC.outputs]
-    meas = y * (1 + noise * rng.normal(size=y.shape))
-    frame = pd.DataFrame(np.column_stack([u, meas]), columns=list(SPEC.names("inputs")) + names,
-                         index=pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"))
-    return frame.loc[:, ~frame.columns.duplicated()], u
 
 
 def test_intervals_cover_the_truth_in_at_least_90_percent_of_50_seeds():

@@ -2,26 +2,14 @@
 
 import warnings
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from calibration import CalibrationData, LeastSquaresCalibrator
+from calibration import LeastSquaresCalibrator
 from sim.exceptions import ConfigurationError
-from sim.physics import RK4
-from tests.calibration._oscillator import OSCILLATOR, OSCILLATOR_SPEC as SPEC
+from tests.calibration._oscillator import OSCILLATOR
+from tests.helpers import OSCILLATOR_TRUE_FREQUENCY, oscillator_data
 
-TRUE_FREQUENCY = 1.3  # [rad/s]; over 60 s the cost has a local minimum every ~0.1 rad/s
-
-
-def oscillator_data(seed=0, noise=0.05):
-    rng = np.random.default_rng(seed)
-    t = np.arange(0.0, 60.0, 0.2)
-    truth = SPEC.vector("params", {"natural_frequency": TRUE_FREQUENCY, "damping_ratio": 0.03})
-    y = OSCILLATOR.simulate(np.array([1.0, 0.0]), truth, t, np.zeros((t.size, 1)), integrator=RK4(max_step=0.05))[0]
-    frame = pd.DataFrame({"force": 0.0, "position": y[:, 0] + rng.normal(0.0, noise, t.size)},
-                         index=pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"))
-    return CalibrationData.from_frame(frame, SPEC, outputs=["position"])
+TRUE_FREQUENCY = OSCILLATOR_TRUE_FREQUENCY
 
 
 def fit(start, **kw):

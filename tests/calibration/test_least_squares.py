@@ -5,27 +5,12 @@ import pytest
 from calibration import CalibrationData, CalibrationRecord, LeastSquaresCalibrator
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
+from tests.calibration._oscillator import OSCILLATOR
+from tests.helpers import MOTOR_TRUTH, oscillator_data
+from tests.helpers import motor_frame as synthetic_frame
 
-TRUTH = {"thermal_resistance_housing_ambient": 0.075, "heat_capacity_housing": 52000.0}
+TRUTH = MOTOR_TRUTH
 FITTED = list(TRUTH)
-
-
-def synthetic_frame(seed: int, hours: float = 12.0, period: float = 10.0, noise=0.3):
-    """Winding temperature of a motor with the TRUTH parameters under an on/off load, plus Gaussian noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(0.0, hours * 3600.0, period)
-    # load switches every ~10 min between running (22-34 A) and stopped
-    blocks = (t // 600).astype(int)
-    level = rng.uniform(22.0, 34.0, blocks.max() + 1) * (rng.random(blocks.max() + 1) > 0.25)
-    current = level[blocks]
-    ambient = 293.15 + 6.0 * np.sin(2 * np.pi * t / 86400.0)
-    u = np.column_stack([current, ambient])
-    x0 = np.array([320.0, 312.0])
-    y = MOTOR_THERMAL.simulate(x0, SPEC.vector("params", TRUTH), t, u)[0]
-    frame = pd.DataFrame({"motor_current": current, "ambient_temperature": ambient,
-                          "winding_temperature": y[:, 0] + rng.normal(0.0, noise, t.size)},
-                         index=pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(t, unit="s"))
-    return frame, x0
 
 
 def fit(seed, **kw):
@@ -130,8 +115,6 @@ def test_a_fully_quarantined_channel_warns_and_is_left_out():
 
 def test_a_model_that_diverges_raises_with_the_reason_not_a_penalty():
     from sim.exceptions import NonFiniteStateError
-    from tests.calibration.test_global import OSCILLATOR, oscillator_data
-
     cal = LeastSquaresCalibrator(["natural_frequency"], initial_states=(), max_step=0.2)
     with pytest.raises(CalibrationError, match="model failed during the fit at \\{natural_frequency: 60.*max_step") \
             as info:
@@ -141,8 +124,6 @@ def test_a_model_that_diverges_raises_with_the_reason_not_a_penalty():
 
 
 def test_non_finite_residuals_raise_with_the_channel_and_time():
-    from tests.calibration.test_global import OSCILLATOR, oscillator_data
-
     data = oscillator_data()
     data = CalibrationData(t=data.t, inputs=data.inputs, outputs=np.abs(data.outputs), input_names=data.input_names,
                            output_names=("root_position",), start=data.start, end=data.end)
@@ -164,8 +145,6 @@ def test_a_fit_that_runs_out_of_evaluations_warns_and_is_not_a_success():
 
 
 def test_residuals_that_overflow_raise_instead_of_an_infinite_cost():
-    from tests.calibration.test_global import OSCILLATOR, oscillator_data
-
     # RK4 at 0.2 s is unstable for 20 rad/s: the states stay finite over 60 s but grow to ~1e200
     with pytest.raises(CalibrationError, match="residuals overflow.*natural_frequency: 20.*max_step"):
         LeastSquaresCalibrator(["natural_frequency"], initial_states=(), max_step=0.2).fit(

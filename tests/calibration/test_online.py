@@ -10,7 +10,7 @@ import pytest
 from calibration import CalibrationData, JointUKF, LeastSquaresCalibrator, plot_parameter_tracks
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import PUMP
-from tests.calibration.test_coverage import pump_frame
+from tests.helpers import pump_frame
 
 SPEC = PUMP.spec
 CHANNELS = ["flow", "discharge_pressure", "shaft_power", "motor_current", "vibration_rms"]
@@ -204,7 +204,7 @@ def reference_ukf(model, data, names, *, p0_std, x0, state_var, max_step, alpha=
 @pytest.mark.kernel
 def test_ukf_kernel_matches_the_numpy_reference():
     from sim.physics import MOTOR_THERMAL
-    from tests.calibration.test_least_squares import synthetic_frame
+    from tests.helpers import motor_frame as synthetic_frame
 
     frame, _ = synthetic_frame(4, hours=1.0, period=20.0)
     frame.iloc[40:60, frame.columns.get_loc("winding_temperature")] = np.nan

@@ -8,8 +8,8 @@ import pytest
 from calibration import CalibrationData, LeastSquaresCalibrator, ProfileLikelihood
 from sim.exceptions import CalibrationError, ConfigurationError
 from sim.physics import PUMP
-from tests.calibration.test_coverage import pump_frame
-from tests.calibration.test_global import OSCILLATOR, oscillator_data
+from tests.calibration._oscillator import OSCILLATOR
+from tests.helpers import oscillator_data, pump_frame
 
 
 @pytest.fixture(scope="module")
