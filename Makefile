@@ -29,7 +29,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-nojit
 
-# kernel bodies run as plain Python so that they are covered and checked without the JIT
+# kernel bodies (model kernels, the templates in sim/physics/kernels and calibration/_kernels.py) run as plain
+# Python so that they are covered and checked without the JIT
 test-nojit: $(STAMP)
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m "kernel and not slow" -p no:cacheprovider tests/sim/physics
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/sim/telemetry/test_telemetry_quality.py

@@ -1,4 +1,4 @@
-"""Batched model kernels that estimators need and the integrators do not provide.
+"""Batched model kernels that estimators need and the integrators do not provide (a kernel template).
 
 * ``observe(x, p, u, y)`` - outputs ``y[n, 1, ny]`` of *n* members, each with its
   own states, parameters **and inputs** (``Model.simulate`` shares inputs; the
@@ -11,26 +11,31 @@
   the filter algebra in one compiled loop (numpy per sample cost ~0.5 ms of
   interpreter overhead; this loop costs microseconds).
 
-They are rendered per model through :mod:`sim.physics._codegen` (a jitted model
-kernel must be a static global for ``cache=True``).
+The module is a kernel template (:mod:`sim.physics.kernels`): ``rhs``, ``output``,
+``rk4_step`` and the sizes are bound per model by :func:`sim.physics.bind_kernels`
+(see :func:`estimator_kernels`).
 """
 
 from __future__ import annotations
 
-from sim.physics._codegen import load_generated_module, render_helpers
-from sim.physics.integrators.base import TEMPLATE_HEADER
-from sim.physics.integrators.rk4 import RK4_STEP
+import math
+import sys
+
+import numpy as np
+from numba import njit
+
+from sim.physics import bind_kernels
+from sim.physics.kernels.placeholders import N_INPUTS, N_OUTPUTS, N_PARAMS, N_STATES, output, rhs
+from sim.physics.kernels.rk4 import rk4_step
+from sim.physics.kernels.tuples import first_nonfinite, load_row, store_row, store_sample
 
 __all__ = ["estimator_kernels"]
-
-_TEMPLATE = TEMPLATE_HEADER + '''
-''' + RK4_STEP + '''
 
 
 @njit(cache=True)
 def observe(x, p, u, y):
     for a in range(x.shape[0]):
-        _sy(y, a, 0, _out(_lx(x, a), _lp(p, a), _lu(u, a)))
+        store_sample(y, a, 0, output(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), load_row(u, a, N_INPUTS)))
 
 
 @njit(cache=True)
@@ -42,18 +47,18 @@ def final_state(x, p, t, u, max_step, status):
         dt = t[j + 1] - t[j]
         nsub = max(1, int(math.ceil(dt / max_step - 1e-9)))
         h = dt / nsub
-        uj = _lu(u, j)
+        uj = load_row(u, j, N_INPUTS)
         for a in range(x.shape[0]):
-            xt = _lx(x, a)
+            xt = load_row(x, a, N_STATES)
             for s in range(nsub):
-                xt = rk4_step(xt, _lp(p, a), uj, uj, uj, h)
-            bad = _bad(xt)
+                xt = rk4_step(xt, load_row(p, a, N_PARAMS), uj, uj, uj, h)
+            bad = first_nonfinite(xt)
             if bad >= 0:
                 status[0] = 2
                 status[1] = a
                 status[2] = bad
                 return j + 1
-            _sx(x, a, xt)
+            store_row(x, a, xt)
     return t.shape[0]
 
 
@@ -116,7 +121,7 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
     pts = np.empty((ns, n))
     xs = np.empty((ns, nx))
     pw = np.empty((ns, base_p.shape[1]))
-    yfull = np.empty((ns, 1, {ny}))
+    yfull = np.empty((ns, 1, N_OUTPUTS))
     ys = np.empty((ns, m))
     M = np.empty((n, n))
     L = np.empty((n, n))
@@ -154,18 +159,18 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
             if dt > 0.0:  # predict (false for nan: the first sample of a run)
                 nsub = max(1, int(math.ceil(dt / max_step - 1e-9)))
                 h = dt / nsub
-                ua = _lu(u_prev, a)
+                ua = load_row(u_prev, a, N_INPUTS)
                 for s in range(ns):
-                    xt = _lx(xs, s)
-                    ps = _lp(pw, s)
+                    xt = load_row(xs, s, N_STATES)
+                    ps = load_row(pw, s, N_PARAMS)
                     for q in range(nsub):
                         xt = rk4_step(xt, ps, ua, ua, ua, h)
-                    if _bad(xt) >= 0:
+                    if first_nonfinite(xt) >= 0:
                         status[0] = 2
                         status[1] = a
                         status[2] = j
                         return
-                    _sx(xs, s, xt)
+                    store_row(xs, s, xt)
                     for i in range(nx):
                         pts[s, i] = xs[s, i]
                 for i in range(n):
@@ -190,9 +195,9 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
                     obs[mo] = c
                     mo += 1
             if mo > 0:  # update with the measured channels
-                ub = _lu(U[j], a)
+                ub = load_row(U[j], a, N_INPUTS)
                 for s in range(ns):
-                    _sy(yfull, s, 0, _out(_lx(xs, s), _lp(pw, s), ub))
+                    store_sample(yfull, s, 0, output(load_row(xs, s, N_STATES), load_row(pw, s, N_PARAMS), ub))
                     for c in range(m):
                         ys[s, c] = yfull[s, 0, y_idx[c]]
                 for c in range(m):
@@ -265,11 +270,10 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
             t_prev = times[j]
             for i in range(u_prev.shape[1]):
                 u_prev[a, i] = U[j, a, i]
-'''
 
 
 class _EstimatorKernels:
-    """Quacks like an integrator for ``Model.kernels`` so the module is cached on the model."""
+    """Quacks like an integrator for ``Model.kernels`` so the bound kernels are kept on the model."""
 
     @staticmethod
     def kernel_key():
@@ -277,12 +281,9 @@ class _EstimatorKernels:
 
     @staticmethod
     def kernels(model):
-        s = model.spec
-        template = _TEMPLATE.replace("{ny}", str(s.ny))  # a literal shape keeps the work array's type static
-        return load_generated_module(template, tag=f"estimators_{s.name}", rhs=model.rhs, output=model.output,
-                                     helpers=render_helpers(s.nx, s.np, s.nu, s.ny, max_terms=4))
+        return bind_kernels(sys.modules[__name__], model)
 
 
 def estimator_kernels(model):
-    """The compiled ``observe`` and ``final_state`` kernels of *model* (rendered once per model)."""
+    """The compiled ``observe``, ``final_state`` and ``ukf_run`` kernels of *model* (bound once per model)."""
     return model.kernels(_EstimatorKernels())

@@ -2,6 +2,7 @@
 
 from sim.physics.fleet import EventHit, Fleet, FleetSnapshot, StateEvent
 from sim.physics.integrators import RK4, DormandPrince, Integrator, SolveIVP
+from sim.physics.kernels import bind_kernels
 from sim.physics.model import Model
 from sim.physics.bearing import BEARING, BEARING_SPEC
 from sim.physics.compressor import COMPRESSOR, COMPRESSOR_SPEC
@@ -36,4 +37,5 @@ __all__ = [
     "SolveIVP",
     "StateEvent",
     "Var",
+    "bind_kernels",
 ]

@@ -24,8 +24,14 @@ module of their own so that editing the telemetry generator does not
 invalidate numba's cache of the compiled model.  numba does not notice edits
 of the *called* library kernels (``pump.py``, ``motor_thermal.py``) in a cached
 caller; ``tests/scenarios/test_reference_faults.py`` checks this model against
-them, so a stale cache fails there (then clear ``sim/physics/__pycache__`` and the kernel cache
-folder of ``sim/physics/_codegen.py``).
+them, so a stale cache fails there (then clear ``sim/physics/__pycache__`` and
+``sim/physics/kernels/__pycache__``, or the ``NUMBA_CACHE_DIR`` folder).
+
+The kernels address variables by name: the positions of the parts' states,
+parameters and inputs are looked up in the spec at import (``PUMP_STATES``,
+``AMBIENT_LOAD`` ...).  Only the returned tuples follow the spec's order: the
+derivatives in the order the spec composes the states (pump, motor, air excess,
+sensor offset) and the outputs in the order it lists them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 from numba import njit
 
 from sim.physics import MOTOR_THERMAL_SPEC, PUMP_SPEC, Model, ModelSpec, Var
+from sim.physics.kernels.tuples import select
 from sim.physics.motor_thermal import motor_thermal_rhs
 from sim.physics.pump import pump_output, pump_rhs
 
@@ -80,29 +87,65 @@ FILLER_DRIVE_SPEC = ModelSpec(
         Var("sensor_drift_rate", "K/s", "Drift rate of the winding-temperature sensor", 0.0, (-1e-2, 1e-2), "d"),
     ),
 )
-# the kernels below address parameters by position: pump 0-20, plant 21-22, motor 23-27, effects 28-30
-assert FILLER_DRIVE_SPEC.np == 31 and FILLER_DRIVE_SPEC.nx == 8 and PUMP_SPEC.np == 21 and PUMP_SPEC.nx == 4
+
+
+def _positions(kind: str, variables) -> tuple[int, ...]:
+    """Positions of *variables* (looked up by name) among the filler drive's *kind*."""
+    return tuple(FILLER_DRIVE_SPEC.index(kind, v.name) for v in variables)
+
+
+# Where the kernels find each variable, looked up by name in the spec at import (numba freezes these globals as
+# constants, so the lookups cost nothing at run time).
+PUMP_STATES = _positions("states", PUMP_SPEC.states)
+MOTOR_STATES = _positions("states", MOTOR_THERMAL_SPEC.states)
+PUMP_PARAMS = _positions("params", PUMP_SPEC.params)
+MOTOR_PARAMS = _positions("params", MOTOR_THERMAL_SPEC.params)
+#: The pump's inputs in ``PUMP_SPEC.inputs`` order, as positions in the filler drive's ``inputs + params``
+#: (the measured shaft speed; static head and suction pressure are plant parameters here).
+PUMP_INPUTS = tuple(FILLER_DRIVE_SPEC.index("inputs", v.name) if v.name in FILLER_DRIVE_SPEC.names("inputs")
+                    else FILLER_DRIVE_SPEC.nu + FILLER_DRIVE_SPEC.index("params", v.name) for v in PUMP_SPEC.inputs)
+#: The pump outputs the filler drive passes on (its first outputs).
+PUMP_OUTPUTS = tuple(PUMP_SPEC.index("outputs", name) for name in (
+    "flow", "head", "discharge_pressure", "hydraulic_power", "shaft_power", "efficiency", "motor_current",
+    "vibration_rms"))
+PUMP_MOTOR_CURRENT = PUMP_SPEC.index("outputs", "motor_current")
+WINDING_TEMPERATURE = FILLER_DRIVE_SPEC.index("states", "winding_temperature")
+HOUSING_TEMPERATURE = FILLER_DRIVE_SPEC.index("states", "housing_temperature")
+IMPELLER_WEAR = FILLER_DRIVE_SPEC.index("states", "impeller_wear")
+STRAINER_RESISTANCE = FILLER_DRIVE_SPEC.index("states", "strainer_resistance")
+BEARING_WEAR = FILLER_DRIVE_SPEC.index("states", "bearing_wear")
+LOCAL_AIR_EXCESS = FILLER_DRIVE_SPEC.index("states", "local_air_excess")
+SENSOR_OFFSET = FILLER_DRIVE_SPEC.index("states", "sensor_offset")
+AMBIENT_TEMPERATURE = FILLER_DRIVE_SPEC.index("inputs", "ambient_temperature")
+LOCAL_AIR_TIME_CONSTANT = FILLER_DRIVE_SPEC.index("params", "local_air_time_constant")
+AMBIENT_LOAD = FILLER_DRIVE_SPEC.index("params", "ambient_load")
+SENSOR_DRIFT_RATE = FILLER_DRIVE_SPEC.index("params", "sensor_drift_rate")
 
 
 @njit(cache=True)
 def filler_drive_rhs(x, p, u):
-    """d/dt of the pump states (pump kernel), winding and housing temperature [K/s], air excess [K/s], offset [K/s]."""
-    xp = (x[0], x[1], x[2], x[3])
-    up = (u[0], p[21], p[22])
-    dq, dwi, dks, dwb = pump_rhs(xp, p, up)  # the pump kernel reads p[0..20] only
-    current = pump_output(xp, p, up)[7]
-    t_air = u[1] + x[6]
-    dtw, dth = motor_thermal_rhs((x[4], x[5]), (p[23], p[24], p[25], p[26], p[27]), (current, t_air))
-    return (dq, dwi, dks, dwb, dtw, dth, (p[29] - x[6]) / p[28], p[30])
+    """d/dt of the pump states (pump kernel), winding and housing temperature [K/s], air excess [K/s], offset [K/s].
+
+    The states are the pump's, the motor's, then the air excess and the sensor offset (the spec's order).
+    """
+    pump_x = select(x, PUMP_STATES)
+    pump_p = select(p, PUMP_PARAMS)
+    pump_u = select(u + p, PUMP_INPUTS)
+    current = pump_output(pump_x, pump_p, pump_u)[PUMP_MOTOR_CURRENT]
+    local_air_temperature = u[AMBIENT_TEMPERATURE] + x[LOCAL_AIR_EXCESS]
+    motor = motor_thermal_rhs(select(x, MOTOR_STATES), select(p, MOTOR_PARAMS), (current, local_air_temperature))
+    local_air = (p[AMBIENT_LOAD] - x[LOCAL_AIR_EXCESS]) / p[LOCAL_AIR_TIME_CONSTANT]
+    return pump_rhs(pump_x, pump_p, pump_u) + motor + (local_air, p[SENSOR_DRIFT_RATE])
 
 
 @njit(cache=True)
 def filler_drive_output(x, p, u):
     """Outputs in the order of ``FILLER_DRIVE_SPEC.outputs`` (SI units)."""
-    xp = (x[0], x[1], x[2], x[3])
-    y = pump_output(xp, p, (u[0], p[21], p[22]))
-    return (y[0], y[1], y[2], y[3], y[4], y[6], y[7], y[8], x[4] + x[7], x[4], x[5], u[1] + x[6], x[1], x[2], x[3],
-            x[6], x[7])
+    pump = pump_output(select(x, PUMP_STATES), select(p, PUMP_PARAMS), select(u + p, PUMP_INPUTS))
+    winding = x[WINDING_TEMPERATURE]
+    return select(pump, PUMP_OUTPUTS) + (
+        winding + x[SENSOR_OFFSET], winding, x[HOUSING_TEMPERATURE], u[AMBIENT_TEMPERATURE] + x[LOCAL_AIR_EXCESS],
+        x[IMPELLER_WEAR], x[STRAINER_RESISTANCE], x[BEARING_WEAR], x[LOCAL_AIR_EXCESS], x[SENSOR_OFFSET])
 
 
 FILLER_DRIVE = Model(FILLER_DRIVE_SPEC, filler_drive_rhs, filler_drive_output)

@@ -9,6 +9,8 @@ from sim.physics import RK4, TANK, DormandPrince, Fleet, SolveIVP, StateEvent
 from sim.physics.kernels import dopri5
 from tests.models_for_tests import BLOWUP, STIFF, tank_level_exact
 
+pytestmark = pytest.mark.kernel  # also run with NUMBA_DISABLE_JIT=1: covers the kernel templates' paths
+
 TANK_P = TANK.spec.vector("params")
 AREA, VALVE, CD = TANK_P
 
