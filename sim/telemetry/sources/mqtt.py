@@ -152,7 +152,7 @@ class MqttSecurity:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a config mapping (the password as its reference): safe to log and track."""
-        out: dict[str, Any] = {"tls": self.uses_tls}
+        out: dict[str, Any] = {"tls": self.tls}
         out.update({k: getattr(self, k) for k in ("ca_file", "cert_file", "key_file", "username")
                     if getattr(self, k) is not None})
         if self.password is not None:
@@ -271,12 +271,34 @@ class MqttSource(LiveSource):
                            "check the broker's log")
                 raise TelemetryError(f"MQTT broker {self.host}:{self.port} refused the connection: {self.refused}; "
                                      f"fix: {fix}")
-            tls = " (TLS: check ca_file and that the host name matches the broker's certificate)" \
-                if self.security.uses_tls else ""
+            problem = self._tls_problem() if self.security.uses_tls else ""
+            if problem:
+                raise TelemetryError(
+                    f"MQTT broker {self.host}:{self.port}: the TLS handshake fails ({problem}); fix: check that "
+                    f"ca_file signed the broker's certificate, that the host name is in it, and that the broker "
+                    f"accepts the client certificate")
             raise TelemetryError(
-                f"MQTT broker {self.host}:{self.port} did not accept a connection within {timeout} s{tls}; "
-                f"fix: check that it runs and listens there"
+                f"MQTT broker {self.host}:{self.port} did not accept a connection within {timeout} s; "
+                f"fix: check that it runs and listens there (a TLS port such as 8883 needs security.ca_file)"
             )
+
+    def _tls_problem(self, timeout: float = 2.0) -> str:
+        """Why a TLS handshake with the broker fails ("" if it succeeds): paho retries without saying."""
+        import socket
+
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout) as raw:
+                with self.security.ssl_context().wrap_socket(raw, server_hostname=self.host) as tls:
+                    tls.settimeout(0.3)
+                    try:
+                        tls.recv(1)  # (TLS 1.3: a refused client certificate shows at the first read)
+                    except (socket.timeout, TimeoutError):
+                        pass
+        except ssl.SSLError as err:
+            return f"{type(err).__name__}: {err.reason or err}"
+        except OSError:
+            return ""
+        return ""
 
     def stop(self) -> None:
         """Disconnect and stop paho's network thread."""
