@@ -30,7 +30,17 @@ Workload (issue 5), generated in a temporary directory:
   ``--mqtt-messages`` JSON messages with QoS 1 round-robin over 10 topics as fast as
   it can; the twin's MqttSource + LiveTelemetry receive and gate them.  Rate = messages
   / time from the first publish until the last one is gated; zero loss is checked
-  (every message read exactly once, ``accepted + quarantined == read``).  Target >= 10 k/s.
+  (every message read exactly once, ``accepted + quarantined == read``).  Target >= 10 k/s;
+* ``peak_rss_ratio`` (issue 13 item 7): ``read_csv`` with its defaults on a ``--rss-rows`` (5 M)
+  row CSV shaped like the reference telemetry (ISO stamps, 3 channels, about 40 bytes a row,
+  about 200 MB), in a child process: (peak RSS during the read - RSS before it) / the result
+  frame's memory (``frame.memory_usage(deep=True)``, index included).  "Before" is after importing
+  ``sim.telemetry`` and reading a 1000-row file once (numba kernels loaded from their cache); the
+  peak is ``VmHWM`` of ``/proc/self/status`` after resetting it through ``/proc/self/clear_refs``
+  (without that file: ``ru_maxrss``, which then includes the imports).  Target <= 1.5.  The file
+  is generated once and cached in ``$TMPDIR/twinbench-bench-cache/``.
+
+    .venv/bin/python benchmarks/telemetry.py --json --only-rss      # only peak_rss_ratio
 """
 
 from __future__ import annotations
@@ -241,6 +251,83 @@ def bench_mqtt(n: int, n_channels: int) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# -- peak RSS of read_csv -----------------------------------------------------------------------------------
+RSS_CHILD = r"""
+import gc, json, resource, sys, warnings
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from sim.exceptions import DataQualityWarning
+from sim.telemetry import ChannelMap, read_csv
+
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+cmap = ChannelMap.from_dict(json.loads(sys.argv[4]))
+warnings.simplefilter("ignore", DataQualityWarning)
+read_csv(sys.argv[3], cmap)  # warm: kernels from their cache, pyarrow and pandas initialised
+gc.collect()
+try:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    reset = True
+except OSError:
+    reset = False
+before = status("VmRSS")
+stream = read_csv(sys.argv[2], cmap)
+peak = status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+frame = int(stream.frame.memory_usage(index=True, deep=True).sum())
+print(json.dumps({"before": before, "peak": peak, "frame": frame, "rows": stream.rows_read, "reset": reset,
+                  "accepted": int(stream.counts.loc["TOTAL", "accepted"])}))
+"""
+RSS_MAP = {"timezone": "Europe/Berlin", "channels": {
+    "motor_current": {"column": "M1.Current[A]", "unit": "A", "si_unit": "A", "range": [0, 200]},
+    "winding_temperature": {"column": "M1.WindingTemp[degC]", "unit": "degC", "si_unit": "K", "range": [-40, 250]},
+    "ambient_temperature": {"column": "Hall.AmbientTemp[degF]", "unit": "degF", "si_unit": "K",
+                            "range": [-40, 140]}}}
+
+
+def reference_like_csv(path: Path, rows: int, seed: int = 1) -> None:
+    """A CSV shaped like the reference telemetry: ISO stamps at 1 s, three channels with 2 decimals."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    tmp = path.with_suffix(".part")
+    with pacsv.CSVWriter(tmp, pa.schema([("timestamp", pa.string()), *((c["column"], pa.float64())
+                                                                       for c in RSS_MAP["channels"].values())])) as out:
+        t0 = pd.Timestamp("2026-07-14", tz="UTC")
+        for start in range(0, rows, 1 << 20):
+            k = min(1 << 20, rows - start)
+            stamps = (t0 + pd.to_timedelta(np.arange(start, start + k), unit="s")).strftime("%Y-%m-%dT%H:%M:%SZ")
+            columns = [np.round(level + spread * rng.standard_normal(k), 2) for level, spread in
+                       ((30, 1), (60, 5), (70, 2))]
+            out.write(pa.record_batch([pa.array(stamps), *map(pa.array, columns)],
+                                      names=["timestamp", *(c["column"] for c in RSS_MAP["channels"].values())]))
+    text = tmp.read_text(encoding="utf-8").replace('"', "")  # (pyarrow quotes the header and the text)
+    path.write_text(text, encoding="utf-8")
+    tmp.unlink()
+
+
+def bench_rss(rows: int, source: Path = ROOT) -> dict:
+    """``peak_rss_ratio`` of ``read_csv`` on a cached *rows*-row file, measured in a child process."""
+    cache = Path(tempfile.gettempdir()) / "twinbench-bench-cache"
+    cache.mkdir(exist_ok=True)
+    path, warm = cache / f"reference_like_{rows}.csv", cache / "reference_like_1000.csv"
+    for p, n in ((path, rows), (warm, 1000)):
+        if not p.exists():
+            t = time.perf_counter()
+            reference_like_csv(p, n)
+            print(f"{p} generated in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    child = subprocess.run([sys.executable, "-c", RSS_CHILD, str(source), str(path), str(warm), json.dumps(RSS_MAP)],
+                           capture_output=True, text=True, check=True)
+    got = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"rss_rows": got["rows"], "rss_file_mb": path.stat().st_size / 1e6, "rss_frame_mb": got["frame"] / 1e6,
+            "rss_peak_above_before_mb": (got["peak"] - got["before"]) / 1e6,
+            "peak_rss_ratio": (got["peak"] - got["before"]) / got["frame"], "rss_hwm_reset": got["reset"]}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="Parquet rows (default 10 M)")
@@ -249,8 +336,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--chunksize", type=int, default=1 << 20)
     parser.add_argument("--mqtt-messages", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    parser.add_argument("--rss-rows", type=int, default=5_000_000, help="CSV rows for peak_rss_ratio (0: skip)")
+    parser.add_argument("--only-rss", action="store_true", help="measure peak_rss_ratio only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.only_rss:
+        out = bench_rss(args.rss_rows)
+        for key, value in out.items():
+            print(f"{key:<28}{value:>16,.3g}  {'<= 1.5' if key == 'peak_rss_ratio' else ''}"
+                  if isinstance(value, float) else f"{key:<28}{value!s:>16}")
+        if args.json:
+            print(json.dumps(out))
+        return out
     cmap = channel_map(args.channels)
     out: dict = {"rows": args.rows, "csv_rows": args.csv_rows, "channels": args.channels, "cpus": os.cpu_count()}
     tmp = Path(tempfile.mkdtemp(prefix="twinbench-telemetry-"))
@@ -280,10 +377,12 @@ def main(argv=None) -> dict:
         out["parquet_rows_per_s"] = out.pop("parquet_rows_per_s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.rss_rows:
+        out.update(bench_rss(args.rss_rows))
     out.update(bench_mqtt(args.mqtt_messages, args.channels))
     print(f"{'metric':<28}{'value':>16}  target")
     targets = {"parquet_rows_per_s": ">= 2e6", "gate_cost_ratio_parquet": "<= 2", "gate_cost_ratio_csv": "<= 2",
-               "mqtt_msgs_per_s": ">= 1e4"}
+               "mqtt_msgs_per_s": ">= 1e4", "peak_rss_ratio": "<= 1.5"}
     for key, value in out.items():
         shown = f"{value:,.3g}" if isinstance(value, float) else str(value)
         print(f"{key:<28}{shown:>16}  {targets.get(key, '')}")

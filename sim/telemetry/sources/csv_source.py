@@ -37,7 +37,7 @@ __all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_qua
 #: Share of quarantined values above which a channel draws a DataQualityWarning.
 QUARANTINE_WARNING_SHARE = 0.5
 #: Text per chunk when no chunk size is given [bytes] (rows = this / the length of the first lines).
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 2 << 20
 _SAMPLE_BYTES = 1 << 16  # what the line length is estimated from [bytes]
 
 
