@@ -65,6 +65,10 @@ def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap, *, zone: ga
     ``datetime64[ns]`` numpy array (from :class:`ArrowChunk`) holds UTC stamps.  *zone*: the
     column's :class:`~sim.telemetry.gates.ZoneForm` for text stamps (a typed column has one form).
     """
+    if isinstance(cells, ArrowNumbers):  # a float column with nulls (from ArrowChunk): Unix time [s]
+        cells = pd.Series(cells.column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    elif isinstance(cells, np.ndarray) and cells.dtype.kind in "iuf":  # numbers from ArrowChunk: Unix time [s]
+        cells = pd.Series(cells)
     if isinstance(cells, np.ndarray):
         ns = cells.view(np.int64)  # NaT is NAT
         bad = ns == NAT

@@ -159,3 +159,19 @@ def test_bad_parquet_and_bad_arguments(tmp_path):
         read_frame({"timestamp": []}, MAP)
     with pytest.raises(ConfigurationError, match="chunksize"):
         read_frame(pd.DataFrame({"timestamp": ["x"]}), MAP, chunksize=0)
+
+
+@pytest.mark.parametrize("null", [False, True])
+def test_parquet_time_column_of_unix_seconds(tmp_path, null):
+    # found by the fuzz suite: a float time column reached the gates as nanoseconds (no nulls) or raised
+    # AttributeError (with nulls)
+    seconds = [1.7e9, 1.7e9 + 1, None if null else 1.7e9 + 2]
+    frame = pd.DataFrame({"timestamp": seconds, "M1_Current": [1.0, 2.0, 3.0], "M1_Winding_T": [20.0] * 3,
+                          "P1_Pressure": [1.0] * 3})
+    path = tmp_path / "unix.parquet"
+    frame.to_parquet(path)
+    stream = quiet(read_parquet, path, MAP)
+    expected = pd.to_datetime(seconds[:2], unit="s", utc=True)
+    assert list(stream.frame.index[:2]) == list(expected)
+    assert len(stream.frame) == (2 if null else 3)
+    pd.testing.assert_frame_equal(stream.frame, quiet(read_frame, frame, MAP).frame)
