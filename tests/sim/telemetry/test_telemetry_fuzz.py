@@ -1,0 +1,241 @@
+"""Fuzz suite (issue 13 item 10): Hypothesis over CSV files, Parquet files, long tables and MQTT payloads.
+
+Every test checks the same three promises, whatever the input holds:
+
+* accounting: ``accepted + quarantined == read`` for every channel (and ``check_accounting`` passes);
+* chunk-size invariance: a source read whole and read in chunks (or live messages polled one by one and
+  all at once) gives the same frame, quarantine, counts and gaps;
+* only documented exceptions: files raise :class:`~sim.exceptions.TelemetryError` subclasses (malformed
+  CSV, no data rows ...), and nothing else; live payloads never raise.
+
+The inputs mix well-formed rows with the defects of issue 13: words and control characters in stamps, cut
+offsets, naive and offset stamps in one column, a cut last line, undecodable bytes, non-numbers, duplicate,
+late and future stamps, unknown channels.
+
+Examples: 520 in the normal suite (CSV 140, Parquet 100, long 100, MQTT 180), about 40 s on the 2-core
+machine.  For a long run, multiply them by 100 with the environment variable ``TWINBENCH_FUZZ=long``
+(``TWINBENCH_FUZZ=long .venv/bin/python -m pytest tests/sim/telemetry/test_telemetry_fuzz.py``); any other
+value, or none, runs the normal suite.  Failing examples are kept in Hypothesis' example database
+(``.hypothesis/``) and replayed first on the next run.
+"""
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.exceptions import DataQualityWarning, TelemetryError
+from sim.telemetry import ChannelMap, LiveSource, LiveTelemetry, read_csv, read_parquet
+from sim.telemetry.sources.mqtt import decode_payload
+
+#: Examples of each test are multiplied by this with ``TWINBENCH_FUZZ=long``.
+LONG_FACTOR = 100
+SCALE = LONG_FACTOR if os.environ.get("TWINBENCH_FUZZ", "") == "long" else 1
+NOW = pd.Timestamp("2025-01-01", tz="UTC")
+
+
+def fuzz(examples: int) -> settings:
+    """Settings of a fuzz test: *examples* in the normal suite (see the module docstring for long runs)."""
+    return settings(max_examples=examples * SCALE, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+RULES = {"period": 10, "lateness": 25, "stuck": {"samples": 3}, "spike": {"window": 5, "threshold": 3}}
+WIDE = ChannelMap.from_dict({
+    "timezone": "Europe/Berlin",
+    "channels": {
+        "motor_current": {"column": "I", "topic": "i", "unit": "A", "si_unit": "A", "range": [0, 200], **RULES},
+        "winding_temperature": {"column": "T", "topic": "t", "unit": "degF", "si_unit": "K", "clock_offset": 3,
+                                **RULES},
+        "pump_flow": {"column": "Q", "topic": "q", "unit": "gpm", "si_unit": "m**3/s"},
+    },
+})
+LONG = ChannelMap.from_dict({**WIDE.to_dict(), "layout": "long", "channel_column": "tag", "value_column": "val"})
+
+STAMPS = st.one_of(
+    st.integers(0, 90).map(lambda s: f"2024-10-27 02:{s // 60:02d}:{s % 60:02d}"),  # naive, DST fall-back hour
+    st.integers(0, 90).map(lambda s: f"2024-10-27T00:{s // 60:02d}:{s % 60:02d}Z"),  # with an offset
+    st.sampled_from([
+        "2024-03-31 02:30:00", "2099-01-01T00:00:00Z", "2262-04-12 00:00:00", "1677-01-01T00:00:00Z", "",
+        "now", "today", "yesterday", "tomorrow", "garbage", "2024-10-27T00:00:00\x00", "2024-10-27 00:00:01\x07",
+        "2024-10-27T00:00:02-04:0", "2024-10-27T00:00:03+1", "2024-10-27T00:00:04\t+01:00", "2024-10-27T00:00:05,5Z",
+        "27 Oct 2024 00:00", "2024-10-27T00:00:06.123456789Z", " 2024-10-27 02:00:07 ", "1730000000",
+    ]),
+    st.text(st.characters(blacklist_characters=',"\r\n', blacklist_categories=("Cs",)), max_size=6),
+)
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**30), 10**30).map(str),
+    st.sampled_from(["1e999", "nan", "inf", "-Infinity", "null", "NA", "", " 7 ", "ERR", "1.2.3", "0x1F", "+.5",
+                     "5.", "1;5", "20", "20", "20", "150", "-3"]),
+)
+CELL_TEXT = st.one_of(NUMBERS, st.text(st.characters(blacklist_characters=',"\r\n', blacklist_categories=("Cs",)),
+                                       max_size=5))
+RAW_BYTES = st.binary(max_size=5).map(lambda b: bytes(c for c in b if c not in b',"\r\n'))
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        return fn(*args, **kwargs)
+
+
+def check_accounting(stream) -> None:
+    stream.check_accounting()
+    counts = stream.counts.drop(index="TOTAL")
+    assert (counts["accepted"] + counts["quarantined"] == counts["read"]).all()
+    index = stream.frame.index
+    assert str(index.tz) == "UTC" and index.is_monotonic_increasing and index.is_unique
+    values = stream.frame.to_numpy()
+    assert np.isfinite(values[~np.isnan(values)]).all()
+
+
+def assert_same(a, b) -> None:
+    for attr in ("frame", "quarantine", "counts", "gaps"):
+        pd.testing.assert_frame_equal(getattr(a, attr), getattr(b, attr), obj=attr)
+    assert (a.rows_read, a.t0, a.content_hash) == (b.rows_read, b.t0, b.content_hash)
+
+
+def read_both(read, path, channel_map, chunksize):
+    """The stream read whole and in chunks; None when the file raised a documented error (checked)."""
+    try:
+        whole = quiet(read, path, channel_map, now=NOW)
+    except TelemetryError as err:  # the documented errors (TelemetryFileError, ChannelMapError) name the file
+        assert path.name in str(err)
+        try:
+            quiet(read, path, channel_map, now=NOW, chunksize=chunksize)
+        except TelemetryError:
+            return None
+        raise AssertionError(f"read whole raised {err!r}, read in chunks of {chunksize} did not")
+    chunked = quiet(read, path, channel_map, now=NOW, chunksize=chunksize)
+    check_accounting(whole)
+    assert_same(whole, chunked)
+    return whole
+
+
+@st.composite
+def csv_files(draw, header: bytes, width: int, first_cells):
+    """CSV bytes: rows of *width* fields (some short), an optional cut last line and stray bytes."""
+    rows = draw(st.lists(st.tuples(STAMPS.map(str.encode), st.lists(first_cells, min_size=width, max_size=width),
+                                   st.integers(1, width + 1)), min_size=1, max_size=15))
+    lines = [b",".join([stamp, *cells][:keep]) for stamp, cells, keep in rows]
+    end = draw(st.sampled_from([b"\n", b"\r\n", b""]))  # no line break at the end: a cut last line if short
+    return b"\n".join([header, *lines]) + end
+
+
+CSV_CELLS = st.one_of(CELL_TEXT.map(lambda t: t.encode("utf-8")), RAW_BYTES)
+
+
+@fuzz(140)
+@given(body=csv_files(b"timestamp,I,T,Q", 3, CSV_CELLS), chunksize=st.integers(1, 6))
+def test_csv_files(body, chunksize):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.csv"
+        path.write_bytes(body)
+        stream = read_both(read_csv, path, WIDE, chunksize)
+        if stream is not None:
+            assert (stream.counts.drop(index="TOTAL")["read"] == stream.rows_read).all()
+
+
+LONG_TAGS = st.sampled_from(["I", "T", "Q", "I", "T", "X", "", " I", "i"]).map(str.encode)
+
+
+@fuzz(100)
+@given(body=csv_files(b"timestamp,tag,val", 2, st.one_of(LONG_TAGS, CSV_CELLS)), chunksize=st.integers(1, 6))
+def test_long_tables(body, chunksize):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz_long.csv"
+        path.write_bytes(body)
+        stream = read_both(read_csv, path, LONG, chunksize)
+        if stream is not None:
+            assert int(stream.counts.drop(index="TOTAL")["read"].sum()) == stream.rows_read
+
+
+PARQUET_TIMES = st.one_of(
+    STAMPS.map(lambda t: ("text", t)),
+    st.integers(0, 200).map(lambda s: ("utc", pd.Timestamp("2024-10-27", tz="UTC") + pd.Timedelta(seconds=s))),
+    st.integers(0, 200).map(lambda s: ("naive", pd.Timestamp("2024-10-27 01:58") + pd.Timedelta(seconds=s))),
+    st.floats(1.73e9, 1.73e9 + 200).map(lambda s: ("unix", s)),
+)
+PARQUET_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([20.0, 20.0, 150.0]))
+
+
+@fuzz(100)
+@given(kind=st.sampled_from(["text", "utc", "naive", "unix"]), rows=st.lists(st.tuples(PARQUET_TIMES, PARQUET_VALUES,
+       PARQUET_VALUES, CELL_TEXT), min_size=1, max_size=15), nulls=st.booleans(), chunksize=st.integers(1, 6))
+def test_parquet_files(kind, rows, nulls, chunksize):
+    # one time column of one type (Parquet columns are typed): the rows' stamps of that kind, others as null
+    times = [t if k == kind else None for (k, t), *_ in rows]
+    frame = pd.DataFrame({"timestamp": pd.Series(times, dtype=object if kind == "text" else None),
+                          "I": [r[1] for r in rows], "T": [r[2] for r in rows], "Q": [r[3] for r in rows]})
+    if kind == "utc":
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    elif kind == "naive":
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    elif kind == "unix":
+        frame["timestamp"] = frame["timestamp"].astype("float64")
+    if nulls:
+        frame.loc[frame.index % 3 == 1, "I"] = None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.parquet"
+        frame.to_parquet(path, row_group_size=4)
+        stream = read_both(read_parquet, path, WIDE, chunksize)
+        assert stream is not None  # a readable Parquet file with rows never raises
+        assert stream.rows_read == len(rows)
+
+
+class MemorySource(LiveSource):
+    """An in-process live source: messages are handed in as a broker would deliver them."""
+
+    keys = ("i", "t", "q", "x")
+
+    def start(self):
+        return self
+
+    def stop(self):
+        pass
+
+
+PAYLOAD_TIMES = st.one_of(st.integers(1_700_000_000, 1_700_000_060), st.floats(allow_nan=False), st.none(),
+                          STAMPS, st.sampled_from(["2023-11-14T22:13:20Z", "2023-11-14T22:13:21+00:00"]))
+PAYLOAD_VALUES = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**30), 10**30),
+                           CELL_TEXT, st.none(), st.booleans(), st.lists(st.integers(), max_size=2))
+PAYLOADS = st.one_of(
+    st.binary(max_size=30),
+    st.builds(lambda t, v, i: __import__("json").dumps({"time": t, "value": v, "id": i}).encode(),
+              PAYLOAD_TIMES, PAYLOAD_VALUES, st.integers(0, 5)),
+    st.builds(lambda v: __import__("json").dumps({"value": v}).encode(), PAYLOAD_VALUES),
+    st.floats(allow_nan=False).map(lambda v: repr(v).encode()),
+)
+
+
+def gate_live(messages, batch):
+    """The stream of *messages* polled every *batch* messages."""
+    source = MemorySource()
+    live = LiveTelemetry(source, WIDE, WIDE.topics)
+    for k, (topic, payload) in enumerate(messages):
+        record, key = decode_payload(topic, payload, 1_700_000_000_000_000_000 + k * 1_000_000_000)
+        source.deliver(record, key)
+        if (k + 1) % batch == 0:
+            live.poll(now=NOW)
+    live.poll(now=NOW)
+    samples = live.stop()
+    return live.stream(), samples
+
+
+@fuzz(180)
+@given(messages=st.lists(st.tuples(st.sampled_from(["i", "t", "q", "x"]), PAYLOADS), min_size=1, max_size=25),
+       batch=st.integers(1, 7))
+def test_mqtt_payloads(messages, batch):
+    stream, samples = gate_live(messages, batch)  # (a live payload never raises)
+    check_accounting(stream)
+    assert stream.rows_read <= len(messages)
+    assert all(np.isfinite(v) for _, _, v in samples)
+    whole, _ = gate_live(messages, len(messages) + 1)
+    assert_same(stream, whole)
