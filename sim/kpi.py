@@ -37,17 +37,32 @@ KPI definitions (:func:`machine_kpis`)
 * energy per unit = electrical energy / output [J];
 * maintenance cost = labour (crew busy time x rate) + parts + fixed costs
   per intervention [currency].
+
+The KPI catalogue (:data:`KPIS`)
+--------------------------------
+One entry per KPI Twinbench reports: SI unit, display unit (what a person
+reads), direction (more or less is better) and a one-line definition.
+Reports, plots, rankings and sweep metrics read it, never a list of their
+own.  :func:`kpi_info` resolves ``<station>.<kpi>`` names, :func:`to_display`
+converts (one exact affine map per display unit, tested against pint),
+:func:`is_better` and :func:`rank` order values best first.  Each unit also
+has an ASCII spelling (``degC``) for names that allow nothing else.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Mapping
 
 import simpy
 
 from sim.exceptions import ConfigurationError
 
-__all__ = ["MACHINE_STATES", "DOWN_STATES", "StateRecorder", "Tally", "TimeAverage", "machine_kpis", "safe_ratio"]
+__all__ = ["MACHINE_STATES", "DOWN_STATES", "StateRecorder", "Tally", "TimeAverage", "machine_kpis", "safe_ratio",
+           "KPI", "KPIS", "Unit", "UNITS", "UnknownKPIError", "kpi_info", "to_display", "is_better", "rank"]
 
 MACHINE_STATES = ("running", "idle", "starved", "blocked", "jammed", "tripped", "down", "in_repair",
                   "in_maintenance", "off_shift")
@@ -281,3 +296,165 @@ def machine_kpis(durations: dict, *, output: float, good: float, ideal_rate: flo
         "energy_per_unit": safe_ratio(energy, output),
         "maintenance_cost": float(maintenance_cost),
     }
+
+
+# --------------------------------------------------------------------------------------------- the catalogue
+@dataclass(frozen=True)
+class Unit:
+    """A unit a KPI is stated in, and the exact affine map to it from the KPI's SI unit.
+
+    *label* is what a person reads (``"units/h"``, ``"°C"``); *ascii* the same in ASCII, for names that allow
+    nothing else (CSV columns, MLflow metric names); *pint* the pint expression of the quantity (counts and
+    currency are ``"dimensionless"``).  *si* is the label of the SI unit it is converted from (None: it is an
+    SI unit); a value in this unit = *scale* x the SI value + *offset*, with *scale* a
+    :class:`~fractions.Fraction` applied as ``x * numerator / denominator``, so that each conversion here is one
+    correctly rounded operation (plus the offset, for °C).
+    """
+
+    label: str
+    ascii: str
+    pint: str
+    si: str | None = None
+    scale: Fraction = Fraction(1)
+    offset: float = 0.0
+
+
+#: The units of the catalogue, by label: SI units first, then the display units converted from them.
+UNITS: Mapping[str, Unit] = MappingProxyType({u.label: u for u in (
+    Unit("1", "1", "dimensionless"),
+    Unit("units", "units", "dimensionless"),
+    Unit("1/s", "1/s", "1/second"),
+    Unit("s", "s", "second"),
+    Unit("J/unit", "J/unit", "joule"),
+    Unit("K", "K", "kelvin"),
+    Unit("currency", "currency", "dimensionless"),
+    Unit("-", "-", "dimensionless", si="1"),
+    Unit("units/h", "units/h", "1/hour", si="1/s", scale=Fraction(3600)),
+    Unit("h", "h", "hour", si="s", scale=Fraction(1, 3600)),
+    Unit("Wh/unit", "Wh/unit", "watt_hour", si="J/unit", scale=Fraction(1, 3600)),
+    Unit("°C", "degC", "degC", si="K", offset=-273.15),
+)})
+
+DIRECTIONS = ("more", "less")
+
+
+class UnknownKPIError(ConfigurationError):
+    """A KPI name that is not in :data:`KPIS` (nor ``<station>.<kpi>`` of one)."""
+
+
+@dataclass(frozen=True)
+class KPI:
+    """One KPI: *name*, SI unit, display unit, *direction* (``"more"`` or ``"less"`` is better), *definition*."""
+
+    name: str
+    si_unit: Unit
+    display_unit: Unit
+    direction: str
+    definition: str
+
+    def __post_init__(self):
+        if self.direction not in DIRECTIONS:
+            raise ConfigurationError(f"KPI {self.name!r}: direction {self.direction!r}; use one of {DIRECTIONS}")
+        if (self.display_unit.si or self.display_unit.label) != self.si_unit.label:
+            raise ConfigurationError(f"KPI {self.name!r}: display unit {self.display_unit.label!r} is not converted "
+                                     f"from {self.si_unit.label!r}; add that unit to sim.kpi.UNITS")
+
+    @property
+    def sign(self) -> int:
+        """+1 when more is better, -1 when less is better."""
+        return 1 if self.direction == "more" else -1
+
+    @property
+    def ratio_scale(self) -> bool:
+        """True when zero in the display unit is a true zero (relative changes mean something; not °C)."""
+        return self.display_unit.offset == 0.0
+
+    def to_display(self, si_value, *, difference: bool = False):
+        """*si_value* (a number, array or Series) in the display unit; *difference*: a difference or half-width
+        (the scale only, no offset)."""
+        u = self.display_unit
+        value = si_value * u.scale.numerator / u.scale.denominator if u.scale != 1 else si_value
+        return value if difference or u.offset == 0.0 else value + u.offset
+
+
+def _catalogue(*rows) -> Mapping[str, KPI]:
+    return MappingProxyType({name: KPI(name, UNITS[si], UNITS[shown], direction, definition)
+                             for name, si, shown, direction, definition in rows})
+
+
+#: Every KPI Twinbench reports: line KPIs (:func:`sim.line.kpis.line_kpis`), station KPIs (reported as
+#: ``<station>.<kpi>``; :func:`kpi_info` resolves them by the last dotted part), the what-if's motor peak and
+#: a sweep's objective.  The order is the order of reports.
+KPIS: Mapping[str, KPI] = _catalogue(
+    ("throughput", "1/s", "units/h", "more", "good units leaving per unit of observed time"),
+    ("oee", "1", "-", "more", "good output / (ideal rate x planned time) = availability x performance x quality"),
+    ("availability", "1", "-", "more", "operating time / planned time (the line's: its bottleneck's)"),
+    ("performance", "1", "-", "more", "output / (ideal rate x operating time)"),
+    ("quality", "1", "-", "more", "good output / output"),
+    ("output", "units", "units", "more", "good units produced in the observed period (a station's: all)"),
+    ("good_output", "units", "units", "more", "good units a station produced in the observed period"),
+    ("wip", "units", "units", "less", "time average of the units in the line"),
+    ("lead_time", "s", "h", "less", "mean time a unit spends in the line (Little's law: wip / throughput)"),
+    ("unplanned_downtime", "s", "h", "less", "time tripped, failed or in repair (summed over stations)"),
+    ("maintenance_time", "s", "h", "less", "time in planned or condition-triggered maintenance"),
+    ("mtbf", "s", "h", "more", "mean operating time between failures"),
+    ("mttr", "s", "h", "less", "mean time from failure to repaired (waiting for crew and parts included)"),
+    ("trips", "1", "-", "less", "motor-protection trips (summed over stations)"),
+    ("failures", "1", "-", "less", "failures, each followed by a repair (summed over stations)"),
+    ("jams", "1", "-", "less", "micro-stops cleared by the operator (summed over stations)"),
+    ("micro_stops", "1", "-", "less", "micro-stops of an entity machine"),
+    ("maintenances", "1", "-", "less", "planned or condition-triggered maintenance interventions"),
+    ("maintenance_cost", "currency", "currency", "less", "labour, parts and fixed costs of repairs and maintenance"),
+    ("crew_cost", "currency", "currency", "less", "crew size x labour rate x time on shift, busy or not"),
+    ("energy_per_unit", "J/unit", "Wh/unit", "less", "electrical energy / good output"),
+    ("crew_utilisation", "1", "-", "more", "time average of the busy crew / crew size"),
+    ("max_winding_temperature", "K", "°C", "less", "peak winding temperature of the calibrated motors"),
+    ("objective", "1", "-", "more", "a sweep's weighted sum of KPI means (its objective.direction decides)"),
+)
+
+
+def kpi_info(name: str) -> KPI:
+    """The catalogue entry of *name*; ``<station>.<kpi>`` resolves by its last dotted part.
+
+    Raises
+    ------
+    UnknownKPIError
+        If neither *name* nor its last dotted part is in :data:`KPIS`.
+    """
+    info = KPIS.get(name) or KPIS.get(str(name).rsplit(".", 1)[-1])
+    if info is None:
+        raise UnknownKPIError(f"unknown KPI {name!r}; the catalogue sim.kpi.KPIS knows {', '.join(KPIS)} "
+                              f"(and <station>.<kpi> of them); add a new KPI there with its units and direction")
+    return info
+
+
+def to_display(name: str, si_value, *, difference: bool = False):
+    """*si_value* of KPI *name* in its display unit (:meth:`KPI.to_display`)."""
+    return kpi_info(name).to_display(si_value, difference=difference)
+
+
+def _sign(name: str, direction: str | None) -> int:
+    if direction is None:
+        return kpi_info(name).sign
+    if direction not in DIRECTIONS:
+        raise ConfigurationError(f"direction {direction!r} for KPI {name!r}; use one of {DIRECTIONS} or None "
+                                 f"(the catalogue's)")
+    return 1 if direction == "more" else -1
+
+
+def is_better(name: str, a: float, b: float, *, direction: str | None = None) -> bool:
+    """True when value *a* of KPI *name* is strictly better than *b*; *direction* overrides the catalogue's
+    (a sweep's objective)."""
+    return _sign(name, direction) * (a - b) > 0
+
+
+def rank(values, name: str, *, column: str | None = None, direction: str | None = None):
+    """*values* (a Series, or a DataFrame sorted on *column*, default *name*) best first by KPI *name*.
+
+    The sort is stable (ties keep their order) and NaN goes last; *direction* (``"more"``/``"less"``)
+    overrides the catalogue's, for a sweep's objective.
+    """
+    ascending = _sign(name, direction) < 0
+    if hasattr(values, "columns"):
+        return values.sort_values(column or name, ascending=ascending, kind="stable", na_position="last")
+    return values.sort_values(ascending=ascending, kind="stable", na_position="last")
