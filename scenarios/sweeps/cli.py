@@ -157,10 +157,11 @@ def run_job(cfg) -> dict:
     from omegaconf import OmegaConf
     from rich.console import Console
 
-    from scenarios.sweeps.job import LINE_KPIS, Objective, replicate_configuration, score, summarize_replications
+    from scenarios.sweeps.job import Objective, replicate_configuration, score, summarize_replications
     from scenarios.sweeps.lineage import HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, connect, finished_child
     from scenarios.sweeps.lineage import deferred_interrupts, store_uri
     from scenarios.tracking.tracker import flatten
+    from sim.kpi import KPIS
 
     console = Console(stderr=True)
     hc = HydraConfig.get() if HydraConfig.initialized() else None
@@ -225,7 +226,7 @@ def run_job(cfg) -> dict:
                 metrics[f"constraint.{i}"] = c
             for kpi, row in summary.iterrows():
                 metrics[kpi] = row["mean"]
-                if kpi in LINE_KPIS or kpi == "objective":
+                if kpi in KPIS:  # line KPIs and the objective; <station>.<kpi> is logged as a mean only
                     metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
                                     f"{kpi}.half_width": row["half_width"]})
             items = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()

@@ -29,12 +29,9 @@ from sim.exceptions import ConfigurationError
 from sim.replications import ReplicationPlan, summarize
 
 __all__ = ["Objective", "replicate_configuration", "submit_replications", "release_replications", "start_workers",
-           "summarize_replications", "score", "config_hash", "LINE_KPIS", "file_hash"]
+           "summarize_replications", "score", "config_hash", "file_hash"]
 
 HOUR = 3600.0
-LINE_KPIS = ("throughput", "output", "oee", "wip", "lead_time", "energy_per_unit", "maintenance_cost",
-             "unplanned_downtime", "failures", "trips", "jams", "crew_utilisation")
-"""Line-level KPIs (logged with their intervals); station KPIs ``<station>.<kpi>`` are logged as means."""
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,22 @@ from scipy.special import stdtrit
 
 from scenarios.sweeps.lineage import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent
 from scenarios.sweeps.lineage import store_uri
+from sim.kpi import kpi_info, rank
 from sim.replications import paired_difference, t_interval
 
-__all__ = ["SweepData", "load_sweep", "ranking", "differences", "pareto_front", "write_report", "report_cli",
-           "LESS_IS_BETTER"]
+__all__ = ["SweepData", "load_sweep", "ranking", "differences", "pareto_front", "write_report", "report_cli"]
 
-LESS_IS_BETTER = {"maintenance_cost", "unplanned_downtime", "failures", "trips", "jams", "energy_per_unit",
-                  "lead_time", "wip"}
+
+def _better(kpi: str, objective_direction: str = "maximize") -> str:
+    """``"more"`` or ``"less"`` is better for *kpi*: the catalogue's (:data:`sim.kpi.KPIS`), and for the objective
+    the sweep's objective.direction."""
+    if kpi == "objective":
+        return "less" if objective_direction == "minimize" else "more"
+    return kpi_info(kpi).direction
 
 
 def _maximize(kpi: str, objective_direction: str = "maximize") -> bool:
-    if kpi == "objective":
-        return objective_direction != "minimize"
-    return kpi.rsplit(".", 1)[-1] not in LESS_IS_BETTER
+    return _better(kpi, objective_direction) == "more"
 
 
 @dataclass
@@ -122,7 +125,7 @@ def ranking(data: SweepData, kpi: str) -> pd.DataFrame:
         rows.append({"run_id": run_id, "name": run["name"], "job": run["job"], "config_hash": run["config_hash"],
                      "mean": iv.mean, "low": iv.low, "high": iv.high, "half_width": iv.half_width, "n": iv.n,
                      "confidence": confidence})
-    out = pd.DataFrame(rows).sort_values("mean", ascending=not _maximize(kpi, _direction(data)), kind="stable")
+    out = rank(pd.DataFrame(rows), kpi, column="mean", direction=_better(kpi, _direction(data)))
     out.insert(0, "rank", range(1, len(out) + 1))
     return out.reset_index(drop=True)
 
