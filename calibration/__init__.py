@@ -12,8 +12,9 @@ from calibration.profile import ProfileLikelihood
 from calibration.record import CalibrationRecord
 from calibration.survival import SurvivalMLE
 from calibration.ukf import JointUKF
+from calibration.window import WindowSimulation, simulate_window
 
 __all__ = ["BaseCalibrator", "CalibrationData", "CalibrationRecord", "ConvergenceWarning", "CusumDetector",
            "Diagnosis", "DiagnosisResult", "DriftAlarm", "DriftRecalibration", "Hypothesis", "JointUKF",
            "LeastSquaresCalibrator", "PageHinkleyDetector", "ProfileLikelihood", "SurvivalMLE", "check_is_fitted",
-           "plot_parameter_tracks", "slice_window"]
+           "WindowSimulation", "plot_parameter_tracks", "simulate_window", "slice_window"]

@@ -374,7 +374,8 @@ class LeastSquaresCalibrator(BaseCalibrator):
                         {"start": w.start.isoformat(), "end": w.end.isoformat(), "n_samples": int(w.t.size),
                          "content_hash": w.content_hash} for w in data.windows]})},
             initial_state=self.initial_state_, final_state=self.final_state_,
-            method=repr(self))
+            method=repr(self), bounds={n: [float(b) for b in spec.var("params", n).bounds] for n in names},
+            max_step=float(self.max_step))
 
     def partial_fit(self, model, window: CalibrationData, *, x0=None) -> "LeastSquaresCalibrator":
         """Re-estimate on a new *window*, warm-started from the last estimate.

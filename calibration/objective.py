@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from calibration._kernels import estimator_kernels
+from calibration.window import simulate_window
 from sim.exceptions import CalibrationError, ModelError
 from sim.physics.integrators import RK4
 
@@ -79,7 +79,7 @@ class WeightedObjective:
         x, p = self.unpack(thetas)
         self.n_evaluations += x.shape[0]
         try:
-            y = self.model.simulate(x, p, self.data.t, self.data.inputs, integrator=self.integrator)
+            y = self._run(x, p)
         except ModelError as err:
             a = max(getattr(err, "asset", 0), 0)
             raise CalibrationError(
@@ -125,7 +125,7 @@ class WeightedObjective:
             x, p = self.unpack(thetas[alive])
             self.n_evaluations += alive.size
             try:
-                y = self.model.simulate(x, p, self.data.t, self.data.inputs, integrator=self.integrator)
+                y = self._run(x, p)
             except ModelError as err:  # drop the failed member, evaluate the rest again
                 a = getattr(err, "asset", -1)
                 if not 0 <= a < alive.size:  # the error names no member: find the failures one by one
@@ -159,16 +159,15 @@ class WeightedObjective:
         steps = thetas[2 * idx, idx] - thetas[2 * idx + 1, idx]
         return ((r[0::2] - r[1::2]) / steps[:, None]).T
 
+    def _run(self, x, p) -> np.ndarray:
+        """All outputs ``y[m, k, ny]`` of the members (states *x*, parameters *p*): :func:`simulate_window`."""
+        return simulate_window(self.model, p, self.data, x0=x, max_step=self.integrator.max_step,
+                               final_state=False).outputs
+
     def final_state(self, theta) -> np.ndarray:
         """States at the window end (the twin continues from here)."""
         x, p = self.unpack(theta)
-        status = np.full(4, -1, dtype=np.int64)
-        data = self.data
-        estimator_kernels(self.model).final_state(x, p, data.t, np.ascontiguousarray(data.inputs),
-                                                  float(self.integrator.max_step), status)
-        if status[0] != 0:  # pragma: no cover - the fit itself would have failed first
-            raise CalibrationError(f"the model diverged after the fit at {self.describe(theta)}")
-        return x[0]
+        return simulate_window(self.model, p, self.data, x0=x, max_step=self.integrator.max_step).final_states[0]
 
 
 def robust_noise_std(outputs: np.ndarray) -> np.ndarray:

@@ -1,10 +1,28 @@
-"""Calibration records: what was estimated, how well, from exactly which data."""
+"""Calibration records: what was estimated, how well, from exactly which data - the one hand-off.
+
+A :class:`CalibrationRecord` is what a calibration hands on to the rest of
+Twinbench: the what-if, the sweeps and the model registry read the calibrated
+parameters, their posterior and the state at the window end from it, and from
+nothing else (not from the calibrator's learned attributes):
+
+* :meth:`CalibrationRecord.params` - every model parameter [SI], fitted and fixed;
+* :meth:`CalibrationRecord.sample` / :meth:`CalibrationRecord.draw` - posterior draws
+  (Gaussian approximation: ``mean``, ``covariance``) clipped to ``bounds``;
+* ``final_state`` - the model states at the window end, where the twin continues;
+* :meth:`CalibrationRecord.to_json` / :meth:`CalibrationRecord.from_json` - a lossless
+  round trip (tested), with a content ``record_id``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from sim.exceptions import CalibrationError
 
 __all__ = ["CalibrationRecord"]
 
@@ -18,11 +36,11 @@ class CalibrationRecord:
     model, model_version : str
         The physics model the parameters belong to.
     parameters : dict
-        name → {"value", "unit", "stderr", "ci_low", "ci_high"} for every fitted parameter.
+        name → {"value", "unit", "stderr", "ci_low", "ci_high"} for every fitted parameter [SI].
     fixed_parameters : dict
         name → value of the parameters held at their prior value [SI].
     covariance : list of list
-        Covariance of the fitted parameters, order of ``parameter_names``.
+        Covariance of the fitted parameters, order of ``parameter_names`` [SI²].
     parameter_names : list of str
     confidence : float
         Level of the intervals.
@@ -34,6 +52,11 @@ class CalibrationRecord:
         Model states at the window start (fitted or given) and end [SI].
     method : str
         Estimator and its settings.
+    bounds : dict
+        name → [low, high] of every fitted parameter (the model spec's bounds) [SI]; posterior
+        draws are clipped to them.
+    max_step : float or None
+        RK4 step the window was simulated with [s] (:func:`calibration.simulate_window` uses it).
     """
 
     model: str
@@ -49,7 +72,10 @@ class CalibrationRecord:
     final_state: dict
     method: str
     extra: dict = field(default_factory=dict)
+    bounds: dict = field(default_factory=dict)
+    max_step: float | None = None
 
+    # ------------------------------------------------------------ identity, I/O
     @property
     def record_id(self) -> str:
         """Stable id: hash of the content (same data + same result → same id)."""
@@ -62,6 +88,7 @@ class CalibrationRecord:
         return out
 
     def to_json(self, path=None, *, indent: int = 2) -> str:
+        """The record as JSON text (written to *path* too, if given); :meth:`from_json` reads it back unchanged."""
         text = json.dumps(self.to_dict(), indent=indent, sort_keys=True, default=float)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
@@ -69,17 +96,65 @@ class CalibrationRecord:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path: str) -> "CalibrationRecord":
-        text = text_or_path
-        if not text_or_path.lstrip().startswith("{"):
-            with open(text_or_path, encoding="utf-8") as fh:
+    def from_json(cls, text_or_path) -> "CalibrationRecord":
+        """A record from JSON text or the path of a file :meth:`to_json` wrote."""
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            with open(text, encoding="utf-8") as fh:
                 text = fh.read()
         data = json.loads(text)
         data.pop("record_id", None)
         return cls(**data)
 
-    def values(self) -> dict[str, float]:
-        """Fitted and fixed parameters as name → value [SI]."""
-        out = dict(self.fixed_parameters)
-        out.update({k: v["value"] for k, v in self.parameters.items()})
+    # ------------------------------------------------------------ the hand-off
+    @property
+    def names(self) -> list[str]:
+        """The fitted parameters, in the order of ``mean`` and ``cov``."""
+        return list(self.parameter_names)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Fitted values, order of ``names`` [SI]."""
+        return np.array([float(self.parameters[n]["value"]) for n in self.names])
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Covariance of the fitted values, order of ``names`` [SI²]."""
+        return np.asarray(self.covariance, dtype=float).reshape(len(self.names), len(self.names))
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Unit of every fitted parameter."""
+        return {n: self.parameters[n]["unit"] for n in self.names}
+
+    def params(self) -> dict[str, float]:
+        """Every model parameter as name → value [SI]: the fixed ones and the fitted ones."""
+        out = {k: float(v) for k, v in self.fixed_parameters.items()}
+        out.update({n: float(self.parameters[n]["value"]) for n in self.names})
         return out
+
+    def values(self) -> dict[str, float]:
+        """Same as :meth:`params` (the older name)."""
+        return self.params()
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """*n* draws ``[n, len(names)]`` of the fitted parameters from the Gaussian posterior, clipped to ``bounds``.
+
+        The draw is ``rng.multivariate_normal(mean, cov, method="cholesky")``; a parameter
+        without bounds in the record is not clipped.
+        """
+        if not (isinstance(n, (int, np.integer)) and n >= 0):
+            raise CalibrationError(f"n = {n!r} must be an integer >= 0 draws")
+        cov = self.cov
+        if not np.all(np.isfinite(cov)):
+            raise CalibrationError(f"record {self.record_id}: the covariance of {self.names} is not finite (the "
+                                   f"parameters were not identifiable); use the point values (params()) instead "
+                                   f"of posterior draws")
+        draws = rng.multivariate_normal(self.mean, cov, size=n, method="cholesky")
+        lo = np.array([self.bounds.get(k, (-math.inf, math.inf))[0] for k in self.names], dtype=float)
+        hi = np.array([self.bounds.get(k, (-math.inf, math.inf))[1] for k in self.names], dtype=float)
+        return np.clip(draws, lo, hi)
+
+    def draw(self, rng: np.random.Generator) -> dict[str, float]:
+        """One posterior draw as a full parameter dict (:meth:`params` with the fitted ones drawn) [SI]."""
+        return {**self.params(), **dict(zip(self.names, (float(v) for v in self.sample(1, rng)[0])))}
