@@ -365,7 +365,8 @@ def _print_table(summary, spec, console):
         return
     from rich.table import Table
 
-    from scenarios.whatif.report import KPI_INFO, _display, _fmt_half, _num
+    from scenarios.whatif.report import _fmt_half, _num
+    from sim.kpi import kpi_info
 
     level = f"{spec.confidence:.0%}"
     table = Table(title=f"What-if on the line: {spec.replications} replications × {spec.horizon_h:g} h "
@@ -375,18 +376,17 @@ def _print_table(summary, spec, console):
     shown = ("throughput", "oee", "unplanned_downtime", "trips", "maintenance_cost", "crew_cost",
              "max_winding_temperature")  # all of them are in report.md
     for kpi in [k for k in dict.fromkeys(summary["kpi"]) if k in shown]:
-        unit, scale, _ = KPI_INFO[kpi]
-        scale = 1.0 if scale is None else scale
+        info = kpi_info(kpi)
         cells = []
         for action in dict.fromkeys(summary["action"]):
             r = summary[(summary["action"] == action) & (summary["kpi"] == kpi)].iloc[0]
-            mean = _display(kpi, r["mean"])
-            cell = f"{_num(mean)} ± {_fmt_half(r['half_width'] * scale, mean)}"
+            mean, half = info.to_display(r["mean"]), info.to_display(r["half_width"], difference=True)
+            cell = f"{_num(mean)} ± {_fmt_half(half, mean)}"
             if action != spec.baseline:
-                diff = r["diff"] * scale
-                cell += f"\nΔ {_num(diff, 3, sign=True)} ± {_fmt_half(r['diff_half_width'] * scale, diff)}"
+                diff, dhalf = (info.to_display(r[c], difference=True) for c in ("diff", "diff_half_width"))
+                cell += f"\nΔ {_num(diff, 3, sign=True)} ± {_fmt_half(dhalf, diff)}"
             cells.append(cell)
-        table.add_row(kpi, unit, *cells)
+        table.add_row(kpi, info.display_unit.label, *cells)
     console.print(table)
 
 
