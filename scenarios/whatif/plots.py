@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from scenarios.whatif.report import KPI_INFO, _display  # noqa: E402
+from scenarios.whatif.report import REPORT_KPIS  # noqa: E402
+from sim.kpi import kpi_info  # noqa: E402
 
 __all__ = ["plot_calibration", "plot_whatif", "plot_differences"]
 
@@ -56,12 +57,13 @@ def plot_whatif(summary, traces, *, trip_temperature: float, baseline: str, path
     for i, kpi in enumerate(kpis):
         ax = fig.add_subplot(grid[0, i])
         rows = summary[summary["kpi"] == kpi].set_index("action").loc[actions]
-        scale = KPI_INFO[kpi][1] or 1.0
-        means = [_display(kpi, m) for m in rows["mean"]]
-        ax.bar(range(len(actions)), means, yerr=np.nan_to_num(rows["half_width"].to_numpy() * scale), capsize=4,
+        info = kpi_info(kpi)
+        means = info.to_display(rows["mean"].to_numpy(dtype=float))
+        half = info.to_display(rows["half_width"].to_numpy(dtype=float), difference=True)
+        ax.bar(range(len(actions)), means, yerr=np.nan_to_num(half), capsize=4,
                color=["0.6" if a == baseline else "tab:blue" for a in actions])
         ax.set_xticks(range(len(actions)), actions, rotation=30, ha="right", fontsize=7)
-        ax.set_title(f"{kpi} [{KPI_INFO[kpi][0]}]", fontsize=9)
+        ax.set_title(f"{kpi} [{info.display_unit.label}]", fontsize=9)
     ax = fig.add_subplot(grid[1, :])
     for action, trace in traces.items():
         if trace is None or trace.empty:
@@ -84,7 +86,7 @@ def plot_whatif(summary, traces, *, trip_temperature: float, baseline: str, path
 
 def plot_differences(summary, *, baseline: str, path, confidence: float = 0.95) -> Path:
     """Paired difference of every action to *baseline*, per KPI, with its confidence interval."""
-    kpis = [k for k in KPI_INFO if k in set(summary["kpi"])]
+    kpis = [k for k in REPORT_KPIS if k in set(summary["kpi"])]
     actions = [a for a in dict.fromkeys(summary["action"]) if a != baseline]
     ncol = min(4, len(kpis))
     nrow = -(-len(kpis) // ncol)
@@ -92,11 +94,10 @@ def plot_differences(summary, *, baseline: str, path, confidence: float = 0.95) 
                              squeeze=False)
     for ax, kpi in zip(axes.flat, kpis):
         rows = summary[summary["kpi"] == kpi].set_index("action").loc[actions]
-        unit, scale, direction = KPI_INFO[kpi]
-        scale = 1.0 if scale is None else scale
-        diff = rows["diff"].to_numpy() * scale
-        half = np.nan_to_num(rows["diff_half_width"].to_numpy() * scale)
-        better = diff * direction > 0
+        info = kpi_info(kpi)
+        diff = info.to_display(rows["diff"].to_numpy(dtype=float), difference=True)
+        half = np.nan_to_num(info.to_display(rows["diff_half_width"].to_numpy(dtype=float), difference=True))
+        better = diff * info.sign > 0
         colors = ["tab:green" if b and abs(d) > h else "tab:red" if abs(d) > h else "0.5"
                   for b, d, h in zip(better, diff, half)]
         y = np.arange(len(actions))[::-1]
@@ -104,7 +105,7 @@ def plot_differences(summary, *, baseline: str, path, confidence: float = 0.95) 
             ax.errorbar(d, yy, xerr=h, fmt="o", ms=4, color=c, capsize=3)
         ax.axvline(0.0, color="k", lw=0.6)
         ax.set_yticks(y, actions, fontsize=7)
-        ax.set_title(f"Δ {kpi} [{unit}]", fontsize=9)
+        ax.set_title(f"Δ {kpi} [{info.display_unit.label}]", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
     for ax in list(axes.flat)[len(kpis):]:
         ax.axis("off")

@@ -8,31 +8,14 @@ import numpy as np
 import pandas as pd
 
 from sim.exceptions import ConfigurationError
+from sim.kpi import kpi_info, rank
 from sim.replications import t_interval
 
-__all__ = ["KPI_INFO", "summarize", "Recommendation", "recommend", "summary_markdown", "report_markdown"]
+__all__ = ["REPORT_KPIS", "summarize", "Recommendation", "recommend", "summary_markdown", "report_markdown"]
 
-# KPI → (unit for display, scale from SI to display, +1 if more is better / -1 if less is better);
-# the order is the order of the report.  Scale None: kelvin shown in degC.
-KPI_INFO = {
-    "throughput": ("units/h", 3600.0, +1),
-    "oee": ("-", 1.0, +1),
-    "availability": ("-", 1.0, +1),
-    "performance": ("-", 1.0, +1),
-    "unplanned_downtime": ("h", 1 / 3600.0, -1),
-    "trips": ("-", 1.0, -1),
-    "failures": ("-", 1.0, -1),
-    "maintenance_cost": ("currency", 1.0, -1),
-    "crew_cost": ("currency", 1.0, -1),
-    "energy_per_unit": ("Wh/unit", 1 / 3600.0, -1),
-    "max_winding_temperature": ("degC", None, -1),
-}
-
-def _display(kpi: str, value: float) -> float:
-    unit, scale, _ = KPI_INFO.get(kpi, ("", 1.0, +1))
-    if scale is None:  # kelvin → degC
-        return value - 273.15
-    return value * scale
+#: The KPIs a what-if summarizes by default, in the order of the report (units and directions: sim.kpi.KPIS).
+REPORT_KPIS = ("throughput", "oee", "availability", "performance", "unplanned_downtime", "trips", "failures",
+               "maintenance_cost", "crew_cost", "energy_per_unit", "max_winding_temperature")
 
 
 def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -50,7 +33,7 @@ def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kp
     if baseline not in set(kpis["action"]):
         raise ConfigurationError(f"baseline action {baseline!r} is not among the actions "
                                  f"{sorted(set(kpis['action']))}; set whatif.baseline to one of them")
-    kpi_names = list(kpi_names or [k for k in KPI_INFO if k in kpis.columns])
+    kpi_names = list(kpi_names or [k for k in REPORT_KPIS if k in kpis.columns])
     missing = sorted(set(kpi_names) - set(kpis.columns))
     if missing:
         raise ConfigurationError(f"unknown KPI(s) {missing}; the replications report {sorted(kpis.columns)}")
@@ -85,12 +68,12 @@ def _effects(rows: pd.DataFrame, base: pd.Series) -> list:
             continue  # identical in every replication (common random numbers), or no interval
         if not (row["diff_low"] > 0 or row["diff_high"] < 0):
             continue
-        unit, scale, direction = KPI_INFO.get(kpi, ("", 1.0, +1))
-        scale = 1.0 if scale is None else scale
-        unit = "" if unit == "-" else f" {unit}"
-        rel = f", {diff / base[kpi]:+.1%}" if base.get(kpi) and kpi != "max_winding_temperature" else ""
-        parts.append(f"{kpi} {_num(diff * scale, 3, sign=True)} ± {_fmt_half(half * scale, diff * scale)}{unit} "
-                     f"({'better' if diff * direction > 0 else 'worse'}{rel})")
+        info = kpi_info(kpi)
+        shown, shown_half = info.to_display(diff, difference=True), info.to_display(half, difference=True)
+        unit = "" if info.display_unit.label == "-" else f" {info.display_unit.label}"
+        rel = f", {diff / base[kpi]:+.1%}" if base.get(kpi) and info.ratio_scale else ""
+        parts.append(f"{kpi} {_num(shown, 3, sign=True)} ± {_fmt_half(shown_half, shown)}{unit} "
+                     f"({'better' if info.sign * diff > 0 else 'worse'}{rel})")
     return parts
 
 
@@ -110,13 +93,13 @@ def recommend(summary: pd.DataFrame, *, objective: str, baseline: str, confidenc
         raise ConfigurationError(f"objective KPI {objective!r} unknown; choose one of {sorted(set(summary['kpi']))}")
     if not 0 <= min_gain < 1:
         raise ConfigurationError(f"min_gain = {min_gain!r} must be a fraction in [0, 1) of the baseline's mean")
-    sign = KPI_INFO.get(objective, ("", 1.0, +1))[2]
+    sign = kpi_info(objective).sign
     base = summary[summary["action"] == baseline].set_index("kpi")["mean"]
     threshold = min_gain * abs(base[objective])
     obj = summary[(summary["kpi"] == objective) & (summary["action"] != baseline)]
     significant = obj[(obj["diff_low"] * sign > 0) & (obj["diff_high"] * sign > 0)]
     good = significant[significant["diff"] * sign >= threshold]
-    best = baseline if good.empty else good.loc[(good["diff"] * sign).idxmax(), "action"]
+    best = baseline if good.empty else rank(good, objective, column="diff")["action"].iloc[0]
     level = f"{confidence:.0%}"
     effects = {}
     for action in [a for a in summary["action"].unique() if a != baseline]:
@@ -131,7 +114,7 @@ def recommend(summary: pd.DataFrame, *, objective: str, baseline: str, confidenc
         lines = [f"Recommend '{best}' over '{baseline}' ({level} paired intervals): {effects[best]}."]
         others = good[good["action"] != best]
         if kpis is not None and not others.empty:
-            second = others.loc[(others["diff"] * sign).idxmax(), "action"]
+            second = rank(others, objective, column="diff")["action"].iloc[0]
             pair = summarize(kpis[kpis["action"].isin([best, second])], baseline=second, confidence=confidence,
                              kpi_names=list(dict.fromkeys(summary["kpi"])))
             base2 = pair[pair["action"] == second].set_index("kpi")["mean"]
@@ -169,14 +152,12 @@ def summary_markdown(summary: pd.DataFrame, *, baseline: str, confidence: float 
     lines = [f"| action | KPI | unit | mean ± {level} half-width | difference vs {baseline} ± half-width |",
              "|---|---|---|---|---|"]
     for _, r in summary.iterrows():
-        unit = KPI_INFO.get(r["kpi"], ("",))[0]
-        scale = KPI_INFO.get(r["kpi"], ("", 1.0))[1]
-        m = _display(r["kpi"], r["mean"])
-        h = r["half_width"] * (1.0 if scale is None else scale)
-        d = r["diff"] * (1.0 if scale is None else scale)
-        dh = r["diff_half_width"] * (1.0 if scale is None else scale)
+        info = kpi_info(r["kpi"])
+        m = info.to_display(r["mean"])
+        h, d, dh = (info.to_display(r[c], difference=True) for c in ("half_width", "diff", "diff_half_width"))
         diff = "—" if r["action"] == baseline else f"{_num(d, sign=True)} ± {_fmt_half(dh, d)}"
-        lines.append(f"| {r['action']} | {r['kpi']} | {unit} | {_num(m)} ± {_fmt_half(h, m)} | {diff} |")
+        lines.append(f"| {r['action']} | {r['kpi']} | {info.display_unit.label} | {_num(m)} ± {_fmt_half(h, m)} "
+                     f"| {diff} |")
     return "\n".join(lines)
 
 
