@@ -154,11 +154,11 @@ class CalibratedTwin:
         if missing:
             raise ConfigurationError(f"model input lacks the columns {missing}; {spec.name} needs {needed} "
                                      f"(time [s], inputs in SI), got {list(frame.columns)}")
-        t = frame[TIME_COLUMN].to_numpy(dtype=np.float64)
-        u = frame[list(spec.names("inputs"))].to_numpy(dtype=np.float64)
-        x = spec.vector("states", self.initial_state(x0))
-        y = self.model.simulate(x, self.parameter_vector(), t, u, integrator=RK4(max_step=self.max_step))[0]
-        return pd.DataFrame(y, columns=list(spec.names("outputs")), index=frame.index)
+        from calibration.window import simulate_window  # the one way a calibrated window is simulated
+
+        run = simulate_window(self.model, self.record, frame[needed], x0=self.initial_state(x0),
+                              max_step=self.max_step, final_state=False)
+        return run.frame(index=frame.index)
 
     def to_config(self) -> dict:
         return {"model": self.record.model, "model_version": self.record.model_version,
