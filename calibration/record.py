@@ -130,7 +130,7 @@ class CalibrationRecord:
     def params(self) -> dict[str, float]:
         """Every model parameter as name → value [SI]: the fixed ones and the fitted ones."""
         out = {k: float(v) for k, v in self.fixed_parameters.items()}
-        out.update({n: float(self.parameters[n]["value"]) for n in self.names})
+        out.update({n: float(info["value"]) for n, info in self.parameters.items()})
         return out
 
     def values(self) -> dict[str, float]:
