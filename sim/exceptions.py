@@ -15,8 +15,12 @@ __all__ = [
     "UnitConversionError",
     "ModelError",
     "NonFiniteStateError",
+    "DivergenceError",
     "StiffnessError",
+    "StepBudgetError",
     "ParameterBoundsError",
+    "InputBoundsError",
+    "InvalidTimeError",
     "SimulationError",
     "ClockStalledError",
     "CalibrationError",
@@ -55,15 +59,28 @@ class ModelError(TwinbenchError):
 
 
 class _LocatedModelError(ModelError):
-    """A model error that names the asset, variable, value and time where it happened."""
+    """A model error that names the asset, variable, value and time where it happened.
 
-    def __init__(self, message: str, *, asset: int = -1, variable: str = "", value: float = float("nan"),
-                 time: float = float("nan")):
-        super().__init__(message)
-        self.asset = asset
-        self.variable = variable
-        self.value = value
-        self.time = time
+    The attributes (``fields``, in this order) are also kept in ``args``: SimPy
+    re-raises a process's exception as ``type(exc)(*exc.args)``, which would
+    otherwise lose them.
+    """
+
+    fields = {"asset": -1, "variable": "", "value": float("nan"), "time": float("nan")}
+
+    def __init__(self, message: str, *values, **named):
+        unknown = set(named) - set(self.fields)
+        if unknown or len(values) > len(self.fields):
+            raise TypeError(f"{type(self).__name__} takes the attributes {list(self.fields)}, got {sorted(unknown)} "
+                            f"and {len(values)} positional values")
+        attributes = dict(self.fields)
+        attributes.update(zip(self.fields, values))
+        attributes.update(named)
+        super().__init__(message, *attributes.values())
+        self.__dict__.update(attributes)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class NonFiniteStateError(_LocatedModelError, FloatingPointError):
@@ -73,12 +90,47 @@ class NonFiniteStateError(_LocatedModelError, FloatingPointError):
     """
 
 
+class DivergenceError(NonFiniteStateError):
+    """A state became non-finite during integration (the solution diverged).
+
+    *value* is the offending value (inf, -inf or NaN) the state took at *time*;
+    *last_finite_value* and *last_finite_time* are where the state was last finite.
+    """
+
+    fields = {**NonFiniteStateError.fields, "last_finite_value": float("nan"), "last_finite_time": float("nan")}
+
+
 class StiffnessError(_LocatedModelError):
-    """The integrator cannot make progress: the problem is stiff or the solution blows up."""
+    """The integrator cannot make progress: the problem is stiff or the solution blows up.
+
+    *variable* names the state with the largest contribution to the error
+    estimate of the last step tried, *value* its value at *time*.
+    """
 
 
-class ParameterBoundsError(ModelError, ValueError):
-    """A model parameter lies outside the bounds declared in the model spec."""
+class StepBudgetError(_LocatedModelError):
+    """An integrator would need more steps than its step budget (*max_steps*) allows in one call.
+
+    For an adaptive integrator *variable* names the state that limits the step.
+    """
+
+    fields = {**_LocatedModelError.fields, "max_steps": 0}
+
+
+class ParameterBoundsError(_LocatedModelError, ValueError):
+    """A model parameter lies outside the bounds declared in the model spec (*bounds*: the closed interval)."""
+
+    fields = {**_LocatedModelError.fields, "bounds": (float("-inf"), float("inf"))}
+
+
+class InputBoundsError(_LocatedModelError, ValueError):
+    """A model input lies outside the bounds declared in the model spec (*bounds*: the closed interval)."""
+
+    fields = {**_LocatedModelError.fields, "bounds": (float("-inf"), float("inf"))}
+
+
+class InvalidTimeError(ConfigurationError):
+    """A time handed to a model is not usable: an end time or sample time that is not finite or goes backwards."""
 
 
 class SimulationError(TwinbenchError):

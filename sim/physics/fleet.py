@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.exceptions import ConfigurationError, NonFiniteStateError
+from sim.exceptions import ConfigurationError, InvalidTimeError
 from sim.physics.integrators import RK4
 from sim.physics.model import Model, raise_for_status, warn_if_stiff
 
@@ -96,6 +96,7 @@ class Fleet:
         self.states, self.params, self.inputs = model.fleet_arrays(n, states=states, params=params, inputs=inputs)
         self.spec.check_bounds(self.params)
         self.spec.check_finite("states", self.states, time=time)
+        self.spec.check_inputs(self.inputs, time=time)
         self.events = tuple(events)
         names = [e.name for e in self.events]
         if len(set(names)) != len(names):
@@ -106,6 +107,7 @@ class Fleet:
         self.active = np.ones((n, len(self.events)), dtype=np.bool_)
         self.time = float(time)
         self._status = np.full(4, -1, dtype=np.int64)
+        self._report = np.full(4, np.nan)
         self._warned_stiff = False
         self._kernels = model.kernels(self.integrator)
 
@@ -125,12 +127,12 @@ class Fleet:
         self.active[asset, self.event_index(event)] = armed
 
     def set_input(self, asset: int, name: str, value: float) -> None:
-        value = float(value)
-        if not math.isfinite(value):
-            raise NonFiniteStateError(
-                f"{self.spec.name}: input {name!r} of asset {asset} set to {value} at t = {self.time} s; inputs must "
-                f"be finite", asset=asset, variable=name, value=value, time=self.time)
-        self.inputs[asset, self.spec.index("inputs", name)] = value
+        """Set input *name* of *asset* [its unit]; it must be finite and inside its bounds in the spec."""
+        i = self.spec.index("inputs", name)
+        row = self.inputs[asset:asset + 1].copy()
+        row[0, i] = float(value)
+        self.spec.check_inputs(row, time=self.time, first_asset=asset % self.n)
+        self.inputs[asset, i] = row[0, i]
 
     def outputs(self) -> np.ndarray:
         """Outputs ``y[n, ny]`` at the current time."""
@@ -150,19 +152,24 @@ class Fleet:
         Returns the :class:`EventHit` (the fleet then stands at the event time)
         or ``None`` when *t_end* was reached.
         """
+        t_end = float(t_end)
+        if not math.isfinite(t_end):
+            raise InvalidTimeError(
+                f"cannot advance the {self.spec.name} fleet to t_end = {t_end} s: the end time must be a finite time "
+                f"[s] at or after the current time {self.time} s; pass e.g. fleet.time + 3600.0")
         if not t_end >= self.time:
-            raise ConfigurationError(
+            raise InvalidTimeError(
                 f"cannot advance the {self.spec.name} fleet backwards: t_end = {t_end} s < current time "
                 f"{self.time} s; restore a snapshot to go back")
         if t_end == self.time:
             return None
-        if not np.all(np.isfinite(self.inputs)):
-            self.spec.check_finite("inputs", self.inputs, time=self.time)
-        t = self._kernels.advance(self.states, self.params, self.inputs, self.time, float(t_end), self._options,
-                                  self._ev_out, self._ev_level, self._ev_dir, self.active, self._status)
+        self.spec.check_inputs(self.inputs, time=self.time)  # they may have been written into the array
+        t = self._kernels.advance(self.states, self.params, self.inputs, self.time, t_end, self._options,
+                                  self._ev_out, self._ev_level, self._ev_dir, self.active, self._status, self._report)
         code, a, j = (int(v) for v in self._status[:3])
         if code >= 2:
-            raise_for_status(self.spec, self._status, time=float(t), params=self.params, integrator=self.integrator)
+            raise_for_status(self.spec, self._status, self._report, params=self.params, integrator=self.integrator,
+                             end=t_end)
         if self._status[3] >= 0 and not self._warned_stiff:
             self._warned_stiff = True
             warn_if_stiff(self.spec, self._status, self.integrator)

@@ -26,11 +26,12 @@ Monte Carlo samples and filter sigma points with any integrator of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sim.exceptions import ConfigurationError, ModelError, NonFiniteStateError
+from sim.exceptions import (ConfigurationError, DivergenceError, InvalidTimeError, ModelError, StepBudgetError,
+                            StiffnessError)
 from sim.physics.integrators import RK4
 from sim.physics.spec import ModelSpec
 
@@ -126,47 +127,73 @@ class Model:
             raise ModelError(
                 f"{spec.name}: inputs must have shape (k, nu) = ({t.size}, {spec.nu}) in the order "
                 f"{spec.names('inputs')}, got {u.shape}")
+        if not np.all(np.isfinite(t)):
+            j = int(np.argmin(np.isfinite(t)))
+            raise InvalidTimeError(f"{spec.name}: sample time t[{j}] = {t[j]} s is not finite; every sample time "
+                                   f"must be a finite time [s] - drop or fix that sample")
         if t.size > 1 and not np.all(np.diff(t) > 0):
             j = int(np.argmin(np.diff(t) > 0))
-            raise ConfigurationError(
+            raise InvalidTimeError(
                 f"{spec.name}: sample times must increase strictly; t[{j + 1}] = {t[j + 1]} s <= t[{j}] = {t[j]} s")
         spec.check_finite("states", x0, time=float(t[0]))
         spec.check_bounds(params)
-        if not np.all(np.isfinite(u)):
-            j, i = map(int, np.argwhere(~np.isfinite(u))[0])
-            raise NonFiniteStateError(
-                f"{spec.name}: input {spec.inputs[i].name!r} is {u[j, i]} at t = {t[j]} s; fill or quarantine "
-                f"non-finite inputs before simulating", variable=spec.inputs[i].name, value=float(u[j, i]),
-                time=float(t[j]))
+        spec.check_inputs(u, times=t)
         y = np.empty((x0.shape[0], t.size, spec.ny))
         status = np.full(4, -1, dtype=np.int64)
+        report = np.full(4, np.nan)
         k = self.kernels(integrator).simulate(x0, params, t, u, _INPUT_MODES[inputs], integrator.options(), y,
-                                              status)
+                                              status, report)
         if status[0] != 0:
-            raise_for_status(spec, status, time=float(t[min(k, t.size - 1)]), params=params, integrator=integrator)
+            raise_for_status(spec, status, report, params=params, integrator=integrator,
+                             end=float(t[min(k, t.size - 1)]))
         warn_if_stiff(spec, status, integrator)
         return y
 
 
-def raise_for_status(spec: ModelSpec, status, *, time: float, params, integrator, states=None) -> None:
-    """Turn a kernel status ``[code, asset, index]`` into the matching specific error."""
-    from sim.exceptions import StiffnessError
+def raise_for_status(spec: ModelSpec, status, report, *, params, integrator, end: float = math.nan) -> None:
+    """Turn a failed kernel's ``status`` and ``report`` (see :mod:`sim.physics.integrators.base`) into its error.
 
+    *end* is the time [s] the call was to reach (for the step-budget message).
+    """
     code, a, i = (int(v) for v in status[:3])
-    where = f"asset {a} at t = {time} s"
+    value, time = float(report[0]), float(report[1])
+    variable = spec.states[i].name if 0 <= i < spec.nx else ""
+    unit = f" {spec.states[i].unit}" if variable and spec.states[i].unit != "1" else ""
+    who = f"asset {a}" if a >= 0 else "the fleet"
     if code == 2:
-        name = spec.states[i].name
-        raise NonFiniteStateError(
-            f"{spec.name}: state {name!r} of {where} became non-finite (it diverged); its parameters "
-            f"{spec.as_dict('params', params[a])} make the model unstable or the integrator "
+        last_value, last_time = float(report[2]), float(report[3])
+        raise DivergenceError(
+            f"{spec.name}: state {variable!r} of {who} diverged: it became {value} at t = {time} s, after "
+            f"{last_value}{unit} at t = {last_time} s (its last finite value). Its parameters "
+            f"{spec.as_dict('params', params[a])} make the model unstable there, or the integrator "
             f"({integrator.describe()}) is too coarse - shorten the step or use an adaptive/stiff method",
-            asset=a, variable=name, value=math.nan, time=time)
+            asset=a, variable=variable, value=value, time=time, last_finite_value=last_value,
+            last_finite_time=last_time)
     if code == 4:
+        culprit = (f"state {variable!r} ({value}{unit}) has the largest share of the error estimate"
+                   if variable else "no step was tried")
         raise StiffnessError(
-            f"{spec.name}: the step size collapsed or the step budget ran out for {where} with "
-            f"{integrator.describe()}; the solution may blow up there, or the problem is stiff - check the "
+            f"{spec.name}: the step size of {integrator.describe()} collapsed to {float(report[2]):.3g} s for {who} "
+            f"at t = {time} s; {culprit}. The solution may blow up there, or the problem is stiff - check the "
             f"parameters {spec.as_dict('params', params[a])} or use SolveIVP(method='BDF')",
-            asset=a, variable="", value=math.nan, time=time)
+            asset=a, variable=variable, value=value, time=time)
+    if code == 5:
+        budget = integrator.max_steps
+        if a < 0:  # lock-step: the call stopped before stepping
+            needed = float(report[2])
+            span = f"from t = {time} s to {end} s" if math.isfinite(end) else f"from t = {time} s"
+            longer = replace(integrator, max_step=float(f"{integrator.max_step * needed / budget:.3g}"))
+            raise_it = (f", or raise the budget, e.g. {replace(integrator, max_steps=int(2 * needed))!r}"
+                        if needed <= 1e11 else " (that many steps would not finish: raising the budget is no fix)")
+            message = (f"{integrator.describe()} would take {needed:.6g} steps {span}, more than its step budget "
+                       f"max_steps = {budget} per call; lengthen the step, e.g. {longer!r}{raise_it}")
+        else:
+            culprit = f"; state {variable!r} ({value}{unit}) limits the step" if variable else ""
+            message = (f"{integrator.describe()} ran out of its step budget max_steps = {budget} for {who} at "
+                       f"t = {time} s{culprit}. If the problem is stiff use SolveIVP(method='BDF'); otherwise "
+                       f"raise the budget, e.g. {replace(integrator, max_steps=2 * budget)!r}")
+        raise StepBudgetError(f"{spec.name}: {message}", asset=a, variable=variable, value=value, time=time,
+                              max_steps=budget)
     raise ModelError(f"{spec.name}: the kernel returned the unknown status {list(status)}")  # pragma: no cover
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.exceptions import ConfigurationError, NonFiniteStateError, ParameterBoundsError
+from sim.exceptions import ConfigurationError, InputBoundsError, NonFiniteStateError, ParameterBoundsError
 
 __all__ = ["Var", "ModelSpec"]
 
@@ -69,6 +69,7 @@ class ModelSpec:
     outputs: tuple[Var, ...]
     params: tuple[Var, ...]
     _lookup: dict = field(init=False, repr=False, compare=False)
+    _bounds: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         lookup = {}
@@ -79,6 +80,9 @@ class ModelSpec:
                 raise ConfigurationError(f"model {self.name!r}: duplicate names among {kind}")
             lookup[kind] = idx
         object.__setattr__(self, "_lookup", lookup)
+        object.__setattr__(self, "_bounds", {kind: (np.array([v.bounds[0] for v in getattr(self, kind)], dtype=float),
+                                                     np.array([v.bounds[1] for v in getattr(self, kind)], dtype=float))
+                                              for kind in ("states", "inputs", "outputs", "params")})
 
     # ------------------------------------------------------------------ names
     @property
@@ -125,6 +129,10 @@ class ModelSpec:
         return {v.name: float(x) for v, x in zip(getattr(self, kind), np.asarray(vector, dtype=float))}
 
     # ----------------------------------------------------------- validation
+    def bounds(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the variables of *kind* [their units], as arrays in spec order."""
+        return self._bounds[kind]
+
     def check_finite(self, kind: str, array: np.ndarray, *, time: float = math.nan) -> None:
         """Raise :class:`NonFiniteStateError` naming asset, variable, value and time."""
         bad = ~np.isfinite(array)
@@ -133,19 +141,56 @@ class ModelSpec:
             value = float(array[asset, var])
             name = getattr(self, kind)[var].name
             raise NonFiniteStateError(
-                f"{self.name}: {kind[:-1]} {name!r} of asset {asset} is {value} at t = {time} s; "
-                f"every {kind[:-1]} must be finite - check the initial values, inputs and parameters "
-                f"of that asset", asset=asset, variable=name, value=value, time=time)
+                f"{self.name}: {kind[:-1]} {name!r} of asset {asset} is {value} at t = {time} s; every {kind[:-1]} "
+                f"must be finite - {_FINITE_FIX[kind]}", asset=asset, variable=name, value=value, time=time)
 
     def check_bounds(self, params: np.ndarray) -> None:
         """Raise :class:`ParameterBoundsError` for the first parameter outside its bounds."""
         self.check_finite("params", params)
-        lo = np.array([v.bounds[0] for v in self.params])
-        hi = np.array([v.bounds[1] for v in self.params])
-        bad = (params < lo) | (params > hi)
-        if bad.any():
-            asset, j = map(int, np.argwhere(bad)[0])
-            v = self.params[j]
+        asset, j = _first_outside(params, *self._bounds["params"])
+        if asset >= 0:
+            v, value = self.params[j], float(params[asset, j])
             raise ParameterBoundsError(
-                f"{self.name}: parameter {v.name!r} of asset {asset} is {params[asset, j]!r} {v.unit}, "
-                f"outside its bounds [{v.bounds[0]}, {v.bounds[1]}] {v.unit}; pass a value inside the bounds")
+                f"{self.name}: parameter {v.name!r} of asset {asset} is {value} {v.unit}, outside its bounds "
+                f"[{v.bounds[0]}, {v.bounds[1]}] {v.unit}; pass a value inside the bounds",
+                asset=asset, variable=v.name, value=value, bounds=v.bounds)
+
+    def check_inputs(self, inputs: np.ndarray, *, time: float = math.nan, times=None, first_asset: int = 0) -> None:
+        """Raise for the first input that is not finite or lies outside its bounds.
+
+        *inputs* is ``[n_assets, nu]`` at *time* [s] (row ``r`` is asset
+        ``first_asset + r``), or ``[k, nu]`` on the sample grid *times* [s] shared
+        by all assets (then the error names no asset).
+        """
+        lo, hi = self._bounds["inputs"]
+        if np.all((inputs >= lo) & (inputs <= hi)):  # NaN compares false: one test for both rules
+            return
+        finite = np.isfinite(inputs)
+        row, i = map(int, np.argwhere(~finite)[0]) if not finite.all() else _first_outside(inputs, lo, hi)
+        v, value = self.inputs[i], float(inputs[row, i])
+        asset, when = (first_asset + row, time) if times is None else (-1, float(times[row]))
+        where = f"{self.name}: input {v.name!r}" + (f" of asset {asset}" if asset >= 0 else "") + \
+            f" is {value} {v.unit} at t = {when} s"
+        if not math.isfinite(value):
+            raise NonFiniteStateError(f"{where}; every input must be finite - {_FINITE_FIX['inputs']}",
+                                      asset=asset, variable=v.name, value=value, time=when)
+        raise InputBoundsError(
+            f"{where}, outside its bounds [{v.bounds[0]}, {v.bounds[1]}] {v.unit}; feed the model only values inside "
+            f"the bounds of its spec (check the unit and the channel map of the telemetry, or clip or quarantine such "
+            f"values first)", asset=asset, variable=v.name, value=value, time=when, bounds=v.bounds)
+
+
+_FINITE_FIX = {
+    "states": "check the initial values of that asset",
+    "params": "check the parameters of that asset",
+    "inputs": "fill or quarantine non-finite inputs before they reach the model",
+}
+
+
+def _first_outside(array: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int]:
+    """``(row, column)`` of the first element outside ``[lo, hi]``, ``(-1, -1)`` if none."""
+    bad = (array < lo) | (array > hi)
+    if not bad.any():
+        return -1, -1
+    row, column = map(int, np.argwhere(bad)[0])
+    return row, column

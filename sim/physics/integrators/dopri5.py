@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.exceptions import ConfigurationError
-from sim.physics.integrators.base import Integrator
+from sim.physics.integrators.base import Integrator, check_step_budget
 from sim.physics.kernels import bind_kernels, dopri5 as dopri5_kernels
 
 __all__ = ["DormandPrince"]
@@ -46,7 +46,9 @@ class DormandPrince(Integrator):
     event_time_tol : float
         Width [s] to which event crossings are bracketed.
     max_steps : int
-        Step budget per asset and call.
+        Step budget per asset and sample interval (``Model.simulate``) or call
+        (``Fleet.advance``), rejected steps included; running out raises
+        :class:`~sim.exceptions.StepBudgetError` naming the state that limits the step.
     """
 
     rtol: float = 1e-6
@@ -65,8 +67,9 @@ class DormandPrince(Integrator):
                 raise ConfigurationError(f"DormandPrince {key} must be > 0, got {value!r}")
         if not self.rtol >= 1e-14:
             raise ConfigurationError(f"DormandPrince rtol = {self.rtol} is below what float64 can deliver; use >= 1e-14")
-        if self.first_step < 0 or int(self.max_steps) < 1:
-            raise ConfigurationError("DormandPrince first_step must be >= 0 and max_steps >= 1")
+        if not self.first_step >= 0:
+            raise ConfigurationError(f"DormandPrince first_step must be >= 0 s (0 chooses it), got {self.first_step!r}")
+        check_step_budget("DormandPrince", self.max_steps)
 
     def options(self) -> np.ndarray:
         return np.array([self.rtol, self.atol, min(self.max_step, 1e300), self.first_step, self.event_time_tol,

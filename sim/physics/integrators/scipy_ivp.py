@@ -73,7 +73,24 @@ class SolveIVP(Integrator):
                             max_step=opts[2], events=list(events) or None, dense_output=False)
             return sol
 
-        def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
+        def failed(status, report, sol, a, pa, u_of_t, opts):
+            # status and report of a failed solve_ivp run (see base): the first non-finite state, or the state with
+            # the largest rate relative to its tolerance where the solver gave up
+            finite = np.all(np.isfinite(sol.y), axis=0)
+            if not finite.all():
+                j = int(np.argmin(finite))
+                i = int(np.argmin(np.isfinite(sol.y[:, j])))
+                status[:3] = (2, a, i)
+                report[:] = (sol.y[i, j], sol.t[j], sol.y[i, j - 1] if j else np.nan, sol.t[j - 1] if j else np.nan)
+                return float(sol.t[j - 1] if j else sol.t[0])
+            xe, te = sol.y[:, -1], float(sol.t[-1])
+            rate = np.abs(np.asarray(rhs(tuple(xe), pa, u_of_t(te)), dtype=np.float64))
+            i = int(np.argmax(rate / (opts[1] + opts[0] * np.abs(xe))))
+            status[:3] = (4, a, i)
+            report[:] = (xe[i], te, np.nan, np.nan)
+            return te
+
+        def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status, report):
             status[:3] = (0, -1, -1)
             if not t1 > t0:
                 return t0
@@ -90,8 +107,7 @@ class SolveIVP(Integrator):
                         evs.append(g)
                 sol = solve(x[a], pa, lambda t, ua=ua: ua, t0, t1, opts, evs)
                 if sol.status == -1 or not np.all(np.isfinite(sol.y)):
-                    status[:3] = (4 if sol.status == -1 else 2, a, 0)
-                    return float(sol.t[-1])
+                    return failed(status, report, sol, a, pa, lambda t, ua=ua: ua, opts)
                 for k, g in enumerate(evs):
                     if len(sol.t_events[k]) and sol.t_events[k][0] < best_t:
                         best_t, best_a, best_j = float(sol.t_events[k][0]), a, g.index
@@ -102,7 +118,7 @@ class SolveIVP(Integrator):
                 status[:3] = (1, best_a, best_j)
             return best_t
 
-        def simulate(x0, p, t, u, linear, opts, y, status):
+        def simulate(x0, p, t, u, linear, opts, y, status, report):
             status[:3] = (0, -1, -1)
             for a in range(x0.shape[0]):
                 x = np.array(x0[a])
@@ -120,7 +136,7 @@ class SolveIVP(Integrator):
                             return uj
                     sol = solve(x, pa, u_of_t, t[j], t[j + 1], opts)
                     if sol.status == -1 or not np.all(np.isfinite(sol.y)):
-                        status[:3] = (4 if sol.status == -1 else 2, a, 0)
+                        failed(status, report, sol, a, pa, u_of_t, opts)
                         return j + 1
                     x = sol.y[:, -1]
                     y[a, j + 1] = out(tuple(x), pa, tuple(uj1))

@@ -21,8 +21,8 @@ from numba import njit
 from sim.physics.kernels.events import ILLINOIS_MAX_ITERATIONS, armed, crossed, illinois_bracket, illinois_fraction
 from sim.physics.kernels.placeholders import N_INPUTS, N_PARAMS, N_STATES, output, rhs
 from sim.physics.kernels.tuples import (combine1, combine2, combine3, combine4, combine5, combine6, difference, dot,
-                                        error_norm, first_nonfinite, interpolate, load_row, store_row, store_sample,
-                                        zeros_like)
+                                        error_norm, first_nonfinite, interpolate, largest_error_share, load_row,
+                                        store_row, store_sample, zeros_like)
 
 __all__ = ["advance", "simulate"]
 
@@ -107,7 +107,9 @@ def _run(x, p, uj, uj1, tj, dtj, linear, t0, t1, t_stop, opts, h_in, ev_out, ev_
          g, check, stiff):
     # Integrate one asset from t0 towards t1 with adaptive steps (never clipped to t_stop); stop at the first
     # armed crossing (check=True) or at t_stop, evaluating the dense output there.
-    # Returns (code, t_end, x_end, event_or_state_index, next_step).
+    # Returns (code, t_end, x_end, event_or_state_index, step, value): code 2 - state index diverged to value in the
+    # step from t_end, x_end its last finite states; code 4 (step collapsed) and 5 (step budget spent) - index is
+    # the state with the largest share of the last error estimate and value its value at t_end.
     rtol, atol, max_step, first, time_tol, max_steps = opts[0], opts[1], opts[2], opts[3], opts[4], opts[5]
     m = ev_out.shape[0]
     dwdt = 1.0 / dtj if linear else 0.0
@@ -124,15 +126,19 @@ def _run(x, p, uj, uj1, tj, dtj, linear, t0, t1, t_stop, opts, h_in, ev_out, ev_
     n_nonstiff = 0
     rejected = False
     steps = 0
+    x1 = x
+    err = zeros_like(x)
     while t < t1:
         if steps >= max_steps:
-            return 4, t, x, -1, h
+            worst = largest_error_share(err, x, x1, rtol, atol)
+            return 5, t, x, worst, h, x[worst] if worst >= 0 else math.nan
         h = min(h, max_step)
         last = t + h >= t1 - 1e-12 * max(1.0, abs(t1))
         if last:
             h = t1 - t
         if h <= 16.0 * 2.22e-16 * max(abs(t), 1.0):
-            return 4, t, x, -1, h
+            worst = largest_error_share(err, x, x1, rtol, atol)
+            return 4, t, x, worst, h, x[worst] if worst >= 0 else math.nan
         w0 = (t - tj) * dwdt
         x1, err, k3, k4, k5, k6, k7, ysti = _step(x, p, uj, uj1, w0, h * dwdt, h, k1)
         steps += 1
@@ -143,7 +149,9 @@ def _run(x, p, uj, uj1, tj, dtj, linear, t0, t1, t_stop, opts, h_in, ev_out, ev_
                 h *= 0.25  # try again smaller before declaring divergence
                 rejected = True
                 continue
-            return 2, t, x, max(bad, 0), h
+            if bad < 0:  # the states are finite but their error estimate is not
+                bad = largest_error_share(err, x, x1, rtol, atol)
+            return 2, t, x, bad, h, x1[bad]
         if en > 1.0:
             h *= max(0.2, 0.9 * en ** -0.2)
             rejected = True
@@ -180,13 +188,13 @@ def _run(x, p, uj, uj1, tj, dtj, linear, t0, t1, t_stop, opts, h_in, ev_out, ev_
         t_hit = t + hit_th * h if hit_j >= 0 else 1e300
         if t_stop < t1 and t_stop <= t_new and t_stop < t_hit:
             th = (t_stop - t) / h
-            return 0, t_stop, _dense(x, h, th, k1, k3, k4, k5, k6, k7), -1, h
+            return 0, t_stop, _dense(x, h, th, k1, k3, k4, k5, k6, k7), -1, h, math.nan
         if hit_j >= 0:
             xe = x1 if hit_th >= 1.0 else _dense(x, h, hit_th, k1, k3, k4, k5, k6, k7)
-            return 1, t_hit, xe, hit_j, h
+            return 1, t_hit, xe, hit_j, h, math.nan
         bad = first_nonfinite(x1)
         if bad >= 0:
-            return 2, t, x, bad, h
+            return 2, t, x, bad, h, x1[bad]
         fac = 0.9 * en ** -0.2 if en > 0.0 else 10.0
         fac = min(10.0, max(0.2, fac))
         if rejected:
@@ -199,11 +207,28 @@ def _run(x, p, uj, uj1, tj, dtj, linear, t0, t1, t_stop, opts, h_in, ev_out, ev_
             for j in range(m):
                 g[j] = y[ev_out[j]] - ev_level[j]
         h = h * fac
-    return 0, t1, x, -1, h
+    return 0, t1, x, -1, h, math.nan
 
 
 @njit(cache=True)
-def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
+def _failed(status, report, code, a, index, t_end, x_end, h, value):
+    # fill status and report (see sim.physics.integrators.base) from a failed _run
+    status[0] = code
+    status[1] = a
+    status[2] = index
+    report[0] = value
+    if code == 2:  # diverged in the step from t_end, where x_end was last finite
+        report[1] = t_end + h
+        report[2] = x_end[index]
+        report[3] = t_end
+    else:
+        report[1] = t_end
+        report[2] = h
+        report[3] = math.nan
+
+
+@njit(cache=True)
+def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status, report):
     n = x.shape[0]
     m = ev_out.shape[0]
     status[0] = 0
@@ -222,14 +247,13 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
     for a in range(n):
         ua = load_row(u, a, N_INPUTS)
         check = m > 0 and armed(ev_active, a)
-        code, te, xe, j, _h = _run(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, t0, 1.0, False, t0,
-                                   t1, best_t, opts, 0.0, ev_out, ev_level, ev_dir, ev_active, a, g, check, stiff)
+        code, te, xe, j, h, value = _run(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, t0, 1.0, False,
+                                         t0, t1, best_t, opts, 0.0, ev_out, ev_level, ev_dir, ev_active, a, g, check,
+                                         stiff)
         if stiff[0] > 0.0 and status[3] < 0:
             status[3] = a
         if code >= 2:
-            status[0] = code
-            status[1] = a
-            status[2] = j
+            _failed(status, report, code, a, j, te, xe, h, value)
             return te
         if code == 1 and te < best_t:
             best_t = te
@@ -240,9 +264,9 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
     for a in range(n):
         if ends[a] != best_t:  # integrated past the earliest event: redo on the same steps, stop there
             ua = load_row(u, a, N_INPUTS)
-            code, te, xe, j, _h = _run(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, t0, 1.0, False,
-                                       t0, t1, best_t, opts, 0.0, ev_out, ev_level, ev_dir, ev_active, a, g, False,
-                                       stiff)
+            code, te, xe, j, _h, _value = _run(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, t0, 1.0,
+                                               False, t0, t1, best_t, opts, 0.0, ev_out, ev_level, ev_dir, ev_active,
+                                               a, g, False, stiff)
             store_row(xs, a, xe)
         store_row(x, a, load_row(xs, a, N_STATES))
     if best_a >= 0:
@@ -254,7 +278,7 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
 
 
 @njit(cache=True)
-def simulate(x0, p, t, u, linear, opts, y, status):
+def simulate(x0, p, t, u, linear, opts, y, status, report):
     n = x0.shape[0]
     k = t.shape[0]
     status[0] = 0
@@ -274,14 +298,12 @@ def simulate(x0, p, t, u, linear, opts, y, status):
         for j in range(k - 1):
             uj = load_row(u, j, N_INPUTS)
             uj1 = load_row(u, j + 1, N_INPUTS) if linear else uj
-            code, te, x, idx, h = _run(x, pa, uj, uj1, t[j], t[j + 1] - t[j], linear != 0, t[j], t[j + 1],
-                                       t[j + 1], opts, h, m0, l0, m0, act, a, g, False, stiff)
+            code, te, x, idx, h, value = _run(x, pa, uj, uj1, t[j], t[j + 1] - t[j], linear != 0, t[j], t[j + 1],
+                                              t[j + 1], opts, h, m0, l0, m0, act, a, g, False, stiff)
             if stiff[0] > 0.0 and status[3] < 0:
                 status[3] = a
             if code >= 2:
-                status[0] = code
-                status[1] = a
-                status[2] = idx
+                _failed(status, report, code, a, idx, te, x, h, value)
                 return j + 1
             store_sample(y, a, j + 1, output(x, pa, load_row(u, j + 1, N_INPUTS)))
     return k

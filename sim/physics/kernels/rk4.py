@@ -4,7 +4,9 @@ The kernels honour the contract of :mod:`sim.physics.integrators.base`
 (``advance`` and ``simulate``).  Every asset of a fleet takes the same step grid
 ``t0 + k * max_step`` (the last step ends exactly at the target time), which
 lets independent assets overlap in the processor's pipeline.  ``opts`` holds
-``[max_step, event_time_tol]``.
+``[max_step, event_time_tol, max_steps]``; a call needing more than
+``max_steps`` steps stops before it starts (``advance``) or at the sample where
+the budget would run out (``simulate``) with status code 5.
 """
 
 from __future__ import annotations
@@ -56,10 +58,35 @@ def locate(x, p, u, h, g0, g1, out_index, level, direction, time_tol):
 
 
 @njit(cache=True)
-def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
+def diverged(status, report, a, bad, value, time, last_value, last_time):
+    """Report that state *bad* of asset *a* became *value* at *time*, last finite (*last_value*) at *last_time*."""
+    status[0] = 2
+    status[1] = a
+    status[2] = bad
+    report[0] = value
+    report[1] = time
+    report[2] = last_value
+    report[3] = last_time
+
+
+@njit(cache=True)
+def over_budget(status, report, index, time, steps_needed):
+    """Report that *steps_needed* steps from *time* (sample *index*, -1 for advance) exceed the step budget."""
+    status[0] = 5
+    status[1] = -1
+    status[2] = index
+    report[0] = math.nan
+    report[1] = time
+    report[2] = steps_needed
+    report[3] = math.nan
+
+
+@njit(cache=True)
+def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status, report):
     """Advance the fleet in place from *t0* towards *t1* [s]; see :mod:`sim.physics.integrators.base`."""
     max_step = opts[0]
     time_tol = opts[1]
+    max_steps = opts[2]
     n = x.shape[0]
     m = ev_out.shape[0]
     status[0] = 0
@@ -67,7 +94,13 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
     status[2] = -1
     if not t1 > t0:
         return t0
+    if (t1 - t0) / max_step > max_steps + 1.0:  # tested as a float: the count may not fit an integer
+        over_budget(status, report, -1, t0, np.ceil((t1 - t0) / max_step))  # np: a float, math.ceil an int
+        return t0
     n_steps = step_count(t0, t1, max_step)
+    if n_steps > max_steps:
+        over_budget(status, report, -1, t0, n_steps)
+        return t0
     if m == 0 or not any_armed(ev_active):
         for k in range(n_steps):
             tk = t0 + k * max_step
@@ -77,9 +110,7 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
                 xt = rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, ua, h)
                 bad = first_nonfinite(xt)
                 if bad >= 0:
-                    status[0] = 2
-                    status[1] = a
-                    status[2] = bad
+                    diverged(status, report, a, bad, xt[bad], tk + h, x[a, bad], tk)
                     return tk
                 store_row(x, a, xt)
         return t1
@@ -97,9 +128,7 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
             xt = rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, ua, h)
             bad = first_nonfinite(xt)
             if bad >= 0:
-                status[0] = 2
-                status[1] = a
-                status[2] = bad
+                diverged(status, report, a, bad, xt[bad], tk + h, x[a, bad], tk)
                 return tk
             store_row(xnew, a, xt)
         best = 2.0
@@ -141,9 +170,10 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status):
 
 
 @njit(cache=True)
-def simulate(x0, p, t, u, linear, opts, y, status):
+def simulate(x0, p, t, u, linear, opts, y, status, report):
     """Outputs ``y[n, k, ny]`` on the sample grid *t*; see :mod:`sim.physics.integrators.base`."""
     max_step = opts[0]
+    max_steps = opts[2]
     n = x0.shape[0]
     k = t.shape[0]
     status[0] = 0
@@ -152,9 +182,14 @@ def simulate(x0, p, t, u, linear, opts, y, status):
     x = x0.copy()
     for a in range(n):
         store_sample(y, a, 0, output(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), load_row(u, 0, N_INPUTS)))
+    steps = 0.0
     for j in range(k - 1):
         dt = t[j + 1] - t[j]
+        if dt / max_step - 1e-9 > max_steps - steps:  # tested as a float: the count may not fit an integer
+            over_budget(status, report, j, t[j], steps + np.ceil(dt / max_step - 1e-9))
+            return j + 1
         nsub = max(1, int(math.ceil(dt / max_step - 1e-9)))
+        steps += nsub
         h = dt / nsub
         uj = load_row(u, j, N_INPUTS)
         uj1 = load_row(u, j + 1, N_INPUTS)
@@ -171,14 +206,12 @@ def simulate(x0, p, t, u, linear, opts, y, status):
                 um = uj
                 ub = uj
             for a in range(n):
-                store_row(x, a, rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, um, ub, h))
+                xt = rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, um, ub, h)
+                bad = first_nonfinite(xt)
+                if bad >= 0:
+                    diverged(status, report, a, bad, xt[bad], t[j] + (s + 1) * h, x[a, bad], t[j] + s * h)
+                    return j + 1
+                store_row(x, a, xt)
         for a in range(n):
-            xt = load_row(x, a, N_STATES)
-            bad = first_nonfinite(xt)
-            if bad >= 0:
-                status[0] = 2
-                status[1] = a
-                status[2] = bad
-                return j + 1
-            store_sample(y, a, j + 1, output(xt, load_row(p, a, N_PARAMS), uj1))
+            store_sample(y, a, j + 1, output(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), uj1))
     return k

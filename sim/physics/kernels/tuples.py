@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 
-from numba import types
+from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
 __all__ = ["combine1", "combine2", "combine3", "combine4", "combine5", "combine6", "combine7", "difference", "dot",
-           "error_norm", "first_nonfinite", "interpolate", "load_row", "select", "store_row", "store_sample",
-           "zeros_like"]
+           "error_norm", "first_nonfinite", "interpolate", "largest_error_share", "load_row", "select", "store_row",
+           "store_sample", "zeros_like"]
 
 
 def _written_out(params: str, n: int, *, before: tuple[str, ...] = (), lines: tuple[str, ...] = (), element: str = "",
@@ -159,6 +159,22 @@ def _error_norm(e, x0, x1, rtol, atol):
     return _written_out("e, x0, x1, rtol, atol", _width(e), before=("total = 0.0",),
                         lines=("total += (e[{k}] / (atol + rtol * max(abs(x0[{k}]), abs(x1[{k}])))) ** 2",),
                         result="math.sqrt(total / {n})")
+
+
+@njit(cache=True)
+def largest_error_share(e, x0, x1, rtol, atol):
+    """Index of the element with the largest share in :func:`error_norm` (a NaN share counts as largest); -1 if
+    every share is zero.  For error reports only: a plain loop, not written out."""
+    best = -1
+    largest = 0.0
+    for k in range(len(e)):
+        share = abs(e[k]) / (atol + rtol * max(abs(x0[k]), abs(x1[k])))
+        if math.isnan(share):
+            return k
+        if share > largest:
+            largest = share
+            best = k
+    return best
 
 
 # ----------------------------------------------------------------------------------------- Runge-Kutta stages
