@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from calibration import CalibrationData, simulate_window
 from sim.clock import CoSimulation
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL, RK4, Fleet
 from sim.processes import Station, StationParams, input_profile, motor_events, station_process
 from sim.streams import RandomStreams
-from sim.telemetry import replay
 from sim.line import AmbientCycle
 
 __all__ = ["Plant", "AmbientProfile", "PlantRun", "run_plant", "shadow_replay", "ambient_cycle"]
@@ -164,12 +164,27 @@ def run_plant(plant: Plant, *, horizon: float, streams: RandomStreams, x0: dict 
     return PlantRun(kpis=kpis, station=station, trace=trace, trips=list(station.trip_times))
 
 
-def shadow_replay(stream, *, motor_params: dict, x0: dict, max_step: float = 1.0) -> tuple[pd.DataFrame, dict]:
-    """Replay telemetry through the motor twin on the simulation clock (shadow mode).
+def shadow_replay(stream, *, motor_params, x0: dict, max_step: float | None = None) -> tuple[pd.DataFrame, dict]:
+    """Replay telemetry through the motor twin (shadow mode): predicted against measured winding temperature.
 
-    The measured current and ambient temperature drive the twin (zero-order
-    hold between samples); at every sample the predicted winding temperature
-    is compared with the measured one.
+    The measured current and ambient temperature drive the twin (zero-order hold
+    between samples, quarantined inputs carried forward) from *x0* at the first sample
+    that has every input; the window is simulated by :func:`calibration.simulate_window`,
+    the function the fit and the registry's prediction use, so a replay of the
+    calibration window with the calibrated record reproduces the fit's outputs exactly.
+
+    Parameters
+    ----------
+    stream : TelemetryStream
+        Validated telemetry (SI) with ``motor_current``, ``ambient_temperature`` and
+        ``winding_temperature`` channels.
+    motor_params : CalibrationRecord or dict
+        The record (its :meth:`~calibration.CalibrationRecord.params`) or motor parameters
+        name → value [SI] (spec defaults fill the rest).
+    x0 : dict
+        Motor states at the first sample [K].
+    max_step : float, optional
+        RK4 step [s]; default the record's, else 1 s.
 
     Returns
     -------
@@ -178,27 +193,12 @@ def shadow_replay(stream, *, motor_params: dict, x0: dict, max_step: float = 1.0
     final_state : dict
         Motor states at the last sample [K].
     """
-    env = simpy.Environment()
-    cosim = CoSimulation(env)
-    fleet = Fleet(MOTOR_THERMAL, states=x0, params=motor_params, integrator=RK4(max_step=max_step))
-    motor = cosim.add_physics(fleet)
-    times, measured, predicted = [], [], []
-    inputs = ("motor_current", "ambient_temperature")
-    have = set()
-
-    def on_sample(t, values):
-        if have.issuperset(inputs):  # prediction needs inputs since the previous sample
-            times.append(t)
-            predicted.append(motor.output(0, "winding_temperature"))
-            measured.append(values.get("winding_temperature", np.nan))
-        for name in inputs:
-            if name in values:
-                motor.set_input(0, name, values[name])
-                have.add(name)
-
-    env.process(replay(env, stream, on_sample))
-    env.run()
-    index = stream.t0 + pd.to_timedelta(np.asarray(times), unit="s")
-    frame = pd.DataFrame({"measured": measured, "predicted": predicted}, index=index)
+    data = CalibrationData.from_frame(stream.frame, MOTOR_THERMAL.spec, outputs=["winding_temperature"],
+                                      source_hash=stream.content_hash)
+    run = simulate_window(MOTOR_THERMAL, motor_params, data, x0=x0, max_step=max_step)
+    index = data.start + pd.to_timedelta(data.t, unit="s")
+    frame = pd.DataFrame({"measured": data.outputs[:, 0],
+                          "predicted": run.outputs[0, :, MOTOR_THERMAL.spec.index("outputs", "winding_temperature")]},
+                         index=index)
     frame["residual"] = frame["measured"] - frame["predicted"]
-    return frame, MOTOR_THERMAL.spec.as_dict("states", motor.fleet.states[0])
+    return frame, run.final_state()
