@@ -9,13 +9,13 @@ column per model input (SI) and returns the model outputs (SI) simulated with
 the calibrated parameters; the initial states can be overridden per call
 through the params ``x0.<state>``.  The files are logged under the
 calibration run (``twin/<record_id>``) and registered as a version of
-``twinbench.<plant>.<model>``, tagged with the record id, the data window, its
-content hash and the git commit.
+``twinbench.<plant>.<model>``, tagged (:mod:`scenarios.tracking.lineage`) with the record id, the data
+window, its data hash, the telemetry file hash, the git commit and the sha256 of the files.
 
-Life cycle (all through ``MlflowClient`` alias APIs, never the fluent API):
+Life cycle (all through the tracker's ``MlflowClient``, never the fluent API):
 
 * the first registered version becomes ``champion``; every later one becomes
-  ``challenger`` (replacing an unevaluated earlier challenger);
+  ``challenger`` (an undecided earlier challenger is tagged ``superseded``);
 * :meth:`TwinRegistry.evaluate_challenger` runs champion and challenger in
   shadow on the *next* window (data after the challenger's calibration window)
   and promotes the challenger under a :class:`PromotionRule`: **better** means a
@@ -28,27 +28,32 @@ Life cycle (all through ``MlflowClient`` alias APIs, never the fluent API):
   tag ``twinbench.champion_history``; :meth:`TwinRegistry.rollback` re-points
   ``champion`` to the one before.
 
-Registering a record whose ``record_id`` is registered already returns that
-version (a job re-run on the same data adds none).  Loading a version imports
-``scenarios.tracking.registry`` (MLflow "models from code": nothing is pickled), so
-Twinbench must be installed where a version is loaded.
+**Concurrency.**  Several jobs may register and evaluate against one store at once.  Every write that
+depends on what it read (a new version, an alias move, the champion history, a decision) happens under the
+tracker's lock of the registered model, after re-reading: a record id is registered once; an alias moves only
+if it still points where the evaluation read it (compare-and-set; otherwise the result is ``stale`` and
+nothing moves); a challenger is decided once.  So every champion after the first was evaluated against the
+champion it replaced.  The simulation itself runs outside the lock.
 
-How the main job calls it (``scenarios/job.py``, after the fit, inside the
-calibration step).  The last run's challenger is evaluated first, on the part of
-this window after its own window; then this calibration is registered::
+**Trust.**  Loading a version never imports or runs code from the store: the twin is rebuilt from the
+checked JSON files (:mod:`scenarios.tracking.integrity`).  A version that fails the checks raises
+:class:`RegistryIntegrityError`; in a shadow evaluation it is recorded (``shadow.decision = failed``,
+``shadow.error``), the challenger is dropped and the job goes on.
+
+How the main job calls it (``scenarios/job.py``, after the fit, inside the calibration step).  The last
+run's challenger is evaluated first, on the part of this window after its own window; then this calibration
+is registered::
 
     from scenarios.tracking.registry import register_calibration, registered_model_name, shadow_evaluate
 
-    if getattr(tracker, "uri", None):  # NullTracker: no registry
+    if tracker.client is not None:  # NullTracker: no registry
         name = registered_model_name("bottling", MOTOR_THERMAL.spec.name)
-        shadow = shadow_evaluate(tracker.uri, name, data, run_id=run)  # None: nothing to evaluate
-        version = register_calibration(tracker.uri, run, record, plant="bottling",
+        shadow = shadow_evaluate(tracker, name, data, run_id=run)  # None: nothing to evaluate
+        version = register_calibration(tracker, run, record, plant="bottling",
                                        max_step=spec.calibrator.max_step, git_commit=spec.tags.get("git.commit"))
 
-``tracking_uri`` is a ``sqlite:///<path>`` store (relative paths are made
-absolute) or ``http(s)://host:port`` of an ``mlflow server``.  MLflow is
-imported inside the functions: importing this module costs no MLflow import.
-The alias updates are not transactional; run one registering job per model.
+*tracker* is an :class:`~scenarios.tracking.tracker.MlflowTracker` (a tracking URI string is still accepted).
+MLflow is imported inside the functions: importing this module costs no MLflow import.
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,22 +70,28 @@ import numpy as np
 import pandas as pd
 
 from calibration.record import CalibrationRecord
-from scenarios.tracking.tracker import absolute_store_uri
-from sim.exceptions import ConfigurationError, ModelError, TwinbenchError
+from scenarios.tracking.integrity import (CHECKED_FILES, CODE_FILE, MODEL_CODE, RECORD_FILE, TWIN_FILE,
+                                          RegistryError, RegistryIntegrityError, check_files, check_record,
+                                          check_twin_config, file_hashes)
+from scenarios.tracking.lineage import (ARTIFACT_PATH, ARTIFACT_SHA256, CALIBRATION_DATA_HASH, CALIBRATION_RECORD_ID,
+                                        CHAMPION_HISTORY, GIT_COMMIT, MODEL, ROLE, ROLLED_BACK, SHADOW_CHAMPION_SCORE,
+                                        SHADOW_CHAMPION_VERSION, SHADOW_DATA_HASH, SHADOW_DECISION, SHADOW_ERROR,
+                                        SHADOW_RUN_ID, SHADOW_SCORE, SHADOW_SUPERSEDED_BY, TELEMETRY_CONTENT_HASH,
+                                        WINDOW_END, WINDOW_START)
+from scenarios.tracking.shadow import TIME_COLUMN, PromotionRule, ShadowResult, frame_of, shadow_rmse
+from scenarios.tracking.tracker import as_tracker
+from scenarios.tracking.tracker import git_commit as git_commit_of_checkout
+from sim.exceptions import ConfigurationError, ModelError
 from sim.physics import MODELS
 from sim.physics.integrators import RK4
 
 __all__ = ["CHALLENGER", "CHAMPION", "CalibratedTwin", "LoadedTwin", "PromotionRule", "RegistryError",
-           "ShadowResult", "TwinRegistry", "frame_of", "load_champion", "pyfunc_model", "register_calibration",
-           "registered_model_name", "rollback", "shadow_evaluate"]
+           "RegistryIntegrityError", "ShadowResult", "TwinRegistry", "frame_of", "load_champion", "pyfunc_model",
+           "register_calibration", "registered_model_name", "rollback", "shadow_evaluate"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-HISTORY_TAG = "twinbench.champion_history"
-TIME_COLUMN = "time"
-
-
-class RegistryError(TwinbenchError):
-    """The model registry cannot do what was asked (unreachable store, missing alias or version ...)."""
+HISTORY_TAG = CHAMPION_HISTORY
+_MODEL_CODE = MODEL_CODE  # (the name before integrity.py)
 
 
 def registered_model_name(plant: str, model: str) -> str:
@@ -180,17 +191,12 @@ class CalibratedTwin:
         return cls.from_config(CalibrationRecord.from_json(str(record_path)), config)
 
 
-def frame_of(data) -> pd.DataFrame:
-    """The pyfunc input of a :class:`~calibration.data.CalibrationData` window: time [s] and inputs [SI]."""
-    cols = {TIME_COLUMN: data.t, **{n: data.inputs[:, j] for j, n in enumerate(data.input_names)}}
-    return pd.DataFrame(cols)
-
-
 def pyfunc_model():
     """A ``mlflow.pyfunc.PythonModel`` that predicts the twin's outputs [SI] from time [s] and inputs [SI].
 
-    Built on call, not at import: subclassing ``PythonModel`` needs ``import mlflow`` (seconds).  Versions
-    are saved as MLflow "models from code" (a two-line script calling this), so nothing is pickled.
+    For MLflow users outside Twinbench (``mlflow.pyfunc.load_model``, ``mlflow models serve``): Twinbench
+    itself never loads a version through MLflow (see :mod:`scenarios.tracking.integrity`).  Built on call, not
+    at import: subclassing ``PythonModel`` needs ``import mlflow`` (seconds).
     """
     import mlflow.pyfunc
 
@@ -203,10 +209,6 @@ def pyfunc_model():
             return self.twin.predict(model_input, x0=x0)
 
     return TwinPyfunc()
-
-
-_MODEL_CODE = ("import mlflow.models\nfrom scenarios.tracking.registry import pyfunc_model\n"
-               "mlflow.models.set_model(pyfunc_model())\n")
 
 
 def _save_pyfunc(twin: CalibratedTwin, folder: Path) -> Path:
@@ -223,131 +225,88 @@ def _save_pyfunc(twin: CalibratedTwin, folder: Path) -> Path:
         inputs=Schema([ColSpec("double", TIME_COLUMN)] + [ColSpec("double", n) for n in spec.names("inputs")]),
         outputs=Schema([ColSpec("double", n) for n in spec.names("outputs")]),
         params=ParamSchema([ParamSpec(f"x0.{k}", "double", v) for k, v in twin.initial_state().items()]))
-    example = pd.DataFrame({TIME_COLUMN: [0.0, 60.0, 120.0],
-                            **{v.name: [v.default] * 3 for v in spec.inputs}})
     target = folder / "model"
-    code = folder / "files" / "twin_pyfunc.py"
-    code.write_text(_MODEL_CODE, encoding="utf-8")
+    code = folder / "files" / CODE_FILE
+    code.write_text(MODEL_CODE, encoding="utf-8")
     # explicit requirements: MLflow would otherwise infer them by loading the model in a subprocess (seconds)
     import numba
 
     requirements = [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}",
                     f"numba=={numba.__version__}"]
-    mlflow.pyfunc.save_model(str(target), python_model=str(code),
-                             artifacts={"record": str(record_path), "twin": str(twin_path)}, signature=signature,
-                             input_example=example, pip_requirements=requirements)
+    with warnings.catch_warnings():  # no input example: MLflow would load (run) the model to check it
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+        mlflow.pyfunc.save_model(str(target), python_model=str(code),
+                                 artifacts={"record": str(record_path), "twin": str(twin_path)}, signature=signature,
+                                 pip_requirements=requirements)
     return target
-
-
-# ---------------------------------------------------------------- decisions
-@dataclass(frozen=True)
-class PromotionRule:
-    """When a challenger predicts better than the champion.
-
-    ``score = sqrt(mean_c (rmse_c / sigma_c)^2)`` over the measured output channels
-    ``c``, with ``rmse_c`` over the samples at ``t >= t_start + burn_in_s`` and
-    ``sigma_c`` from *noise_std*, else the challenger's then the champion's record
-    (``metrics[c]["noise_std"]``), else 1 (SI unit of the channel).  The challenger
-    is promoted iff its score is finite and ``< (1 - margin) * champion score``.
-
-    Parameters
-    ----------
-    margin : float
-        Relative improvement required, in [0, 1).
-    burn_in_s : float
-        Initial part of the window left out of the RMSE [s] (decay of a wrong initial state).
-    noise_std : dict
-        channel → noise level [SI].
-    """
-
-    margin: float = 0.02
-    burn_in_s: float = 0.0
-    noise_std: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not 0 <= self.margin < 1:
-            raise ConfigurationError(f"PromotionRule margin = {self.margin} must lie in [0, 1) (a relative "
-                                     f"improvement, e.g. 0.02 for 2 %)")
-        if not self.burn_in_s >= 0:
-            raise ConfigurationError(f"PromotionRule burn_in_s = {self.burn_in_s} must be >= 0 seconds")
-
-    def sigma(self, channel: str, *records) -> float:
-        if channel in self.noise_std:
-            return float(self.noise_std[channel])
-        for rec in records:
-            value = rec.metrics.get(channel, {}).get("noise_std")
-            if value is not None and math.isfinite(value) and value > 0:
-                return float(value)
-        return 1.0
-
-    def score(self, rmse: dict, sigma: dict) -> float:
-        return float(np.sqrt(np.mean([(rmse[c] / sigma[c]) ** 2 for c in rmse])))
-
-    def promotes(self, challenger_score: float, champion_score: float) -> bool:
-        return math.isfinite(challenger_score) and challenger_score < (1 - self.margin) * champion_score
-
-
-@dataclass(frozen=True)
-class ShadowResult:
-    """Outcome of one shadow evaluation: per-channel RMSE [SI], weighted scores and the decision."""
-
-    name: str
-    champion: int
-    challenger: int
-    rmse: dict  # {"champion": {channel: rmse}, "challenger": {...}}
-    scores: dict  # {"champion": score, "challenger": score}
-    sigma: dict
-    promoted: bool
-    rule: PromotionRule
-    window: dict
-    run_id: str
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
 class LoadedTwin:
-    """One registered version: its MLflow ``ModelVersion``, the pyfunc model and the calibration record."""
+    """One registered version: its MLflow ``ModelVersion``, the checked calibration record and the twin rebuilt
+    from data.  ``predict(frame, params={"x0.<state>": value})`` has the signature of the pyfunc model."""
 
     version: object
-    pyfunc: object
+    twin: CalibratedTwin
     record: CalibrationRecord
+
+    def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        x0 = {k[3:]: float(v) for k, v in (params or {}).items() if k.startswith("x0.")}
+        return self.twin.predict(model_input, x0=x0)
+
+    @property
+    def pyfunc(self) -> "LoadedTwin":
+        """This object (it predicts like the pyfunc model; kept for callers of the pyfunc-based loader)."""
+        return self
 
 
 # ------------------------------------------------------------------ registry
 class TwinRegistry:
-    """One registered twin model (``twinbench.<plant>.<model>``) in an MLflow registry.
+    """One registered twin model (``twinbench.<plant>.<model>``) in the tracker's MLflow registry.
+
+    Every change of aliases, of the champion history and every new version happens under the tracker's
+    lock of this registered model (:meth:`~scenarios.tracking.tracker.MlflowTracker.lock`), after re-reading
+    what it depends on: an alias moves only if it still points where the decision was made (compare-and-set),
+    a record id is registered once, a challenger is decided once.
 
     Parameters
     ----------
-    tracking_uri : str
-        ``sqlite:///<path>`` or ``http(s)://host:port`` of an ``mlflow server``.
+    tracker : MlflowTracker
+        The store (the tracker owns the MLflow client).  A tracking URI is accepted too (a tracker on it is
+        made, experiment ``twinbench``), for older callers.
     name : str
         Registered-model name, see :func:`registered_model_name`.
-    registry_uri : str, optional
-        Registry store when it differs from the tracking store.
     """
 
-    def __init__(self, tracking_uri: str, name: str, *, registry_uri: str | None = None):
-        self.tracking_uri = tracking_uri
+    def __init__(self, tracker, name: str):
+        self.tracker = as_tracker(tracker)
         self.name = name
-        self.registry_uri = registry_uri
-        self._client = None
+        self._checked = False
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracker.uri
 
     @property
     def client(self):
-        if self._client is None:
-            self._client = _connect(self.tracking_uri, self.registry_uri)
-        return self._client
+        client = self.tracker.client
+        if not self._checked:
+            try:
+                client.search_registered_models(max_results=1)
+            except Exception as err:  # noqa: BLE001 - any backend failure means the same to the caller
+                raise RegistryError(f"cannot open the MLflow model registry at {self.tracker.registry_uri!r}: {err}; "
+                                    f"use a 'sqlite:///<abs path>.db' store or a running 'mlflow server'") from None
+            self._checked = True
+        return client
 
     # -------------------------------------------------------------- register
     def register(self, run_id: str, record: CalibrationRecord, *, x0: dict | None = None, max_step: float = 1.0,
                  git_commit: str | None = None):
         """Log *record* as a pyfunc model under *run_id* and register it as a new version.
 
-        The first version becomes ``champion``, later ones ``challenger``.  A record whose ``record_id`` is
-        registered already returns that version unchanged.  Returns the ``ModelVersion``.
+        The first version becomes ``champion``; a later one becomes ``challenger`` (an undecided earlier
+        challenger is tagged ``shadow.decision = superseded``).  A record whose id is registered already returns
+        that version unchanged, also when two jobs register it at once.  Returns the ``ModelVersion``.
         """
         from mlflow.exceptions import MlflowException
 
@@ -356,35 +315,47 @@ class TwinRegistry:
             raise ConfigurationError(f"registered model {self.name!r} holds another model than the record's "
                                      f"{record.model!r}; register it as twinbench.<plant>.{record.model}")
         client = self.client
-        same = self._versions(f"tags.`twinbench.record_id` = '{record.record_id}'")
-        if same:  # re-running a job on the same data adds no version
-            return client.get_model_version(self.name, str(max(int(v.version) for v in same)))
+        same = self._by_record(record.record_id)
+        if same is not None:  # re-running a job on the same data adds no version
+            return same
         try:
             run = client.get_run(run_id)
         except MlflowException as err:
-            raise RegistryError(f"run {run_id!r} does not exist in {client.tracking_uri}: {err.message}; pass the id "
+            raise RegistryError(f"run {run_id!r} does not exist in {self.tracker.uri}: {err.message}; pass the id "
                                 f"of the calibration run (tracker.start_run(...) returns it)") from None
         path = f"twin/{record.record_id}"
         with tempfile.TemporaryDirectory() as tmp:
-            client.log_artifacts(run_id, str(_save_pyfunc(twin, Path(tmp))), path)
-        try:
-            client.create_registered_model(self.name, description=f"Calibrated {record.model} twin (Twinbench)")
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        commit = git_commit or run.data.tags.get("mlflow.source.git.commit", "")
+            folder = _save_pyfunc(twin, Path(tmp))
+            hashes = file_hashes(folder)
+            self.tracker.log_artifacts(run_id, folder, path)
         win = record.window
-        tags = {"twinbench.record_id": record.record_id, "twinbench.model": f"{record.model}=={record.model_version}",
-                "window.start": win.get("start", ""), "window.end": win.get("end", ""),
-                "window.content_hash": win.get("content_hash", ""), "window.source_hash": win.get("source_hash", ""),
-                "git_commit": commit, "twinbench.artifact_path": path}
-        mv = client.create_model_version(self.name, f"runs:/{run_id}/{path}", run_id=run_id, tags=tags,
-                                         description=f"record {record.record_id}: window {win.get('start')} .. "
-                                                     f"{win.get('end')}")
-        if self._alias(CHAMPION) is None:
-            self._set_champion(mv.version)
-        else:
-            client.set_registered_model_alias(self.name, CHALLENGER, mv.version)
+        tags = {CALIBRATION_RECORD_ID: record.record_id, MODEL: f"{record.model}=={record.model_version}",
+                WINDOW_START: win.get("start", ""), WINDOW_END: win.get("end", ""),
+                CALIBRATION_DATA_HASH: win.get("content_hash", ""),
+                TELEMETRY_CONTENT_HASH: win.get("source_hash", ""),
+                GIT_COMMIT: git_commit or run.data.tags.get(GIT_COMMIT) or git_commit_of_checkout(),
+                ARTIFACT_PATH: path, ARTIFACT_SHA256: json.dumps(hashes, sort_keys=True)}
+        with self.tracker.lock(self.name) as held:
+            same = self._by_record(record.record_id)  # registered by another job since the first look
+            if same is not None:
+                return same
+            try:
+                client.create_registered_model(self.name, description=f"Calibrated {record.model} twin (Twinbench)")
+            except MlflowException as err:
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            held.check()
+            mv = client.create_model_version(self.name, f"runs:/{run_id}/{path}", run_id=run_id, tags=tags,
+                                             description=f"record {record.record_id}: window {win.get('start')} .. "
+                                                         f"{win.get('end')}")
+            if self._alias(CHAMPION) is None:
+                self._set_champion(mv.version)
+            else:
+                old = self._alias(CHALLENGER)
+                if old is not None and not self._decision(old):
+                    client.set_model_version_tag(self.name, old, SHADOW_DECISION, "superseded")
+                    client.set_model_version_tag(self.name, old, SHADOW_SUPERSEDED_BY, str(mv.version))
+                client.set_registered_model_alias(self.name, CHALLENGER, str(mv.version))
         return client.get_model_version(self.name, mv.version)
 
     # ------------------------------------------------------------------ read
@@ -403,21 +374,40 @@ class TwinRegistry:
                                 f"(register_calibration) or pick an existing alias or version") from None
 
     def load(self, which="champion") -> LoadedTwin:
-        """Download and load a version (alias or number): the pyfunc model and its calibration record."""
-        import mlflow.pyfunc
+        """A version (alias or number) rebuilt from its checked DATA files; no stored code is imported or run.
 
+        Raises :class:`RegistryIntegrityError` when the files fail the checks of
+        :mod:`scenarios.tracking.integrity` (tampered, corrupt or of another model version).
+        """
         mv = self.version(which)
-        path = mv.tags.get("twinbench.artifact_path") or mv.source.split(f"runs:/{mv.run_id}/", 1)[-1]
+        where = f"{self.name!r} version {mv.version}"
+        path = mv.tags.get(ARTIFACT_PATH) or mv.source.split(f"runs:/{mv.run_id}/", 1)[-1]
+        files = {}
         with tempfile.TemporaryDirectory() as tmp:
-            local = self.client.download_artifacts(mv.run_id, path, tmp)
-            model = mlflow.pyfunc.load_model(local)
-            record = CalibrationRecord.from_json(str(Path(local) / "artifacts" / "record.json"))
-        return LoadedTwin(mv, model, record)
+            for rel in CHECKED_FILES:
+                try:
+                    local = self.client.download_artifacts(mv.run_id, f"{path}/{rel}", tmp)
+                except Exception as err:  # noqa: BLE001 - a missing file is a broken version
+                    raise RegistryIntegrityError(f"{where}: {path}/{rel} cannot be read from the store ({err})") \
+                        from None
+                files[rel] = Path(local).read_bytes()
+        check_files(self.name, mv.version, files, mv.tags.get(ARTIFACT_SHA256))
+        try:
+            record = check_record(where, json.loads(files[RECORD_FILE]), mv.tags.get(CALIBRATION_RECORD_ID))
+            if record.model not in MODELS:
+                raise ConfigurationError(f"record.model {record.model!r} is not in sim.physics.MODELS")
+            config = check_twin_config(where, json.loads(files[TWIN_FILE]), MODELS[record.model].spec)
+            twin = CalibratedTwin.from_config(record, config)
+        except (ValueError, ConfigurationError, ModelError) as err:  # (json errors are ValueErrors)
+            if isinstance(err, RegistryIntegrityError):
+                raise
+            raise RegistryIntegrityError(f"{where}: the stored twin does not pass the schema check: {err}") from None
+        return LoadedTwin(mv, twin, record)
 
     def champion_history(self) -> list[int]:
         """Versions that were champion, oldest first (the last is the current champion)."""
         tags = self.client.get_registered_model(self.name).tags
-        return [int(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
+        return [int(v) for v in json.loads(tags.get(CHAMPION_HISTORY, "[]"))]
 
     # ------------------------------------------------------------- decisions
     def evaluate_challenger(self, data, *, rule: PromotionRule | None = None, x0: dict | None = None,
@@ -426,68 +416,120 @@ class TwinRegistry:
         challenger's calibration window); promote the challenger if *rule* says it predicts better.
 
         Both start from the same state: *x0*, else the measured states at the window start, else the
-        challenger's registered initial state.  The comparison goes to *run_id* (or a new ``shadow`` run
-        in the challenger's experiment) as metrics ``shadow.<role>.<channel>.rmse``, ``shadow.<role>.score``,
-        ``shadow.promoted`` and the artifact ``shadow/v<challenger>.json``.
+        challenger's registered initial state.  The comparison goes to *run_id* (or a new ``shadow`` run)
+        as metrics ``shadow.<role>.<channel>.rmse``, ``shadow.<role>.score``, ``shadow.promoted`` and the
+        artifact ``shadow/v<challenger>.json``.
+
+        The aliases are read once; the decision is applied under the lock only if both still point where
+        they were read and the challenger is undecided, else the result says ``decision == "stale"`` and
+        nothing moves.  A version that fails to load (:class:`RegistryIntegrityError`) makes the decision
+        ``failed``: recorded (tags ``shadow.decision``, ``shadow.error``), challenger alias removed, no error
+        raised.
         """
-        rule = rule or PromotionRule()
-        champ, chall = self.load(CHAMPION), self.load(CHALLENGER)
-        end = chall.record.window.get("end")
-        if end is not None and not data.start > pd.Timestamp(end):
+        champion, challenger = self._alias(CHAMPION), self._alias(CHALLENGER)
+        if champion is None or challenger is None:
+            raise RegistryError(f"registered model {self.name!r} has no champion and challenger to compare "
+                                f"({self._known()}); register two calibrations first")
+        end = self._window_end(challenger)
+        if end is not None and not data.start > end:
             raise ConfigurationError(
-                f"the shadow window starts at {data.start}, inside the challenger's (version "
-                f"{chall.version.version}) calibration window ending {end}; evaluate on data after {end}")
-        spec = MODELS[chall.record.model].spec
+                f"the shadow window starts at {data.start}, inside the challenger's (version {challenger}) "
+                f"calibration window ending {end}; evaluate on data after {end}")
+        return self._evaluate(champion, challenger, data, rule or PromotionRule(), x0, run_id)
+
+    def _evaluate(self, champion: str, challenger: str, data, rule, x0, run_id) -> ShadowResult:
+        window = {"start": str(data.start), "end": str(data.end), "content_hash": data.content_hash}
+        try:
+            champ, chall = self.load(champion), self.load(challenger)
+        except RegistryIntegrityError as err:
+            nan = {"champion": math.nan, "challenger": math.nan}
+            result = ShadowResult(self.name, int(champion), int(challenger), {}, nan, {}, False, rule, window,
+                                  run_id or "", "failed", str(err))
+            return self._commit(result, data, run_id)
+        spec = chall.twin.model.spec
         channels = [c for c in data.output_names if c in spec.names("outputs")]
         if not channels:
             raise ConfigurationError(f"the window measures none of the outputs {spec.names('outputs')} of "
                                      f"{spec.name}; include at least one (got {list(data.output_names)})")
         start = {n: float(data.outputs[0, j]) for j, n in enumerate(data.output_names)
                  if n in spec.names("states") and np.isfinite(data.outputs[0, j])}
-        common = chall.pyfunc.unwrap_python_model().twin.initial_state({**start, **(x0 or {})})
-        params = {f"x0.{k}": v for k, v in common.items()}
-        rmse = {role: _shadow_rmse(loaded.pyfunc, params, data, channels, rule.burn_in_s)
+        common = chall.twin.initial_state({**start, **(x0 or {})})
+        rmse = {role: shadow_rmse(loaded.twin, common, data, channels, rule.burn_in_s)
                 for role, loaded in (("champion", champ), ("challenger", chall))}
         sigma = {c: rule.sigma(c, chall.record, champ.record) for c in channels}
         scores = {role: rule.score(rmse[role], sigma) for role in rmse}
         promoted = rule.promotes(scores["challenger"], scores["champion"])
-        window = {"start": str(data.start), "end": str(data.end), "content_hash": data.content_hash, "x0": common}
-        result = ShadowResult(self.name, int(champ.version.version), int(chall.version.version), rmse, scores, sigma,
-                              promoted, rule, window, self._log_shadow(run_id, chall.version, rmse, scores, promoted))
-        decision = "promoted" if result.promoted else "rejected"
-        tags = {"shadow.decision": decision, "shadow.champion_version": result.champion,
-                "shadow.window_hash": data.content_hash}
-        self._write_run(result.run_id, tags, result.to_dict(), f"v{result.challenger}.json")
-        for key, value in {**tags, "shadow.score": scores["challenger"], "shadow.champion_score": scores["champion"],
-                           "shadow.run_id": result.run_id}.items():
-            self.client.set_model_version_tag(self.name, str(result.challenger), key, str(value))
-        self.client.delete_registered_model_alias(self.name, CHALLENGER)
-        if result.promoted:
-            self._set_champion(result.challenger)
+        result = ShadowResult(self.name, int(champion), int(challenger), rmse, scores, sigma, promoted, rule,
+                              {**window, "x0": common}, run_id or "", "promoted" if promoted else "rejected")
+        return self._commit(result, data, run_id)
+
+    def _commit(self, result: ShadowResult, data, run_id) -> ShadowResult:
+        """Log *result* to its run, then apply it under the lock if the aliases are still where it was made."""
+        own = run_id is None
+        if own:
+            run_id = self.tracker.start_run(f"shadow:{self.name}:v{result.challenger}", tags={ROLE: "shadow"})
+        metrics = {f"shadow.{role}.{c}.rmse": v for role, per in result.rmse.items() for c, v in per.items()}
+        metrics.update({f"shadow.{role}.score": s for role, s in result.scores.items()})
+        metrics["shadow.promoted"] = float(result.promoted)
+        self.tracker.log_metrics(run_id, metrics)  # (a twin that failed to simulate shows in the JSON only)
+        decision = result.decision
+        with self.tracker.lock(self.name) as held:
+            if (self._alias(CHAMPION), self._alias(CHALLENGER)) != (str(result.champion), str(result.challenger)) \
+                    or self._decision(result.challenger):
+                decision = "stale"  # another job decided (or moved the aliases) since they were read
+            else:
+                held.check()
+                tags = {SHADOW_DECISION: decision, SHADOW_CHAMPION_VERSION: result.champion,
+                        SHADOW_DATA_HASH: data.content_hash, SHADOW_RUN_ID: run_id}
+                if result.error:
+                    tags[SHADOW_ERROR] = result.error[:5000]
+                else:
+                    tags.update({SHADOW_SCORE: result.scores["challenger"],
+                                 SHADOW_CHAMPION_SCORE: result.scores["champion"]})
+                for key, value in tags.items():
+                    self.client.set_model_version_tag(self.name, str(result.challenger), key, str(value))
+                self.client.delete_registered_model_alias(self.name, CHALLENGER)
+                if decision == "promoted":
+                    self._set_champion(result.challenger)
+        result = dataclasses.replace(result, run_id=run_id, decision=decision,
+                                     promoted=decision == "promoted")
+        run_tags = {SHADOW_DECISION: decision, SHADOW_CHAMPION_VERSION: result.champion,
+                    SHADOW_DATA_HASH: data.content_hash}
+        if result.error:
+            run_tags[SHADOW_ERROR] = result.error[:5000]
+        self.tracker.set_tags(run_id, run_tags)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"v{result.challenger}.json"
+            path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=float), encoding="utf-8")
+            self.tracker.log_artifact(run_id, path, "shadow")
+        if own:
+            self.tracker.end_run(run_id)
         return result
 
     def promote(self, version) -> object:
         """Make *version* the champion by hand (recorded in the champion history)."""
         mv = self.version(int(version))
-        if (cur := self._alias(CHALLENGER)) is not None and cur == str(mv.version):
-            self.client.delete_registered_model_alias(self.name, CHALLENGER)
-        self._set_champion(mv.version)
+        with self.tracker.lock(self.name):
+            if self._alias(CHALLENGER) == str(mv.version):
+                self.client.delete_registered_model_alias(self.name, CHALLENGER)
+            self._set_champion(mv.version)
         return self.version(CHAMPION)
 
     def rollback(self):
         """Re-point ``champion`` to the previous champion; returns its ``ModelVersion``."""
-        history = self.champion_history()
-        current = self._alias(CHAMPION)
-        if current is None or not history or int(current) != history[-1]:
-            raise RegistryError(f"the champion of {self.name!r} is version {current}, but the champion history "
-                                f"{history} ends elsewhere: it was moved outside Twinbench; set it with "
-                                f"TwinRegistry.promote(version)")
-        if len(history) < 2:
-            raise RegistryError(f"{self.name!r} has had one champion only (version {current}); there is no "
-                                f"previous champion to roll back to")
-        self.client.set_registered_model_alias(self.name, CHAMPION, str(history[-2]))
-        self.client.set_model_version_tag(self.name, str(current), "twinbench.rolled_back", "true")
-        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[:-1]))
+        with self.tracker.lock(self.name):
+            history = self.champion_history()
+            current = self._alias(CHAMPION)
+            if current is None or not history or int(current) != history[-1]:
+                raise RegistryError(f"the champion of {self.name!r} is version {current}, but the champion history "
+                                    f"{history} ends elsewhere: it was moved outside Twinbench; set it with "
+                                    f"TwinRegistry.promote(version)")
+            if len(history) < 2:
+                raise RegistryError(f"{self.name!r} has had one champion only (version {current}); there is no "
+                                    f"previous champion to roll back to")
+            self.client.set_registered_model_alias(self.name, CHAMPION, str(history[-2]))
+            self.client.set_model_version_tag(self.name, str(current), ROLLED_BACK, "true")
+            self.client.set_registered_model_tag(self.name, CHAMPION_HISTORY, json.dumps(history[:-1]))
         return self.version(CHAMPION)
 
     # --------------------------------------------------------------- helpers
@@ -498,6 +540,19 @@ class TwinRegistry:
             return str(self.client.get_model_version_by_alias(self.name, alias).version)
         except MlflowException:
             return None
+
+    def _decision(self, version) -> str:
+        return self.client.get_model_version(self.name, str(version)).tags.get(SHADOW_DECISION, "")
+
+    def _window_end(self, version) -> pd.Timestamp | None:
+        tags = self.client.get_model_version(self.name, str(version)).tags
+        end = tags.get(WINDOW_END) or tags.get("window.end")  # (the tag's name before lineage.py)
+        return pd.Timestamp(end) if end else None
+
+    def _by_record(self, record_id: str):
+        """The version registered for *record_id* (the lowest, should there be several), or None."""
+        same = self._versions(f"tags.`{CALIBRATION_RECORD_ID}` = '{record_id}'")
+        return min(same, key=lambda v: int(v.version)) if same else None
 
     def _known(self) -> str:
         from mlflow.exceptions import MlflowException
@@ -514,112 +569,40 @@ class TwinRegistry:
         return list(self.client.search_model_versions(query))
 
     def _set_champion(self, version) -> None:
+        """(Under the lock.)"""
         history = self.champion_history() + [int(version)]
         self.client.set_registered_model_alias(self.name, CHAMPION, str(version))
-        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[-200:]))
-
-    def _log_shadow(self, run_id, challenger, rmse, scores, promoted) -> str:
-        """Metrics of the comparison on *run_id*, or on a new ``shadow`` run next to the challenger's run."""
-        import time
-
-        from mlflow.entities import Metric
-
-        client = self.client
-        own = run_id is None
-        if own:
-            exp = client.get_run(challenger.run_id).info.experiment_id
-            run_id = client.create_run(exp, run_name=f"shadow:{self.name}:v{challenger.version}",
-                                       tags={"twinbench.role": "shadow"}).info.run_id
-        metrics = {f"shadow.{role}.{c}.rmse": v for role, per in rmse.items() for c, v in per.items()}
-        metrics.update({f"shadow.{role}.score": s for role, s in scores.items()})
-        metrics["shadow.promoted"] = float(promoted)
-        stamp = int(time.time() * 1000)
-        # MLflow stores no infinite values: a candidate that failed to simulate shows in the JSON artifact only
-        client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items() if math.isfinite(v)])
-        if own:
-            client.set_terminated(run_id, "FINISHED")
-        return run_id
-
-    def _write_run(self, run_id, tags, payload, name) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=float), encoding="utf-8")
-            self.client.log_artifact(run_id, str(path), "shadow")
-
-
-def _shadow_rmse(pyfunc, params, data, channels, burn_in_s) -> dict:
-    """RMSE [SI] per channel of a pyfunc's predictions on *data* after the burn-in; inf if it cannot simulate."""
-    try:
-        y = pyfunc.predict(frame_of(data), params=params)
-    except ModelError:
-        return {c: math.inf for c in channels}
-    out = {}
-    keep = data.t >= data.t[0] + burn_in_s
-    for c in channels:
-        meas = data.outputs[:, list(data.output_names).index(c)]
-        ok = keep & np.isfinite(meas)
-        if not ok.any():
-            raise ConfigurationError(f"channel {c!r} has no finite measurement after the burn-in of {burn_in_s} s; "
-                                     f"shorten PromotionRule.burn_in_s or evaluate on a longer window")
-        out[c] = float(np.sqrt(np.mean((y[c].to_numpy()[ok] - meas[ok]) ** 2)))
-    return out
-
-
-def _connect(tracking_uri: str, registry_uri: str | None):
-    """An ``MlflowClient`` on *tracking_uri*; a server URI is checked first (MLflow itself retries for minutes)."""
-    uri = absolute_store_uri(tracking_uri)
-    if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5.0) as response:
-                response.read()
-        except (urllib.error.URLError, OSError) as err:
-            raise RegistryError(
-                f"cannot reach the MLflow tracking server {uri!r} ({err}); start it (mlflow server --host "
-                f"127.0.0.1 --port PORT --backend-store-uri sqlite:///<abs path>.db) or use a local store "
-                f"'sqlite:///<abs path>.db'") from None
-    elif uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bars in job logs
-    from mlflow.tracking import MlflowClient
-
-    try:
-        client = MlflowClient(tracking_uri=uri, registry_uri=registry_uri or uri)
-        client.search_registered_models(max_results=1)
-    except Exception as err:  # noqa: BLE001 - any backend failure means the same to the caller
-        raise RegistryError(f"cannot open the MLflow model registry at {registry_uri or uri!r}: {err}; use a "
-                            f"'sqlite:///<abs path>.db' store or a running 'mlflow server' URI") from None
-    return client
+        self.client.set_registered_model_tag(self.name, CHAMPION_HISTORY, json.dumps(history[-200:]))
 
 
 # ----------------------------------------------------------- job functions
-def register_calibration(tracking_uri: str, run_id: str, record: CalibrationRecord, *, plant: str = "bottling",
+def register_calibration(tracker, run_id: str, record: CalibrationRecord, *, plant: str = "bottling",
                          x0: dict | None = None, max_step: float = 1.0, git_commit: str | None = None):
     """Register *record* (logged under the calibration run *run_id*) as a version of
-    ``twinbench.<plant>.<record.model>``; the first becomes ``champion``, later ones ``challenger``."""
+    ``twinbench.<plant>.<record.model>``; the first becomes ``champion``, later ones ``challenger``.
+    *tracker*: the :class:`~scenarios.tracking.tracker.MlflowTracker` (or, for older callers, its URI)."""
     name = registered_model_name(plant, record.model)
-    return TwinRegistry(tracking_uri, name).register(run_id, record, x0=x0, max_step=max_step, git_commit=git_commit)
+    return TwinRegistry(tracker, name).register(run_id, record, x0=x0, max_step=max_step, git_commit=git_commit)
 
 
-def shadow_evaluate(tracking_uri: str, name: str, data, *, rule: PromotionRule | None = None,
+def shadow_evaluate(tracker, name: str, data, *, rule: PromotionRule | None = None,
                     x0: dict | None = None, run_id: str | None = None) -> ShadowResult | None:
     """Evaluate the challenger of *name* on the part of *data* after its calibration window
     (see :meth:`TwinRegistry.evaluate_challenger`).
 
-    Returns None when there is nothing to evaluate: no challenger, or fewer than two samples of *data*
-    after the challenger's window (a job re-run on the same telemetry).
+    Returns None when there is nothing to evaluate: no champion or challenger, a challenger decided already,
+    or fewer than two samples of *data* after the challenger's window (a job re-run on the same telemetry).
+    Never raises for a version that fails the integrity check: that evaluation is ``failed`` and recorded.
     """
-    registry = TwinRegistry(tracking_uri, name)
-    if registry._alias(CHALLENGER) is None:
+    registry = TwinRegistry(tracker, name)
+    champion, challenger = registry._alias(CHAMPION), registry._alias(CHALLENGER)
+    if champion is None or challenger is None or registry._decision(challenger):
         return None
-    end = registry.version(CHALLENGER).tags.get("window.end")
-    data = _after(data, pd.Timestamp(end)) if end else data
-    return None if data is None else registry.evaluate_challenger(data, rule=rule, x0=x0, run_id=run_id)
+    end = registry._window_end(challenger)
+    data = _after(data, end) if end is not None else data
+    if data is None:
+        return None
+    return registry._evaluate(champion, challenger, data, rule or PromotionRule(), x0, run_id)
 
 
 def _after(data, end: pd.Timestamp):
@@ -635,11 +618,11 @@ def _after(data, end: pd.Timestamp):
     return slice_window(data, float(data.t[idx[0]]), float(data.t[-1]))
 
 
-def rollback(tracking_uri: str, name: str):
+def rollback(tracker, name: str):
     """Re-point the champion of *name* to the previous one; returns its ``ModelVersion``."""
-    return TwinRegistry(tracking_uri, name).rollback()
+    return TwinRegistry(tracker, name).rollback()
 
 
-def load_champion(tracking_uri: str, name: str) -> LoadedTwin:
-    """The champion of *name*: ``.pyfunc`` (an MLflow ``PyFuncModel``), ``.record``, ``.version``."""
-    return TwinRegistry(tracking_uri, name).load(CHAMPION)
+def load_champion(tracker, name: str) -> LoadedTwin:
+    """The champion of *name*, rebuilt from checked data: ``.twin``, ``.record``, ``.version``, ``.predict``."""
+    return TwinRegistry(tracker, name).load(CHAMPION)

@@ -18,7 +18,7 @@ from calibration import CalibrationData, CalibrationRecord, LeastSquaresCalibrat
 from scenarios.tracking.registry import (CHALLENGER, CHAMPION, CalibratedTwin, PromotionRule, RegistryError, TwinRegistry,
                                 frame_of, load_champion, register_calibration, registered_model_name, rollback,
                                 shadow_evaluate)
-from scenarios.tracking.tracker import MlflowTracker
+from scenarios.tracking.tracker import MlflowTracker, TrackingStoreError
 from sim.exceptions import ConfigurationError, ParameterBoundsError
 from sim.physics import MODELS, MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
 from tests.calibration.test_least_squares import TRUTH, synthetic_frame
@@ -67,17 +67,17 @@ def plant(request):
 def register(tracker, plant, record, **kw):
     run = tracker.start_run("calibration")
     tracker.end_run(run)  # as in the main job, the calibration run is closed before the registration
-    return register_calibration(tracker.uri, run, record, plant=plant, **kw)
+    return register_calibration(tracker, run, record, plant=plant, **kw)
 
 
-def test_pyfunc_prediction_equals_direct_simulation(tracker, plant, windows):
+def test_pyfunc_prediction_equals_direct_simulation(tracker, plant, windows, tmp_path):
     cal, data, _, _ = windows
     mv = register(tracker, plant, cal.record_, x0=cal.initial_state_, git_commit="abc123")
-    loaded = load_champion(tracker.uri, registered_model_name(plant, "motor_thermal"))
+    loaded = load_champion(tracker, registered_model_name(plant, "motor_thermal"))
     assert loaded.record == cal.record_ and int(loaded.version.version) == int(mv.version)
-    assert mv.tags["twinbench.record_id"] == cal.record_.record_id
-    assert mv.tags["window.content_hash"] == data.content_hash and mv.tags["git_commit"] == "abc123"
-    assert mv.tags["window.start"] == "2026-06-01T00:00:00+00:00"
+    assert mv.tags["calibration.record_id"] == cal.record_.record_id
+    assert mv.tags["calibration.data_hash"] == data.content_hash and mv.tags["git.commit"] == "abc123"
+    assert mv.tags["calibration.window_start"] == "2026-06-01T00:00:00+00:00"
     params = SPEC.vector("params", cal.record_.values())
     direct = MOTOR_THERMAL.simulate(SPEC.vector("states", cal.initial_state_), params, data.t, data.inputs)[0]
     predicted = loaded.pyfunc.predict(frame_of(data))
@@ -88,7 +88,11 @@ def test_pyfunc_prediction_equals_direct_simulation(tracker, plant, windows):
     direct = MOTOR_THERMAL.simulate(SPEC.vector("states", x0), params, data.t, data.inputs)[0]
     predicted = loaded.pyfunc.predict(frame_of(data), params={"x0.housing_temperature": 330.0})
     np.testing.assert_allclose(predicted.to_numpy(), direct, rtol=0, atol=1e-9)
-    inputs = loaded.pyfunc.metadata.get_input_schema().input_names()
+    # the stored MLmodel keeps the pyfunc signature for MLflow users (parsed as YAML here, never loaded)
+    from mlflow.models import Model
+
+    local = tracker.client.download_artifacts(mv.run_id, f"twin/{cal.record_.record_id}/MLmodel", str(tmp_path))
+    inputs = Model.load(local).signature.inputs.input_names()
     assert inputs == ["time", "motor_current", "ambient_temperature"]
 
 
@@ -99,7 +103,7 @@ def test_versions_increment_and_the_first_becomes_champion(tracker, plant, windo
     # the same record again (a job re-run on the same data) adds no version
     assert int(register(tracker, plant, wrong).version) == 2
     assert versions[0].aliases == [CHAMPION] and versions[1].aliases == [CHALLENGER]
-    registry = TwinRegistry(tracker.uri, registered_model_name(plant, "motor_thermal"))
+    registry = TwinRegistry(tracker, registered_model_name(plant, "motor_thermal"))
     # a newer calibration replaces an unevaluated challenger
     assert int(registry.version(CHAMPION).version) == 1 and int(registry.version(CHALLENGER).version) == 3
     assert registry.champion_history() == [1]
@@ -114,12 +118,12 @@ def test_a_better_challenger_is_promoted_and_the_comparison_logged(tracker, plan
     register(tracker, plant, wrong)
     register(tracker, plant, cal.record_)
     name = registered_model_name(plant, "motor_thermal")
-    result = shadow_evaluate(tracker.uri, name, next_data)
+    result = shadow_evaluate(tracker, name, next_data)
     assert result.promoted and result.champion == 1 and result.challenger == 2
     assert result.scores["challenger"] < 0.98 * result.scores["champion"]
     # the true model predicts to the noise level (0.3 K) on unseen data
     assert result.rmse["challenger"]["winding_temperature"] == pytest.approx(0.3, rel=0.2)
-    registry = TwinRegistry(tracker.uri, name)
+    registry = TwinRegistry(tracker, name)
     assert int(registry.version(CHAMPION).version) == 2 and registry.champion_history() == [1, 2]
     with pytest.raises(RegistryError, match="no alias 'challenger'"):
         registry.version(CHALLENGER)
@@ -127,7 +131,7 @@ def test_a_better_challenger_is_promoted_and_the_comparison_logged(tracker, plan
     data = shadow_run_metrics(tracker, result)
     assert data.metrics["shadow.promoted"] == 1.0
     assert data.metrics["shadow.champion.winding_temperature.rmse"] == result.rmse["champion"]["winding_temperature"]
-    assert data.tags["shadow.window_hash"] == next_data.content_hash
+    assert data.tags["shadow.data_hash"] == next_data.content_hash
     files = [f.path for f in tracker.client.list_artifacts(result.run_id, "shadow")]
     assert files == ["shadow/v2.json"]
 
@@ -138,17 +142,17 @@ def test_a_worse_or_equal_challenger_is_not_promoted(tracker, plant, windows, al
     register(tracker, plant, wrong)
     name = registered_model_name(plant, "motor_thermal")
     run = tracker.start_run("next calibration")
-    result = shadow_evaluate(tracker.uri, name, next_data, run_id=run)
+    result = shadow_evaluate(tracker, name, next_data, run_id=run)
     assert not result.promoted and result.scores["challenger"] > result.scores["champion"]
     assert result.run_id == run and shadow_run_metrics(tracker, result).metrics["shadow.promoted"] == 0.0
     assert tracker.client.get_run(run).info.status == "RUNNING"  # a given run is left open for its owner
-    registry = TwinRegistry(tracker.uri, name)
+    registry = TwinRegistry(tracker, name)
     assert int(registry.version(CHAMPION).version) == 1 and registry.version(2).tags["shadow.decision"] == "rejected"
-    assert shadow_evaluate(tracker.uri, name, next_data) is None  # nothing left to evaluate
+    assert shadow_evaluate(tracker, name, next_data) is None  # nothing left to evaluate
     # equal predictions are not "better": the margin must be beaten.  Only the data after the
     # challenger's window count.
     register(tracker, plant, same_predictions(cal.record_, "copy"))
-    result = shadow_evaluate(tracker.uri, name, all_data, rule=PromotionRule(margin=0.0))
+    result = shadow_evaluate(tracker, name, all_data, rule=PromotionRule(margin=0.0))
     assert result.scores["challenger"] == result.scores["champion"] and not result.promoted
     assert result.window["start"] == str(next_data.start) and result.window["content_hash"] == next_data.content_hash
 
@@ -158,18 +162,18 @@ def test_rollback_restores_the_previous_champion(tracker, plant, windows):
     register(tracker, plant, wrong)
     register(tracker, plant, cal.record_)
     name = registered_model_name(plant, "motor_thermal")
-    assert shadow_evaluate(tracker.uri, name, next_data).promoted
-    mv = rollback(tracker.uri, name)
+    assert shadow_evaluate(tracker, name, next_data).promoted
+    mv = rollback(tracker, name)
     assert int(mv.version) == 1 and mv.aliases == [CHAMPION]
-    registry = TwinRegistry(tracker.uri, name)
+    registry = TwinRegistry(tracker, name)
     assert registry.champion_history() == [1] and registry.version(2).tags["twinbench.rolled_back"] == "true"
     assert registry.load(CHAMPION).record == wrong
     with pytest.raises(RegistryError, match="one champion only"):
-        rollback(tracker.uri, name)
+        rollback(tracker, name)
     # a champion moved by hand (outside the history) is not rolled back blindly
     tracker.client.set_registered_model_alias(name, CHAMPION, "2")
     with pytest.raises(RegistryError, match=r"history \[1\] ends elsewhere.*promote\(version\)"):
-        rollback(tracker.uri, name)
+        rollback(tracker, name)
     assert int(registry.promote(2).version) == 2 and registry.champion_history() == [1, 2]
 
 
@@ -211,19 +215,19 @@ def test_missing_aliases_runs_and_overlapping_windows_are_explained(tracker, pla
     cal, fit_data, _, wrong = windows
     name = registered_model_name(plant, "motor_thermal")
     with pytest.raises(RegistryError, match=rf"{name}' has no alias 'champion' \(the registered model does not"):
-        load_champion(tracker.uri, name)
+        load_champion(tracker, name)
     with pytest.raises(RegistryError, match="run 'no-such-run' does not exist.*calibration run"):
-        register_calibration(tracker.uri, "no-such-run", cal.record_, plant=plant)
+        register_calibration(tracker, "no-such-run", cal.record_, plant=plant)
     register(tracker, plant, cal.record_)
     register(tracker, plant, wrong)
-    registry = TwinRegistry(tracker.uri, name)
+    registry = TwinRegistry(tracker, name)
     with pytest.raises(RegistryError, match=r"no alias 'staging' \(aliases \{'challenger': 2, 'champion': 1\}"):
         registry.load("staging")
     with pytest.raises(RegistryError, match=r"no version 7 .*versions \[1, 2\]"):
         registry.version(7)
     with pytest.raises(ConfigurationError, match="inside the challenger's .* calibration window.*evaluate on data"):
         registry.evaluate_challenger(fit_data)
-    assert shadow_evaluate(tracker.uri, name, fit_data) is None  # no data after the challenger's window
+    assert shadow_evaluate(tracker, name, fit_data) is None  # no data after the challenger's window
 
 
 def test_an_unreachable_tracking_server_is_named_with_the_fix(windows):
@@ -232,7 +236,7 @@ def test_an_unreachable_tracking_server_is_named_with_the_fix(windows):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
     t0 = time.perf_counter()
-    with pytest.raises(RegistryError, match=rf"cannot reach the MLflow tracking server 'http://127.0.0.1:{port}'"
+    with pytest.raises(TrackingStoreError, match=rf"cannot reach the MLflow tracking server 'http://127.0.0.1:{port}'"
                                             r".*mlflow server"):
         register_calibration(f"http://127.0.0.1:{port}", "run", cal.record_)
     assert time.perf_counter() - t0 < 10.0
@@ -240,7 +244,8 @@ def test_an_unreachable_tracking_server_is_named_with_the_fix(windows):
 
 def test_a_store_without_a_model_registry_is_named_with_the_fix(tmp_path, windows):
     cal, *_ = windows
-    with pytest.raises(RegistryError, match=r"cannot open the MLflow model registry at 'file://.*sqlite:///"):
+    with pytest.raises((RegistryError, TrackingStoreError),
+                       match=r"cannot open the MLflow (model registry at|tracking store) 'file://.*sqlite:///"):
         register_calibration(tmp_path.as_uri(), "run", cal.record_)
 
 
@@ -284,10 +289,10 @@ def test_champion_challenger_against_a_real_mlflow_server(tmp_path, windows):
         mv = register(tracker, "server", cal.record_)
         assert int(mv.version) == 2 and mv.aliases == [CHALLENGER]
         name = registered_model_name("server", "motor_thermal")
-        assert shadow_evaluate(uri, name, next_data).promoted
-        loaded = load_champion(uri, name)
+        assert shadow_evaluate(tracker, name, next_data).promoted
+        loaded = load_champion(tracker, name)
         assert loaded.record == cal.record_
-        assert json.loads(TwinRegistry(uri, name).client.get_registered_model(name)
+        assert json.loads(TwinRegistry(tracker, name).client.get_registered_model(name)
                           .tags["twinbench.champion_history"]) == [1, 2]
     finally:
         os.killpg(server.pid, 15)
