@@ -18,9 +18,13 @@ Two ways to restore (``exact``):
 * ``exact=False`` forks a what-if with new streams (one per replication, CRN
   across actions): the activities in progress keep their work left, remaining
   lives are re-sampled conditionally on the age reached (exact for the
-  Weibull/thinning clocks; the next jam is drawn afresh, exact for
-  exponential jam intervals); parameters come from the fork's spec (a
-  what-if changes speeds, crew, buffers, policy), state from the snapshot.
+  Weibull/thinning clocks; a clock of age 0 keeps the life its fresh station
+  drew, which is such a sample; the next jam is the interval the fresh station
+  drew, counted from the usage reached, exact for exponential jam intervals);
+  parameters come from the fork's spec (a what-if changes speeds, crew,
+  buffers, policy, physics parameters), state from the snapshot.  So a fork of
+  a snapshot taken before the twin ran reproduces a fresh twin with the same
+  streams exactly.
 """
 
 from __future__ import annotations
@@ -125,16 +129,17 @@ def apply_station(station, state: StationState, *, exact: bool) -> None:
     for clock, cs in zip(station.clocks, state.clocks):
         if exact:
             clock.set_state(cs)
-        else:
+        else:  # the life drawn when the fork's station was built is one at age 0: redraw only for an older clock
             clock.origin = float(cs["origin"])
-            clock.candidate = clock.mode.next_candidate(state.usage - clock.origin, clock.rng.exponential())
+            if state.usage > clock.origin:
+                clock.candidate = clock.mode.next_candidate(state.usage - clock.origin, clock.rng.exponential())
     if exact:
         station.jam_due = state.jam_due
         for key, sampler in station.samplers.items():
             if key in state.samplers:
                 sampler.set_state(state.samplers[key])
-    elif "jam_interval" in station.samplers:
-        station.jam_due = state.usage + station.samplers["jam_interval"]()
+    elif "jam_interval" in station.samplers:  # the interval drawn at build, counted from the usage reached
+        station.jam_due = state.usage + station.jam_due
     if state.repair is not None:
         station.repair = {"mode": state.repair["mode"], "phase": state.repair["phase"],
                           "job": Job(state.repair["remaining"]), "at_work": state.repair.get("at_work", False)}

@@ -67,12 +67,12 @@ class LineTwin:
         self.streams = streams
         self.cosim = CoSimulation(simpy.Environment(initial_time=start))
         env = self.env = self.cosim.env
-        self.motors = self._build_motors(start, snapshot)
+        self.motors = self._build_motors(start, snapshot, exact)
         self.parts = {}
         for part in spec.parts:
             fleet = part.build(start)
             if snapshot is not None:
-                fleet.restore(snapshot.physics[part.name])
+                _restore_fleet(fleet, snapshot.physics[part.name], exact=exact)
             self.parts[part.name] = self.cosim.add_physics(fleet, lookahead=part.lookahead, name=part.name)
         self.crew = Crew(env, spec.crew_size, labour_rate=spec.labour_rate)
         self.spares = {}
@@ -106,7 +106,7 @@ class LineTwin:
         self.line.changed()
 
     # ------------------------------------------------------------------ build
-    def _build_motors(self, start: float, snapshot):
+    def _build_motors(self, start: float, snapshot, exact: bool = True):
         mp = self.spec.motors
         if mp is None:
             return None
@@ -127,7 +127,7 @@ class LineTwin:
         fleet = Fleet(mp.model, n=n, states=mp.initial, params=params, events=events,
                       integrator=RK4(max_step=mp.max_step), time=start)
         if snapshot is not None:
-            fleet.restore(snapshot.physics["motors"])
+            _restore_fleet(fleet, snapshot.physics["motors"], exact=exact)
         return self.cosim.add_physics(fleet, lookahead=mp.lookahead, name="motors")
 
     def _policy(self, name: str):
@@ -217,3 +217,12 @@ class LineTwin:
         if streams is None:
             return cls(spec, streams=RandomStreams(snapshot.seed, snapshot.replication), snapshot=snapshot, exact=True)
         return cls(spec, streams=streams, snapshot=snapshot, exact=False)
+
+
+def _restore_fleet(fleet, snap, *, exact: bool) -> None:
+    """Put *snap* into *fleet*; a fork (``exact=False``) keeps the parameters its spec built (a what-if's or a
+    posterior draw's), a continuation takes the snapshot's."""
+    params = fleet.params.copy()
+    fleet.restore(snap)
+    if not exact:
+        fleet.params[...] = params
