@@ -14,7 +14,12 @@ becomes a :class:`~sim.line.LineSpec`; :func:`run_whatif` replicates them all wi
   MSER-5 on hourly throughput is reported as a diagnostic only;
 * the calibrated motor parameters go to the motors of the stations the telemetry
   describes (``motor_stations``, the filler by default); the others keep their
-  nameplate values, for which there is no evidence to change them.
+  nameplate values, for which there is no evidence to change them;
+* with a *snapshot* (:func:`scenarios.whatif.fork.calibrated_snapshot`: the
+  line with the calibrated motor state at the calibration window's end), every
+  replication of every action is a fork of it,
+  ``LineTwin.restore(spec_of_action, snapshot, streams=...)``; without one the
+  line starts empty at 0 s with every motor at its initial state.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from scenarios.reference.line_config import LineConfig, line_spec_from_config
 from sim.exceptions import ConfigurationError
 from sim.replications import Comparison, ReplicationPlan, compare
 from sim.line import AmbientCycle, LineSpec, LineTwin
+from sim.line.snapshot import TwinSnapshot
 
 __all__ = ["LINE_CHANGES", "Action", "WhatIfResult", "line_config_dict", "with_motor_params", "run_whatif"]
 
@@ -128,7 +134,8 @@ class WhatIfResult:
 
 def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_params: dict | None = None,
                motor_stations=("filler",), posterior: Callable | None = None, ambient: AmbientCycle | None = None,
-               progress: Callable | None = None, trace_step: float = 600.0) -> WhatIfResult:
+               progress: Callable | None = None, trace_step: float = 600.0,
+               snapshot: TwinSnapshot | None = None) -> WhatIfResult:
     """Replicate every action on the line under *plan* and pair each with *baseline*.
 
     Parameters
@@ -151,6 +158,8 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         ``progress(done, total)`` after each replication.
     trace_step : float
         Sampling period of the winding temperature of the calibrated motors [s].
+    snapshot : TwinSnapshot, optional
+        Fork every replication from this state (and time) of the line; an empty line at 0 s otherwise.
     """
     actions = list(actions)
     if not actions:
@@ -183,7 +192,10 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
             if posterior is not None:
                 spec = with_motor_params(spec, {**(motor_params or {}), **posterior(streams("twin.motor_parameters"))},
                                          stations)
-            twin = LineTwin(spec, streams=streams)
+            if snapshot is None:
+                twin = LineTwin(spec, streams=streams)
+            else:
+                twin = LineTwin.restore(spec, snapshot, streams=streams)
             rows: list = []
             twin.env.process(_trace(twin, indices, trace_step, rows))
             if streams.replication == 0:

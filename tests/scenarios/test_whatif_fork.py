@@ -1,0 +1,88 @@
+"""The what-if forks from the calibrated twin: the line with the calibrated motor state at the window end."""
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from scenarios.reference.line_config import LineConfig, line_spec_from_config
+from scenarios.whatif.fork import calibrated_snapshot, line_time
+from scenarios.whatif.run import Action, line_config_dict, run_whatif, with_motor_params
+from sim import ReplicationPlan
+from sim.exceptions import ConfigurationError
+from sim.line import AmbientCycle, LineTwin
+from sim.streams import RandomStreams
+
+HOUR = 3600.0
+HOT_MOTOR = {"thermal_resistance_housing_ambient": 0.072, "heat_capacity_housing": 52000.0}
+HOT_DAY = AmbientCycle(mean=300.15, amplitude=7.0, peak_time=13 * HOUR)
+CALIBRATED = {"winding_temperature": 365.2, "housing_temperature": 338.4}  # a motor that has been running
+FORK_TIME = 46 * HOUR  # Tuesday 22:00 UTC
+
+
+def line_spec(**changes):
+    spec = line_spec_from_config(Action("a", changes=changes).apply(line_config_dict(LineConfig())),
+                                 motor_params=HOT_MOTOR, motor_stations=("filler",))
+    return dataclasses.replace(spec, ambient=HOT_DAY)
+
+
+def plan(**kw):
+    return ReplicationPlan(**{"replications": 2, "seed": 5, "run_length": 6 * HOUR, "warmup": 1 * HOUR, **kw})
+
+
+def test_the_line_clock_counts_from_monday_midnight_utc():
+    assert line_time(pd.Timestamp("2026-07-14T23:59:50+02:00")) == 24 * HOUR + 21 * HOUR + 59 * 60 + 50
+    assert line_time("2026-07-13T00:00:00Z") == 0.0 and line_time("2026-07-19T23:00:00") == 6 * 24 * HOUR + 23 * HOUR
+
+
+def test_a_fork_with_as_is_and_matching_seeds_reproduces_the_unforked_run_exactly():
+    spec = line_spec()
+    snap = calibrated_snapshot(spec, states=CALIBRATED, stations=["filler"], time=FORK_TIME,
+                               streams=RandomStreams(7, 0))
+    assert snap.time == FORK_TIME and snap.physics["motors"].states[1, 0] == CALIBRATED["winding_temperature"]
+    unforked = LineTwin.restore(spec, snap)  # the calibrated twin running on
+    forked = LineTwin.restore(spec, snap, streams=RandomStreams(7, 0))  # a what-if fork: as_is, the same seeds
+    for twin in (unforked, forked):
+        twin.run(FORK_TIME + 12 * HOUR)
+    assert forked.kpis() == unforked.kpis() and forked.kpis()["throughput"] > 0
+    # and at the what-if level: a fork of the untouched line at 0 s is the run without a fork, number for number
+    actions = [Action("as_is"), Action("faster", changes={"speeds": {"filler": 1.1}})]
+    fresh = calibrated_snapshot(line_spec(), states={}, stations=["filler"], time=0.0)
+    plain = run_whatif(LineConfig(), actions, plan=plan(), baseline="as_is", motor_params=HOT_MOTOR, ambient=HOT_DAY)
+    fork = run_whatif(LineConfig(), actions, plan=plan(), baseline="as_is", motor_params=HOT_MOTOR, ambient=HOT_DAY,
+                      snapshot=fresh)
+    pd.testing.assert_frame_equal(fork.kpis, plain.kpis)
+    pd.testing.assert_frame_equal(fork.traces["faster"], plain.traces["faster"])
+
+
+def test_the_first_minutes_of_the_whatif_show_the_calibrated_winding_temperature():
+    snap = calibrated_snapshot(line_spec(), states=CALIBRATED, stations=["filler"], time=FORK_TIME)
+    actions = [Action("as_is"), Action("faster", changes={"speeds": {"filler": 1.1}, "crew_size": 3,
+                                                          "buffers": {"filler_capper": 2400.0}})]
+    fork = run_whatif(LineConfig(), actions, plan=plan(), baseline="as_is", motor_params=HOT_MOTOR, ambient=HOT_DAY,
+                      snapshot=snap, trace_step=60.0)
+    cold = run_whatif(LineConfig(), actions, plan=plan(), baseline="as_is", motor_params=HOT_MOTOR, ambient=HOT_DAY,
+                      trace_step=60.0)
+    for name in ("as_is", "faster"):
+        first = fork.traces[name]["filler.winding_temperature"]
+        assert first.iloc[0] == CALIBRATED["winding_temperature"]
+        assert (first.iloc[:10] > 355.0).all()  # the first ten minutes: still hot
+        assert cold.traces[name]["filler.winding_temperature"].iloc[0] <= 313.15  # the initial state (40 degC) without a fork
+    assert (fork.kpis["throughput"] > 0).all()
+
+
+def test_a_fork_takes_the_motor_parameters_of_its_spec_and_refuses_another_structure():
+    snap = calibrated_snapshot(line_spec(), states=CALIBRATED, stations=["filler"], time=FORK_TIME)
+    draw = {"thermal_resistance_housing_ambient": 0.08}
+    twin = LineTwin.restore(with_motor_params(line_spec(), draw, ("filler",)), snap, streams=RandomStreams(1, 1))
+    fleet = twin.motors.fleet
+    assert fleet.params[1, fleet.spec.index("params", "thermal_resistance_housing_ambient")] == 0.08
+    assert fleet.states[1, 0] == CALIBRATED["winding_temperature"]
+    no_pump = line_spec_from_config({**line_config_dict(LineConfig()), "pump": False}, motor_params=HOT_MOTOR,
+                                    motor_stations=("filler",))
+    with pytest.raises(ConfigurationError, match="snapshot does not fit this plant: its failure modes"):
+        LineTwin.restore(no_pump, snap, streams=RandomStreams(1, 1))
+    with pytest.raises(ConfigurationError, match=r"calibrated state\(s\) \['winding'\] are not states"):
+        calibrated_snapshot(line_spec(), states={"winding": 1.0}, stations=["filler"])
+    with pytest.raises(ConfigurationError, match=r"unknown station\(s\) \['labeller'\]"):
+        calibrated_snapshot(line_spec(), states=CALIBRATED, stations=["labeller"])
