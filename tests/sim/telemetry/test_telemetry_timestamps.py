@@ -196,7 +196,8 @@ STAMP = st.one_of(st.sampled_from(NASTY + GOOD + WORDS + ["", "2024-01-01 02:00:
                   st.integers(0, 59).map(lambda s: f"2024-01-01T00:00:{s:02d}+01:00"))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(cells=st.lists(STAMP, min_size=1, max_size=12), chunksize=st.integers(1, 5))
 def test_chunk_size_never_changes_what_a_time_cell_becomes(tmp_path_factory, cells, chunksize):
     tmp_path = tmp_path_factory.mktemp("stamps")
