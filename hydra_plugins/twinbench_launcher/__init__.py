@@ -1,5 +1,6 @@
-"""Twinbench's Hydra launcher plugin: jobs in the driver, one after another, with the next job's replications
-queued on the local worker pool while one runs (``hydra/launcher=twinbench``, the sweep app's default)."""
+"""Twinbench's Hydra launcher plugin: jobs in the driver, one after another, on a worker pool the launcher owns,
+with the next job's replications queued on it while one runs (``hydra/launcher=twinbench``, the sweep app's
+default)."""
 
 __all__ = ["TwinbenchLauncher", "TwinbenchLauncherConf"]
 

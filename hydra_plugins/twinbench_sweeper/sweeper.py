@@ -62,7 +62,7 @@ class TwinbenchSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from pathlib import Path
 
-        from scenarios.sweeps.design import design_points, parse_space
+        from scenarios.sweeps.design import parse_space
 
         assert self.config is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -70,6 +70,18 @@ class TwinbenchSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         dims = parse_space(self.params)
         fixed = list(arguments)
+        hold, close = getattr(self.launcher, "hold_open", None), getattr(self.launcher, "close", None)
+        if hold is not None and close is not None:  # a launcher that owns workers keeps them between batches
+            hold()
+            try:
+                return self._sweep(dims, fixed)
+            finally:
+                close()
+        return self._sweep(dims, fixed)
+
+    def _sweep(self, dims, fixed: List[str]) -> Any:
+        from scenarios.sweeps.design import design_points
+
         if self.design in ("random", "lhs"):
             points = design_points(dims, self.design, int(self.n), int(self.seed))
             size = int(self.batch_size) if self.batch_size else len(points)

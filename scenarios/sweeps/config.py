@@ -23,13 +23,16 @@ class SweepInfo:
 
     ``name`` identifies the sweep in the tracking store: running the same name again resumes its parent
     run (finished configurations are skipped, failed or interrupted ones run again) unless ``resume`` is
-    false.
+    false.  While a driver runs the sweep it holds a lease on the parent run (host, pid, heartbeat every
+    ``heartbeat_s``); a second driver of the same name refuses until the lease is released or stale.
     """
 
     name: str = "adhoc"
     resume: bool = True
     progress: bool = True  # rich progress bars for the replications of a job
     child_plot: bool = False  # a plot of the replications per child run (about 50 ms each; the report has them all)
+    heartbeat_s: float = 10.0  # the driver renews its lease on the parent run this often; stale after 3 intervals
+    parent: Optional[str] = None  # the parent run id, set per job by the twinbench launcher (null: found by name)
 
 
 @dataclass

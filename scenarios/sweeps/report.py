@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from scenarios.sweeps.lineage import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent
-from scenarios.sweeps.lineage import store_uri
+from scenarios.sweeps.runs import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent, store_uri
+from scenarios.tracking.lineage import BEST
 from sim.kpi import kpi_info, rank
 from sim.replications import paired_difference, t_interval
 
@@ -59,15 +59,16 @@ class SweepData:
         return self.parent.info.run_id
 
 
-def resolve_parent(client, exp_id: str, sweep: str):
+def resolve_parent(tracker, exp_id: str, sweep: str):
     """The parent run for *sweep* (a parent run id or a sweep name); :class:`SweepError` when there is none."""
+    client = tracker.client
     try:
         run = client.get_run(sweep)
         if run.data.tags.get(ROLE_TAG) == "parent":
             return run
     except Exception:  # noqa: BLE001 - not a run id: try it as a name
         pass
-    run = find_parent(client, exp_id, sweep)
+    run = find_parent(tracker, exp_id, sweep)
     if run is not None:
         return run
     known = sorted({r.data.tags.get(SWEEP_TAG, "?") for r in client.search_runs(
@@ -77,17 +78,19 @@ def resolve_parent(client, exp_id: str, sweep: str):
                      f"--tracking-uri / --experiment)")
 
 
-def load_sweep(client, sweep: str, *, experiment_id: str | None = None) -> SweepData:
-    """Read the finished configurations of *sweep* and their per-replication tables from the store."""
+def load_sweep(tracker, sweep: str, *, experiment_id: str | None = None) -> SweepData:
+    """Read the finished configurations of *sweep* and their per-replication tables from the store (through
+    *tracker*, an :class:`~scenarios.tracking.tracker.MlflowTracker`)."""
+    client = tracker.client
     if experiment_id is None:
         try:
             experiment_id = client.get_run(sweep).info.experiment_id
         except Exception:  # noqa: BLE001
             raise SweepError(f"no run {sweep!r} in this store; pass a parent run id, or a sweep name together with "
                              f"experiment_id") from None
-    parent = resolve_parent(client, experiment_id, sweep)
+    parent = resolve_parent(tracker, experiment_id, sweep)
     rows, tables = [], {}
-    for run in sorted(children(client, parent.info.experiment_id, parent.info.run_id, status="FINISHED"),
+    for run in sorted(children(tracker, parent.info.experiment_id, parent.info.run_id, status="FINISHED"),
                       key=lambda r: r.info.start_time):
         tags = run.data.tags
         row = {"run_id": run.info.run_id, "name": run.info.run_name, "config_hash": tags.get(HASH_TAG),
@@ -249,11 +252,11 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(client, sweep: str, *, kpi: str = "oee", pareto=("maintenance_cost", "oee"), baseline=None,
+def write_report(tracker, sweep: str, *, kpi: str = "oee", pareto=("maintenance_cost", "oee"), baseline=None,
                  out_dir=None, log: bool = True) -> dict:
     """Build the report of *sweep* (parent run id or name) from the store; write it to *out_dir* (a temporary
     folder when None) and, with *log*, to the parent run under ``report/``.  Returns the tables and paths."""
-    data = load_sweep(client, sweep)
+    data = load_sweep(tracker, sweep)
     pareto = list(pareto)
     if len(pareto) != 2:
         raise SweepError(f"report.pareto = {pareto!r} must name two KPIs, e.g. [maintenance_cost, oee]")
@@ -295,9 +298,9 @@ def write_report(client, sweep: str, *, kpi: str = "oee", pareto=("maintenance_c
                 f"</body></html>")
         (folder / "report.html").write_text(page, encoding="utf-8")
         if log:
-            client.log_artifacts(data.sweep_id, str(folder), "report")
+            tracker.log_artifacts(data.sweep_id, folder, "report")
             best = rank.iloc[0]
-            client.set_tag(data.sweep_id, "twinbench.best", f"{best['name']} ({kpi} {best['mean']:.6g})")
+            tracker.set_tags(data.sweep_id, {BEST: f"{best['name']} ({kpi} {best['mean']:.6g})"})
         result = {"ranking": rank, "differences": diffs, "data": data, "folder": folder,
                   "files": sorted(p.name for p in folder.iterdir()), "pngs": pngs}
     finally:
@@ -322,16 +325,16 @@ def report_cli(args: list[str]) -> int:
     parser.add_argument("--list", action="store_true", help="list the sweeps in the store")
     opts = parser.parse_args(args)
     try:
-        client, exp_id = connect(store_uri(opts.tracking_uri), opts.experiment)
+        tracker, exp_id = connect(store_uri(opts.tracking_uri), opts.experiment)
         if opts.list:
-            for run in client.search_runs([exp_id], f"tags.`{ROLE_TAG}` = 'parent'", max_results=1000):
+            for run in tracker.client.search_runs([exp_id], f"tags.`{ROLE_TAG}` = 'parent'", max_results=1000):
                 print(f"{run.info.run_id}  {run.info.status:9s}  {run.data.tags.get(SWEEP_TAG)}")
             return 0
         if not opts.sweep:
             raise SweepError("name the sweep: twinbench-sweep report SWEEP_ID_OR_NAME (see --list)")
-        parent = resolve_parent(client, exp_id, opts.sweep)
+        parent = resolve_parent(tracker, exp_id, opts.sweep)
         out = Path(opts.out or Path("reports") / parent.data.tags.get(SWEEP_TAG, parent.info.run_id))
-        res = write_report(client, parent.info.run_id, kpi=opts.kpi, pareto=opts.pareto, baseline=opts.baseline,
+        res = write_report(tracker, parent.info.run_id, kpi=opts.kpi, pareto=opts.pareto, baseline=opts.baseline,
                            out_dir=out, log=not opts.no_log)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)

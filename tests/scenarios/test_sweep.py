@@ -4,7 +4,6 @@ MLflow stores in tmp_path; the report checked against a hand computation from ``
 from __future__ import annotations
 
 import math
-import os
 import signal
 import socket
 import subprocess
@@ -39,7 +38,6 @@ def _sweep(tmp: Path, name: str, *overrides, expect_ok: bool = True) -> int:
     finally:
         sys.argv = saved
         GlobalHydra.instance().clear()
-        os.environ.pop("TWINBENCH_SWEEP_PARENT", None)
     if expect_ok:
         assert code == 0
     return code
@@ -104,8 +102,8 @@ def test_report_numbers_equal_a_hand_computation_from_search_runs(grid):
     kids = _children(df, parent).set_index("run_id")
     tables = {r: pd.read_csv(Path(k["artifact_uri"].removeprefix("file://")) / "replications.csv")
               for r, k in kids.iterrows()}
-    client, _ = connect(f"sqlite:///{tmp}/mlflow.db", "twinbench-sweeps")
-    rep = write_report(client, parent, kpi="oee", baseline="0", log=False)
+    tracker, _ = connect(f"sqlite:///{tmp}/mlflow.db", "twinbench-sweeps")
+    rep = write_report(tracker, parent, kpi="oee", baseline="0", log=False)
     rank = rep["ranking"].set_index("run_id")
     t = stats.t.ppf(0.975, 2)
     for run_id, table in tables.items():
@@ -351,7 +349,7 @@ def test_the_telemetry_file_is_hashed_into_the_lineage_and_a_missing_one_fails_t
     _sweep(tmp_path, "with_telemetry", "line.crew_size=2", f"telemetry.path={data}")
     df = _runs(tmp_path)
     kid = df[df["tags.twinbench.role"] == "child"].iloc[0]
-    assert kid["tags.telemetry.content_hash"] == hashlib.sha256(data.read_bytes()).hexdigest()[:16]
+    assert kid["tags.telemetry.content_hash"] == hashlib.sha256(data.read_bytes()).hexdigest()  # the one content hash
     code = _sweep(tmp_path, "missing_telemetry", "line.crew_size=2", f"telemetry.path={tmp_path}/nope.csv",
                   expect_ok=False)
     assert code != 0

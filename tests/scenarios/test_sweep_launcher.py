@@ -1,6 +1,6 @@
-"""The sweep's shared worker pool and the ``twinbench`` launcher: replications queued ahead of their job are
-the ones the job collects, equal to serial ones; what no job takes is cancelled; each job config is composed
-once; the next job is prefetched before the running one starts."""
+"""The sweep's worker pool and the ``twinbench`` launcher that owns it: replications queued ahead of their job
+are the ones the job collects, equal to serial ones; what no job takes is cancelled; pools are objects, not
+process state; the next job is prefetched before the running one starts and gets its parent run id."""
 
 from __future__ import annotations
 
@@ -34,44 +34,85 @@ def _plan(n=4):
 
 
 def test_queued_replications_are_the_ones_the_job_collects_and_equal_serial_ones(line):
-    from scenarios import sweep_job
     from scenarios.sweeps.job import replicate_configuration, submit_replications
+    from scenarios.sweeps.pool import ReplicationPool
 
     cfg = {**line, "buffer_scale": 0.5}
-    release = submit_replications(cfg, _plan(), workers=2, scenario=3)
-    assert release is not None and len(sweep_job._QUEUED) == 1
-    queued = next(iter(sweep_job._QUEUED.values()))
-    parallel = replicate_configuration(cfg, _plan(), workers=2, scenario=3)
-    assert sweep_job._QUEUED == {} and all(f.done() and not f.cancelled() for f in queued)  # taken, not resubmitted
-    release()  # nothing left to cancel
+    with ReplicationPool() as pool:
+        release = submit_replications(pool, cfg, _plan(), workers=2, scenario=3)
+        assert release is not None and pool.queued() == 1
+        queued = next(iter(pool._queued.values()))
+        parallel = replicate_configuration(cfg, _plan(), workers=2, scenario=3, pool=pool)
+        assert pool.queued() == 0 and all(f.done() and not f.cancelled() for f in queued)  # taken, not resubmitted
+        release()  # nothing left to cancel
+    assert pool.pids() == []  # closed with the block
     serial = replicate_configuration(cfg, _plan(), workers=1, scenario=3)
     pd.testing.assert_frame_equal(parallel, serial)
 
 
 def test_replications_no_job_takes_are_cancelled_and_a_job_then_runs_its_own(line):
-    from scenarios import sweep_job
-    from scenarios.sweeps.job import replicate_configuration, submit_replications
-
     from concurrent.futures import wait
 
+    from scenarios.sweeps.job import replicate_configuration, submit_replications
+    from scenarios.sweeps.pool import ReplicationPool
+
     cfg = {**line, "buffer_scale": 2.0}
-    release = submit_replications(cfg, _plan(40), workers=2)
-    queued = next(iter(sweep_job._QUEUED.values()))
-    release()
-    assert sweep_job._QUEUED == {}
-    wait(queued)  # those already handed to a worker finish; the others never run
-    assert any(f.cancelled() for f in queued)
-    table = replicate_configuration(cfg, _plan(4), workers=2)
+    with ReplicationPool() as pool:
+        release = submit_replications(pool, cfg, _plan(40), workers=2)
+        queued = next(iter(pool._queued.values()))
+        release()
+        assert pool.queued() == 0
+        wait(queued)  # those already handed to a worker finish; the others never run
+        assert any(f.cancelled() for f in queued)
+        table = replicate_configuration(cfg, _plan(4), workers=2, pool=pool)
     pd.testing.assert_frame_equal(table, replicate_configuration(cfg, _plan(4), workers=1))
 
 
-def test_nothing_is_queued_for_one_worker_or_a_configuration_the_job_will_reject(line):
-    from scenarios import sweep_job
-    from scenarios.sweeps.job import submit_replications
+def _loky_children(pid: int) -> set[int]:
+    """Living (not zombie) loky processes whose parent is *pid*."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_text()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z" and "loky" in cmdline:
+                out.add(int(entry.name))
+    return out
 
-    assert submit_replications(line, _plan(), workers=1) is None
-    assert submit_replications({**line, "crew_sise": 2}, _plan(), workers=2) is None
-    assert sweep_job._QUEUED == {}
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_two_pools_in_one_process_share_nothing_and_a_job_without_one_closes_its_own(line):
+    import time
+
+    from scenarios.sweeps.job import replicate_configuration, submit_replications
+    from scenarios.sweeps.pool import ReplicationPool
+
+    cfg = {**line, "buffer_scale": 0.5}
+    with ReplicationPool() as a, ReplicationPool() as b:
+        submit_replications(a, cfg, _plan(2), workers=2)
+        assert a.queued() == 1 and b.queued() == 0
+        assert b.pids() == [] and len(a.pids()) == 2
+        a.release()
+    before = _loky_children(os.getpid())
+    table = replicate_configuration(cfg, _plan(2), workers=2)  # no pool passed: one of its own, closed after
+    deadline = time.monotonic() + 10
+    while _loky_children(os.getpid()) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _loky_children(os.getpid()) - before
+    pd.testing.assert_frame_equal(table, replicate_configuration(cfg, _plan(2), workers=1))
+
+
+def test_nothing_is_queued_for_one_worker_or_a_configuration_the_job_will_reject(line):
+    from scenarios.sweeps.job import submit_replications
+    from scenarios.sweeps.pool import ReplicationPool
+
+    pool = ReplicationPool()
+    assert submit_replications(pool, line, _plan(), workers=1) is None
+    assert submit_replications(pool, {**line, "crew_sise": 2}, _plan(), workers=2) is None
+    assert pool.queued() == 0 and pool.pids() == []  # no worker started either
 
 
 def _sweep(tmp: Path, name: str, *overrides) -> None:
@@ -89,48 +130,58 @@ def _sweep(tmp: Path, name: str, *overrides) -> None:
     finally:
         sys.argv = saved
         GlobalHydra.instance().clear()
-        os.environ.pop("TWINBENCH_SWEEP_PARENT", None)
 
 
-def test_launcher_prefetches_the_next_job_composes_each_job_once_and_releases_skipped_work(tmp_path, monkeypatch):
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
+def test_launcher_prefetches_the_next_job_owns_the_pool_and_releases_skipped_work(tmp_path, monkeypatch):
     import scenarios.sweeps.cli as app
-    from scenarios import sweep_job
+    from scenarios.sweeps.pool import ReplicationPool
 
-    events = []
-    prefetch, run_job = app.prefetch_job, app.run_job
-    monkeypatch.setattr(app, "prefetch_job",
-                        lambda cfg, cwd: events.append(("prefetch", cfg.line.buffer_scale)) or prefetch(cfg, cwd))
-    monkeypatch.setattr(app, "run_job",
-                        lambda cfg: events.append(("job", cfg.line.buffer_scale)) or run_job(cfg))
-    composed = []
-    load = ConfigLoaderImpl.load_sweep_config
-    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config",
-                        lambda self, master_config, sweep_overrides: composed.append(list(sweep_overrides))
-                        or load(self, master_config, sweep_overrides))
+    events, pools = [], []
+    prefetch, task = app.prefetch_job, app.task
+
+    def spy_prefetch(cfg, cwd, pool):
+        events.append(("prefetch", cfg.line.buffer_scale))
+        pools.append(pool)
+        return prefetch(cfg, cwd, pool)
+
+    def spy_task(cfg, pool=None):
+        events.append(("job", cfg.line.buffer_scale, cfg.sweep.parent is not None))
+        pools.append(pool)
+        return task(cfg, pool=pool)
+
+    monkeypatch.setattr(app, "prefetch_job", spy_prefetch)
+    monkeypatch.setattr(app, "task", spy_task)
+    closed = []
+    close = ReplicationPool.close
+    monkeypatch.setattr(ReplicationPool, "close", lambda self, **kw: closed.append(self.queued()) or close(self, **kw))
     scales = ["line.buffer_scale=0.25,1.0,2.0", "replications.workers=2", "hydra.launcher.lookahead=1"]
     _sweep(tmp_path, "look", *scales)
-    assert events == [("prefetch", 0.25), ("prefetch", 1.0), ("job", 0.25), ("prefetch", 2.0), ("job", 1.0),
-                      ("job", 2.0)]
-    assert len(composed) == 3  # the sweeper's validation; the launcher reuses those configs
-    assert sweep_job._QUEUED == {}
+    assert events == [("prefetch", 0.25), ("prefetch", 1.0), ("job", 0.25, True), ("prefetch", 2.0),
+                      ("job", 1.0, True), ("job", 2.0, True)]  # the launcher hands every job its parent run id
+    assert len({id(p) for p in pools}) == 1 and isinstance(pools[0], ReplicationPool)  # one pool, the launcher's
+    assert pools[0].pids() == [] and closed and closed[-1] == 0  # stopped at the end, nothing left queued
 
     events.clear()
+    pools.clear()
     _sweep(tmp_path, "look", *scales)  # resumed: every job is skipped, its prefetched replications released
-    assert [e for e in events if e[0] == "job"] == [("job", 0.25), ("job", 1.0), ("job", 2.0)]
-    assert sweep_job._QUEUED == {}
+    assert [e for e in events if e[0] == "job"] == [("job", 0.25, True), ("job", 1.0, True), ("job", 2.0, True)]
+    assert pools[0].queued() == 0 and pools[0].pids() == []
 
 
-def test_workers_start_with_the_process_only_when_the_command_line_says_how_many():
-    from scenarios.sweeps.cli import _workers_on_command_line as workers
+def test_no_sweep_state_is_left_in_the_process_or_its_environment(tmp_path, monkeypatch):
+    import signal
+    import types
 
-    assert workers(["-m", "line.buffer_scale=1,2", "replications.workers=2"]) == 2
-    assert workers(["--multirun", "+replications.workers=3", "replications.workers=2"]) == 2  # the last one wins
-    assert workers(["replications.workers=2"]) == 0  # a single run: no pool
-    assert workers(["-m", "replications.workers=1,2"]) == 0  # swept: the jobs decide
-    assert workers(["-m", "hydra/launcher=ray", "replications.workers=2"]) == 0  # workers of another launcher
-    assert workers(["-m", "+experiment=lhs_buffers"]) == 0  # set in a file: the StartWorkers callback starts them
+    import scenarios.sweeps.lineage as lineage
+
+    hooks = []
+    monkeypatch.setattr(lineage, "atexit", types.SimpleNamespace(register=hooks.append, unregister=hooks.remove))
+    before, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
+    _sweep(tmp_path, "clean", "line.buffer_scale=0.25,1.0", "report.enabled=false")
+    after = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # (MLflow's own settings)
+    assert after == {k: v for k, v in before.items() if not k.startswith("MLFLOW_")}  # no id travels this way
+    assert hooks == []  # the lineage's exit hook is gone with its parent
+    assert signal.getsignal(signal.SIGTERM) == sigterm
 
 
 def test_ctrl_c_is_held_through_a_store_write_whichever_thread_the_kernel_hands_it_to():

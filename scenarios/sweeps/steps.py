@@ -1,0 +1,310 @@
+"""One sweep job as a recipe: resolve inputs -> open the child run -> replicate -> summarise and score -> log.
+
+Each step is a function that returns a small frozen dataclass; :func:`run_job` chains them.  Nothing here
+knows Hydra: the command (:mod:`scenarios.sweeps.cli`) turns Hydra's job into a plain config dict and a
+:class:`JobContext`, and passes in the tracker and, on the ``twinbench`` launcher, the sweep's worker pool.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from scenarios.sweeps.job import Objective, config_hash, replicate_configuration, score, summarize_replications
+from scenarios.tracking.lineage import (CALIBRATION_RECORD_ID, ERROR, GIT_COMMIT, INVOCATION, ROLE, SEED, SWEEP,
+                                        SWEEP_CONFIG_HASH, SWEPT_KEYS, TELEMETRY_CONTENT_HASH, content_hash)
+from sim.exceptions import ConfigurationError
+from sim.kpi import KPIS
+from sim.replications import ReplicationPlan
+
+__all__ = ["JobContext", "Sources", "JobInputs", "Child", "Replications", "Scores", "read_sources",
+           "resolve_inputs", "open_child", "replicate", "summarise", "log_results", "end_child", "run_job"]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What the launcher knows about a job: the directory the sweep started in, its number, its overrides."""
+
+    cwd: str
+    job_num: int = 0
+    overrides: tuple = ()
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Motor parameters [SI] from a calibration record (None without one) and the lineage tags of the sources."""
+
+    motor_params: dict | None = None
+    tags: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """Everything the results of a job depend on, and its resolved config (logged as params)."""
+
+    resolved: dict
+    line: dict
+    plan: ReplicationPlan
+    objective: Objective
+    workers: int
+    sources: Sources
+    config_hash: str
+
+    @property
+    def scenario(self) -> int:
+        """The configuration's own streams when ``crn`` is off."""
+        return int(self.config_hash[:6], 16)
+
+
+@dataclass(frozen=True)
+class Child:
+    """The job's child run (``run_id``), or the FINISHED one of an earlier invocation (``done``)."""
+
+    run_id: str | None
+    label: str
+    where: str
+    done: object = None
+    tracking_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Replications:
+    table: pd.DataFrame  # one row per replication, one column per KPI
+    model_seconds: float  # [s] the job spent on them
+
+
+@dataclass(frozen=True)
+class Scores:
+    value: float  # the objective
+    constraints: list  # feasible when every value <= 0, in declaration order
+    named: dict  # constraint name -> value
+    table: pd.DataFrame  # the replications with the objective per replication
+    summary: pd.DataFrame  # mean, half_width, low, high, n per KPI
+
+
+def _path(value: str, cwd: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else Path(cwd) / path
+
+
+def read_sources(calibration: dict, telemetry: dict, cwd: str) -> Sources:
+    """The calibrated motor parameters of ``calibration.record`` and the lineage tags of the record and the
+    telemetry file; a path that does not exist raises :class:`~sim.exceptions.ConfigurationError`."""
+    motor_params, tags = None, {}
+    if calibration.get("record"):
+        from calibration.record import CalibrationRecord
+
+        path = _path(calibration["record"], cwd)
+        if not path.is_file():
+            raise ConfigurationError(f"calibration.record = {calibration['record']!r}: no such file ({path}); give "
+                                     f"the path of a CalibrationRecord JSON or null")
+        record = CalibrationRecord.from_json(str(path))
+        motor_params = {k: float(v) for k, v in record.values().items()}  # the record's hand-off: fitted + fixed
+        tags[CALIBRATION_RECORD_ID] = record.record_id
+        content = (record.window or {}).get("content_hash")
+        if content:
+            tags[TELEMETRY_CONTENT_HASH] = content
+    if telemetry.get("path"):
+        path = _path(telemetry["path"], cwd)
+        if not path.is_file():
+            raise ConfigurationError(f"telemetry.path = {telemetry['path']!r}: no such file ({path})")
+        tags[TELEMETRY_CONTENT_HASH] = content_hash(path)  # the one file hash (sha256 of the bytes)
+    return Sources(motor_params, tags)
+
+
+def resolve_inputs(cfg: dict, *, cwd: str) -> JobInputs:
+    """The line config (with the record's estimates on its stations' motors, under any explicit
+    ``line.motors`` entry), the replication plan, the objective and the config hash of a resolved job config."""
+    rep = cfg["replications"]
+    plan = ReplicationPlan(replications=int(rep["n"]), seed=int(rep["seed"]), run_length=rep["run_length_h"] * 3600.0,
+                           warmup=rep["warmup_h"] * 3600.0, confidence=rep["confidence"], crn=bool(rep["crn"]))
+    sources = read_sources(cfg["calibration"], cfg["telemetry"], cwd)
+    line = cfg["line"]
+    if sources.motor_params:
+        given = dict(line.get("motors") or {})
+        line = {**line, "motors": {**given, **{s: {**sources.motor_params, **dict(given.get(s) or {})}
+                                               for s in cfg["calibration"]["stations"]}}}
+    # what determines the results: not the number of workers, not the tracking, not the report
+    chash = config_hash({"line": line, "replications": {k: v for k, v in rep.items() if k != "workers"},
+                         "sources": sources.tags})
+    return JobInputs(cfg, line, plan, Objective(**cfg["objective"]), int(rep["workers"]), sources, chash)
+
+
+def _label(overrides, parent) -> str:
+    """Run name: the job's values of the swept keys (all its overrides when the parent does not list them)."""
+    swept = json.loads(parent.data.tags.get(SWEPT_KEYS, "null")) if parent is not None else None
+    if swept is not None:
+        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
+    return ",".join(sorted(overrides)) or "defaults"
+
+
+def open_child(tracker, exp_id: str, inputs: JobInputs, context: JobContext) -> Child:
+    """The job's child run under its parent (``sweep.parent``, else the RUNNING parent of ``sweep.name``), with
+    its tags and params; or the FINISHED child of the same config hash, which the job then skips."""
+    from scenarios.sweeps.runs import find_parent, finished_child
+    from scenarios.tracking.tracker import git_commit
+
+    t0 = time.perf_counter()
+    sweep = inputs.resolved["sweep"]
+    if sweep.get("parent"):
+        parent = tracker.client.get_run(sweep["parent"])
+    else:
+        parent = find_parent(tracker, exp_id, sweep["name"], status="RUNNING")
+    label = _label(context.overrides, parent)
+    total = parent.data.params.get("sweep.jobs", "?") if parent is not None else "?"
+    where = f"job {context.job_num + 1}/{total}"  # the sweep's progress: this job of all of them (adaptive: Optuna)
+    done = finished_child(tracker, exp_id, parent.info.run_id, inputs.config_hash) if parent is not None else None
+    if done is not None:
+        return Child(None, label, where, done=done)
+    plan = inputs.plan
+    tags = {ROLE: "child", SWEEP: sweep["name"], SWEEP_CONFIG_HASH: inputs.config_hash, GIT_COMMIT: git_commit(),
+            SEED: plan.seed, "replications": plan.replications, "crn": plan.crn, "hydra.job.num": context.job_num,
+            "hydra.override_dirname": label, **inputs.sources.tags}
+    if parent is not None:
+        tags[INVOCATION] = parent.data.tags.get(INVOCATION, "0")
+    run_id = tracker.start_run(label, parent=parent.info.run_id if parent is not None else None, tags=tags)
+    tracker.log_params(run_id, inputs.resolved)
+    return Child(run_id, label, where, tracking_s=time.perf_counter() - t0)
+
+
+def replicate(inputs: JobInputs, *, pool=None, progress=None) -> Replications:
+    """Run the replications (on *pool*'s workers when ``replications.workers`` > 1)."""
+    t0 = time.perf_counter()
+    table = replicate_configuration(inputs.line, inputs.plan, workers=inputs.workers, scenario=inputs.scenario,
+                                    progress=progress, pool=pool)
+    return Replications(table, time.perf_counter() - t0)
+
+
+def summarise(replications: Replications, inputs: JobInputs) -> Scores:
+    """Objective, constraints and the summary of every KPI (the objective is linear in the KPIs: per
+    replication too, so it gets an interval and pairs like a KPI)."""
+    table = replications.table.copy()
+    value, constraints, named = score(table.mean().to_dict(), inputs.objective)
+    table["objective"] = sum(float(w) * table[k] for k, w in inputs.objective.weights.items())
+    return Scores(value, constraints, named, table, summarize_replications(table, inputs.plan.confidence))
+
+
+def _metrics(scores: Scores, model_seconds: float) -> dict:
+    metrics = {"feasible": float(all(c <= 0 for c in scores.constraints)), "model_seconds": model_seconds}
+    for i, c in enumerate(scores.named.values()):
+        metrics[f"constraint.{i}"] = c
+    for kpi, row in scores.summary.iterrows():
+        metrics[kpi] = row["mean"]
+        if kpi in KPIS:  # line KPIs and the objective; <station>.<kpi> is logged as a mean only
+            metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
+                            f"{kpi}.half_width": row["half_width"]})
+    return metrics
+
+
+def _child_plot(table, path: Path, kpis, confidence: float = 0.95) -> None:
+    """Spread of the replications of this configuration: each KPI's replications over their mean, with the mean's
+    interval.  One axes without pyplot (~50 ms, the tracking budget of a child run is 100 ms); the sweep report
+    compares the configurations."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    from scipy.special import stdtrit
+
+    kpis = [k for k in kpis if k in table.columns]
+    fig = Figure(figsize=(4.6, 2.5))
+    ax = fig.add_axes((0.12, 0.14, 0.85, 0.74))
+    for i, k in enumerate(kpis):
+        v = table[k].to_numpy(dtype=float)
+        m = float(np.mean(v))
+        if not m or v.size < 2:
+            continue
+        h = stdtrit(v.size - 1, 0.5 + confidence / 2) * v.std(ddof=1) / np.sqrt(v.size)
+        ax.plot(np.full(v.size, i), v / m, ".", color="tab:blue", alpha=0.5, ms=3)
+        ax.errorbar([i + 0.25], [1.0], yerr=[h / abs(m)], fmt="o", color="k", capsize=3, ms=3)
+        ax.annotate(f"{m:.4g}", (i + 0.3, 1.0), fontsize=6, xytext=(4, 0), textcoords="offset points")
+    ax.set_xticks(range(len(kpis)), kpis, fontsize=6)
+    ax.tick_params(labelsize=6)
+    ax.set_ylabel("replication / mean", fontsize=7)
+    ax.set_title(f"{len(table)} replications; bars: {confidence:.0%} interval of the mean (labelled)", fontsize=7)
+    fig.savefig(path, dpi=80)
+
+
+def log_results(tracker, child: Child, inputs: JobInputs, replications: Replications, scores: Scores, *,
+                child_plot: bool = False) -> None:
+    """Metrics, artifacts (config, replications, summary, constraints, optional plot), ``tracking_ms``; then the
+    child run is FINISHED."""
+    from omegaconf import OmegaConf
+
+    t0 = time.perf_counter()
+    tracker.log_metrics(child.run_id, _metrics(scores, replications.model_seconds))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(inputs.resolved)), encoding="utf-8")
+        scores.table.to_csv(folder / "replications.csv")
+        scores.summary.to_csv(folder / "summary.csv")
+        if scores.named:
+            (folder / "constraints.json").write_text(json.dumps(scores.named, indent=2), encoding="utf-8")
+        if child_plot:
+            _child_plot(scores.table, folder / "kpis.png",
+                        ("oee", "throughput", "maintenance_cost", "unplanned_downtime"), inputs.plan.confidence)
+        tracker.log_artifacts(child.run_id, folder)
+    tracking_s = child.tracking_s + time.perf_counter() - t0
+    tracker.log_metrics(child.run_id, {"tracking_ms": tracking_s * 1000.0})
+    tracker.end_run(child.run_id, "FINISHED")
+
+
+def end_child(tracker, child: Child, status: str, error: str) -> None:
+    """Close a child that did not finish: KILLED (interrupted) or FAILED, with the reason in ``twinbench.error``."""
+    tracker.set_tags(child.run_id, {ERROR: error[:5000]})
+    tracker.end_run(child.run_id, status)
+
+
+def run_job(cfg: dict, context: JobContext, *, tracker, exp_id: str, pool=None, progress=None, console=None) -> dict:
+    """One job of a sweep: returns ``{"objective", "constraints", "run_id", "skipped"}`` for the sweeper.
+
+    *cfg* is the job's resolved config (a dict without ``hydra``), *tracker* where its child run goes, *pool* the
+    sweep's workers (None: a pool of the job's own when ``replications.workers`` > 1), *progress* a context
+    manager factory ``progress(where, label, total)`` that yields a ``(done, total)`` callback or None.
+    """
+    from contextlib import nullcontext
+
+    from scenarios.sweeps.lineage import deferred_interrupts
+
+    inputs = resolve_inputs(cfg, cwd=context.cwd)
+    with deferred_interrupts():  # no Ctrl-C inside a store write (see deferred_interrupts)
+        child = open_child(tracker, exp_id, inputs, context)
+    if child.done is not None:
+        m = child.done.data.metrics
+        constraints = [m[k] for k in sorted((k for k in m if k.startswith("constraint.")),
+                                            key=lambda k: int(k.split(".")[1]))]
+        if console is not None:
+            console.print(f"[dim]{child.where} {child.label}: finished before in run {child.done.info.run_id}, "
+                          f"skipped[/dim]", highlight=False)
+        return {"objective": m.get("objective"), "constraints": constraints, "run_id": child.done.info.run_id,
+                "skipped": True}
+    finished = False
+    try:
+        bar = progress(child.where, child.label, inputs.plan.replications) if progress else nullcontext(None)
+        with bar as advance:
+            replications = replicate(inputs, pool=pool, progress=advance)
+        scores = summarise(replications, inputs)
+        with deferred_interrupts():
+            log_results(tracker, child, inputs, replications, scores,
+                        child_plot=bool(cfg["sweep"].get("child_plot")))
+            finished = True  # a Ctrl-C held during the block is raised after it: the run stays FINISHED
+    except KeyboardInterrupt:
+        if not finished:
+            with deferred_interrupts():
+                end_child(tracker, child, "KILLED", "interrupted (Ctrl-C)")
+        raise
+    except BaseException as err:
+        if not finished:
+            with deferred_interrupts():
+                end_child(tracker, child, "FAILED", f"{type(err).__name__}: {err}")
+        raise
+    if console is not None:
+        oee = scores.summary["mean"].get("oee", float("nan"))
+        half = scores.summary.loc["oee", "half_width"] if "oee" in scores.summary.index else float("nan")
+        console.print(f"{child.where} {child.label}: objective {scores.value:.4g}, oee {oee:.4f} ± {half:.4f} "
+                      f"({inputs.plan.replications} replications, {replications.model_seconds:.1f} s)",
+                      highlight=False)
+    return {"objective": scores.value, "constraints": scores.constraints, "run_id": child.run_id, "skipped": False}
