@@ -58,14 +58,15 @@ def locate(x, p, u, h, g0, g1, out_index, level, direction, time_tol):
 
 
 @njit(cache=True)
-def diverged(status, report, a, bad, value, time, last_value, last_time):
-    """Report that state *bad* of asset *a* became *value* at *time*, last finite (*last_value*) at *last_time*."""
+def diverged(status, report, a, bad, states, time, x, last_time):
+    """Report that state *bad* of asset *a* became ``states[bad]`` at *time*, last finite (``x[a, bad]``) at
+    *last_time*."""
     status[0] = 2
     status[1] = a
     status[2] = bad
-    report[0] = value
+    report[0] = states[bad]
     report[1] = time
-    report[2] = last_value
+    report[2] = x[a, bad]
     report[3] = last_time
 
 
@@ -110,7 +111,7 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status, 
                 xt = rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, ua, h)
                 bad = first_nonfinite(xt)
                 if bad >= 0:
-                    diverged(status, report, a, bad, xt[bad], tk + h, x[a, bad], tk)
+                    diverged(status, report, a, bad, xt, tk + h, x, tk)
                     return tk
                 store_row(x, a, xt)
         return t1
@@ -128,7 +129,7 @@ def advance(x, p, u, t0, t1, opts, ev_out, ev_level, ev_dir, ev_active, status, 
             xt = rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, ua, ua, h)
             bad = first_nonfinite(xt)
             if bad >= 0:
-                diverged(status, report, a, bad, xt[bad], tk + h, x[a, bad], tk)
+                diverged(status, report, a, bad, xt, tk + h, x, tk)
                 return tk
             store_row(xnew, a, xt)
         best = 2.0
@@ -209,7 +210,7 @@ def simulate(x0, p, t, u, linear, opts, y, status, report):
                 xt = rk4_step(load_row(x, a, N_STATES), load_row(p, a, N_PARAMS), ua, um, ub, h)
                 bad = first_nonfinite(xt)
                 if bad >= 0:
-                    diverged(status, report, a, bad, xt[bad], t[j] + (s + 1) * h, x[a, bad], t[j] + s * h)
+                    diverged(status, report, a, bad, xt, t[j] + (s + 1) * h, x, t[j] + s * h)
                     return j + 1
                 store_row(x, a, xt)
         for a in range(n):
