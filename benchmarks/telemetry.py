@@ -200,7 +200,7 @@ def _receive(live, source, port, n, n_channels, *, publish: bool) -> dict:
     live.stop()
     stream = live.stream()
     stream.check_accounting()
-    return {"rate": n / (end - start), "mqtt_lost": n - stream.rows_read, "mqtt_redelivered": source.redelivered,
+    return {"rate": n / (end - start), "mqtt_lost": n - (stream.rows_read - source.redelivered), "mqtt_redelivered": source.redelivered,
             "mqtt_accepted": int(stream.counts.loc["TOTAL", "accepted"]), "mqtt_receive_s": end - start, **extra}
 
 

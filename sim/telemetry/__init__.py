@@ -18,9 +18,9 @@ The package reads in the order a value travels:
 from sim.telemetry.channels import Channel, ChannelMap
 from sim.telemetry.align import align, interpolate_linear, resample, zero_order_hold
 from sim.telemetry.sources.csv_source import read_csv
-from sim.telemetry.sources.live import LiveSource, LiveTelemetry, live_replay
-from sim.telemetry.sources.mqtt import MqttSource
-from sim.telemetry.sources.opcua import OpcUaSource
+from sim.telemetry.sources.live import LiveSource, LiveTelemetry, Secret, live_replay
+from sim.telemetry.sources.mqtt import MqttSecurity, MqttSource, PayloadFields
+from sim.telemetry.sources.opcua import OpcUaSecurity, OpcUaSource
 from sim.telemetry.replay import environment, replay
 from sim.telemetry.report import QualityReport, check_file, plot_quality, quality_report
 from sim.telemetry.gates.rules import SpikeRule, StuckRule
@@ -33,9 +33,13 @@ __all__ = [
     "ChannelMap",
     "LiveSource",
     "LiveTelemetry",
+    "MqttSecurity",
     "MqttSource",
+    "OpcUaSecurity",
     "OpcUaSource",
+    "PayloadFields",
     "QualityReport",
+    "Secret",
     "SpikeRule",
     "StuckRule",
     "TelemetryStream",

@@ -10,9 +10,9 @@ Every source hands raw rows to :mod:`sim.telemetry.gates`; none converts units o
 
 from sim.telemetry.sources.csv_source import read_csv
 from sim.telemetry.sources.files import read_file, read_frame, read_parquet
-from sim.telemetry.sources.live import LiveSource, LiveTelemetry, live_replay
-from sim.telemetry.sources.mqtt import MqttSource
-from sim.telemetry.sources.opcua import OpcUaSource
+from sim.telemetry.sources.live import LiveSource, LiveTelemetry, Secret, live_replay
+from sim.telemetry.sources.mqtt import MqttSecurity, MqttSource, PayloadFields
+from sim.telemetry.sources.opcua import OpcUaSecurity, OpcUaSource
 
-__all__ = ["LiveSource", "LiveTelemetry", "MqttSource", "OpcUaSource", "live_replay", "read_csv", "read_file",
-           "read_frame", "read_parquet"]
+__all__ = ["LiveSource", "LiveTelemetry", "MqttSecurity", "MqttSource", "OpcUaSecurity", "OpcUaSource", "PayloadFields",
+           "Secret", "live_replay", "read_csv", "read_file", "read_frame", "read_parquet"]

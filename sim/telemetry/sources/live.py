@@ -254,7 +254,8 @@ class LiveSource:
 _NS_LOW, _NS_HIGH = float(pd.Timestamp.min.value), float(pd.Timestamp.max.value)  # [ns] (as floats, as compared)
 
 
-def _stamps(records: list[LiveRecord], channel_map: ChannelMap) -> tuple[np.ndarray, np.ndarray]:
+def _stamps(records: list[LiveRecord], channel_map: ChannelMap, zone: gates.ZoneForm | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """UTC ns of the message stamps (arrival time where a message has none) and notes where unparseable."""
     k = len(records)
     stamps = np.full(k, NAT, dtype=np.int64)
@@ -291,7 +292,7 @@ def _stamps(records: list[LiveRecord], channel_map: ChannelMap) -> tuple[np.ndar
         notes[index[~ok]] = "not a Unix time in seconds (years 1677 to 2262)"
     if text:
         parsed = gates.parse_times(pd.Series([records[j].time for j in text], dtype=object),
-                                   timezone=channel_map.timezone, time_format=channel_map.time_format)
+                                   timezone=channel_map.timezone, time_format=channel_map.time_format, zone=zone)
         stamps[text], notes[text] = parsed.first, parsed.note
     return stamps, notes
 
@@ -346,6 +347,7 @@ class LiveTelemetry:
         self.gates = new_gates(channel_map)
         self.collector = Collector(channel_map)
         self.rows = 0
+        self.zone = gates.ZoneForm()  # text stamps are naive or carry offsets; the first one decides
         self.lock = threading.Lock()
 
     def start(self) -> LiveTelemetry:
@@ -404,7 +406,7 @@ class LiveTelemetry:
             if not sel:
                 continue
             picked = [records[i] for i in sel]
-            stamps, notes = _stamps(picked, m)
+            stamps, notes = _stamps(picked, m, self.zone)
             tcodes = np.where(stamps == NAT, gates.UNPARSEABLE_TIME, 0).astype(np.int8)
             values, vcodes = _values(picked, m, channel.valid_range)
             for j, r in enumerate(picked):  # decided by the source: quarantined at once, outside the time order
