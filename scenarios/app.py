@@ -14,56 +14,66 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate, to_absolute_path
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from scenarios.config import register_configs
-from scenarios.job import JobSpec, actions_from, run_reference
+from scenarios.job import run_reference
+from scenarios.specs import JobSpec, OutputSpec
 from scenarios.tracking.tracker import flatten, git_commit
 from scenarios.whatif.run import line_config_dict
 from sim.exceptions import TwinbenchError
-from sim.telemetry import ChannelMap
 
 __all__ = ["main", "build_job"]
 
 register_configs()
 
+_FACTORIES = ("plant._target_", "telemetry._target_", "calibration._target_", "whatif._target_")
+"""Config keys that name a step's spec factory: not parameters of the run, so not logged."""
+
 
 def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSpec:
-    """Turn a composed config into the typed objects the job takes.
+    """Turn a composed config into the job's specs: ``instantiate`` each group (its ``_target_`` factory turns the
+    config's hours into SI), the tracker too unless one is given.
 
     Every what-if action is built into a line here, so a bad station, buffer or policy name in
     any action fails before a run is opened.
     """
     from scenarios.reference.line_config import line_spec_from_config
 
-    plant_cfg = OmegaConf.to_container(cfg.plant, resolve=True)
-    tel = OmegaConf.to_container(cfg.telemetry, resolve=True)
-    path = Path(to_absolute_path(tel.pop("path"))) if HydraConfig.initialized() else Path(tel.pop("path")).resolve()
-    channel_map = ChannelMap.from_dict(tel)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    text = OmegaConf.to_yaml(cfg, resolve=True)
-    w = cfg.whatif
-    line = line_config_dict(cfg.line)
-    actions = actions_from(OmegaConf.to_container(w.actions, resolve=True))
-    stations = tuple(plant_cfg["stations"])
-    for action in actions:
+    plant = _instantiate(cfg.plant)
+    telemetry = _instantiate(cfg.telemetry)
+    calibration = _instantiate(cfg.calibration)
+    whatif = _instantiate(cfg.whatif, line=line_config_dict(cfg.line), seed=cfg.seed)
+    for action in whatif.actions:
         try:
-            line_spec_from_config(action.apply(line), motor_params=plant_cfg["motor"], motor_stations=stations)
+            line_spec_from_config(action.apply(whatif.line), motor_params=plant.nameplate,
+                                  motor_stations=plant.stations)
         except TwinbenchError as err:
             raise type(err)(f"whatif action {action.name!r}: {err}") from None
-    return JobSpec(
-        telemetry_path=path, channel_map=channel_map, nameplate=dict(plant_cfg["motor"]),
-        calibrator=instantiate(cfg.calibration.estimator, _convert_="all"),
-        window_h=cfg.calibration.window_h, register_model=cfg.calibration.register, outputs=list(cfg.calibration.outputs), line=line, actions=actions,
-        motor_stations=stations, max_step=plant_cfg["max_step"], horizon_h=w.horizon_h, warmup_h=w.warmup_h,
-        replications=w.replications, baseline=w.baseline, objective=w.objective, min_gain=w.min_gain,
-        confidence=w.confidence, crn=w.crn, sample_posterior=w.sample_posterior, ambient=w.ambient,
-        mser_interval_h=w.mser_interval_h, seed=cfg.seed, run_name=cfg.run_name,
-        output_dir=Path(output_dir), tracker=tracker if tracker is not None else instantiate(cfg.tracking),
-        params=flatten(resolved), config_yaml=text, plots=cfg.plots, progress=cfg.progress,
-        tags={"git.commit": git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
-              "seed": cfg.seed})
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    params = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if k not in _FACTORIES}
+    output = OutputSpec(directory=Path(output_dir), run_name=cfg.run_name, plots=cfg.plots, progress=cfg.progress,
+                        params=params, config_yaml=text,
+                        tags={"git.commit": git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+                              "seed": cfg.seed})
+    return JobSpec(plant=plant, telemetry=telemetry, calibration=calibration, whatif=whatif, output=output,
+                   tracker=tracker if tracker is not None else instantiate(cfg.tracking))
+
+
+def _instantiate(node, **kwargs):
+    """``instantiate(node, **kwargs)`` with plain containers; a Twinbench error of the factory is raised as itself
+    (Hydra wraps it in an InstantiationException)."""
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while isinstance(cause, InstantiationException):
+            cause = cause.__cause__
+        if isinstance(cause, TwinbenchError):
+            raise cause from None
+        raise
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

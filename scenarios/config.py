@@ -1,9 +1,15 @@
-"""Structured configs: the schema of every config group, registered in Hydra's ConfigStore.
+"""Structured configs: the schema of every config group, registered in Hydra's ConfigStore, and their factories.
 
 The YAML files under ``conf/`` extend these schemas (``defaults: [<schema>]``),
 so an unknown or misspelled key fails at composition time with a message that
 names the key.  Only ``scenarios/`` reads configs; the engine takes typed
 arguments.
+
+Each step's group names its factory in ``_target_`` (``plant_spec``,
+``telemetry_spec``, ``calibration_spec``, ``whatif_spec`` below), so
+``hydra.utils.instantiate(cfg.<group>)`` returns the step's spec
+(:mod:`scenarios.specs`).  The config speaks hours (``*_h`` keys), as planners
+do; the factories are the one place they become seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from scenarios.reference.line_config import LineConfig
+from scenarios.specs import CalibrationSpec, PlantSpec, TelemetrySpec, WhatIfSpec
+from sim.exceptions import ConfigurationError
 
 __all__ = [
     "ActionConfig",
@@ -27,14 +35,21 @@ __all__ = [
     "TelemetryConfig",
     "TrackingConfig",
     "WhatIfConfig",
+    "calibration_spec",
+    "plant_spec",
     "register_configs",
+    "telemetry_spec",
+    "whatif_spec",
 ]
+
+HOUR = 3600.0
 
 
 @dataclass
 class PlantConfig:
     """The monitored asset: which line stations the telemetry describes and the motor's *prior* (nameplate)."""
 
+    _target_: str = "scenarios.config.plant_spec"
     name: str = "reference"
     stations: List[str] = field(default_factory=lambda: ["filler"])  # line stations whose motor is calibrated
     motor: Dict[str, float] = field(default_factory=dict)  # nameplate motor_thermal parameters [SI]
@@ -85,6 +100,7 @@ class TelemetryConfig:
     Every key but ``path`` is a key of :meth:`sim.telemetry.ChannelMap.from_dict`, with its default.
     """
 
+    _target_: str = "scenarios.config.telemetry_spec"
     path: str = MISSING  # CSV file; relative paths are taken from the directory make/hydra was started in
     time_column: str = "timestamp"
     timezone: str = "UTC"  # applied to timestamps without an offset
@@ -118,6 +134,7 @@ class EstimatorConfig:
 
 @dataclass
 class CalibrationConfig:
+    _target_: str = "scenarios.config.calibration_spec"
     window_h: float = 24.0  # the most recent window of telemetry used for the fit [h]
     outputs: List[str] = field(default_factory=lambda: ["winding_temperature"])
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
@@ -159,6 +176,7 @@ class ActionConfig:
 class WhatIfConfig:
     """Replications of every action on the line from the calibrated twin."""
 
+    _target_: str = "scenarios.config.whatif_spec"
     horizon_h: float = 168.0  # observed time per replication, after the warm-up [h]
     warmup_h: float = 24.0  # deleted at the start of every replication [h]
     replications: int = 10
@@ -171,6 +189,7 @@ class WhatIfConfig:
     ambient: str = "telemetry"  # telemetry: daily cycle fitted to the last 24 h; line: the line's own cycle
     mser_interval_h: Optional[float] = 4.0  # MSER-5 warm-up diagnostic on throughput over such intervals (at most
     # a 20th of the run); null: off
+    fork: bool = True  # fork from the calibrated twin (window end, calibrated motor state); false: empty line at 0 s
     actions: List[ActionConfig] = field(default_factory=list)
 
 
@@ -195,6 +214,52 @@ class Config:
     output_dir: Optional[str] = None  # default: the Hydra run directory under outputs/
     plots: bool = True
     progress: bool = True
+
+
+# ----------------------------------------------------------------- factories: config (hours) -> specs (SI)
+def plant_spec(*, name: str, stations, motor: dict, max_step: float) -> PlantSpec:
+    """The :class:`PlantSpec` of ``cfg.plant``."""
+    return PlantSpec(name=name, stations=tuple(stations), nameplate=dict(motor), max_step=float(max_step))
+
+
+def telemetry_spec(*, path: str, **channel_map) -> TelemetrySpec:
+    """The :class:`TelemetrySpec` of ``cfg.telemetry``; a relative *path* is taken from where the job was started."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import to_absolute_path
+
+    from sim.telemetry import ChannelMap
+
+    path = Path(to_absolute_path(path)) if HydraConfig.initialized() else Path(path).resolve()
+    return TelemetrySpec(path=path, channel_map=ChannelMap.from_dict(channel_map))
+
+
+def calibration_spec(*, window_h: float, outputs, estimator, register: bool) -> CalibrationSpec:
+    """The :class:`CalibrationSpec` of ``cfg.calibration`` (*estimator*: instantiated from its ``_target_``)."""
+    if not (isinstance(window_h, (int, float)) and window_h > 0):
+        raise ConfigurationError(f"calibration.window_h = {window_h!r} must be > 0 hours")
+    return CalibrationSpec(calibrator=estimator, window=float(window_h) * HOUR, outputs=tuple(outputs),
+                           register=bool(register))
+
+
+def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: float,
+                mser_interval_h: float | None, **settings) -> WhatIfSpec:
+    """The :class:`WhatIfSpec` of ``cfg.whatif`` on the line *line* (``cfg.line`` as a dict) with *seed*."""
+    import math
+
+    from scenarios.whatif.run import actions_from
+
+    if not (math.isfinite(horizon_h) and horizon_h > 0):
+        raise ConfigurationError(f"whatif.horizon_h = {horizon_h!r} must be a finite number of hours > 0")
+    if not (math.isfinite(warmup_h) and warmup_h >= 0):
+        raise ConfigurationError(f"whatif.warmup_h = {warmup_h!r} must be a finite number of hours >= 0")
+    if mser_interval_h is not None and not mser_interval_h > 0:
+        raise ConfigurationError(f"whatif.mser_interval_h = {mser_interval_h!r} must be > 0 hours, or null to "
+                                 f"switch the MSER-5 diagnostic off")
+    return WhatIfSpec(line=dict(line), actions=tuple(actions_from(actions)), horizon=float(horizon_h) * HOUR,
+                      warmup=float(warmup_h) * HOUR, seed=int(seed),
+                      mser_interval=None if mser_interval_h is None else float(mser_interval_h) * HOUR, **settings)
 
 
 def bundled_data(name: str) -> str:

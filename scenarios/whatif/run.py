@@ -37,7 +37,8 @@ from sim.replications import Comparison, ReplicationPlan, compare
 from sim.line import AmbientCycle, LineSpec, LineTwin
 from sim.line.snapshot import TwinSnapshot
 
-__all__ = ["LINE_CHANGES", "Action", "WhatIfResult", "line_config_dict", "with_motor_params", "run_whatif"]
+__all__ = ["LINE_CHANGES", "Action", "WhatIfResult", "actions_from", "line_config_dict", "with_motor_params",
+           "run_whatif"]
 
 LINE_CHANGES = ("speeds", "buffers", "buffer_scale", "crew_size", "crew_rule", "policy")
 """Line configuration keys an action may change (``speeds``, ``buffers`` and ``policy`` merge key by key)."""
@@ -89,6 +90,26 @@ class Action:
             else:
                 out[key] = value
         return out
+
+
+def actions_from(items) -> list:
+    """Actions from plain dicts ``{name, description, <line changes>}``; empty or null changes are dropped."""
+    out = []
+    for item in items:
+        item = dict(item)
+        name = item.pop("name")
+        desc = item.pop("description", "")
+        changes = {}
+        for key, value in item.items():
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v is not None}
+            if value is None or (isinstance(value, dict) and not value and key in LINE_CHANGES):
+                continue
+            changes[key] = value
+        out.append(Action(name=name, description=desc, changes=changes))
+    if not out:
+        raise ConfigurationError("whatif.actions is empty; list at least a baseline and one action")
+    return out
 
 
 def with_motor_params(spec: LineSpec, params: dict, stations) -> LineSpec:

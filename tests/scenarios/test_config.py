@@ -12,16 +12,46 @@ def test_default_config_composes_into_typed_objects(compose_config, tmp_path):
     assert [a.name for a in cfg.whatif.actions] == ["as_is", "filler_plus_10", "filler_max", "add_technician",
                                                     "bigger_buffer"]
     job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
-    assert job.telemetry_path.is_file()
-    assert job.nameplate["thermal_resistance_housing_ambient"] == 0.06 and job.motor_stations == ("filler",)
-    assert job.line["crew_size"] == 2 and job.line["policy"]["name"] == "time_based"
-    assert job.calibrator.get_params()["parameters"] == ["thermal_resistance_housing_ambient",
-                                                         "heat_capacity_housing"]
-    assert [a.changes for a in job.actions] == [{}, {"speeds": {"filler": 1.1}}, {"speeds": {"filler": 1.2}},
-                                                {"crew_size": 3}, {"buffers": {"filler_capper": 2400.0}}]
-    assert (job.horizon_h, job.warmup_h, job.replications, job.crn) == (168.0, 24.0, 10, True)
-    assert job.channel_map.names == ("motor_current", "winding_temperature", "ambient_temperature")
-    assert job.params["calibration.window_h"] == 24.0 and job.params["line.crew_size"] == 2
+    assert job.telemetry.path.is_file()
+    assert job.plant.nameplate["thermal_resistance_housing_ambient"] == 0.06 and job.plant.stations == ("filler",)
+    assert job.whatif.line["crew_size"] == 2 and job.whatif.line["policy"]["name"] == "time_based"
+    assert job.calibration.calibrator.get_params()["parameters"] == ["thermal_resistance_housing_ambient",
+                                                                     "heat_capacity_housing"]
+    assert [a.changes for a in job.whatif.actions] == [{}, {"speeds": {"filler": 1.1}}, {"speeds": {"filler": 1.2}},
+                                                       {"crew_size": 3}, {"buffers": {"filler_capper": 2400.0}}]
+    # SI inside: the config's hours are seconds in the specs
+    w = job.whatif
+    assert (w.horizon, w.warmup, w.mser_interval, w.replications, w.crn, w.fork) == \
+        (168 * 3600.0, 24 * 3600.0, 4 * 3600.0, 10, True, True)
+    assert job.calibration.window == 24 * 3600.0 and w.seed == 2026
+    assert job.telemetry.channel_map.names == ("motor_current", "winding_temperature", "ambient_temperature")
+    assert job.output.params["calibration.window_h"] == 24.0 and job.output.params["line.crew_size"] == 2
+    assert "whatif._target_" not in job.output.params  # the spec factories are not parameters of the run
+
+
+def test_every_step_group_instantiates_into_its_spec(compose_config):
+    from hydra.utils import instantiate
+
+    from scenarios.specs import CalibrationSpec, PlantSpec, TelemetrySpec, WhatIfSpec
+
+    cfg = compose_config(["whatif.horizon_h=2", "calibration.window_h=0.5"])
+    assert isinstance(instantiate(cfg.plant), PlantSpec)
+    assert isinstance(instantiate(cfg.telemetry, _convert_="all"), TelemetrySpec)
+    cal = instantiate(cfg.calibration, _convert_="all")
+    assert isinstance(cal, CalibrationSpec) and cal.window == 1800.0 and type(cal.calibrator).__name__ == \
+        "LeastSquaresCalibrator"
+    w = instantiate(cfg.whatif, line={}, seed=1, _convert_="all")
+    assert isinstance(w, WhatIfSpec) and w.horizon == 7200.0 and w.plan().run_length == 7200.0
+
+
+@pytest.mark.parametrize("override,match", [("whatif.horizon_h=-1", r"whatif.horizon_h = -1.0 must be a finite"),
+                                            ("calibration.window_h=0", r"calibration.window_h = 0.0 must be > 0"),
+                                            ("whatif.ambient=sky", r"whatif.ambient = 'sky' is unknown")])
+def test_bad_step_values_fail_as_themselves_naming_the_key(compose_config, tmp_path, override, match):
+    from sim.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=match):
+        build_job(compose_config([override]), output_dir=tmp_path, tracker=NullTracker())
 
 
 @pytest.mark.parametrize("group,option", [("tracking", "none"), ("tracking", "mlflow")])
@@ -34,16 +64,16 @@ def test_every_group_option_composes(compose_config, group, option):
 def test_every_whatif_option_builds_its_actions_into_lines(compose_config, tmp_path, option):
     cfg = compose_config([f"whatif={option}"])
     job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
-    assert job.actions[0].name == job.baseline == "as_is" and len(job.actions) >= 3
+    assert job.whatif.actions[0].name == job.whatif.baseline == "as_is" and len(job.whatif.actions) >= 3
 
 
 def test_overrides_reach_the_job(compose_config, tmp_path):
     cfg = compose_config(["calibration.window_h=12", "whatif.replications=7", "line.crew_size=3",
                           "+line.speeds.capper=1.1", "plant.stations=[filler,capper]"])
     job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
-    assert job.window_h == 12 and job.replications == 7
-    assert job.line["crew_size"] == 3 and job.line["speeds"] == {"capper": 1.1}
-    assert job.motor_stations == ("filler", "capper")
+    assert job.calibration.window == 12 * 3600.0 and job.whatif.replications == 7
+    assert job.whatif.line["crew_size"] == 3 and job.whatif.line["speeds"] == {"capper": 1.1}
+    assert job.plant.stations == ("filler", "capper")
 
 
 @pytest.mark.parametrize("override,match", [

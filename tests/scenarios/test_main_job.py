@@ -82,8 +82,8 @@ def cal_record(by_name):
 @pytest.mark.slow
 def test_the_whatif_runs_the_line_with_the_calibrated_filler_motor(finished_job):
     result, _, _ = finished_job
-    cal = result.calibrator.model_params_
-    spec = result.whatif.specs["as_is"]
+    cal = result.calibration.record.params()
+    spec = result.whatif.result.specs["as_is"]
     assert [s.name for s in spec.stations] == ["depalletizer", "filler", "capper", "packer"]
     filler = spec.motors.params[1]
     assert filler["thermal_resistance_housing_ambient"] == cal["thermal_resistance_housing_ambient"]
@@ -91,13 +91,31 @@ def test_the_whatif_runs_the_line_with_the_calibrated_filler_motor(finished_job)
     # ambient from the telemetry's last day: 27 degC mean, 7 K swing (scenarios/reference/telemetry.TRUTH)
     assert spec.ambient.mean - 273.15 == pytest.approx(27.0, abs=0.3)
     assert spec.ambient.amplitude == pytest.approx(7.0, abs=0.5)
-    kpis = result.whatif.kpis
+    kpis = result.whatif.result.kpis
     assert len(kpis) == 2 * len(ACTIONS)
     # common random numbers: a third technician who is never needed changes nothing but the crew's pay
     base = kpis[kpis.action == "as_is"].set_index("replication")
     tech = kpis[kpis.action == "add_technician"].set_index("replication")
     assert (tech["throughput"] == base["throughput"]).all()
     assert list(tech["crew_cost"] - base["crew_cost"]) == pytest.approx(list(base["crew_cost"] / 2), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_the_whatif_forks_from_the_calibrated_twin_at_the_window_end(finished_job):
+    from calibration import CalibrationRecord
+    from scenarios.whatif.fork import line_time
+
+    result, _, tmp = finished_job
+    record = CalibrationRecord.from_json(tmp / "out" / "calibration_record.json")
+    assert record == result.calibration.record  # the hand-off, as written
+    fork = result.fork
+    assert fork.time == line_time(record.window["end"]) == fork.snapshot.time  # Tuesday 21:59:50 UTC
+    assert fork.states == record.final_state
+    winding = record.final_state["winding_temperature"]
+    assert winding > 350.0  # the filler motor was running at the window end
+    for action in ACTIONS:  # every action starts with the calibrated winding temperature, not ambient
+        trace = result.whatif.result.traces[action]["filler.winding_temperature"]
+        assert trace.iloc[0] == winding and trace.iloc[1] > 340.0
 
 
 @pytest.mark.slow
@@ -108,7 +126,7 @@ def test_outputs_and_record_are_written(finished_job):
                  "calibration_record.json"):
         assert (out / name).is_file(), name
     record = json.loads((out / "calibration_record.json").read_text())
-    assert record["window"]["content_hash"] and record["window"]["source_hash"] == result.stream.content_hash
+    assert record["window"]["content_hash"] and record["window"]["source_hash"] == result.telemetry.stream.content_hash
     # the reference telemetry hides R_ha = 0.072 K/W, C_h = 52000 J/K (scenarios/reference/telemetry.TRUTH)
     p = record["parameters"]
     assert p["thermal_resistance_housing_ambient"]["value"] == pytest.approx(0.072, rel=0.02)
@@ -156,5 +174,5 @@ def test_the_calibrated_twin_is_registered_as_champion_and_predicts(finished_job
     tags = runs[0].data.tags
     assert tags["registry.model"] == "twinbench.bottling.motor_thermal" and tags["registry.version"] == "1"
     twin = load_champion(tracker.uri, tags["registry.model"])
-    assert twin.record.record_id == result.calibrator.record_.record_id
-    assert twin.record.values() == pytest.approx(result.calibrator.record_.values())
+    assert twin.record.record_id == result.calibration.record.record_id
+    assert twin.record.params() == pytest.approx(result.calibration.record.params())

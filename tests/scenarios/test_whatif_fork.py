@@ -67,7 +67,8 @@ def test_the_first_minutes_of_the_whatif_show_the_calibrated_winding_temperature
         first = fork.traces[name]["filler.winding_temperature"]
         assert first.iloc[0] == CALIBRATED["winding_temperature"]
         assert (first.iloc[:10] > 355.0).all()  # the first ten minutes: still hot
-        assert cold.traces[name]["filler.winding_temperature"].iloc[0] <= 313.15  # the initial state (40 degC) without a fork
+        # without a fork the motor starts at its initial state (40 degC)
+        assert cold.traces[name]["filler.winding_temperature"].iloc[0] <= 313.15
     assert (fork.kpis["throughput"] > 0).all()
 
 

@@ -1,0 +1,184 @@
+"""What each step of the main job needs, as typed objects in SI units (one spec per step).
+
+:mod:`scenarios.app` builds them from the Hydra config with
+``hydra.utils.instantiate`` (each config group names its factory in
+``_target_``; the factories in :mod:`scenarios.config` turn the config's hours
+into seconds); notebooks and tests build them directly.  Nothing here reads a
+config.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scenarios.tracking.tracker import NullTracker
+from sim.exceptions import ConfigurationError
+from sim.replications import ReplicationPlan
+from sim.telemetry import ChannelMap
+
+__all__ = ["AMBIENT_SOURCES", "PlantSpec", "TelemetrySpec", "CalibrationSpec", "WhatIfSpec", "OutputSpec",
+           "JobSpec"]
+
+AMBIENT_SOURCES = ("telemetry", "line")
+"""Where the what-if's ambient temperature comes from: the daily cycle of the telemetry's last 24 h, or the line's own."""
+
+
+@dataclass(frozen=True)
+class PlantSpec:
+    """The monitored asset.
+
+    Parameters
+    ----------
+    name : str
+    stations : tuple of str
+        Line stations whose motor the telemetry describes (they get the calibrated parameters and state).
+    nameplate : dict
+        Prior motor parameters, name → value [SI] (spec defaults fill the rest).
+    max_step : float
+        RK4 step of the shadow replay [s].
+    """
+
+    name: str = "reference"
+    stations: tuple = ("filler",)
+    nameplate: dict = field(default_factory=dict)
+    max_step: float = 1.0
+
+
+@dataclass(frozen=True)
+class TelemetrySpec:
+    """A recorded telemetry file and its channel map."""
+
+    path: Path
+    channel_map: ChannelMap
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """The fit: an estimator over the most recent *window* of telemetry.
+
+    Parameters
+    ----------
+    calibrator : BaseCalibrator
+        Unfitted estimator (``fit(model, data, params=...)``).
+    window : float
+        Length of the most recent window of telemetry used [s].
+    outputs : tuple of str
+        Measured model outputs fitted.
+    register : bool
+        Register the calibrated twin in the model registry (champion/challenger), if tracked.
+    """
+
+    calibrator: object
+    window: float = 24 * 3600.0
+    outputs: tuple = ("winding_temperature",)
+    register: bool = True
+
+    def __post_init__(self):
+        if not (math.isfinite(self.window) and self.window > 0):
+            raise ConfigurationError(f"calibration window = {self.window!r} s must be a finite time > 0; set "
+                                     f"calibration.window_h to the hours of telemetry to fit")
+
+
+@dataclass(frozen=True)
+class WhatIfSpec:
+    """Replications of every action on the line, forked from the calibrated twin.
+
+    Parameters
+    ----------
+    line : dict
+        The line as it is (:class:`~scenarios.reference.line_config.LineConfig` keys).
+    actions : tuple of Action
+    horizon, warmup : float
+        Observed time per replication and the warm-up deleted before it [s].
+    replications, seed : int
+    baseline, objective : str
+        The action the others are compared with; the KPI the recommendation improves.
+    min_gain : float
+        Smallest gain that counts, as a fraction of the baseline's objective [-].
+    confidence : float
+    crn : bool
+        Common random numbers across actions.
+    sample_posterior : bool
+        Draw the calibrated motor parameters from the posterior per replication.
+    ambient : str
+        One of :data:`AMBIENT_SOURCES`.
+    mser_interval : float or None
+        MSER-5 diagnostic interval [s]; None: off.
+    fork : bool
+        Fork every replication from the calibrated twin's snapshot (line clock at the window end, the
+        calibrated motor state); False starts an empty line at 0 s with every motor at its initial state.
+    """
+
+    line: dict
+    actions: tuple
+    horizon: float = 168 * 3600.0
+    warmup: float = 24 * 3600.0
+    replications: int = 10
+    seed: int = 2026
+    baseline: str = "as_is"
+    objective: str = "throughput"
+    min_gain: float = 0.005
+    confidence: float = 0.95
+    crn: bool = True
+    sample_posterior: bool = True
+    ambient: str = "telemetry"
+    mser_interval: float | None = 4 * 3600.0
+    fork: bool = True
+
+    def __post_init__(self):
+        if self.ambient not in AMBIENT_SOURCES:
+            raise ConfigurationError(f"whatif.ambient = {self.ambient!r} is unknown; use 'telemetry' (daily cycle "
+                                     f"fitted to the last 24 h of telemetry) or 'line' (the line's own cycle)")
+
+    def plan(self) -> ReplicationPlan:
+        """The replication plan: MSER-5 needs 20 observations, so shorter intervals on short runs."""
+        interval = min(self.mser_interval or 3600.0, (self.horizon + self.warmup) / 20.0)
+        try:
+            return ReplicationPlan(replications=self.replications, seed=self.seed, run_length=self.horizon,
+                                   warmup=self.warmup, confidence=self.confidence, crn=self.crn,
+                                   mser_kpi="throughput" if self.mser_interval else None, mser_interval=interval)
+        except ConfigurationError as err:
+            raise ConfigurationError(f"whatif: {err}") from None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where results go and what the parent run carries.
+
+    Parameters
+    ----------
+    directory : Path
+        Output folder (report.md, CSVs, plots, the record).
+    run_name : str
+        Name of the parent run.
+    plots, progress : bool
+        Draw the figures; show a progress bar over the replications.
+    params : dict
+        Flattened resolved config, logged on the parent run.
+    config_yaml : str
+        The resolved config, written and logged as ``config_resolved.yaml``.
+    tags : dict
+        Tags of the parent run (git commit, config hash, seed).
+    """
+
+    directory: Path = Path("outputs")
+    run_name: str = "reference"
+    plots: bool = True
+    progress: bool = False
+    params: dict = field(default_factory=dict)
+    config_yaml: str = ""
+    tags: dict = field(default_factory=dict)
+
+
+@dataclass
+class JobSpec:
+    """The main job: one spec per step and the tracker every step logs to."""
+
+    plant: PlantSpec
+    telemetry: TelemetrySpec
+    calibration: CalibrationSpec
+    whatif: WhatIfSpec
+    output: OutputSpec = field(default_factory=OutputSpec)
+    tracker: object = field(default_factory=NullTracker)

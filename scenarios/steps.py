@@ -1,0 +1,311 @@
+"""The main job's steps: gate telemetry → calibrate → fork the twin → run the what-if → report.
+
+Each step is a function of its spec (:mod:`scenarios.specs`), the results of the
+steps before it and the job's :class:`~scenarios.job.JobSession` (tracker runs,
+output folder, console); each returns a small frozen dataclass.  The calibration
+hands on one object, its :class:`~calibration.CalibrationRecord`: the fork, the
+what-if, the registry and the report read the calibrated parameters, their
+posterior and the final state from it and from nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from calibration import CalibrationData, CalibrationRecord
+from scenarios.reference.line_config import line_spec_from_config
+from scenarios.reference.plant import ambient_cycle, shadow_replay
+from scenarios.specs import CalibrationSpec, OutputSpec, PlantSpec, TelemetrySpec, WhatIfSpec
+from scenarios.whatif.fork import calibrated_snapshot, line_time
+from scenarios.whatif.report import Recommendation, recommend, report_markdown, summarize
+from scenarios.whatif.run import WhatIfResult, run_whatif
+from sim.line import AmbientCycle
+from sim.line.snapshot import TwinSnapshot
+from sim.physics import MOTOR_THERMAL
+from sim.telemetry import plot_quality, quality_report, read_csv
+
+__all__ = ["TelemetryStep", "CalibrationStep", "ForkStep", "WhatIfStep", "ReportStep", "gate_telemetry", "calibrate",
+           "fork_twin", "run_actions", "write_report"]
+
+
+@dataclass(frozen=True)
+class TelemetryStep:
+    """The gated telemetry: ``stream`` (SI, with its quarantine and counts) and its quality ``report``."""
+
+    stream: object
+    report: object
+    files: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CalibrationStep:
+    """The fit and its hand-off.
+
+    Attributes
+    ----------
+    record : CalibrationRecord
+        The one thing later steps read: parameters, posterior, final state.
+    data : CalibrationData
+        The window fitted.
+    calibrator : BaseCalibrator
+        The fitted estimator (for inspection; later steps do not read it).
+    replay, nameplate_replay : DataFrame
+        Shadow replay of the window with the calibrated and the nameplate parameters
+        (``measured``, ``predicted``, ``residual`` [K]).
+    """
+
+    record: CalibrationRecord
+    data: CalibrationData
+    calibrator: object
+    replay: pd.DataFrame
+    nameplate_replay: pd.DataFrame
+    files: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ForkStep:
+    """Where the what-if starts: the calibrated twin's ``snapshot`` at line time ``time`` [s] (None: no fork),
+    the motor ``states`` put into the monitored motors [SI] and the ``ambient`` cycle (None: the line's own)."""
+
+    snapshot: TwinSnapshot | None
+    time: float
+    states: dict
+    ambient: AmbientCycle | None
+
+
+@dataclass(frozen=True)
+class WhatIfStep:
+    """Every action's replications (``result``), their ``summary`` and the ``recommendation``."""
+
+    result: WhatIfResult
+    summary: pd.DataFrame
+    recommendation: Recommendation
+
+
+@dataclass(frozen=True)
+class ReportStep:
+    """The report's text and every file written for it."""
+
+    text: str
+    files: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- 1. telemetry
+def gate_telemetry(spec: TelemetrySpec, session) -> TelemetryStep:
+    """Read the telemetry through the gates; log counts, quarantine and the quality report (child run ``telemetry``)."""
+    stream = read_csv(spec.path, spec.channel_map)
+    run = session.child("telemetry")
+    tracker, out = session.tracker, session.out
+    tracker.log_params(run, {"path": str(spec.path), "content_hash": stream.content_hash,
+                             "channel_map": spec.channel_map.to_dict()})
+    counts = stream.counts
+    report = quality_report(stream)
+    tracker.log_metrics(run, report.metrics())
+    stream.quarantine.to_csv(out / "quarantine.csv", index=False)
+    counts.to_csv(out / "data_quality.csv")
+    files = [session.artifact(run, out / "quarantine.csv"), session.artifact(run, out / "data_quality.csv")]
+    if session.plots:
+        files.append(session.artifact(run, plot_quality(report, out / "data_quality.png")))
+    total = counts.loc["TOTAL"]
+    session.say(f"telemetry: {stream.rows_read} rows, {int(total['accepted'])} values accepted, "
+                f"{int(total['quarantined'])} quarantined (accepted + quarantined == read for every channel)")
+    session.close(run)
+    return TelemetryStep(stream=stream, report=report, files=files)
+
+
+# ----------------------------------------------------------------------------- 2. calibration
+def calibrate(spec: CalibrationSpec, plant: PlantSpec, telemetry: TelemetryStep, session, *,
+              registry_plant: str = "reference") -> CalibrationStep:
+    """Fit the monitored motor on the last ``spec.window`` seconds, replay the window in shadow, log the record and
+    register the calibrated twin (child run ``calibration``)."""
+    stream, tracker, say = telemetry.stream, session.tracker, session.say
+    end = stream.frame.index[-1]
+    data = CalibrationData.from_frame(stream.frame, MOTOR_THERMAL.spec, outputs=spec.outputs,
+                                      source_hash=stream.content_hash, start=end - pd.Timedelta(seconds=spec.window),
+                                      end=end)
+    run = session.child("calibration")
+    tracker.log_params(run, {"estimator": type(spec.calibrator).__name__, **spec.calibrator.get_params(),
+                             "window_h": spec.window / 3600.0, "window_start": str(data.start),
+                             "window_end": str(data.end), "data_hash": data.content_hash})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cal = spec.calibrator.fit(MOTOR_THERMAL, data, params=plant.nameplate)
+    for w in caught:
+        say(f"[yellow]warning:[/yellow] {w.message}")
+    record = cal.record_
+    window = stream.window((data.start - stream.t0).total_seconds(), (data.end - stream.t0).total_seconds() + 1.0)
+    prior, _ = shadow_replay(window, motor_params=plant.nameplate, x0=record.initial_state, max_step=plant.max_step)
+    post, _ = shadow_replay(window, motor_params=record, x0=record.initial_state, max_step=plant.max_step)
+    metrics = {}
+    for name, info in record.parameters.items():
+        metrics.update({name: info["value"], f"{name}.stderr": info["stderr"], f"{name}.ci_low": info["ci_low"],
+                        f"{name}.ci_high": info["ci_high"]})
+    for channel, info in record.metrics.items():
+        metrics.update({f"{channel}.rmse": info["rmse"], f"{channel}.r2": info["r2"]})
+    metrics["replay_rmse_nameplate"] = _rmse(prior["residual"])
+    metrics["replay_rmse_calibrated"] = _rmse(post["residual"])
+    metrics["nfev"] = cal.nfev_
+    tracker.log_metrics(run, metrics)
+    tracker.set_tags(run, {"calibration.record_id": record.record_id})
+    record.to_json(session.out / "calibration_record.json")
+    files = [session.artifact(run, session.out / "calibration_record.json")]
+    if session.plots:
+        from scenarios.whatif.plots import plot_calibration
+
+        files.append(session.artifact(run, plot_calibration(prior, post, record, session.out / "calibration.png")))
+    nameplate = {**MOTOR_THERMAL.spec.as_dict("params", MOTOR_THERMAL.spec.vector("params", None)), **plant.nameplate}
+    for name, info in record.parameters.items():
+        say(f"calibrated {name} = {info['value']:.5g} {info['unit']}  "
+            f"({record.confidence:.0%} CI {info['ci_low']:.5g} .. {info['ci_high']:.5g}); "
+            f"nameplate {nameplate[name]:.5g}")
+    say(f"shadow replay RMSE of winding temperature: nameplate {metrics['replay_rmse_nameplate']:.2f} K → "
+        f"calibrated {metrics['replay_rmse_calibrated']:.2f} K")
+    if spec.register:
+        _register(session, run, record, data, plant=registry_plant, max_step=plant.max_step)
+    session.close(run)
+    return CalibrationStep(record=record, data=data, calibrator=cal, replay=post, nameplate_replay=prior, files=files)
+
+
+def _rmse(residual) -> float:
+    return float(np.sqrt(np.nanmean(np.asarray(residual, dtype=float) ** 2)))
+
+
+def _register(session, run, record, data, *, plant: str, max_step: float) -> None:
+    """Judge the last challenger on this newer window, then register this calibration (champion or challenger)."""
+    tracker = session.tracker
+    if getattr(tracker, "uri", None) is None:
+        return
+    from scenarios.tracking.registry import register_calibration, registered_model_name, shadow_evaluate
+
+    name = registered_model_name(plant, record.model)
+    shadow = shadow_evaluate(tracker, name, data, run_id=run)
+    if shadow is not None:
+        session.say(f"registry: challenger v{shadow.challenger} {'promoted to' if shadow.promoted else 'kept behind'} "
+                    f"champion (shadow score {shadow.scores['challenger']:.3g} vs {shadow.scores['champion']:.3g})")
+    version = register_calibration(tracker, run, record, plant=plant, max_step=max_step,
+                                   git_commit=session.tags.get("git.commit"))
+    tracker.set_tags(run, {"registry.model": name, "registry.version": str(version.version)})
+    session.say(f"registry: {name} version {version.version}")
+
+
+# ----------------------------------------------------------------------------- 3. fork
+def fork_twin(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep, telemetry: TelemetryStep) -> ForkStep:
+    """The calibrated twin "now": the line as it is (the baseline action) with the calibrated motor parameters and
+    the record's final state in the monitored motors, as a snapshot at the window end (:mod:`scenarios.whatif.fork`)."""
+    record = calibration.record
+    ambient = ambient_cycle(telemetry.stream.frame["ambient_temperature"]) if spec.ambient == "telemetry" else None
+    if not spec.fork:
+        return ForkStep(snapshot=None, time=0.0, states={}, ambient=ambient)
+    baseline = {a.name: a for a in spec.actions}.get(spec.baseline)  # run_whatif names a missing baseline
+    line = baseline.apply(spec.line) if baseline is not None else spec.line
+    base = line_spec_from_config(line, motor_params=record.params(), motor_stations=plant.stations)
+    if ambient is not None:
+        base = dataclasses.replace(base, ambient=ambient)
+    time = line_time(pd.Timestamp(record.window["end"]))
+    states = dict(record.final_state)
+    snapshot = calibrated_snapshot(base, states=states, stations=plant.stations, time=time,
+                                   streams=spec.plan().streams(0))
+    return ForkStep(snapshot=snapshot, time=time, states=states, ambient=ambient)
+
+
+# ----------------------------------------------------------------------------- 4. what-if
+def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep, fork: ForkStep,
+                session) -> WhatIfStep:
+    """Replicate every action from the fork, compare with the baseline, recommend; one child run per action."""
+    record, ambient = calibration.record, fork.ambient
+    text = (f"what-if on the {spec.line.get('name', 'reference')} line: {len(spec.actions)} actions × "
+            f"{spec.replications} replications × {spec.horizon / 3600:g} h after a {spec.warmup / 3600:g} h warm-up "
+            f"({'common' if spec.crn else 'independent'} random numbers); calibrated motor on "
+            f"{', '.join(plant.stations)}")
+    if ambient is not None:
+        text += (f"; ambient {ambient.mean - 273.15:.1f} ± {ambient.amplitude:.1f} °C, peak at "
+                 f"{ambient.peak_time / 3600:.1f} h UTC (telemetry)")
+    if fork.snapshot is not None:
+        day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[int(fork.time // 86400) % 7]
+        tod = fork.time % 86400
+        text += (f"; forked from the calibrated twin at {day} {int(tod // 3600):02d}:{int(tod % 3600 // 60):02d} UTC "
+                 f"(winding {fork.states.get('winding_temperature', float('nan')) - 273.15:.1f} °C)")
+    session.say(text)
+    plan = spec.plan()
+    result = session.with_progress(len(spec.actions) * spec.replications, lambda progress: run_whatif(
+        spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=record.params(),
+        motor_stations=plant.stations, posterior=record.draw if spec.sample_posterior else None, ambient=ambient,
+        progress=progress, snapshot=fork.snapshot))
+    summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence)
+    rec = recommend(summary, objective=spec.objective, baseline=spec.baseline, confidence=spec.confidence,
+                    min_gain=spec.min_gain, kpis=result.kpis)
+    for action in spec.actions:
+        _log_action(session, spec, plant, action, summary, result, record)
+    return WhatIfStep(result=result, summary=summary, recommendation=rec)
+
+
+def _log_action(session, spec, plant, action, summary, result, record) -> None:
+    tracker = session.tracker
+    run = session.child(f"whatif:{action.name}")
+    tracker.log_params(run, {"action": action.name, "description": action.description,
+                             **{f"change.{k}": v for k, v in _flat(action.changes).items()},
+                             "replications": spec.replications, "horizon_h": spec.horizon / 3600.0,
+                             "warmup_h": spec.warmup / 3600.0, "seed": spec.seed, "crn": spec.crn,
+                             "motor_stations": ",".join(plant.stations), "calibration_record": record.record_id})
+    metrics = {}
+    for _, r in summary[summary["action"] == action.name].iterrows():
+        metrics[r["kpi"]] = r["mean"]
+        metrics[f"{r['kpi']}.half_width"] = r["half_width"]
+        if action.name != spec.baseline:
+            metrics[f"{r['kpi']}.diff"] = r["diff"]
+            metrics[f"{r['kpi']}.diff_half_width"] = r["diff_half_width"]
+    mser = result.mser[result.mser["action"] == action.name]
+    if not mser.empty:
+        metrics["mser5.truncation_h.max"] = float(mser["truncation_h"].max())
+        metrics["mser5.reliable_fraction"] = float(mser["reliable"].mean())
+    tracker.log_metrics(run, metrics)
+    reps = result.kpis[result.kpis["action"] == action.name]
+    tracker.log_text(run, reps.to_csv(index=False), "replications.csv")
+    tracker.set_tags(run, {"calibration.record_id": record.record_id})
+    session.close(run)
+
+
+def _flat(changes: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in changes.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# ----------------------------------------------------------------------------- 5. report
+def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemetry: TelemetryStep,
+                 calibration: CalibrationStep, fork: ForkStep, whatif: WhatIfStep, session) -> ReportStep:
+    """report.md, the what-if CSVs and figures on the parent run; the recommendation as its tag."""
+    tracker, out, parent = session.tracker, session.out, session.parent
+    record, summary, rec, result = calibration.record, whatif.summary, whatif.recommendation, whatif.result
+    text = report_markdown(output.run_name, rec, summary, result, record, baseline=spec.baseline,
+                           confidence=spec.confidence, ambient=fork.ambient, motor_stations=plant.stations)
+    files = []
+    for name, content in {"report.md": text, "whatif_summary.csv": summary.to_csv(index=False),
+                          "whatif_replications.csv": result.kpis.to_csv(index=False)}.items():
+        (out / name).write_text(content, encoding="utf-8")
+        files.append(session.artifact(parent, out / name))
+    if session.plots:
+        from scenarios.whatif.plots import plot_differences, plot_whatif
+
+        trip = result.specs[spec.baseline].motors.trip_temperature
+        files.append(session.artifact(parent, plot_whatif(summary, result.traces, trip_temperature=trip,
+                                                          baseline=spec.baseline, path=out / "whatif.png",
+                                                          warmup=result.plan.warmup)))
+        files.append(session.artifact(parent, plot_differences(summary, baseline=spec.baseline,
+                                                               path=out / "whatif_differences.png",
+                                                               confidence=spec.confidence)))
+    best = summary[(summary["action"] == rec.action) & (summary["kpi"] == spec.objective)].iloc[0]
+    tracker.log_metrics(parent, {f"recommended.{spec.objective}.diff": best["diff"],
+                                 f"recommended.{spec.objective}.diff_half_width": best["diff_half_width"]})
+    tracker.set_tags(parent, {"recommendation": rec.action, "calibration.record_id": record.record_id,
+                              "telemetry.content_hash": telemetry.stream.content_hash})
+    return ReportStep(text=text, files=files)
