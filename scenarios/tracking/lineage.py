@@ -38,7 +38,8 @@ tag                              on           meaning (value)
                                               pyfunc code file, checked on every load (a trust-boundary check)
 ``shadow.decision``              version, run ``promoted`` | ``rejected`` | ``failed`` (could not be evaluated) |
                                               ``superseded`` (a newer challenger replaced it unevaluated);
-                                              written once per version
+                                              written once per version; on a run also ``stale`` (another job
+                                              decided first or the aliases moved: nothing was changed)
 ``shadow.champion_version``      version, run the champion version the challenger was compared with
 ``shadow.data_hash``             version, run ``CalibrationData.content_hash`` of the shadow window
 ``shadow.score``                 version      the challenger's weighted RMSE score (dimensionless)

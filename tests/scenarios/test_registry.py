@@ -21,7 +21,8 @@ from scenarios.tracking.registry import (CHALLENGER, CHAMPION, CalibratedTwin, P
 from scenarios.tracking.tracker import MlflowTracker, TrackingStoreError
 from sim.exceptions import ConfigurationError, ParameterBoundsError
 from sim.physics import MODELS, MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
-from tests.calibration.test_least_squares import TRUTH, synthetic_frame
+from tests.helpers import MOTOR_TRUTH as TRUTH
+from tests.helpers import motor_frame as synthetic_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG = {"thermal_resistance_housing_ambient": 0.05, "heat_capacity_housing": 35000.0}

@@ -1,0 +1,186 @@
+"""Several jobs registering and shadow-evaluating against one store at once (issue 13 item 3).
+
+Each job is a separate Python process that calls the registry functions the main job calls - evaluate the
+challenger on the newer window, then register a calibration - three times, on real calibration records.  The
+jobs of a trial start together (a file barrier); each trial uses its own registered model.  After the run:
+
+* no job crashed;
+* exactly one version per record id;
+* every version is the champion, the challenger, or decided (``shadow.decision``) - none is left behind;
+* every champion after the first was evaluated against the champion it replaced (``promoted`` with
+  ``shadow.champion_version`` = the previous entry of the champion history), and no challenger was decided
+  twice.
+
+Run as a script, this file is one job (``python test_registry_concurrency.py URI FOLDER JOB TRIALS JOBS``).
+"""
+
+import dataclasses
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+JOBS, STEPS = 4, 3
+TRIALS = int(os.environ.get("TWINBENCH_REGISTRY_TRIALS", "5"))
+WRONG = {"thermal_resistance_housing_ambient": 0.05, "heat_capacity_housing": 35000.0}
+RECORD_TAGS = ("calibration.record_id", "twinbench.record_id")  # (the second: the tag's name before lineage.py)
+
+
+def model_name(trial: int) -> str:
+    return f"twinbench.trial{trial}.motor_thermal"
+
+
+# --------------------------------------------------------------------------------------------- one job
+def job(uri: str, folder: Path, k: int, trials: int, jobs: int) -> None:
+    """Job *k*: per trial, wait for the others, then :data:`STEPS` times: shadow-evaluate, register a record."""
+    from calibration import CalibrationRecord
+    from scenarios.tracking.registry import register_calibration, shadow_evaluate
+    from scenarios.tracking.tracker import MlflowTracker
+
+    records = [CalibrationRecord.from_json(str(p)) for p in sorted(folder.glob("record-*.json"))]
+    data = pickle.loads((folder / "next_data.pkl").read_bytes())
+    tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
+    for trial in range(trials):
+        (folder / f"ready-{trial}-{k}").touch()
+        deadline = time.monotonic() + 300
+        while len(list(folder.glob(f"ready-{trial}-*"))) < jobs:
+            assert time.monotonic() < deadline, "the other jobs did not start"
+            time.sleep(0.01)
+        run = tracker.start_run(f"calibration job {k}")
+        for step in range(STEPS):
+            shadow_evaluate(uri, model_name(trial), data)  # (the URI form: also what the main job passes today)
+            record = records[(k + step) % len(records)]
+            register_calibration(uri, run, record, plant=f"trial{trial}")
+        tracker.end_run(run)
+
+
+# ------------------------------------------------------------------------------------------ the test
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Records of one fit on 6 h of motor data (the true fit, a wrong one, two more ids) and the 3 h after."""
+    from calibration import CalibrationData, LeastSquaresCalibrator
+    from sim.physics import MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
+    from tests.helpers import MOTOR_TRUTH, motor_frame
+
+    folder = tmp_path_factory.mktemp("inputs")
+    frame, _ = motor_frame(seed=3, hours=9.0)
+    split = frame.index[0] + pd.Timedelta(hours=6)
+    fit_data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"], end=split)
+    next_data = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"],
+                                           start=split + pd.Timedelta(seconds=1))
+    good = LeastSquaresCalibrator(list(MOTOR_TRUTH)).fit(MOTOR_THERMAL, fit_data).record_
+    wrong = dataclasses.replace(good, parameters={k: {**v, "value": WRONG[k]} for k, v in good.parameters.items()})
+    records = [wrong, good, dataclasses.replace(wrong, method="copy"), dataclasses.replace(good, method="copy")]
+    for i, record in enumerate(records):
+        record.to_json(folder / f"record-{i}.json")
+    (folder / "next_data.pkl").write_bytes(pickle.dumps(next_data))
+    return folder, records
+
+
+def run_jobs(uri: str, folder: Path, trials: int, jobs: int = JOBS, timeout: float = 900) -> list:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+    procs = [subprocess.Popen([sys.executable, __file__, uri, str(folder), str(k), str(trials), str(jobs)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k in range(jobs)]
+    outs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=timeout)
+        outs.append((proc.returncode, out))
+    return outs
+
+
+def check_trial(client, name: str, n_records: int) -> dict:
+    """The invariants of one registered model after its jobs; returns counts for the report."""
+    versions = list(client.search_model_versions(f"name = '{name}'"))
+    per_record = Counter(next(v.tags[t] for t in RECORD_TAGS if t in v.tags) for v in versions)
+    assert len(per_record) == n_records and set(per_record.values()) == {1}, f"versions per record: {per_record}"
+    model = client.get_registered_model(name)
+    aliases = dict(model.aliases or {})
+    history = [int(v) for v in json.loads(model.tags["twinbench.champion_history"])]
+    assert int(aliases["champion"]) == history[-1], (aliases, history)
+    by_number = {int(v.version): v for v in versions}
+    for before, after in zip(history, history[1:]):
+        tags = by_number[after].tags
+        assert tags.get("shadow.decision") == "promoted" and tags.get("shadow.champion_version") == str(before), \
+            f"champion v{after} (after v{before}) was not evaluated against v{before}: {tags}"
+    held = {int(v) for v in aliases.values()}
+    left = [n for n, v in by_number.items() if n not in held and not v.tags.get("shadow.decision")]
+    assert not left, f"versions neither champion nor challenger nor decided: {left} ({aliases})"
+    decided = Counter()
+    for run in client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                  "tags.`shadow.decision` != 'stale'", max_results=1000):
+        if run.info.run_name.startswith(f"shadow:{name}:v"):
+            decided[run.info.run_name] += 1
+    assert all(n == 1 for n in decided.values()), f"challengers decided more than once: {decided}"
+    return {"versions": len(versions), "champions": len(history), "decisions": sum(decided.values())}
+
+
+@pytest.mark.slow
+def test_concurrent_jobs_register_once_and_move_aliases_only_after_an_evaluation(tmp_path, inputs):
+    from scenarios.tracking.tracker import MlflowTracker
+
+    folder, records = inputs
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
+    tracker.client  # the store exists before the jobs (creating one at once is test_tracking_store's)
+    outs = run_jobs(uri, folder, TRIALS)
+    crashed = [out[-3000:] for code, out in outs if code != 0]
+    assert not crashed, "\n\n".join(crashed)
+    counts = [check_trial(tracker.client, model_name(t), len(records)) for t in range(TRIALS)]
+    print(f"{JOBS} jobs x {TRIALS} trials: {counts}")
+
+
+@pytest.mark.slow
+def test_concurrent_jobs_against_a_real_mlflow_server(tmp_path, inputs):
+    """The same protocol once against ``mlflow server`` (the lock is then a registered model, not a file)."""
+    from scenarios.tracking.tracker import MlflowTracker
+
+    folder, records = inputs
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination",
+         str(tmp_path / "artifacts")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "mlflow server did not answer /health within 180 s"
+            time.sleep(0.5)
+        tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
+        tracker.client
+        outs = run_jobs(uri, folder, trials=1)
+        crashed = [out[-3000:] for code, out in outs if code != 0]
+        assert not crashed, "\n\n".join(crashed)
+        print(check_trial(tracker.client, model_name(0), len(records)))
+        assert not [m.name for m in tracker.client.search_registered_models() if m.name.endswith(".lock")]
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+if __name__ == "__main__":
+    job(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
