@@ -7,8 +7,10 @@ Imports point one way, ``scenarios`` → ``calibration`` → ``sim``; inside ``s
 * :mod:`scenarios.whatif` - what-if actions on a line, their replications, the comparison and the report;
 * :mod:`scenarios.tracking` - the tracker (the only owner of MLflow) and the model registry;
 * :mod:`scenarios.sweeps` - the sweep app: designs, jobs, lineage in the tracking store, the sweep report;
-* :mod:`scenarios.config`, :mod:`scenarios.job`, :mod:`scenarios.app` - the main job's config schema, its
-  recipe steps, and the Hydra entry point (the only place where configuration is read).
+* :mod:`scenarios.specs`, :mod:`scenarios.steps`, :mod:`scenarios.job` - the main job: one spec per step (SI),
+  the steps (gate telemetry, calibrate, fork the twin, run the what-if, report) and the recipe that runs them;
+* :mod:`scenarios.config`, :mod:`scenarios.app` - the config schema with the factories that turn each group into
+  its spec, and the Hydra entry point (the only place where configuration is read).
 
 See ``docs/architecture.md`` for the walk of one telemetry value from the file to the report.
 """
