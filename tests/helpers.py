@@ -6,6 +6,7 @@ compare what a calibrator recovers with what was put in.
 
 import numpy as np
 import pandas as pd
+import simpy
 
 from calibration import CalibrationData
 from sim.physics import MOTOR_THERMAL, PUMP, RK4
@@ -68,3 +69,18 @@ def oscillator_data(seed=0, noise=0.05):
     frame = pd.DataFrame({"force": 0.0, "position": y[:, 0] + rng.normal(0.0, noise, t.size)},
                          index=pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"))
     return CalibrationData.from_frame(frame, OSCILLATOR_SPEC, outputs=["position"])
+
+
+class StepGuard(simpy.Environment):
+    """A ``simpy.Environment`` that fails after *max_steps* steps (a spinning clock never ends a run)."""
+
+    def __init__(self, initial_time=0.0, max_steps=20_000):
+        super().__init__(initial_time)
+        self.max_steps = max_steps
+        self.n_steps = 0
+
+    def step(self):
+        self.n_steps += 1
+        if self.n_steps > self.max_steps:
+            raise AssertionError(f"the clock spun: {self.n_steps} SimPy steps, time stuck near t = {self.now!r} s")
+        super().step()

@@ -12,13 +12,12 @@ exactly at each one.
 import math
 
 import numpy as np
-import simpy
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sim.clock import CoSimulation, _delay_to
 from sim.physics import TANK, Fleet, StateEvent
-from tests.sim.test_clock_termination import StepGuard
+from tests.helpers import StepGuard
 
 G = 9.80665
 

@@ -10,28 +10,13 @@ import math
 
 import numpy as np
 import pytest
-import simpy
 
 from sim.clock import CoSimulation
 from sim.exceptions import ClockStalledError, ConfigurationError
 from sim.physics import MOTOR_THERMAL, TANK, Fleet, StateEvent
+from tests.helpers import StepGuard
 
 G = 9.80665
-
-
-class StepGuard(simpy.Environment):
-    """A ``simpy.Environment`` that fails after *max_steps* steps (a spinning clock never ends a run)."""
-
-    def __init__(self, initial_time=0.0, max_steps=20_000):
-        super().__init__(initial_time)
-        self.max_steps = max_steps
-        self.n_steps = 0
-
-    def step(self):
-        self.n_steps += 1
-        if self.n_steps > self.max_steps:
-            raise AssertionError(f"the clock spun: {self.n_steps} SimPy steps, time stuck near t = {self.now!r} s")
-        super().step()
 
 
 def tank_fleet(*, cross_section, valve_area, discharge_coefficient, level0, full, low):

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from sim.telemetry.gates import collect
+from tests.sim.telemetry.reference_gates import ReferenceGates
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -175,3 +178,16 @@ def plc():
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def reference(monkeypatch):
+    """Run the reference gates (``reference_gates.ReferenceGates``) instead of the compiled pass, inside ``with reference():``."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def swap():
+        with monkeypatch.context() as m:
+            m.setattr(collect, "ChannelGates", ReferenceGates)
+            yield
+    return swap

@@ -19,8 +19,7 @@ from sim.exceptions import DataQualityWarning, TelemetryFileError
 from sim.telemetry import read_frame, read_parquet
 from sim.telemetry.gates.collect import SharedColumns
 from sim.telemetry.gates.tables import TableGates
-from tests.sim.telemetry.test_telemetry_fast_path import (NOW, S, T0, assert_same, channel_map, faulty_frame, gate,
-                                                       reference)  # noqa: F401 (a fixture)
+from tests.sim.telemetry.fast_path import NOW, S, T0, assert_same, channel_map, faulty_frame, gate
 
 
 def gate_table(frame, cmap, *, workers, chunksize, expected_rows=None):

@@ -10,7 +10,7 @@ import pandas as pd
 from sim.telemetry import read_csv, read_frame, read_parquet
 from sim.telemetry.gates.quarantine import Quarantine
 from sim.telemetry.stream import build_counts
-from tests.sim.telemetry.test_telemetry_fast_path import NOW, assert_same, channel_map, faulty_frame, gate
+from tests.sim.telemetry.fast_path import NOW, assert_same, channel_map, faulty_frame, gate
 
 
 def lazy(stream) -> Quarantine:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sim.telemetry import ChannelMap, read_frame, read_parquet
 from sim.telemetry.gates import tables
-from tests.sim.telemetry.test_telemetry_fast_path import NOW, S, T0, assert_same, faulty_frame, gate, reversed_frame
+from tests.sim.telemetry.fast_path import NOW, S, T0, assert_same, faulty_frame, gate, reversed_frame
 
 
 def channel_map(*, lateness=2.0, offset=0.0, stuck=5, spike=7, mixed=False, lenient=False):
