@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.exceptions import ConfigurationError
 from sim.physics.integrators.base import Integrator, check_step_budget
-from sim.physics.kernels import bind_kernels, dopri5 as dopri5_kernels
+from sim.physics.kernels import bind_kernels
 
 __all__ = ["DormandPrince"]
 
@@ -77,4 +77,6 @@ class DormandPrince(Integrator):
 
     def kernels(self, model):
         """Kernels of :mod:`sim.physics.kernels.dopri5` bound to *model* (compiled on first use, cached by numba)."""
-        return bind_kernels(dopri5_kernels, model)
+        from sim.physics.kernels import dopri5 as template  # imported on first use: keeps `import sim` light
+
+        return bind_kernels(template, model)

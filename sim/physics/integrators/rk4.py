@@ -10,7 +10,7 @@ import numpy as np
 
 from sim.exceptions import ConfigurationError
 from sim.physics.integrators.base import Integrator, check_step_budget
-from sim.physics.kernels import bind_kernels, rk4 as rk4_kernels
+from sim.physics.kernels import bind_kernels
 
 __all__ = ["RK4"]
 
@@ -56,4 +56,6 @@ class RK4(Integrator):
 
     def kernels(self, model):
         """Kernels of :mod:`sim.physics.kernels.rk4` bound to *model* (compiled on first use, cached by numba)."""
-        return bind_kernels(rk4_kernels, model)
+        from sim.physics.kernels import rk4 as template  # imported on first use: keeps `import sim` light
+
+        return bind_kernels(template, model)
