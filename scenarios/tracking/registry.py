@@ -551,8 +551,11 @@ class TwinRegistry:
 
     def _by_record(self, record_id: str):
         """The version registered for *record_id* (the lowest, should there be several), or None."""
-        same = self._versions(f"tags.`{CALIBRATION_RECORD_ID}` = '{record_id}'")
-        return min(same, key=lambda v: int(v.version)) if same else None
+        for tag in (CALIBRATION_RECORD_ID, "twinbench.record_id"):  # (the second: the tag before lineage.py)
+            same = self._versions(f"tags.`{tag}` = '{record_id}'")
+            if same:
+                return min(same, key=lambda v: int(v.version))
+        return None
 
     def _known(self) -> str:
         from mlflow.exceptions import MlflowException
