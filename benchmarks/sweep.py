@@ -49,7 +49,7 @@ def main() -> None:
     opts = parser.parse_args()
 
     from scenarios.sweeps.job import replicate_configuration
-    from scenarios.sweeps.lineage import connect
+    from scenarios.sweeps.runs import connect
     from sim.replications import ReplicationPlan
 
     scales = [round(0.25 + 0.25 * i, 2) for i in range(opts.configs)]
@@ -64,7 +64,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
-        client, exp_id = connect(uri, "twinbench-sweeps")  # the store exists, as the default one does
+        tracker, exp_id = connect(uri, "twinbench-sweeps")  # the store exists, as the default one does
         walls = {}
         for workers in (1, 2):
             cmd = [sys.executable, "-m", "scenarios.sweeps.cli", "-m", f"tracking.uri={uri}", f"sweep.name=bench-w{workers}",
@@ -77,7 +77,7 @@ def main() -> None:
             walls[workers] = time.perf_counter() - t0
             if done.returncode != 0:
                 sys.exit(f"sweep failed:\n{done.stderr[-3000:]}")
-        runs = client.search_runs([exp_id], "tags.`twinbench.role` = 'child' and tags.`twinbench.sweep` = 'bench-w1'")
+        runs = tracker.client.search_runs([exp_id], "tags.`twinbench.role` = 'child' and tags.`twinbench.sweep` = 'bench-w1'")
         overhead = statistics.median(r.data.metrics["tracking_ms"] for r in runs)
         model_in_jobs = sum(r.data.metrics["model_seconds"] for r in runs)
 

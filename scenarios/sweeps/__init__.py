@@ -4,7 +4,11 @@
 * :mod:`~scenarios.sweeps.config` - the sweep app's config schema;
 * :mod:`~scenarios.sweeps.design` - search spaces and designs (grid, random, Latin hypercube, Optuna);
 * :mod:`~scenarios.sweeps.job` - one job without Hydra or MLflow: replicate, summarise, score;
-* :mod:`~scenarios.sweeps.lineage` - parent and child runs of a sweep in the tracking store, resume;
+* :mod:`~scenarios.sweeps.pool` - :class:`ReplicationPool`, the local worker processes a launcher owns;
+* :mod:`~scenarios.sweeps.steps` - a job as recipe steps (inputs, child run, replications, scores, logging);
+* :mod:`~scenarios.sweeps.lineage` - :class:`SweepLineage`, the callback that owns a sweep's parent run;
+* :mod:`~scenarios.sweeps.runs` - a sweep's runs in the tracking store (through the tracker), resume;
+* :mod:`~scenarios.sweeps.lease` - one driver per sweep: the lease on the parent run and its heartbeat;
 * :mod:`~scenarios.sweeps.report` - the comparison report, rebuilt from the store.
 
 Nothing is imported here, so that worker processes importing :mod:`scenarios.sweeps.job` load neither Hydra
