@@ -6,7 +6,8 @@ jobs of a trial start together (a file barrier); each trial uses its own registe
 
 * no job crashed;
 * exactly one version per record id;
-* every version is the champion, the challenger, or decided (``shadow.decision``) - none is left behind;
+* every version is or was the champion, is the challenger, or is decided (``shadow.decision``) - none is left
+  behind;
 * every champion after the first was evaluated against the champion it replaced (``promoted`` with
   ``shadow.champion_version`` = the previous entry of the champion history), and no challenger was decided
   twice.
@@ -114,15 +115,20 @@ def check_trial(client, name: str, n_records: int) -> dict:
         assert tags.get("shadow.decision") == "promoted" and tags.get("shadow.champion_version") == str(before), \
             f"champion v{after} (after v{before}) was not evaluated against v{before}: {tags}"
     held = {int(v) for v in aliases.values()}
-    left = [n for n, v in by_number.items() if n not in held and not v.tags.get("shadow.decision")]
-    assert not left, f"versions neither champion nor challenger nor decided: {left} ({aliases})"
+    left = [n for n, v in by_number.items() if n not in held and n not in history and not v.tags.get("shadow.decision")]
+    assert not left, f"versions neither champion (now or before) nor challenger nor decided: {left} ({aliases})"
     decided = Counter()
     for run in client.search_runs([e.experiment_id for e in client.search_experiments()],
                                   "tags.`shadow.decision` != 'stale'", max_results=1000):
         if run.info.run_name.startswith(f"shadow:{name}:v"):
             decided[run.info.run_name] += 1
     assert all(n == 1 for n in decided.values()), f"challengers decided more than once: {decided}"
-    return {"versions": len(versions), "champions": len(history), "decisions": sum(decided.values())}
+    stale = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                           "tags.`shadow.decision` = 'stale'", max_results=1000)
+             if r.info.run_name.startswith(f"shadow:{name}:v")]
+    superseded = sum(v.tags.get("shadow.decision") == "superseded" for v in versions)
+    return {"versions": len(versions), "champions": len(history), "decisions": sum(decided.values()),
+            "stale": len(stale), "superseded": superseded}
 
 
 @pytest.mark.slow
