@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from sim.physics import bind_kernels
-from sim.physics.kernels.placeholders import N_INPUTS, N_OUTPUTS, N_PARAMS, N_STATES, output, rhs
+from sim.physics.kernels.placeholders import N_INPUTS, N_OUTPUTS, N_PARAMS, N_STATES, output
 from sim.physics.kernels.rk4 import rk4_step
 from sim.physics.kernels.tuples import first_nonfinite, load_row, store_row, store_sample
 
