@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from sim.exceptions import ConfigurationError, InputBoundsError, NonFiniteStateError, ParameterBoundsError
 
@@ -163,7 +164,7 @@ class ModelSpec:
         by all assets (then the error names no asset).
         """
         lo, hi = self._bounds["inputs"]
-        if np.all((inputs >= lo) & (inputs <= hi)):  # NaN compares false: one test for both rules
+        if _all_within(inputs, lo, hi):  # NaN compares false: one test for both rules
             return
         finite = np.isfinite(inputs)
         row, i = map(int, np.argwhere(~finite)[0]) if not finite.all() else _first_outside(inputs, lo, hi)
@@ -185,6 +186,21 @@ _FINITE_FIX = {
     "params": "check the parameters of that asset",
     "inputs": "fill or quarantine non-finite inputs before they reach the model",
 }
+
+
+@njit(cache=True)
+def _all_within(array, lo, hi):
+    """Whether every ``array[i, j]`` lies in ``[lo[j], hi[j]]`` (False for NaN).
+
+    Compiled because fleets check their inputs on every advance: 1-2 us a call
+    where the numpy expression costs about 10 us.
+    """
+    n, m = array.shape
+    for i in range(n):
+        for j in range(m):
+            if not lo[j] <= array[i, j] <= hi[j]:
+                return False
+    return True
 
 
 def _first_outside(array: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int]:
