@@ -79,9 +79,9 @@ from scenarios.tracking.lineage import (ARTIFACT_PATH, ARTIFACT_SHA256, CALIBRAT
                                         SHADOW_RUN_ID, SHADOW_SCORE, SHADOW_SUPERSEDED_BY, TELEMETRY_CONTENT_HASH,
                                         WINDOW_END, WINDOW_START)
 from scenarios.tracking.shadow import TIME_COLUMN, PromotionRule, ShadowResult, frame_of, shadow_rmse
-from scenarios.tracking.tracker import as_tracker
+from scenarios.tracking.tracker import StoreLockError, as_tracker
 from scenarios.tracking.tracker import git_commit as git_commit_of_checkout
-from sim.exceptions import ConfigurationError, ModelError
+from sim.exceptions import ConfigurationError, ModelError, TwinbenchError
 from sim.physics import MODELS
 from sim.physics.integrators import RK4
 
@@ -438,14 +438,19 @@ class TwinRegistry:
         return self._evaluate(champion, challenger, data, rule or PromotionRule(), x0, run_id)
 
     def _evaluate(self, champion: str, challenger: str, data, rule, x0, run_id) -> ShadowResult:
+        """Score both versions on *data* and commit the decision; a version that cannot be loaded or scored
+        (any Twinbench error: integrity, schema, a window without the model's outputs) makes it ``failed``."""
         window = {"start": str(data.start), "end": str(data.end), "content_hash": data.content_hash}
         try:
-            champ, chall = self.load(champion), self.load(challenger)
-        except RegistryIntegrityError as err:
+            result = self._score(champion, challenger, data, rule, x0, window)
+        except TwinbenchError as err:
             nan = {"champion": math.nan, "challenger": math.nan}
             result = ShadowResult(self.name, int(champion), int(challenger), {}, nan, {}, False, rule, window,
-                                  run_id or "", "failed", str(err))
-            return self._commit(result, data, run_id)
+                                  run_id or "", "failed", f"{type(err).__name__}: {err}")
+        return self._commit(result, data, run_id)
+
+    def _score(self, champion: str, challenger: str, data, rule, x0, window) -> ShadowResult:
+        champ, chall = self.load(champion), self.load(challenger)
         spec = chall.twin.model.spec
         channels = [c for c in data.output_names if c in spec.names("outputs")]
         if not channels:
@@ -459,9 +464,8 @@ class TwinRegistry:
         sigma = {c: rule.sigma(c, chall.record, champ.record) for c in channels}
         scores = {role: rule.score(rmse[role], sigma) for role in rmse}
         promoted = rule.promotes(scores["challenger"], scores["champion"])
-        result = ShadowResult(self.name, int(champion), int(challenger), rmse, scores, sigma, promoted, rule,
-                              {**window, "x0": common}, run_id or "", "promoted" if promoted else "rejected")
-        return self._commit(result, data, run_id)
+        return ShadowResult(self.name, int(champion), int(challenger), rmse, scores, sigma, promoted, rule,
+                            {**window, "x0": common}, "", "promoted" if promoted else "rejected")
 
     def _commit(self, result: ShadowResult, data, run_id) -> ShadowResult:
         """Log *result* to its run, then apply it under the lock if the aliases are still where it was made."""
@@ -472,6 +476,28 @@ class TwinRegistry:
         metrics.update({f"shadow.{role}.score": s for role, s in result.scores.items()})
         metrics["shadow.promoted"] = float(result.promoted)
         self.tracker.log_metrics(run_id, metrics)  # (a twin that failed to simulate shows in the JSON only)
+        decision, error = result.decision, result.error
+        try:
+            decision = self._apply(result, data, run_id)
+        except StoreLockError as err:  # nothing was moved: the next job evaluates this challenger
+            decision, error = "stale", f"StoreLockError: {err}"
+        result = dataclasses.replace(result, run_id=run_id, decision=decision, error=error,
+                                     promoted=decision == "promoted")
+        run_tags = {SHADOW_DECISION: decision, SHADOW_CHAMPION_VERSION: result.champion,
+                    SHADOW_DATA_HASH: data.content_hash}
+        if result.error:
+            run_tags[SHADOW_ERROR] = result.error[:5000]
+        self.tracker.set_tags(run_id, run_tags)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"v{result.challenger}.json"
+            path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=float), encoding="utf-8")
+            self.tracker.log_artifact(run_id, path, "shadow")
+        if own:
+            self.tracker.end_run(run_id)
+        return result
+
+    def _apply(self, result: ShadowResult, data, run_id) -> str:
+        """The decision of *result* applied under the lock if the aliases are where it read them; else "stale"."""
         decision = result.decision
         with self.tracker.lock(self.name) as held:
             if (self._alias(CHAMPION), self._alias(CHALLENGER)) != (str(result.champion), str(result.challenger)) \
@@ -491,20 +517,7 @@ class TwinRegistry:
                 self.client.delete_registered_model_alias(self.name, CHALLENGER)
                 if decision == "promoted":
                     self._set_champion(result.challenger)
-        result = dataclasses.replace(result, run_id=run_id, decision=decision,
-                                     promoted=decision == "promoted")
-        run_tags = {SHADOW_DECISION: decision, SHADOW_CHAMPION_VERSION: result.champion,
-                    SHADOW_DATA_HASH: data.content_hash}
-        if result.error:
-            run_tags[SHADOW_ERROR] = result.error[:5000]
-        self.tracker.set_tags(run_id, run_tags)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"v{result.challenger}.json"
-            path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=float), encoding="utf-8")
-            self.tracker.log_artifact(run_id, path, "shadow")
-        if own:
-            self.tracker.end_run(run_id)
-        return result
+        return decision
 
     def promote(self, version) -> object:
         """Make *version* the champion by hand (recorded in the champion history)."""
