@@ -135,6 +135,14 @@ class SweepLineage(Callback):
         self._exit_hook = None
         self._signal_reason: str | None = None
 
+    def __getstate__(self) -> dict:
+        """What a copy of the callback takes along (Ray pickles Hydra's callbacks for its workers): the plain
+        values; the tracker, the lease's thread, the exit hook and the signal handler stay with the driver."""
+        state = dict(self.__dict__)
+        state.update(tracker=None, _opening=None, _error=None, _keeper=None, _previous_sigterm=None,
+                     _exit_hook=None)
+        return state
+
     # ------------------------------------------------------------------ Hydra's hooks
     def on_multirun_start(self, config, **kwargs) -> None:
         try:
