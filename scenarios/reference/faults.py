@@ -164,7 +164,7 @@ def _steady_state(p: np.ndarray, speed: float, ambient: float) -> np.ndarray:
         g["head_coefficient_0"] * s * s - g["static_head"]
     q = (-b - math.sqrt(b * b - 4 * a * c)) / (2 * a)
     x = spec.vector("states", {"flow": q})
-    current = filler_drive_output(tuple(x), tuple(p), (speed, ambient))[6]
+    current = filler_drive_output(tuple(x), tuple(p), (speed, ambient))[spec.index("outputs", "motor_current")]
     heat = g["copper_loss_resistance"] * current ** 2
     x[spec.index("states", "housing_temperature")] = ambient + heat * g["thermal_resistance_housing_ambient"]
     x[spec.index("states", "winding_temperature")] = (x[spec.index("states", "housing_temperature")]
