@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from scenarios.config import register_configs
 from scenarios.job import run_reference
 from scenarios.specs import JobSpec, OutputSpec
+from scenarios.tracking import lineage
 from scenarios.tracking.tracker import flatten, git_commit
 from scenarios.whatif.run import line_config_dict
 from sim.exceptions import TwinbenchError
@@ -56,8 +57,8 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
     params = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if k not in _FACTORIES}
     output = OutputSpec(directory=Path(output_dir), run_name=cfg.run_name, plots=cfg.plots, progress=cfg.progress,
                         params=params, config_yaml=text,
-                        tags={"git.commit": git_commit(), "config.hash": hashlib.sha256(text.encode()).hexdigest()[:16],
-                              "seed": cfg.seed})
+                        tags={lineage.GIT_COMMIT: git_commit(),
+                              lineage.CONFIG_HASH: hashlib.sha256(text.encode()).hexdigest()[:16], lineage.SEED: cfg.seed})
     return JobSpec(plant=plant, telemetry=telemetry, calibration=calibration, whatif=whatif, output=output,
                    tracker=tracker if tracker is not None else instantiate(cfg.tracking))
 

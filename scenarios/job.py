@@ -22,6 +22,7 @@ from pathlib import Path
 from scenarios.specs import JobSpec, OutputSpec
 from scenarios.steps import (CalibrationStep, ForkStep, ReportStep, TelemetryStep, WhatIfStep, calibrate, fork_twin,
                              gate_telemetry, run_actions, write_report)
+from scenarios.tracking import lineage
 
 __all__ = ["JobSpec", "JobResult", "JobSession", "run_reference"]
 
@@ -83,7 +84,7 @@ class JobSession:
 
     def __enter__(self) -> "JobSession":
         self.out.mkdir(parents=True, exist_ok=True)
-        self.parent = self.tracker.start_run(self.output.run_name, tags={**self.tags, "twinbench.role": "parent"})
+        self.parent = self.tracker.start_run(self.output.run_name, tags={**self.tags, lineage.ROLE: "parent"})
         self.runs["parent"] = self.parent
         self._open.append(self.parent)
         try:
@@ -105,7 +106,7 @@ class JobSession:
 
     def child(self, name: str) -> str:
         """Start the child run *name* (its role: the part before ``:``)."""
-        run = self.tracker.start_run(name, parent=self.parent, tags={"twinbench.role": name.split(":")[0]})
+        run = self.tracker.start_run(name, parent=self.parent, tags={lineage.ROLE: name.split(":")[0]})
         self.runs[name] = run
         self._open.append(run)
         return run

@@ -21,6 +21,7 @@ from calibration import CalibrationData, CalibrationRecord
 from scenarios.reference.line_config import line_spec_from_config
 from scenarios.reference.plant import ambient_cycle, shadow_replay
 from scenarios.specs import CalibrationSpec, OutputSpec, PlantSpec, TelemetrySpec, WhatIfSpec
+from scenarios.tracking import lineage
 from scenarios.whatif.fork import calibrated_snapshot, line_time
 from scenarios.whatif.report import Recommendation, recommend, report_markdown, summarize
 from scenarios.whatif.run import WhatIfResult, run_whatif
@@ -151,7 +152,7 @@ def calibrate(spec: CalibrationSpec, plant: PlantSpec, telemetry: TelemetryStep,
     metrics["replay_rmse_calibrated"] = _rmse(post["residual"])
     metrics["nfev"] = cal.nfev_
     tracker.log_metrics(run, metrics)
-    tracker.set_tags(run, {"calibration.record_id": record.record_id})
+    tracker.set_tags(run, {lineage.CALIBRATION_RECORD_ID: record.record_id})
     record.to_json(session.out / "calibration_record.json")
     files = [session.artifact(run, session.out / "calibration_record.json")]
     if session.plots:
@@ -184,12 +185,15 @@ def _register(session, run, record, data, *, plant: str, max_step: float) -> Non
 
     name = registered_model_name(plant, record.model)
     shadow = shadow_evaluate(tracker, name, data, run_id=run)
-    if shadow is not None:
+    if shadow is not None and shadow.decision in ("promoted", "rejected"):
         session.say(f"registry: challenger v{shadow.challenger} {'promoted to' if shadow.promoted else 'kept behind'} "
                     f"champion (shadow score {shadow.scores['challenger']:.3g} vs {shadow.scores['champion']:.3g})")
+    elif shadow is not None:  # failed (integrity or load), stale (another job decided first), superseded
+        session.say(f"registry: challenger v{shadow.challenger} not judged here: {shadow.decision}"
+                    + (f" ({shadow.error})" if shadow.error else ""))
     version = register_calibration(tracker, run, record, plant=plant, max_step=max_step,
-                                   git_commit=session.tags.get("git.commit"))
-    tracker.set_tags(run, {"registry.model": name, "registry.version": str(version.version)})
+                                   git_commit=session.tags.get(lineage.GIT_COMMIT))
+    tracker.set_tags(run, {lineage.REGISTRY_MODEL: name, lineage.REGISTRY_VERSION: str(version.version)})
     session.say(f"registry: {name} version {version.version}")
 
 
@@ -266,7 +270,7 @@ def _log_action(session, spec, plant, action, summary, result, record) -> None:
     tracker.log_metrics(run, metrics)
     reps = result.kpis[result.kpis["action"] == action.name]
     tracker.log_text(run, reps.to_csv(index=False), "replications.csv")
-    tracker.set_tags(run, {"calibration.record_id": record.record_id})
+    tracker.set_tags(run, {lineage.CALIBRATION_RECORD_ID: record.record_id})
     session.close(run)
 
 
@@ -306,6 +310,6 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
     best = summary[(summary["action"] == rec.action) & (summary["kpi"] == spec.objective)].iloc[0]
     tracker.log_metrics(parent, {f"recommended.{spec.objective}.diff": best["diff"],
                                  f"recommended.{spec.objective}.diff_half_width": best["diff_half_width"]})
-    tracker.set_tags(parent, {"recommendation": rec.action, "calibration.record_id": record.record_id,
-                              "telemetry.content_hash": telemetry.stream.content_hash})
+    tracker.set_tags(parent, {"recommendation": rec.action, lineage.CALIBRATION_RECORD_ID: record.record_id,
+                              lineage.TELEMETRY_CONTENT_HASH: telemetry.stream.content_hash})
     return ReportStep(text=text, files=files)
