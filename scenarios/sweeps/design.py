@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenarios.sweeps.lineage import SweepError
+from scenarios.sweeps.runs import SweepError
 
 __all__ = ["Dimension", "parse_space", "sample_unit", "design_points", "check_design", "DESIGNS"]
 

@@ -119,11 +119,12 @@ class ReplicationPool:
     # ------------------------------------------------------------------ work
     @staticmethod
     def _key(line_cfg: dict, motor_params, plan, scenario: int) -> str:
+        """What identifies a configuration's replications: its canonical JSON."""
+        import json
         from dataclasses import asdict
 
-        from scenarios.sweeps.job import config_hash
-
-        return config_hash({"line": line_cfg, "motors": motor_params, "plan": asdict(plan), "scenario": scenario})
+        return json.dumps({"line": line_cfg, "motors": motor_params, "plan": asdict(plan), "scenario": scenario},
+                          sort_keys=True, default=str, separators=(",", ":"))
 
     def _submit(self, fn, line_cfg, motor_params, plan, scenario, workers) -> list:
         executor = self.start(workers)

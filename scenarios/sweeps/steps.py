@@ -104,7 +104,7 @@ def read_sources(calibration: dict, telemetry: dict, cwd: str) -> Sources:
             raise ConfigurationError(f"calibration.record = {calibration['record']!r}: no such file ({path}); give "
                                      f"the path of a CalibrationRecord JSON or null")
         record = CalibrationRecord.from_json(str(path))
-        motor_params = {k: float(v) for k, v in record.values().items()}  # the record's hand-off: fitted + fixed
+        motor_params = record.params()  # the record's hand-off: every parameter [SI], fixed and fitted
         tags[CALIBRATION_RECORD_ID] = record.record_id
         content = (record.window or {}).get("content_hash")
         if content:
