@@ -4,6 +4,15 @@ Each maker is deterministic in its seed and documents the truth it was generated
 compare what a calibrator recovers with what was put in.
 """
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import simpy
@@ -84,3 +93,42 @@ class StepGuard(simpy.Environment):
         if self.n_steps > self.max_steps:
             raise AssertionError(f"the clock spun: {self.n_steps} SimPy steps, time stuck near t = {self.now!r} s")
         super().step()
+
+
+@contextlib.contextmanager
+def mlflow_server(folder, *, workers: int = 1, timeout: float = 120.0):
+    """A real ``mlflow server`` on 127.0.0.1 (a free port, sqlite store and artifacts in *folder*); yields its URI.
+
+    No job runner is started (``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: the registry needs none).  The
+    server's process group is stopped on exit; a server that does not answer ``/health`` within *timeout*
+    seconds fails the test with the end of its log.
+    """
+    folder = Path(folder)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with open(folder / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers",
+             str(workers), "--backend-store-uri", f"sqlite:///{folder}/server.db", "--artifacts-destination",
+             str(folder / "artifacts")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder,
+            start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert server.poll() is None, (folder / "server.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, f"mlflow server did not answer /health within {timeout:g} s"
+                time.sleep(0.5)
+            yield uri
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)

@@ -2,12 +2,10 @@
 
 import dataclasses
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from scenarios.tracking.tracker import MlflowTracker, TrackingStoreError
 from sim.exceptions import ConfigurationError, ParameterBoundsError
 from sim.physics import MODELS, MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
 from tests.helpers import MOTOR_TRUTH as TRUTH
+from tests.helpers import mlflow_server
 from tests.helpers import motor_frame as synthetic_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,31 +259,7 @@ def test_importing_the_registry_does_not_import_mlflow():
 @pytest.mark.slow
 def test_champion_challenger_against_a_real_mlflow_server(tmp_path, windows):
     cal, _, next_data, wrong = windows
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    uri = f"http://127.0.0.1:{port}"
-    # no job runner (7 huey worker processes by default): the registry needs none
-    env = {**os.environ, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination",
-         str(tmp_path / "artifacts")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "mlflow server did not answer /health within 120 s"
-            time.sleep(0.5)
+    with mlflow_server(tmp_path) as uri:
         tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
         register(tracker, "server", wrong)
         mv = register(tracker, "server", cal.record_)
@@ -295,7 +270,3 @@ def test_champion_challenger_against_a_real_mlflow_server(tmp_path, windows):
         assert loaded.record == cal.record_
         assert json.loads(TwinRegistry(tracker, name).client.get_registered_model(name)
                           .tags["twinbench.champion_history"]) == [1, 2]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()

@@ -19,11 +19,9 @@ import dataclasses
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -150,31 +148,10 @@ def test_concurrent_jobs_register_once_and_move_aliases_only_after_an_evaluation
 def test_concurrent_jobs_against_a_real_mlflow_server(tmp_path, inputs):
     """The same protocol once against ``mlflow server`` (the lock is then a registered model, not a file)."""
     from scenarios.tracking.tracker import MlflowTracker
+    from tests.helpers import mlflow_server  # here: the jobs run this file as a script
 
     folder, records = inputs
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    uri = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination",
-         str(tmp_path / "artifacts")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "mlflow server did not answer /health within 180 s"
-            time.sleep(0.5)
+    with mlflow_server(tmp_path, workers=2, timeout=180) as uri:
         tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
         tracker.client
         outs = run_jobs(uri, folder, trials=1)
@@ -182,10 +159,6 @@ def test_concurrent_jobs_against_a_real_mlflow_server(tmp_path, inputs):
         assert not crashed, "\n\n".join(crashed)
         print(check_trial(tracker.client, model_name(0), len(records)))
         assert not [m.name for m in tracker.client.search_registered_models() if m.name.endswith(".lock")]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":
