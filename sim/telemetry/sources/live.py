@@ -347,7 +347,8 @@ class LiveTelemetry:
         self.gates = new_gates(channel_map)
         self.collector = Collector(channel_map)
         self.rows = 0
-        self.zone = gates.ZoneForm()  # text stamps are naive or carry offsets; the first one decides
+        self.zones: dict[str, gates.ZoneForm] = {}  # per channel: its text stamps are naive or carry offsets,
+        # the first one decides (as a file's time column does)
         self.lock = threading.Lock()
 
     def start(self) -> LiveTelemetry:
@@ -406,7 +407,7 @@ class LiveTelemetry:
             if not sel:
                 continue
             picked = [records[i] for i in sel]
-            stamps, notes = _stamps(picked, m, self.zone)
+            stamps, notes = _stamps(picked, m, self.zones.setdefault(channel.name, gates.ZoneForm()))
             tcodes = np.where(stamps == NAT, gates.UNPARSEABLE_TIME, 0).astype(np.int8)
             values, vcodes = _values(picked, m, channel.valid_range)
             for j, r in enumerate(picked):  # decided by the source: quarantined at once, outside the time order

@@ -102,6 +102,8 @@ def test_public_api_is_explicit():
         "read_parquet", "read_frame", "read_file", "StuckRule", "SpikeRule", "LiveSource", "LiveTelemetry",
         "MqttSource", "OpcUaSource", "live_replay", "environment", "zero_order_hold", "interpolate_linear",
         "resample", "align", "QualityReport", "quality_report", "check_file", "plot_quality",
+        # authenticated live transports and payload identity (issue 13)
+        "Secret", "MqttSecurity", "OpcUaSecurity", "PayloadFields",
     }
     for name in sim.telemetry.__all__:
         assert getattr(sim.telemetry, name) is not None
