@@ -35,6 +35,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,7 +53,7 @@ from sim.telemetry.gates.pipeline import NS, SampleBatch
 from sim.telemetry.stream import TelemetryStream
 from sim.telemetry.gates.tables import future_limit
 
-__all__ = ["LiveRecord", "LiveSource", "LiveTelemetry", "Secret", "live_replay", "secret_from"]
+__all__ = ["LiveRecord", "LiveSource", "LiveTelemetry", "Secret", "live_replay", "secret_from", "security_from"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,20 @@ def secret_from(config: Mapping[str, Any], key: str, *, where: str) -> Secret | 
         raise ConfigurationError(f"{where}: give one of {key}_env and {key}_file, not both")
     return Secret(env=env, file=file)
 
+
+def security_from(cls, config: Mapping[str, Any], *, where: str):
+    """A transport's security settings *cls* (a dataclass with a ``password`` :class:`Secret` field) from a
+    config mapping: its fields, with ``password_env`` or ``password_file`` (a literal ``password`` is refused);
+    unknown keys fail, naming the known ones."""
+    config = dict(config)
+    password = secret_from(config, "password", where=where)
+    config.pop("password_env", None), config.pop("password_file", None)
+    known = {f.name for f in dataclasses.fields(cls)} - {"password"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        allowed = sorted(known | {"password_env", "password_file"})
+        raise ConfigurationError(f"{where} security: unknown key(s) {unknown}; fix: use {allowed}")
+    return cls(**config, password=password)
 
 class LiveRecord(NamedTuple):
     """One received message, decoded as far as the transport allows.

@@ -48,11 +48,11 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from sim.exceptions import ConfigurationError, TelemetryError
-from sim.telemetry.sources.live import LiveRecord, LiveSource, Secret, secret_from
+from sim.telemetry.sources.live import LiveRecord, LiveSource, Secret, security_from
 
 __all__ = ["MqttSecurity", "MqttSource", "PayloadFields", "decode_payload"]
 
@@ -140,15 +140,7 @@ class MqttSecurity:
     def from_dict(cls, config: Mapping[str, Any]) -> MqttSecurity:
         """From a config mapping: ``tls``, ``ca_file``, ``cert_file``, ``key_file``, ``username`` and
         ``password_env`` or ``password_file`` (a literal ``password`` is refused)."""
-        config = dict(config)
-        password = secret_from(config, "password", where="mqtt")
-        config.pop("password_env", None), config.pop("password_file", None)
-        known = {f.name for f in fields(cls)} - {"password"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            allowed = sorted(known | {"password_env", "password_file"})
-            raise ConfigurationError(f"mqtt security: unknown key(s) {unknown}; fix: use {allowed}")
-        return cls(**config, password=password)
+        return security_from(cls, config, where="mqtt")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a config mapping (the password as its reference): safe to log and track."""

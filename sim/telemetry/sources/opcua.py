@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sim.exceptions import ConfigurationError, TelemetryError
-from sim.telemetry.sources.live import LiveRecord, LiveSource, Secret, secret_from
+from sim.telemetry.sources.live import LiveRecord, LiveSource, Secret, security_from
 
 __all__ = ["OpcUaSecurity", "OpcUaSource"]
 
@@ -105,15 +105,7 @@ class OpcUaSecurity:
     def from_dict(cls, config: Mapping[str, Any]) -> OpcUaSecurity:
         """From a config mapping: the fields above, with ``password_env`` or ``password_file`` (a literal
         ``password`` is refused)."""
-        config = dict(config)
-        password = secret_from(config, "password", where="opcua")
-        config.pop("password_env", None), config.pop("password_file", None)
-        known = {f.name for f in fields(cls)} - {"password"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            allowed = sorted(known | {"password_env", "password_file"})
-            raise ConfigurationError(f"opcua security: unknown key(s) {unknown}; fix: use {allowed}")
-        return cls(**config, password=password)
+        return security_from(cls, config, where="opcua")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a config mapping (the password as its reference): safe to log and track."""

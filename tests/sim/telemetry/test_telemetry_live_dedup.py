@@ -15,29 +15,12 @@ import pytest
 
 from sim.telemetry import ChannelMap, LiveTelemetry, MqttSource
 from sim.telemetry.sources.mqtt import PayloadFields, decode_payload
+from tests.sim.telemetry.live_helpers import publisher, wait_until
 
 TOPIC = "plant/m1/current"
 MAP = ChannelMap.from_dict({"channels": {
     "motor_current": {"topic": TOPIC, "unit": "A", "si_unit": "A", "range": [-1e6, 1e6]}}})
 T0 = 1_700_000_000.0  # Unix time of the first source stamp [s]
-
-
-def publisher(port, client_id="plc-publisher"):
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-    client.reconnect_delay_set(0.05, 0.5)
-    client.max_inflight_messages_set(100)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return client
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def receive(port, payloads, *, source=None, settle=0.3, during=None):

@@ -4,11 +4,11 @@ import json
 import time
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
 
 from sim.telemetry import ChannelMap, LiveTelemetry, MqttSource, environment, live_replay
 from sim.telemetry.sources.mqtt import decode_payload
+from tests.sim.telemetry.live_helpers import publisher, wait_until
 
 TOPICS = ("plant/m1/current", "plant/m1/winding", "plant/p1/pressure")
 MAP = ChannelMap.from_dict({"channels": {
@@ -41,24 +41,6 @@ def expected(n):
         else:
             gates[outcome] = gates.get(outcome, 0) + 1
     return gates, good
-
-
-def publisher(port):
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="plc-publisher", clean_session=False)
-    client.reconnect_delay_set(0.05, 0.5)
-    client.max_inflight_messages_set(100)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return client
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_decode_payload_forms():

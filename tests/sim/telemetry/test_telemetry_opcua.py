@@ -8,6 +8,7 @@ import pytest
 
 from sim.telemetry import ChannelMap, LiveTelemetry
 from sim.telemetry.sources.opcua import OpcUaSource
+from tests.sim.telemetry.live_helpers import wait_until
 
 
 
@@ -22,14 +23,6 @@ def channel_map(plc):
         "winding_temperature": {"node": plc.node("M1.WindingTemp"), "unit": "degC", "si_unit": "K",
                                 "range": [-40, 250]},
     }})
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.mark.slow
