@@ -117,6 +117,25 @@ def test_check_command_prints_counts_and_fails_cleanly(defect_file, tmp_path, ca
     assert "nomap.yaml" in capsys.readouterr().err
 
 
+def test_check_command_exits_1_when_too_much_is_quarantined(defect_file, tmp_path, capsys):
+    """A file whose every value is quarantined is not 'checked, fine': exit 1 with a one-line verdict."""
+    path, map_path = defect_file
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,I,T\n" + "\n".join(f"2024-01-01T00:00:{10 * k:02d}Z,999,x" for k in range(5)) + "\n",
+                   encoding="utf-8")
+    assert main(["check", str(bad), "--map", str(map_path)]) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("FAIL: 10 of 10 values quarantined (100.0%, limit 50.0%)"), last
+    # 4 of 12 values of the defect file are quarantined: fine at the default limit, not at 10 %
+    assert main(["check", str(path), "--map", str(map_path)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("OK: 4 of 12 values quarantined")
+    assert main(["check", str(path), "--map", str(map_path), "--max-quarantined-fraction", "0.1"]) == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["check", str(path), "--map", str(map_path), "--max-quarantined-fraction", "5"])
+    assert "not a fraction in [0, 1]" in capsys.readouterr().err
+
+
 def test_check_command_reads_the_reference_hydra_config_and_the_example_maps(capsys):
     assert main(["check", str(ROOT / "scenarios/reference/data/reference_telemetry.csv"),
                  "--map", str(ROOT / "conf/telemetry/reference.yaml")]) == 0
