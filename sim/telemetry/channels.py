@@ -7,6 +7,8 @@ pint eagerly), so a map that exists is a map that can be used.
 
 from __future__ import annotations
 
+import difflib
+
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -32,6 +34,9 @@ LAYOUTS = ("wide", "long")
 
 _MAP_KEYS = ("time_column", "timezone", "separator", "decimal", "time_format", "encoding", "layout",
              "channel_column", "value_column", "schema", "gap_factor", "future_tolerance", "channels")
+#: Keys of a Hydra telemetry config (conf/telemetry/*.yaml) that are not part of the map: skipped by from_dict,
+#: so that the same file is a channel map for notebooks, the CLI and the app.
+HYDRA_KEYS = ("defaults", "path", "_target_")
 _CHANNEL_KEYS = ("column", "unit", "si_unit", "range", "description", "topic", "node", "period", "lateness",
                  "clock_offset", "stuck", "spike")
 #: Defaults of the optional map keys; to_dict writes only those that differ.
@@ -317,11 +322,13 @@ class ChannelMap:
             ``encoding``, ``layout``, ``channel_column``, ``value_column``, ``schema``,
             ``gap_factor``, ``future_tolerance`` and ``channels``: ``{name: {column, unit,
             si_unit, range, description, topic, node, period, lateness, clock_offset, stuck,
-            spike}}``.
+            spike}}``.  The Hydra-only keys of ``conf/telemetry/*.yaml`` (``defaults``, ``path``,
+            ``_target_``) are skipped, so a telemetry config file reads as a map.
         """
         if not isinstance(d, Mapping):
             raise ConfigurationError(f"channel map {d!r} must be a mapping; fix: see ChannelMap.from_dict")
-        _reject_unknown(d, _MAP_KEYS, "channel map")
+        d = {k: v for k, v in d.items() if k not in HYDRA_KEYS}
+        _reject_unknown(d, _MAP_KEYS, "channel map", known=HYDRA_KEYS)
         raw_channels = d.get("channels")
         if not isinstance(raw_channels, Mapping) or not raw_channels:
             raise ConfigurationError(
@@ -403,10 +410,15 @@ class ChannelMap:
         return d
 
 
-def _reject_unknown(d: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+def _reject_unknown(d: Mapping[str, Any], allowed: tuple[str, ...], where: str, *, known: tuple[str, ...] = ()
+                    ) -> None:
+    """Refuse keys outside *allowed*, suggesting the closest of *allowed* + *known* (keys skipped elsewhere)."""
     unknown = [k for k in d if k not in allowed]
     if unknown:
+        close = {k: difflib.get_close_matches(str(k), (*allowed, *known), n=1, cutoff=0.6) for k in unknown}
+        hints = [f"{k!r} -> did you mean {c[0]!r}?" for k, c in close.items() if c]
         raise ConfigurationError(
-            f"{where}: unknown key(s) {unknown}; fix: use only {list(allowed)}"
+            f"{where}: unknown key(s) {unknown}; " + (" ".join(hints) + " " if hints else "")
+            + f"fix: use only {list(allowed)}"
             + (" (the valid range is spelled 'range')" if "valid_range" in unknown else "")
         )

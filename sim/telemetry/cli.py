@@ -26,12 +26,8 @@ from sim.telemetry.channels import ChannelMap
 
 __all__ = ["main", "load_map"]
 
-#: Keys of a Hydra telemetry config (conf/telemetry/*.yaml) that are not part of a channel map.
-_HYDRA_KEYS = ("defaults", "path")
-
-
 def load_map(path: str | Path) -> ChannelMap:
-    """A channel map from YAML; Hydra-only keys (``defaults``, ``path``) of conf/telemetry files are skipped."""
+    """A channel map from YAML; Hydra-only keys of conf/telemetry files are skipped (see ``ChannelMap.from_dict``)."""
     path = Path(path)
     try:
         d = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -40,8 +36,6 @@ def load_map(path: str | Path) -> ChannelMap:
                                  ) from err
     except yaml.YAMLError as err:
         raise ConfigurationError(f"channel map file '{path}' is not valid YAML: {err}") from err
-    if isinstance(d, dict):
-        d = {k: v for k, v in d.items() if k not in _HYDRA_KEYS}
     try:
         return ChannelMap.from_dict(d)
     except TwinbenchError as err:

@@ -51,6 +51,16 @@ _TRAPS: dict[str, str] = {
     "F": "a bare 'F' is the farad (capacitance) in pint; write 'degF' for degrees Fahrenheit",
 }
 
+#: Spellings whose meaning depends on the quantity of the twin variable: for each, the dimension of the
+#: target and the pint unit meant.  A vibration export writes an accelerometer's RMS in ``g`` (standard
+#: gravity), which pint reads as the gram; the channel's SI unit (``m/s**2``) settles it.
+_BY_QUANTITY: dict[str, dict[str, str]] = {
+    "g": {"[length] / [time] ** 2": "standard_gravity", "[mass]": "gram"},
+    "mg": {"[length] / [time] ** 2": "millistandard_gravity", "[mass]": "milligram"},
+    "G": {"[length] / [time] ** 2": "standard_gravity"},
+    "gn": {"[length] / [time] ** 2": "standard_gravity"},
+}
+
 # "m3/h" -> "m**3/h": a digit glued to a unit symbol is an exponent in historian exports.
 _GLUED_EXPONENT = re.compile(r"(?<=[A-Za-z])([23])(?![\d.])")
 
@@ -148,7 +158,12 @@ def si_converter(unit: str, si_unit: str) -> tuple[float, float]:
     UnitConversionError
         If a unit is unknown, the dimensions differ, or the map is not affine (e.g. dB).
     """
-    source, target = _parse(unit), _parse(si_unit)
+    target = _parse(si_unit)
+    meanings = _BY_QUANTITY.get(unit.strip()) if isinstance(unit, str) else None
+    if meanings and _dimensions(target) in meanings:
+        source = _parse(meanings[_dimensions(target)])
+    else:
+        source = _parse(unit)
     ureg = _registry()
     try:
         offset = float(ureg.Quantity(0.0, source).to(target).magnitude)

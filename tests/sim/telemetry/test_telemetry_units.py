@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 import sim.telemetry
-from sim.exceptions import ChannelMapError, UnitConversionError
-from sim.telemetry import si_converter
+from sim.exceptions import ChannelMapError, ConfigurationError, UnitConversionError
+from sim.telemetry import ChannelMap, si_converter
 from sim.telemetry.units import check_si_unit
 
 
@@ -113,3 +113,29 @@ def test_telemetry_is_a_plain_library():
     source = "".join(path.read_text(encoding="utf-8") for path in Path(sim.telemetry.__file__).parent.glob("*.py"))
     for banned in ("hydra", "omegaconf", "mlflow"):
         assert f"import {banned}" not in source and f"from {banned}" not in source
+
+
+def test_g_is_read_by_the_quantity_of_the_twin_variable():
+    """An accelerometer's RMS exported in 'g' is standard gravity, not the gram; a mass channel keeps the gram."""
+    assert si_converter("g", "m/s**2") == (9.80665, 0.0)
+    assert si_converter("mg", "m/s**2") == pytest.approx((9.80665e-3, 0.0))
+    assert si_converter("g", "kg") == pytest.approx((1e-3, 0.0))
+    with pytest.raises(UnitConversionError, match=r"'g' \[\[mass\]\] cannot be converted to 'K'.*fix: choose"):
+        si_converter("g", "K")
+    channel_map = ChannelMap.from_dict({"channels": {"vibration": {"column": "Accelerometer1RMS", "unit": "g",
+                                                                   "si_unit": "m/s**2"}}})
+    assert channel_map.channels[0].scale_offset == pytest.approx((9.80665, 0.0))
+
+
+def test_a_hydra_telemetry_config_reads_as_a_channel_map():
+    """conf/telemetry/*.yaml carry Hydra keys (defaults, path, _target_): from_dict skips them, as the CLI does."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    d = yaml.safe_load((root / "conf/telemetry/reference.yaml").read_text(encoding="utf-8"))
+    assert {"defaults", "path"} <= set(d)
+    d["_target_"] = "scenarios.config.telemetry_spec"
+    names = [c.name for c in ChannelMap.from_dict(d).channels]
+    assert names == ["motor_current", "winding_temperature", "ambient_temperature"]
+    with pytest.raises(ConfigurationError, match="'pth' -> did you mean 'path'"):  # other keys are still refused
+        ChannelMap.from_dict({**d, "pth": "x.csv"})
