@@ -9,6 +9,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+# test files are spread over this many worker processes (pytest-xdist; "auto" = one per core, 0 = no workers)
+TEST_WORKERS ?= auto
 
 .PHONY: run test test-nojit lock clean help
 
@@ -26,7 +28,7 @@ run: $(STAMP)
 	$(BIN)/python -m scenarios.app $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-nojit
 
 # kernel bodies (model kernels, the templates in sim/physics/kernels and calibration/_kernels.py) run as plain
