@@ -333,6 +333,7 @@ UNITS: Mapping[str, Unit] = MappingProxyType({u.label: u for u in (
     Unit("h", "h", "hour", si="s", scale=Fraction(1, 3600)),
     Unit("Wh/unit", "Wh/unit", "watt_hour", si="J/unit", scale=Fraction(1, 3600)),
     Unit("°C", "degC", "degC", si="K", offset=-273.15),
+    Unit("%", "pct", "percent", si="1", scale=Fraction(100)),
 )})
 
 DIRECTIONS = ("more", "less")
@@ -409,6 +410,14 @@ KPIS: Mapping[str, KPI] = _catalogue(
     ("energy_per_unit", "J/unit", "Wh/unit", "less", "electrical energy / good output"),
     ("crew_utilisation", "1", "-", "more", "time average of the busy crew / crew size"),
     ("max_winding_temperature", "K", "°C", "less", "peak winding temperature of the calibrated motors"),
+    ("insulation_ageing", "s", "h", "less", "insulation ageing of the calibrated motors: equivalent time at the "
+     "insulation class's rated temperature, integral of 2^((T_winding - T_class) / 10 K) dt (10 K halving rule)"),
+    ("loss_of_life", "1", "%", "less", "insulation ageing / rated insulation life (at the class temperature)"),
+    ("trip_cost", "currency", "currency", "less", "motor-protection trips x cost per trip (restart scrap, stress)"),
+    ("ageing_cost", "currency", "currency", "less", "insulation ageing [h] x cost per equivalent hour (rewind "
+     "cost / rated life)"),
+    ("motor_risk_cost", "currency", "currency", "less", "trip_cost + ageing_cost: what the action costs the motor"),
+    ("stockouts", "1", "-", "less", "spare-part demands that found no part on hand (summed over parts)"),
     ("objective", "1", "-", "more", "a sweep's weighted sum of KPI means (its objective.direction decides)"),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,11 +12,12 @@ from sim.exceptions import ConfigurationError
 from sim.kpi import kpi_info, rank
 from sim.replications import t_interval
 
-__all__ = ["REPORT_KPIS", "summarize", "Recommendation", "recommend", "summary_markdown", "report_markdown"]
+__all__ = ["REPORT_KPIS", "summarize", "variance_components", "Recommendation", "recommend", "summary_markdown", "report_markdown"]
 
 #: The KPIs a what-if summarizes by default, in the order of the report (units and directions: sim.kpi.KPIS).
 REPORT_KPIS = ("throughput", "oee", "availability", "performance", "unplanned_downtime", "trips", "failures",
-               "maintenance_cost", "crew_cost", "energy_per_unit", "max_winding_temperature")
+               "maintenance_cost", "crew_cost", "energy_per_unit", "max_winding_temperature", "insulation_ageing",
+               "loss_of_life", "trip_cost", "ageing_cost", "motor_risk_cost", "stockouts")
 
 
 def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -23,12 +25,43 @@ def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return iv.mean, iv.half_width
 
 
+def _draw_interval(values: np.ndarray, draws: np.ndarray | None, confidence: float) -> tuple[float, float]:
+    """Mean and half-width: Student-t over the draw means when each posterior draw ran several seeds (the draw
+    means are independent; the replications of one draw are not), over the replications otherwise."""
+    if draws is None:
+        return _t_interval(values, confidence)
+    means = pd.Series(values).groupby(draws).mean().to_numpy(dtype=float)
+    return _t_interval(means, confidence)
+
+
+def variance_components(values: np.ndarray, draws: np.ndarray) -> tuple[float, float]:
+    """Standard deviations of parameter uncertainty and of run-to-run variability [unit of *values*].
+
+    One-way random effects over a balanced second-order Monte Carlo (``D`` posterior draws x ``S`` seeds):
+    ``MS_between = S var(draw means)``, ``MS_within`` = the pooled variance within draws;
+    ``sd_param = sqrt(max(0, (MS_between - MS_within) / S))``, ``sd_run = sqrt(MS_within)``.  NaN when a draw
+    ran a single seed (the two are then not separable).
+    """
+    frame = pd.DataFrame({"x": np.asarray(values, dtype=float), "d": np.asarray(draws)}).dropna()
+    groups = frame.groupby("d")["x"]
+    sizes = groups.size()
+    if sizes.empty or sizes.min() < 2 or len(sizes) < 2:
+        return math.nan, math.nan
+    per = float(sizes.mean())
+    within = float(groups.var(ddof=1).mean())
+    between = per * float(groups.mean().var(ddof=1))
+    return math.sqrt(max(0.0, (between - within) / per)), math.sqrt(max(within, 0.0))
+
+
 def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kpi_names=None) -> pd.DataFrame:
     """Mean and t-interval of every KPI per action, and the paired difference to *baseline*.
 
     *kpis* has one row per (action, replication).  Differences pair the
     replications of an action with the same replications of the baseline
-    (common random numbers).  Values are in SI units.
+    (common random numbers).  Values are in SI units.  With a ``draw`` column (second-order Monte
+    Carlo: several seeds per posterior draw) the intervals are over the draw means and the summary
+    separates parameter uncertainty (``sd_param``) from run-to-run variability (``sd_run``);
+    ``p_low``/``p_high`` are the empirical quantiles of the replications at the interval's level.
     """
     if baseline not in set(kpis["action"]):
         raise ConfigurationError(f"baseline action {baseline!r} is not among the actions "
@@ -38,16 +71,29 @@ def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kp
     if missing:
         raise ConfigurationError(f"unknown KPI(s) {missing}; the replications report {sorted(kpis.columns)}")
     base = kpis[kpis["action"] == baseline].set_index("replication")
+    nested = "draw" in kpis.columns and kpis.groupby(["action", "draw"]).size().min() > 1
+    alpha = (1.0 - confidence) / 2.0
     rows = []
     for action, group in kpis.groupby("action", sort=False):
         group = group.set_index("replication")
+        draws = group["draw"].to_numpy() if nested else None
         for kpi in kpi_names:
-            mean, half = _t_interval(group[kpi].to_numpy(dtype=float), confidence)
-            diff = (group[kpi] - base[kpi]).dropna().to_numpy(dtype=float)
-            dmean, dhalf = _t_interval(diff, confidence) if action != baseline else (0.0, 0.0)
+            values = group[kpi].to_numpy(dtype=float)
+            mean, half = _draw_interval(values, draws, confidence)
+            diff_series = (group[kpi] - base[kpi])
+            diff = diff_series.dropna().to_numpy(dtype=float)
+            if action == baseline:
+                dmean, dhalf = 0.0, 0.0
+            else:
+                ddraws = group.loc[diff_series.dropna().index, "draw"].to_numpy() if nested else None
+                dmean, dhalf = _draw_interval(diff, ddraws, confidence)
+            sd_param, sd_run = variance_components(values, draws) if nested else (math.nan, math.nan)
+            finite = values[np.isfinite(values)]
+            p_low, p_high = (np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (math.nan, math.nan))
             rows.append({"action": action, "kpi": kpi, "n": int(group[kpi].notna().sum()), "mean": mean,
                          "half_width": half, "low": mean - half, "high": mean + half, "diff": dmean,
-                         "diff_half_width": dhalf, "diff_low": dmean - dhalf, "diff_high": dmean + dhalf})
+                         "diff_half_width": dhalf, "diff_low": dmean - dhalf, "diff_high": dmean + dhalf,
+                         "p_low": float(p_low), "p_high": float(p_high), "sd_param": sd_param, "sd_run": sd_run})
     return pd.DataFrame(rows)
 
 

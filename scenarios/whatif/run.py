@@ -37,8 +37,8 @@ from sim.replications import Comparison, ReplicationPlan, compare
 from sim.line import AmbientCycle, LineSpec, LineTwin
 from sim.line.snapshot import TwinSnapshot
 
-__all__ = ["LINE_CHANGES", "Action", "WhatIfResult", "actions_from", "line_config_dict", "with_motor_params",
-           "run_whatif"]
+__all__ = ["LINE_CHANGES", "CONTINUE", "Action", "MotorRisk", "WhatIfResult", "actions_from", "draws_layout",
+           "line_config_dict", "with_motor_params", "run_whatif"]
 
 LINE_CHANGES = ("speeds", "buffers", "buffer_scale", "crew_size", "crew_rule", "policy")
 """Line configuration keys an action may change (``speeds``, ``buffers`` and ``policy`` merge key by key)."""
@@ -92,6 +92,10 @@ class Action:
         return out
 
 
+CONTINUE = Action("continue", "Keep the line as it is (a fork of the twin running on)")
+"""The action that changes nothing: a fork with it and the snapshot's own streams is the unforked run."""
+
+
 def actions_from(items) -> list:
     """Actions from plain dicts ``{name, description, <line changes>}``; empty or null changes are dropped."""
     out = []
@@ -123,6 +127,50 @@ def with_motor_params(spec: LineSpec, params: dict, stations) -> LineSpec:
     return dataclasses.replace(spec, motors=dataclasses.replace(spec.motors, params=new))
 
 
+@dataclass(frozen=True)
+class MotorRisk:
+    """What the calibrated motors' stress costs: insulation ageing (10 K rule) and trips.
+
+    Parameters
+    ----------
+    insulation_class : str
+        Thermal class of the winding insulation (:data:`sim.line.kpis.INSULATION_CLASSES`).
+    rated_life : float
+        Insulation life at the class temperature [s] (``loss_of_life`` = ageing / rated life).
+    trip_cost : float
+        Cost of one motor-protection trip: restart scrap, thermal and mechanical stress [currency].
+    ageing_cost : float
+        Cost of one second of insulation ageing at the class temperature (rewind cost / rated life)
+        [currency/s].
+    halving_interval : float
+        Insulation life halves every this many kelvin [K].
+    record_step : float
+        Sampling period of the winding temperature for the peak and the ageing integral [s].
+    """
+
+    insulation_class: str = "B"
+    rated_life: float = 20000 * 3600.0
+    trip_cost: float = 300.0
+    ageing_cost: float = 0.3 / 3600.0
+    halving_interval: float = 10.0
+    record_step: float = 60.0
+
+    def __post_init__(self):
+        from sim.line.kpis import INSULATION_CLASSES
+
+        if self.insulation_class not in INSULATION_CLASSES:
+            raise ConfigurationError(f"insulation_class = {self.insulation_class!r} is unknown; use one of "
+                                     f"{list(INSULATION_CLASSES)} (IEC 60085 thermal classes)")
+        for name in ("rated_life", "halving_interval", "record_step"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigurationError(f"motor risk {name} = {value!r} must be a finite number > 0")
+        for name in ("trip_cost", "ageing_cost"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigurationError(f"motor risk {name} = {value!r} must be a finite cost >= 0")
+
+
 @dataclass
 class WhatIfResult:
     """Every action's KPIs per replication, the comparison and the traces of replication 0.
@@ -130,9 +178,11 @@ class WhatIfResult:
     Attributes
     ----------
     kpis : DataFrame
-        One row per (``action``, ``replication``): every KPI of :meth:`sim.line.LineTwin.kpis` (SI
-        units) and ``max_winding_temperature`` [K] of the calibrated motors after the warm-up (sampled
-        every *trace_step*).
+        One row per (``action``, ``replication``): ``draw`` (the posterior draw of the motor parameters the
+        replication ran with; second-order Monte Carlo), every KPI of :meth:`sim.line.LineTwin.kpis` (SI
+        units), ``max_winding_temperature`` [K] and ``insulation_ageing`` [s] of the calibrated motors after
+        the warm-up (sampled every ``risk.record_step``), ``loss_of_life`` [-], ``trip_cost``,
+        ``ageing_cost`` and ``motor_risk_cost`` [currency].
     comparison : Comparison
         From :func:`sim.replications.compare` (paired differences to the baseline).
     specs : dict
@@ -142,6 +192,8 @@ class WhatIfResult:
         temperature column [K] per calibrated motor, replication 0.
     mser : DataFrame
         ``action``, ``replication``, ``truncation_h``, ``reliable``: the MSER-5 diagnostic.
+    parameter_draws : int
+        Posterior draws of the motor parameters; each runs ``plan.replications // parameter_draws`` seeds.
     """
 
     kpis: pd.DataFrame
@@ -151,12 +203,38 @@ class WhatIfResult:
     mser: pd.DataFrame
     actions: list
     plan: ReplicationPlan
+    parameter_draws: int = 0
+    risk: MotorRisk = field(default_factory=MotorRisk)
+
+    @property
+    def seeds_per_draw(self) -> int:
+        """Stochastic seeds run per parameter draw (1: parameter and run-to-run variability are not separated)."""
+        return self.plan.replications // max(self.parameter_draws, 1)
+
+
+def draws_layout(replications: int, parameter_draws: int | None) -> int:
+    """The number of posterior draws of a second-order Monte Carlo over *replications* runs per action.
+
+    *parameter_draws* None or 0 means one draw per replication (no separation of parameter uncertainty
+    from run-to-run variability); otherwise it must divide *replications*, with at least 2 draws.
+    """
+    if not parameter_draws:
+        return int(replications)
+    if isinstance(parameter_draws, bool) or not isinstance(parameter_draws, int) or parameter_draws < 2:
+        raise ConfigurationError(f"parameter_draws = {parameter_draws!r} must be an integer >= 2 (or 0: one draw "
+                                 f"per replication)")
+    if replications % parameter_draws:
+        raise ConfigurationError(f"parameter_draws = {parameter_draws} does not divide replications = "
+                                 f"{replications}; use e.g. replications = {parameter_draws * max(2, -(-replications // parameter_draws))} "
+                                 f"({parameter_draws} draws x {max(2, -(-replications // parameter_draws))} seeds)")
+    return int(parameter_draws)
 
 
 def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_params: dict | None = None,
                motor_stations=("filler",), posterior: Callable | None = None, ambient: AmbientCycle | None = None,
                progress: Callable | None = None, trace_step: float = 600.0,
-               snapshot: TwinSnapshot | None = None) -> WhatIfResult:
+               snapshot: TwinSnapshot | None = None, parameter_draws: int | None = None,
+               risk: MotorRisk | None = None) -> WhatIfResult:
     """Replicate every action on the line under *plan* and pair each with *baseline*.
 
     Parameters
@@ -171,17 +249,26 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
     motor_params : dict, optional
         Calibrated motor parameters (point estimates) for the motors of *motor_stations*.
     posterior : callable, optional
-        ``posterior(rng) -> dict``: motor parameters drawn per replication (parameter
-        uncertainty; the same draw in every action); ``None`` uses *motor_params*.
+        ``posterior(rng) -> dict``: motor parameters drawn from the calibration posterior (parameter
+        uncertainty; the same draws in every action); ``None`` uses *motor_params*.
     ambient : AmbientCycle, optional
         Ambient temperature of every motor (e.g. fitted to telemetry); the line's own otherwise.
     progress : callable, optional
         ``progress(done, total)`` after each replication.
     trace_step : float
-        Sampling period of the winding temperature of the calibrated motors [s].
+        Sampling period of the winding temperature traces of replication 0 [s].
     snapshot : TwinSnapshot, optional
         Fork every replication from this state (and time) of the line; an empty line at 0 s otherwise.
+    parameter_draws : int, optional
+        Second-order Monte Carlo: replication r runs posterior draw ``r // (replications / parameter_draws)``
+        (drawn from ``RandomStreams(seed, draw)("twin.motor_parameters")``) with the line's own streams of
+        replication r, so each draw runs several seeds.  None or 0: one draw per replication.
+    risk : MotorRisk, optional
+        Insulation class and costs of trips and ageing (defaults of :class:`MotorRisk`).
     """
+    from sim.line.kpis import InsulationAgeing
+    from sim.streams import RandomStreams
+
     actions = list(actions)
     if not actions:
         raise ConfigurationError("a what-if needs at least one action; list a baseline and the changes to compare")
@@ -193,6 +280,9 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
                                  f"one of them")
     if not (math.isfinite(trace_step) and trace_step > 0):
         raise ConfigurationError(f"trace_step = {trace_step!r} must be a finite time > 0 [s]")
+    risk = risk if risk is not None else MotorRisk()
+    draws = draws_layout(plan.replications, parameter_draws)
+    per_draw = plan.replications // draws
     stations = tuple(motor_stations)
     base = line_config_dict(line)
     specs = {}
@@ -204,24 +294,28 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
             raise ConfigurationError(f"action {action.name!r}: {err}") from None
         specs[action.name] = spec if ambient is None else dataclasses.replace(spec, ambient=ambient)
     traces: dict = {}
-    peaks: dict = {}
+    records: dict = {}
     indices = [[s.name for s in specs[names[0]].stations].index(n) for n in stations]
 
     def builder(name):
         def build(streams):
             spec = specs[name]
             if posterior is not None:
-                spec = with_motor_params(spec, {**(motor_params or {}), **posterior(streams("twin.motor_parameters"))},
-                                         stations)
+                draw = streams.replication // per_draw
+                rng = RandomStreams(streams.seed, draw)("twin.motor_parameters")
+                spec = with_motor_params(spec, {**(motor_params or {}), **posterior(rng)}, stations)
             if snapshot is None:
                 twin = LineTwin(spec, streams=streams)
             else:
                 twin = LineTwin.restore(spec, snapshot, streams=streams)
-            rows: list = []
-            twin.env.process(_trace(twin, indices, trace_step, rows))
             if streams.replication == 0:
+                rows: list = []
+                twin.env.process(_trace(twin, indices, trace_step, rows))
                 traces[name] = rows
-            peaks[(name, streams.replication)] = rows
+            ageing = [InsulationAgeing(risk.insulation_class, halving_interval=risk.halving_interval)
+                      for _ in indices]
+            twin.env.process(_record(twin, indices, risk.record_step, plan.warmup, ageing))
+            records[(name, streams.replication)] = ageing
             return twin
 
         return build
@@ -238,21 +332,29 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
     frames, mser = [], []
     for name, res in comparison.results.items():
         table = res.table.copy()
-        table["max_winding_temperature"] = [
-            max((max(r[1:]) for r in peaks[(name, rep)] if r[0] >= plan.warmup), default=math.nan)
-            for rep in range(plan.replications)]
+        ageing = [sum(a.value() for a in records[(name, rep)]) for rep in range(plan.replications)]
+        table["max_winding_temperature"] = [max((a.peak for a in records[(name, rep)]), default=math.nan)
+                                            for rep in range(plan.replications)]
+        table["insulation_ageing"] = ageing
+        table["loss_of_life"] = [a / risk.rated_life for a in ageing]
+        table["trip_cost"] = table["trips"] * risk.trip_cost
+        table["ageing_cost"] = table["insulation_ageing"] * risk.ageing_cost
+        table["motor_risk_cost"] = table["trip_cost"] + table["ageing_cost"]
         res.table = table
-        frames.append(table.reset_index().assign(action=name))
+        frames.append(table.reset_index().assign(action=name,
+                                                 draw=[r // per_draw for r in range(plan.replications)]))
         for rep, m in enumerate(res.mser):
             mser.append({"action": name, "replication": rep, "truncation_h": m.truncation * plan.mser_interval / 3600,
                          "reliable": m.reliable})
     kpis = pd.concat(frames, ignore_index=True)
-    kpis = kpis[["action", "replication"] + [c for c in kpis.columns if c not in ("action", "replication")]]
+    kpis = kpis[["action", "replication", "draw"] + [c for c in kpis.columns
+                                                      if c not in ("action", "replication", "draw")]]
     columns = ["t"] + [f"{n}.winding_temperature" for n in stations]
     return WhatIfResult(kpis=kpis, comparison=comparison, specs=specs,
                         traces={k: pd.DataFrame(v, columns=columns) for k, v in traces.items()},
                         mser=pd.DataFrame(mser, columns=["action", "replication", "truncation_h", "reliable"]),
-                        actions=actions, plan=plan)
+                        actions=actions, plan=plan, parameter_draws=draws if posterior is not None else 0,
+                        risk=risk)
 
 
 def _trace(twin, indices, step, rows):
@@ -261,4 +363,17 @@ def _trace(twin, indices, step, rows):
     out = twin.spec.motors.temperature_output
     while True:
         rows.append((env.now - start, *(twin.motors.output(i, out) for i in indices)))
+        yield env.timeout(step)
+
+
+def _record(twin, indices, step, warmup, ageing):
+    """Feed the winding temperature of motors *indices* every *step* seconds after the warm-up into *ageing*
+    (:class:`~sim.line.kpis.InsulationAgeing`, one per motor; reads only)."""
+    env, start = twin.env, twin.env.now
+    out = twin.spec.motors.temperature_output
+    if warmup > 0:
+        yield env.timeout(warmup)
+    while True:
+        for acc, i in zip(ageing, indices):
+            acc.add(env.now - start, twin.motors.output(i, out))
         yield env.timeout(step)
