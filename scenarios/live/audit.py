@@ -55,7 +55,7 @@ import numpy as np
 
 from sim.exceptions import ConfigurationError, TwinbenchError
 
-__all__ = ["AuditChainError", "AuditLog", "GENESIS_HASH", "ENTRY_KEYS", "canonical_json", "entry_hash",
+__all__ = ["AuditChainError", "AuditLog", "GENESIS_HASH", "ENTRY_KEYS", "canonical_json", "entry_hash", "jsonable",
            "mlflow_mirror"]
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,16 @@ class AuditChainError(TwinbenchError):
                          f"cut short): keep the file as evidence and start a new log under another path")
 
 
-def _plain(value):
+def jsonable(value):
     """*value* as plain JSON data: numpy scalars and arrays, timestamps, tuples and sets converted; a non-finite
     float becomes the string ``"nan"``, ``"inf"`` or ``"-inf"`` (canonical JSON has no NaN)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [_plain(v) for v in items]
+        return [jsonable(v) for v in items]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -287,10 +287,10 @@ class AuditLog:
         for name, value in (("action", action), ("what", what), ("why", why), ("actor", actor)):
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"audit entry {name} = {value!r} must be a non-empty string")
-        window = {"start": None, "end": None, **_plain(dict(window or {}))}
+        window = {"start": None, "end": None, **jsonable(dict(window or {}))}
         if isinstance(record_ids, str):
             record_ids = [record_ids]
-        body = {"action": action, "actor": actor, "details": _plain(dict(details or {})),
+        body = {"action": action, "actor": actor, "details": jsonable(dict(details or {})),
                 "record_ids": [str(r) for r in record_ids], "what": what, "why": why, "window": window}
         with self._thread_lock, self._file_lock:
             size = self.path.stat().st_size if self.path.exists() else 0
