@@ -56,7 +56,7 @@ import numpy as np
 from sim.exceptions import ConfigurationError, TwinbenchError
 
 __all__ = ["AuditChainError", "AuditLog", "GENESIS_HASH", "ENTRY_KEYS", "canonical_json", "entry_hash", "jsonable",
-           "mlflow_mirror"]
+           "mlflow_mirror", "verify_file"]
 
 log = logging.getLogger(__name__)
 
@@ -238,18 +238,7 @@ class AuditLog:
     def _check_tail_against_head(self) -> None:
         """Refuse to continue a chain whose end disagrees with the head file (lines cut off or re-hashed):
         appending would overwrite the head and hide it."""
-        if not self.head_path.exists():
-            if self._seq >= 0:
-                raise AuditChainError(self.path, 0, f"the head file is missing although the log ends at seq "
-                                                    f"{self._seq} (it was deleted)")
-            return
-        try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
-            head_seq, head_hash = int(head["seq"]), str(head["hash"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise AuditChainError(self.path, 0, f"the head file is unreadable ({err})") from None
-        if (head_seq, head_hash) != (self._seq, self._hash):
-            self._check_head(self._seq + 1, self._hash)  # raises, naming the line
+        _check_head(self.path, self._seq + 1, self._hash)
 
     def _count_lines(self) -> int:
         with open(self.path, "rb") as fh:
@@ -320,45 +309,54 @@ class AuditLog:
         return self.verify(return_entries=True)
 
     def verify(self, *, return_entries: bool = False):
-        """Check the whole chain and the head file.
+        """Check the whole chain and the head file (:func:`verify_file`)."""
+        return verify_file(self.path, return_entries=return_entries)
 
-        Returns the number of entries (or, with *return_entries*, the entries); raises
-        :class:`AuditChainError` naming the first bad line (1-based) and why.
-        """
-        out, count = [], 0
-        seq, prev = 0, GENESIS_HASH
-        if self.path.exists():
-            with open(self.path, "rb") as fh:
-                for number, raw in enumerate(fh, start=1):
-                    entry = _check_line(self.path, number, raw, seq, prev)
-                    seq, prev, count = seq + 1, entry["hash"], count + 1
-                    if return_entries:
-                        out.append(entry)
-        self._check_head(count, prev)
-        return out if return_entries else count
 
-    def _check_head(self, count: int, last_hash: str) -> None:
-        if not self.head_path.exists():
-            if count:
-                raise AuditChainError(self.path, 0, f"the head file is missing although the log holds {count} "
-                                                    f"entries (it was deleted)")
-            return
-        try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
-            head_seq, head_hash = int(head["seq"]), str(head["hash"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise AuditChainError(self.path, 0, f"the head file is unreadable ({err})") from None
-        if head_seq > count - 1:
-            raise AuditChainError(self.path, count + 1 if count else 1,
-                                  f"the log ends after {count} entries but its head says entry seq {head_seq} was "
-                                  f"written (the file was truncated: lines {count + 1}..{head_seq + 1} are missing)")
-        if head_seq < count - 1:
-            raise AuditChainError(self.path, head_seq + 2, f"the log holds {count} entries but its head says the "
-                                                           f"last is seq {head_seq} (lines were appended outside "
-                                                           f"the log)")
-        if head_hash != last_hash:
-            raise AuditChainError(self.path, count, "the last entry's hash differs from the head's (the last line "
-                                                    "was edited and re-hashed)")
+def verify_file(path, *, return_entries: bool = False):
+    """Check the audit log at *path*: every line, its chain and the head file ``<path>.head``.
+
+    Returns the number of entries (or, with *return_entries*, the entries, oldest first); raises
+    :class:`AuditChainError` naming the first bad line (1-based; 0: the head file) and why.  Opens nothing
+    for writing: use it on a copy kept as evidence.
+    """
+    path = Path(path)
+    out, count = [], 0
+    seq, prev = 0, GENESIS_HASH
+    if path.exists():
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                entry = _check_line(path, number, raw, seq, prev)
+                seq, prev, count = seq + 1, entry["hash"], count + 1
+                if return_entries:
+                    out.append(entry)
+    _check_head(path, count, prev)
+    return out if return_entries else count
+
+
+def _check_head(path: Path, count: int, last_hash: str) -> None:
+    """The head file of *path* must name the last of its *count* entries, whose hash is *last_hash*."""
+    head_path = Path(f"{path}.head")
+    if not head_path.exists():
+        if count:
+            raise AuditChainError(path, 0, f"the head file is missing although the log holds {count} entries (it "
+                                           f"was deleted)")
+        return
+    try:
+        head = json.loads(head_path.read_text(encoding="utf-8"))
+        head_seq, head_hash = int(head["seq"]), str(head["hash"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise AuditChainError(path, 0, f"the head file is unreadable ({err})") from None
+    if head_seq > count - 1:
+        raise AuditChainError(path, count + 1, f"the log ends after {count} entries but its head says entry seq "
+                                               f"{head_seq} was written (the file was truncated: lines "
+                                               f"{count + 1}..{head_seq + 1} are missing)")
+    if head_seq < count - 1:
+        raise AuditChainError(path, head_seq + 2, f"the log holds {count} entries but its head says the last is "
+                                                  f"seq {head_seq} (lines were appended outside the log)")
+    if head_hash != last_hash:
+        raise AuditChainError(path, count, "the last entry's hash differs from the head's (the last line was "
+                                           "edited and re-hashed)")
 
 
 def mlflow_mirror(tracker, run_id: str, *, prefix: str = "audit") -> Callable[[dict], None]:
