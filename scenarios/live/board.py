@@ -49,6 +49,7 @@ An alarm is ``{"id": 7, "asset", "name", "channel", "severity", "state", "active
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import threading
 import time
@@ -75,6 +76,7 @@ __all__ = [
     "Operator",
     "SetpointEnvelope",
     "parse_command",
+    "run_command",
 ]
 
 #: Alarm severities, lowest first.
@@ -663,10 +665,11 @@ class CommandRefused(TwinbenchError):
     Kinds: ``malformed`` (400: not valid JSON, unknown verb, a missing or mistyped field), ``unauthorised``
     (403: unknown user, wrong token, verb not granted), ``forbidden`` (403: a setpoint while the twin is
     advisory, or outside its envelope) and ``rejected`` (409: well-formed and allowed, but the service cannot
-    carry it out, e.g. an unknown alarm id).
+    carry it out, e.g. an unknown alarm id); ``failed`` (500) is what :func:`run_command` reports when the
+    service's callback broke with an unexpected error.
     """
 
-    STATUS = {"malformed": 400, "unauthorised": 403, "forbidden": 403, "rejected": 409}
+    STATUS = {"malformed": 400, "unauthorised": 403, "forbidden": 403, "rejected": 409, "failed": 500}
 
     def __init__(self, reason: str, *, kind: str = "malformed"):
         if kind not in self.STATUS:
@@ -738,7 +741,7 @@ def _finite(x) -> bool:
     return math.isfinite(float(x))
 
 
-def parse_command(verb: str, payload: bytes | str | Mapping[str, Any]) -> Command:
+def parse_command(verb: str | None, payload: bytes | str | Mapping[str, Any]) -> Command:
     """Parse and check one operator command (raises :class:`CommandRefused` ``malformed`` with the reason).
 
     Every command is a JSON object with ``user`` (text), optional ``token`` and ``request_id``, and per verb:
@@ -755,25 +758,28 @@ def parse_command(verb: str, payload: bytes | str | Mapping[str, Any]) -> Comman
 
     Unknown fields are refused (a typo must not pass silently).
     """
-    if verb not in COMMAND_VERBS:
-        raise CommandRefused(f"unknown command verb {verb!r}; fix: use one of {list(COMMAND_VERBS)}")
+    example = _EXAMPLES.get(verb if isinstance(verb, str) else "", '{"user": "alice", "alarm": 7} on <prefix>/cmd/ack')
+    what = verb if isinstance(verb, str) and verb in COMMAND_VERBS else "command"
     if isinstance(payload, (bytes, bytearray, str)):
         text = payload.decode("utf-8", errors="replace") if isinstance(payload, (bytes, bytearray)) else payload
         if len(text) > 65536:
-            raise CommandRefused(f"{verb}: payload of {len(text)} characters exceeds 65536; fix: send a short "
-                                 f"JSON object such as {_EXAMPLES[verb]}")
+            raise CommandRefused(f"{what}: payload of {len(text)} characters exceeds 65536; fix: send a short "
+                                 f"JSON object such as {example}")
         try:
-            import json
-
             data = json.loads(text)
         except ValueError as err:
-            raise CommandRefused(f"{verb}: payload {text[:80]!r} is not valid JSON ({err}); fix: send e.g. "
-                                 f"{_EXAMPLES[verb]}") from None
+            raise CommandRefused(f"{what}: payload {text[:80]!r} is not valid JSON ({err}); fix: send e.g. "
+                                 f"{example}") from None
     else:
         data = payload
     if not isinstance(data, Mapping):
-        raise CommandRefused(f"{verb}: payload must be a JSON object, got {type(data).__name__}; fix: send e.g. "
-                             f"{_EXAMPLES[verb]}")
+        raise CommandRefused(f"{what}: payload must be a JSON object, got {type(data).__name__}; fix: send e.g. "
+                             f"{example}")
+    if verb is None:
+        raise CommandRefused(f"the command names no verb (HTTP: a 'verb' field; MQTT: the topic "
+                             f"<prefix>/cmd/<verb>); fix: use one of {list(COMMAND_VERBS)}")
+    if verb not in COMMAND_VERBS:
+        raise CommandRefused(f"unknown command verb {verb!r}; fix: use one of {list(COMMAND_VERBS)}")
     unknown = sorted(set(data) - _COMMON - _ARGS[verb])
     if unknown:
         raise CommandRefused(f"{verb}: unknown field(s) {unknown}; fix: use {sorted(_ARGS[verb] | {'user'})} "
@@ -995,3 +1001,71 @@ class CommandPolicy:
             "envelopes": {k: {"min": e.minimum, "max": e.maximum, "max_rate": e.max_rate, "initial": e.initial}
                           for k, e in self.envelopes.items()}}}
 
+
+
+def run_command(verb: str | None, payload: bytes | str | Mapping[str, Any], *, policy: CommandPolicy,
+                handler: Callable[[Command], Any] | None = None, board: LiveBoard | None = None,
+                logger=None, via: str = "") -> dict[str, Any]:
+    """Parse, authorise and carry out one operator command; never raises for a refusal.
+
+    The steps: :func:`parse_command` (malformed -> refused), :meth:`CommandPolicy.check` (unauthorised or
+    forbidden -> refused), then *handler* (the service's callback; without one, :meth:`LiveBoard.apply_command`
+    handles ``ack``/``shelve`` and the other verbs are rejected).  A handler refuses by raising
+    :class:`CommandRefused` (or any :class:`~sim.exceptions.TwinbenchError`, taken as ``rejected``); another
+    exception is a failure of the service (``failed``, logged with its traceback).  Every outcome is kept on
+    *board* (:meth:`LiveBoard.record_command`) and logged on *logger* (event ``command_accepted`` or
+    ``command_refused`` with the reason; the token is never logged).
+
+    Returns
+    -------
+    dict
+        ``{"request_id", "verb", "user", "via", "time", "accepted", "status", "kind", "reason", "result"}``:
+        ``status`` 200 or the refusal's HTTP status, ``kind`` None or the refusal's kind, ``result`` what the
+        handler returned (JSON-able) or None.
+    """
+    import logging
+
+    clock = board._clock if board is not None else time.time
+    out: dict[str, Any] = {"request_id": None, "verb": verb, "user": None, "via": via, "time": clock(),
+                           "accepted": False, "status": 200, "kind": None, "reason": "", "result": None}
+    peek = payload  # what the sender said, for the result and the log even when the command is malformed
+    if isinstance(payload, (bytes, bytearray, str)) and len(payload) <= 65536:
+        try:
+            peek = json.loads(payload)
+        except ValueError:
+            peek = None
+    if isinstance(peek, Mapping):
+        out["request_id"] = str(peek["request_id"]) if isinstance(peek.get("request_id"), (str, int)) else None
+        out["user"] = peek["user"] if isinstance(peek.get("user"), str) else None
+    try:
+        command = parse_command(verb, payload)  # type: ignore[arg-type]
+        out.update(request_id=command.request_id, user=command.user)
+        policy.check(command)
+        if handler is not None:
+            result = handler(command)
+        elif board is not None and command.verb in ("ack", "shelve"):
+            result = board.apply_command(command)
+        else:
+            raise CommandRefused(f"{command.verb}: this twin has no handler for {command.verb!r} commands; fix: "
+                                 f"start the service with a command callback", kind="rejected")
+        out.update(accepted=True, result=result, reason="accepted")
+    except CommandRefused as err:
+        out.update(status=err.status, kind=err.kind, reason=err.reason)
+    except TwinbenchError as err:
+        out.update(status=409, kind="rejected", reason=f"{verb}: {err}")
+    except Exception as err:  # noqa: BLE001 - a broken callback must not take the transport down
+        out.update(status=500, kind="failed", reason=f"{verb}: the service failed to carry it out "
+                                                     f"({type(err).__name__}: {err}); see the service log")
+        if logger is not None:
+            logger.exception("command_failed", extra={"event": "command_failed", "verb": verb, "via": via})
+    if board is not None:
+        board.record_command(out)
+    if logger is not None:
+        event = "command_accepted" if out["accepted"] else "command_refused"
+        asset = None
+        if isinstance(peek, Mapping) and isinstance(peek.get("asset"), str):
+            asset = peek["asset"]
+        logger.log(logging.INFO if out["accepted"] else logging.WARNING, event, extra={
+            "event": event, "verb": verb, "user": out["user"], "request_id": out["request_id"], "via": via,
+            "asset": asset, "status": out["status"], "kind": out["kind"], "reason": out["reason"]})
+    return out
