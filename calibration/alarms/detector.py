@@ -8,8 +8,8 @@ rest the same way for every detector:
 * **cross-fitted calibration**: the normal window is cut into ``n_folds`` contiguous folds; each fold is scored
   by a model fitted on the others, so the threshold is calibrated on out-of-sample statistics (an in-sample
   Q is optimistic by the fitted dimensions, and a threshold read from it alarms too often);
-* **normalization**: each part is divided by its out-of-fold normal mean, and the statistic is their sum (so
-  contributions add up to it);
+* **normalization**: with several parts, each is divided by its out-of-fold normal mean, and the statistic is
+  their sum (so contributions add up to it);
 * **EWMA smoothing** (``smoothing`` = weight of the newest sample), carried across blocks so that the statistic
   does not depend on how a stream is cut;
 * **threshold** per asset by :func:`calibration.alarms.threshold.calibrate_threshold`;
@@ -77,6 +77,8 @@ class BlockDetector(BaseCalibrator):
     _model_keys: tuple[str, ...] = ()
     #: names of the parts (columns of ``_parts``)
     _part_names: tuple[str, ...] = ()
+    #: divide each part by its out-of-fold normal mean (several parts on one scale); False keeps the units
+    _normalize_parts: bool = True
 
     # ----------------------------------------------------------------- to fill in
     def _fit_one(self, X):  # pragma: no cover - abstract
@@ -157,7 +159,7 @@ class BlockDetector(BaseCalibrator):
         self.model_ = self._stack(models)
         mask = self._part_mask()
         scale = np.array([[np.nanmean(p[:, c]) for c in range(p.shape[1])] for p in oof])
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        scale = np.where(np.isfinite(scale) & (scale > 0) & self._normalize_parts, scale, 1.0)
         self.part_weight_ = mask[None, :] / scale
         thresholds, levels = [], []
         for a in range(n_assets):

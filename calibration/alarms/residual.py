@@ -61,6 +61,7 @@ class ResidualDetector(BlockDetector):
     """
 
     _part_names = ("d2",)
+    _normalize_parts = False  # the statistic stays a squared Mahalanobis distance (about chi-square, m dof)
 
     def __init__(self, *, spread=None, covariance="diagonal", center=True, false_alarm_rate=0.01, smoothing=None,
                  n_folds=5, max_missing=0.2):

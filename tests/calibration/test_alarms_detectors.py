@@ -1,0 +1,185 @@
+"""Multivariate detectors: calibrated false-alarm rates, T²/Q behaviour, fleets, streams and checkpoints."""
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calibration import CusumDetector
+from calibration.alarms import AlarmLogic, PCADetector, ResidualDetector, binomial_interval, calibrate_threshold
+from sim.exceptions import CalibrationError, ConfigurationError
+
+
+def latent_data(rng, n, loadings, noise=0.2, factors=None):
+    k, m = loadings.shape
+    f = rng.standard_normal((n, k)) if factors is None else factors
+    return f @ loadings + noise * rng.standard_normal((n, m))
+
+
+@pytest.mark.parametrize("rate", [0.002, 0.01, 0.05])
+def test_quantile_threshold_gives_the_target_rate_on_fresh_normal_data(rate):
+    rng = np.random.default_rng(10)
+    thr = calibrate_threshold(rng.chisquare(4, 200_000), rate)
+    fresh = rng.chisquare(4, 50_000)
+    lo, hi = binomial_interval(int((fresh > thr).sum()), fresh.size, confidence=0.999)
+    assert lo <= rate <= hi
+
+
+def test_short_windows_extrapolate_the_tail_instead_of_reading_a_quantile():
+    rng = np.random.default_rng(11)
+    rate, realized = 0.002, []
+    for _ in range(40):  # 300 samples hold 0.6 expected exceedances: the tail fit takes over
+        thr = calibrate_threshold(rng.chisquare(4, 300), rate)
+        realized.append(float(np.mean(rng.chisquare(4, 20_000) > thr)))
+    assert 0.25 * rate < np.mean(realized) < 2.0 * rate
+    assert calibrate_threshold(rng.chisquare(4, 300), rate) > np.max(rng.chisquare(4, 300)) * 0.5
+
+
+@pytest.mark.parametrize("rate", [0.005, 0.02])
+@pytest.mark.parametrize("make", [lambda r: ResidualDetector(false_alarm_rate=r),
+                                  lambda r: PCADetector(n_components=2, false_alarm_rate=r)])
+def test_detectors_calibrate_to_the_target_false_alarm_rate(make, rate):
+    rng = np.random.default_rng(12)
+    L = rng.standard_normal((2, 5))
+    det = make(rate).fit(latent_data(rng, 20_000, L))
+    s = det.statistic(latent_data(rng, 50_000, L))
+    far = float(np.mean(s > det.threshold_[0]))
+    tol = 4.0 * np.sqrt(rate * (1 - rate) * (1 / 20_000 + 1 / 50_000))  # threshold noise + test binomial noise
+    assert abs(far - rate) < tol
+
+
+def test_t2_rises_for_a_shift_along_the_correlations_q_for_a_broken_correlation():
+    rng = np.random.default_rng(13)
+    L = np.array([[1.0, 1.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0, 1.0, -1.0]])
+    det = PCADetector(n_components=2).fit(latent_data(rng, 4000, L))
+    normal = det.parts(latent_data(rng, 500, L))
+    along = latent_data(rng, 500, L) + 5.0 * L[0]  # five factor spreads along the first correlation
+    off = latent_data(rng, 500, L)
+    off[:, 0] += 1.5  # channel 0 alone, 7.5 noise spreads: breaks its tie to channels 1 and 2
+    p_along, p_off = det.parts(along), det.parts(off)
+    t2n, qn = np.median(normal, axis=0)
+    assert np.median(p_along[:, 0]) > 10 * t2n and np.median(p_along[:, 1]) < 2 * qn
+    assert np.median(p_off[:, 1]) > 10 * qn and np.median(p_off[:, 0]) < 3 * t2n
+    assert np.mean(det.statistic(along) > det.threshold_[0]) > 0.95
+    assert np.mean(det.statistic(off) > det.threshold_[0]) > 0.95
+
+
+def test_a_drift_along_the_normal_correlations_does_not_alarm_where_a_raw_cusum_does():
+    rng = np.random.default_rng(14)
+    L = np.array([[2.0, 1.5, 1.0, 0.5], [0.0, 0.3, -0.3, 0.6]])
+    t = np.arange(6000)
+    ramp = 3.0 * np.sin(2 * np.pi * t / 3000.0)  # the run's warm-up and cool-down, twice
+    normal = latent_data(rng, t.size, L, factors=np.c_[ramp, rng.standard_normal(t.size)])
+    det = PCADetector(n_components=2).fit(normal)
+    drift = 3.0 * np.sin(2 * np.pi * t[:2000] / 1700.0 + 1.0)  # another run, same correlations, same range
+    block = latent_data(rng, 2000, L, factors=np.c_[drift, rng.standard_normal(2000)])
+    logic = AlarmLogic.for_detector(det, min_on=3)
+    events = logic.update(t[:2000].astype(float), det.statistic(block))
+    assert [e for e in events if e.kind == "raised"] == []
+    assert np.mean(det.statistic(block) > det.threshold_[0]) < 0.03
+    cusum = CusumDetector().fit(normal[:1000, 0]).partial_fit(block[:, 0])
+    assert len(cusum.alarms_) > 5  # the univariate detector on a raw channel alarms all the time
+
+
+def test_a_fleet_is_the_same_as_each_asset_alone():
+    rng = np.random.default_rng(15)
+    L = rng.standard_normal((2, 4))
+    X = np.stack([latent_data(rng, 1500, L * (a + 1)) for a in range(3)])
+    Y = np.stack([latent_data(rng, 300, L * (a + 1)) for a in range(3)])
+    fleet = PCADetector(smoothing=0.2).fit(X)
+    s, c = fleet.statistic(Y), fleet.contributions(Y)
+    assert s.shape == (3, 300) and c.shape == (3, 300, 4) and fleet.threshold_.shape == (3,)
+    for a in range(3):
+        one = PCADetector(smoothing=0.2).fit(X[a])
+        np.testing.assert_allclose(one.threshold_[0], fleet.threshold_[a], rtol=1e-10)
+        np.testing.assert_allclose(one.statistic(Y[a]), s[a], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(c.sum(axis=2), fleet.raw_statistic(Y), rtol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [PCADetector, ResidualDetector])
+def test_a_smoothed_stream_scores_the_same_in_blocks_and_after_a_restart(cls):
+    rng = np.random.default_rng(16)
+    L = rng.standard_normal((2, 5))
+    det = cls(smoothing=0.1).fit(latent_data(rng, 2000, L))
+    Y = latent_data(rng, 700, L)
+    Y[300:, 1] += 1.0
+    Y[50, :] = np.nan
+    whole = det.statistic(Y)
+    det.reset()
+    parts = [det.statistic(Y[:123])]
+    det = cls.from_state(json.loads(json.dumps(det.state_dict())))
+    parts += [det.statistic(Y[123:400]), det.statistic(Y[400:])]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert np.isnan(whole[50]) and np.isfinite(whole[51])
+
+
+def test_residual_detector_uses_the_twins_expected_spread():
+    rng = np.random.default_rng(17)
+    spread = np.array([0.5, 2.0, 0.1])
+    normal = rng.standard_normal((3000, 3)) * spread
+    det = ResidualDetector(spread=spread.tolist(), center=False).fit(normal)
+    assert np.mean(det.raw_statistic(normal)) == pytest.approx(3.0, rel=0.05)  # chi-square with 3 dof
+    shifted = rng.standard_normal((500, 3)) * spread + np.array([0.0, 0.0, 0.4])  # 4 spreads on channel 2
+    contrib = det.contributions(shifted).mean(axis=0)
+    assert np.argmax(contrib) == 2
+    full = ResidualDetector(covariance="full").fit(normal @ np.array([[1, 0.9, 0], [0, 1, 0], [0, 0, 1]]))
+    assert full.model_["precision"].shape == (1, 3, 3)
+
+
+def test_frames_are_matched_by_channel_name():
+    rng = np.random.default_rng(18)
+    L = rng.standard_normal((2, 3))
+    frame = pd.DataFrame(latent_data(rng, 1000, L), columns=["current", "pressure", "flow"])
+    det = PCADetector(n_components=1).fit(frame)
+    shuffled = frame[["flow", "current", "pressure"]]
+    np.testing.assert_array_equal(det.statistic(shuffled), det.statistic(frame))
+    with pytest.raises(ConfigurationError, match="lacks the channels"):
+        det.statistic(frame[["flow", "current"]])
+
+
+def test_no_fit_runs_on_a_window_with_too_much_quarantined_data():
+    rng = np.random.default_rng(19)
+    X = rng.standard_normal((1000, 4))
+    quarantined = np.zeros_like(X, dtype=bool)
+    quarantined[200:500, 2] = True  # 30 % of the rows
+    with pytest.raises(CalibrationError, match="no fit runs on such data"):
+        PCADetector().fit(X, quarantined=quarantined)
+    PCADetector(max_missing=0.4).fit(X, quarantined=quarantined)
+    with pytest.raises(CalibrationError, match="not fitted"):
+        PCADetector().statistic(X)
+
+
+def test_bad_settings_are_refused_with_the_rule():
+    X = np.random.default_rng(20).standard_normal((500, 3))
+    with pytest.raises(ConfigurationError, match="false_alarm_rate"):
+        PCADetector(false_alarm_rate=0.9).fit(X)
+    with pytest.raises(ConfigurationError, match="use"):
+        PCADetector(use="spe").fit(X)
+    with pytest.raises(ConfigurationError, match="spread"):
+        ResidualDetector(spread=[1.0, -1.0, 1.0]).fit(X)
+    with pytest.raises(ConfigurationError, match="smoothing"):
+        ResidualDetector(smoothing=0.0).fit(X)
+
+
+@pytest.mark.parametrize("cls", [PCADetector, ResidualDetector])
+def test_estimator_contract(cls):
+    est = cls()
+    assert not [k for k in vars(est) if k.endswith("_")]
+    assert cls(**est.get_params()).get_params() == est.get_params()
+    assert est.fit(np.random.default_rng(0).standard_normal((400, 3))) is est
+
+
+def test_a_block_of_a_thousand_samples_scores_well_under_a_millisecond_per_sample():
+    rng = np.random.default_rng(21)
+    L = rng.standard_normal((3, 10))
+    det = PCADetector(smoothing=0.1).fit(latent_data(rng, 5000, L))
+    Y = latent_data(rng, 1000, L)
+    logic = AlarmLogic.for_detector(det)
+    times = np.arange(1000.0) * 10.0
+    start = time.perf_counter()
+    for k in range(5):
+        logic.update(times + k * 1e4, det.statistic(Y), det.contributions(Y))
+    per_sample = (time.perf_counter() - start) / 5000
+    assert per_sample < 1e-4  # 10 s samples at 10,000x real time leave 1 ms
