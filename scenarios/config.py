@@ -30,7 +30,9 @@ __all__ = [
     "CalibrationConfig",
     "ChannelConfig",
     "Config",
+    "ConstraintConfig",
     "EstimatorConfig",
+    "MotorRiskConfig",
     "PlantConfig",
     "TelemetryConfig",
     "TrackingConfig",
@@ -173,6 +175,36 @@ class ActionConfig:
 
 
 @dataclass
+class ConstraintConfig:
+    """A guardrail on a KPI, in its display unit (:class:`scenarios.whatif.constraints.Constraint`).
+
+    Exactly one of ``max``, ``min``, ``below_trip``.  ``per_h`` states the limit per that many observed hours
+    (trips per week: ``per_h: 168``).  ``judge``: ``interval`` (the confidence bound on the unsafe side),
+    ``prediction`` (the replications' quantile) or ``mean``.
+    """
+
+    kpi: str = MISSING
+    max: Optional[float] = None
+    min: Optional[float] = None
+    per_h: Optional[float] = None
+    below_trip: Optional[float] = None  # upper limit = the motor's trip temperature minus this margin [K]
+    judge: str = "interval"
+    name: str = ""
+
+
+@dataclass
+class MotorRiskConfig:
+    """What motor stress costs (:class:`scenarios.whatif.run.MotorRisk`)."""
+
+    insulation_class: str = "B"  # IEC 60085 thermal class of the winding: A, E, B, F, H
+    rated_life_h: float = 20000.0  # insulation life at the class temperature [h]
+    trip_cost: float = 300.0  # per motor-protection trip: restart scrap and stress [currency]
+    ageing_cost_per_h: float = 0.3  # per equivalent hour at the class temperature (rewind cost / life) [currency/h]
+    halving_interval: float = 10.0  # life halves every this many kelvin (the 10 K rule) [K]
+    record_step_s: float = 60.0  # sampling of the winding temperature for its peak and the ageing integral [s]
+
+
+@dataclass
 class WhatIfConfig:
     """Replications of every action on the line from the calibrated twin."""
 
@@ -190,6 +222,9 @@ class WhatIfConfig:
     mser_interval_h: Optional[float] = 4.0  # MSER-5 warm-up diagnostic on throughput over such intervals (at most
     # a 20th of the run); null: off
     fork: bool = True  # fork from the calibrated twin (window end, calibrated motor state); false: empty line at 0 s
+    parameter_draws: int = 0  # posterior draws (second-order Monte Carlo); must divide replications; 0: one per run
+    constraints: List[ConstraintConfig] = field(default_factory=list)
+    risk: MotorRiskConfig = field(default_factory=MotorRiskConfig)
     actions: List[ActionConfig] = field(default_factory=list)
 
 
@@ -244,11 +279,16 @@ def calibration_spec(*, window_h: float, outputs, estimator, register: bool) -> 
 
 
 def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: float,
-                mser_interval_h: float | None, **settings) -> WhatIfSpec:
-    """The :class:`WhatIfSpec` of ``cfg.whatif`` on the line *line* (``cfg.line`` as a dict) with *seed*."""
+                mser_interval_h: float | None, constraints=(), risk: dict | None = None, **settings) -> WhatIfSpec:
+    """The :class:`WhatIfSpec` of ``cfg.whatif`` on the line *line* (``cfg.line`` as a dict) with *seed*.
+
+    Everything is checked here (and in :class:`WhatIfSpec`), so a bad what-if fails before telemetry is
+    read, the calibration runs or a tracking run is opened.
+    """
     import math
 
-    from scenarios.whatif.run import actions_from
+    from scenarios.whatif.constraints import Constraint
+    from scenarios.whatif.run import MotorRisk, actions_from
 
     if not (math.isfinite(horizon_h) and horizon_h > 0):
         raise ConfigurationError(f"whatif.horizon_h = {horizon_h!r} must be a finite number of hours > 0")
@@ -257,9 +297,33 @@ def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: f
     if mser_interval_h is not None and not mser_interval_h > 0:
         raise ConfigurationError(f"whatif.mser_interval_h = {mser_interval_h!r} must be > 0 hours, or null to "
                                  f"switch the MSER-5 diagnostic off")
+    rules = []
+    for i, c in enumerate(constraints or ()):
+        c = dict(c)
+        per_h = c.pop("per_h", None)
+        try:
+            rules.append(Constraint(per=None if per_h is None else float(per_h) * HOUR, **c))
+        except ConfigurationError as err:
+            raise type(err)(f"whatif.constraints[{i}]: {err}") from None
+        except TypeError as err:
+            raise ConfigurationError(f"whatif.constraints[{i}]: {err}; keys are kpi, max, min, per_h, below_trip, "
+                                     f"judge, name") from None
+    risk = dict(risk or {})
+    try:
+        motor_risk = MotorRisk(insulation_class=risk.pop("insulation_class", "B"),
+                               rated_life=float(risk.pop("rated_life_h", 20000.0)) * HOUR,
+                               trip_cost=float(risk.pop("trip_cost", 300.0)),
+                               ageing_cost=float(risk.pop("ageing_cost_per_h", 0.3)) / HOUR,
+                               halving_interval=float(risk.pop("halving_interval", 10.0)),
+                               record_step=float(risk.pop("record_step_s", 60.0)))
+    except ConfigurationError as err:
+        raise ConfigurationError(f"whatif.risk: {err}") from None
+    if risk:
+        raise ConfigurationError(f"whatif.risk: unknown key(s) {sorted(risk)}")
     return WhatIfSpec(line=dict(line), actions=tuple(actions_from(actions)), horizon=float(horizon_h) * HOUR,
                       warmup=float(warmup_h) * HOUR, seed=int(seed),
-                      mser_interval=None if mser_interval_h is None else float(mser_interval_h) * HOUR, **settings)
+                      mser_interval=None if mser_interval_h is None else float(mser_interval_h) * HOUR,
+                      constraints=tuple(rules), risk=motor_risk, **settings)
 
 
 def bundled_data(name: str) -> str:

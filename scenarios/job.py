@@ -56,7 +56,11 @@ def run_reference(spec: JobSpec, *, console=None) -> JobResult:
         whatif = run_actions(spec.whatif, spec.plant, calibration, fork, session)
         report = write_report(spec.whatif, spec.output, spec.plant, telemetry, calibration, fork, whatif, session)
         _print_table(whatif.summary, spec.whatif, console)
-        session.say(f"\n[bold]{whatif.recommendation.text}[/bold]")
+        session.say(f"\n[bold]{whatif.recommendation.text}[/bold]", highlight=False)
+        if whatif.record:
+            from scenarios.whatif.decision import decision_text
+
+            session.say(decision_text(whatif.record), highlight=False, markup=False)
     return JobResult(telemetry, calibration, fork, whatif, report, session.parent, session.runs, session.out)
 
 
@@ -145,7 +149,7 @@ def _print_table(summary, spec, console):
     for col in ("KPI", "unit", *dict.fromkeys(summary["action"])):
         table.add_column(col, justify="right" if col not in ("KPI", "unit") else "left")
     shown = ("throughput", "oee", "unplanned_downtime", "trips", "maintenance_cost", "crew_cost",
-             "max_winding_temperature")  # all of them are in report.md
+             "max_winding_temperature", "insulation_ageing", "motor_risk_cost")  # all of them are in report.md
     for kpi in [k for k in dict.fromkeys(summary["kpi"]) if k in shown]:
         info = kpi_info(kpi)
         cells = []

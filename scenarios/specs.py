@@ -109,6 +109,20 @@ class WhatIfSpec:
     fork : bool
         Fork every replication from the calibrated twin's snapshot (line clock at the window end, the
         calibrated motor state); False starts an empty line at 0 s with every motor at its initial state.
+    parameter_draws : int
+        Second-order Monte Carlo: posterior draws of the motor parameters, each run with
+        ``replications / parameter_draws`` seeds (parameter uncertainty and run-to-run variability are
+        then reported apart); 0: one draw per replication.
+    constraints : tuple of Constraint
+        Guardrails (:class:`scenarios.whatif.constraints.Constraint`, display units): an action that
+        violates one on its interval is never recommended.
+    risk : MotorRisk
+        Insulation class and the costs of trips and insulation ageing
+        (:class:`scenarios.whatif.run.MotorRisk`).
+
+    Every value is checked here, when the spec is built - before any telemetry is read or any run is
+    opened: replications (>= 2), horizon (> 0), warm-up, objective and constraint KPI names (with the
+    closest names), the baseline among the actions, the draws layout.
     """
 
     line: dict
@@ -126,11 +140,45 @@ class WhatIfSpec:
     ambient: str = "telemetry"
     mser_interval: float | None = 4 * 3600.0
     fork: bool = True
+    parameter_draws: int = 0
+    constraints: tuple = ()
+    risk: object = None
 
     def __post_init__(self):
+        import difflib
+
+        from scenarios.whatif.constraints import Constraint, check_kpi
+        from scenarios.whatif.run import MotorRisk, draws_layout
+
         if self.ambient not in AMBIENT_SOURCES:
             raise ConfigurationError(f"whatif.ambient = {self.ambient!r} is unknown; use 'telemetry' (daily cycle "
                                      f"fitted to the last 24 h of telemetry) or 'line' (the line's own cycle)")
+        if not (isinstance(self.horizon, (int, float)) and math.isfinite(self.horizon) and self.horizon > 0):
+            raise ConfigurationError(f"whatif horizon = {self.horizon!r} s must be a finite time > 0; set "
+                                     f"whatif.horizon_h to the hours observed per replication, e.g. 168")
+        self.plan()  # replications >= 2, warm-up, seed, confidence
+        check_kpi(self.objective, "whatif.objective")
+        names = [getattr(a, "name", None) for a in self.actions]
+        if self.baseline not in names:
+            close = difflib.get_close_matches(str(self.baseline), [n for n in names if n], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigurationError(f"whatif.baseline = {self.baseline!r} is not among the actions {names}; "
+                                     f"{hint}set it to one of them")
+        if not 0 <= self.min_gain < 1:
+            raise ConfigurationError(f"whatif.min_gain = {self.min_gain!r} must be a fraction in [0, 1) of the "
+                                     f"baseline's objective, e.g. 0.005 for 0.5 %")
+        try:
+            draws_layout(self.replications, self.parameter_draws)
+        except ConfigurationError as err:
+            raise ConfigurationError(f"whatif: {err}") from None
+        bad = [c for c in self.constraints if not isinstance(c, Constraint)]
+        if bad:
+            raise ConfigurationError(f"whatif.constraints: {bad[0]!r} is not a Constraint; build them with "
+                                     f"scenarios.whatif.constraints.Constraint(kpi=..., max=...)")
+        if self.risk is None:
+            object.__setattr__(self, "risk", MotorRisk())
+        elif not isinstance(self.risk, MotorRisk):
+            raise ConfigurationError(f"whatif.risk = {self.risk!r} is not a MotorRisk")
 
     def plan(self) -> ReplicationPlan:
         """The replication plan: MSER-5 needs 20 observations, so shorter intervals on short runs."""

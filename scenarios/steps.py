@@ -11,6 +11,7 @@ posterior and the final state from it and from nothing else.
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,9 +24,12 @@ from scenarios.reference.plant import ambient_cycle, shadow_replay
 from scenarios.specs import CalibrationSpec, OutputSpec, PlantSpec, TelemetrySpec, WhatIfSpec
 from scenarios.tracking import lineage
 from scenarios.whatif.fork import calibrated_snapshot, line_time
-from scenarios.whatif.report import Recommendation, recommend, report_markdown, summarize
+from scenarios.whatif.constraints import evaluate
+from scenarios.whatif.decision import decide, decision_record, decision_text
+from scenarios.whatif.report import REPORT_KPIS, Recommendation, report_markdown, summarize
 from scenarios.whatif.run import WhatIfResult, run_whatif
 from sim.line import AmbientCycle
+from sim.line.kpis import INSULATION_CLASSES
 from sim.line.snapshot import TwinSnapshot
 from sim.physics import MOTOR_THERMAL
 from sim.telemetry import plot_quality, quality_report, read_csv
@@ -81,11 +85,13 @@ class ForkStep:
 
 @dataclass(frozen=True)
 class WhatIfStep:
-    """Every action's replications (``result``), their ``summary`` and the ``recommendation``."""
+    """Every action's replications (``result``), their ``summary``, the ``recommendation`` (a
+    :class:`~scenarios.whatif.decision.Decision`: guardrails checked) and its decision ``record`` (plain data)."""
 
     result: WhatIfResult
     summary: pd.DataFrame
     recommendation: Recommendation
+    record: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,13 +245,47 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
     result = session.with_progress(len(spec.actions) * spec.replications, lambda progress: run_whatif(
         spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=record.params(),
         motor_stations=plant.stations, posterior=record.draw if spec.sample_posterior else None, ambient=ambient,
-        progress=progress, snapshot=fork.snapshot))
-    summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence)
-    rec = recommend(summary, objective=spec.objective, baseline=spec.baseline, confidence=spec.confidence,
-                    min_gain=spec.min_gain, kpis=result.kpis)
+        progress=progress, snapshot=fork.snapshot, parameter_draws=spec.parameter_draws or None, risk=spec.risk))
+    names = [k for k in REPORT_KPIS if k in result.kpis.columns]
+    names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
+    summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)
+    trip = result.specs[spec.baseline].motors.trip_temperature
+    verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip)
+    rec = decide(summary, objective=spec.objective, baseline=spec.baseline, verdicts=verdicts,
+                 min_gain=spec.min_gain, confidence=spec.confidence, kpis=result.kpis)
+    decision = decision_record(rec, summary, assumptions=_assumptions(spec, plant, result, fork, trip),
+                               calibration={"record_id": record.record_id, "window_start": record.window.get("start"),
+                                            "window_end": record.window.get("end"),
+                                            "content_hash": record.window.get("content_hash")},
+                               setup={"replications": spec.replications, "parameter_draws": result.parameter_draws,
+                                      "seeds_per_draw": result.seeds_per_draw, "horizon_h": spec.horizon / 3600.0,
+                                      "warmup_h": spec.warmup / 3600.0, "seed": spec.seed, "crn": spec.crn,
+                                      "fork_time_s": fork.time if fork.snapshot is not None else None})
     for action in spec.actions:
         _log_action(session, spec, plant, action, summary, result, record)
-    return WhatIfStep(result=result, summary=summary, recommendation=rec)
+    return WhatIfStep(result=result, summary=summary, recommendation=rec, record=decision)
+
+
+def _assumptions(spec: WhatIfSpec, plant: PlantSpec, result: WhatIfResult, fork: ForkStep, trip: float) -> list:
+    """What the decision takes for granted, in words (the decision record's ``assumptions``)."""
+    risk = spec.risk
+    out = [f"motor parameters of {', '.join(plant.stations)} from the calibration posterior (Gaussian "
+           f"approximation)" + (f": {result.parameter_draws} draws x {result.seeds_per_draw} seeds "
+                                f"(second-order Monte Carlo)" if spec.sample_posterior else " point estimates"),
+           f"{spec.horizon / 3600:g} h observed after a {spec.warmup / 3600:g} h warm-up, "
+           f"{'common' if spec.crn else 'independent'} random numbers across actions",
+           f"insulation class {risk.insulation_class} ({INSULATION_CLASSES[risk.insulation_class] - 273.15:g} °C), "
+           f"life halves every {risk.halving_interval:g} K, rated life {risk.rated_life / 3600:g} h; "
+           f"{risk.trip_cost:g} per trip, {risk.ageing_cost * 3600:g} per ageing hour",
+           f"motor trip at {trip - 273.15:g} °C",
+           f"a riskier action must gain a significant {spec.min_gain:.1%} or more of {spec.objective} over a safer one"]
+    if fork.snapshot is not None:
+        out.append("forked at the calibration window's end: the motor state is the calibrated one; buffers, "
+                   "failures, repairs and spare-part orders (not in the telemetry) start as in a fresh line")
+    if fork.ambient is not None:
+        out.append(f"ambient: the daily cycle of the last 24 h of telemetry ({fork.ambient.mean - 273.15:.1f} ± "
+                   f"{fork.ambient.amplitude:.1f} °C) repeats")
+    return out
 
 
 def _log_action(session, spec, plant, action, summary, result, record) -> None:
@@ -291,10 +331,12 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
     tracker, out, parent = session.tracker, session.out, session.parent
     record, summary, rec, result = calibration.record, whatif.summary, whatif.recommendation, whatif.result
     text = report_markdown(output.run_name, rec, summary, result, record, baseline=spec.baseline,
-                           confidence=spec.confidence, ambient=fork.ambient, motor_stations=plant.stations)
+                           confidence=spec.confidence, ambient=fork.ambient, motor_stations=plant.stations,
+                           decision=decision_text(whatif.record) if whatif.record else None)
     files = []
     for name, content in {"report.md": text, "whatif_summary.csv": summary.to_csv(index=False),
-                          "whatif_replications.csv": result.kpis.to_csv(index=False)}.items():
+                          "whatif_replications.csv": result.kpis.to_csv(index=False),
+                          "decision_record.json": json.dumps(whatif.record, indent=2, default=str)}.items():
         (out / name).write_text(content, encoding="utf-8")
         files.append(session.artifact(parent, out / name))
     if session.plots:
@@ -307,9 +349,16 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
         files.append(session.artifact(parent, plot_differences(summary, baseline=spec.baseline,
                                                                path=out / "whatif_differences.png",
                                                                confidence=spec.confidence)))
-    best = summary[(summary["action"] == rec.action) & (summary["kpi"] == spec.objective)].iloc[0]
-    tracker.log_metrics(parent, {f"recommended.{spec.objective}.diff": best["diff"],
-                                 f"recommended.{spec.objective}.diff_half_width": best["diff_half_width"]})
-    tracker.set_tags(parent, {"recommendation": rec.action, lineage.CALIBRATION_RECORD_ID: record.record_id,
+    if rec.action is not None:
+        best = summary[(summary["action"] == rec.action) & (summary["kpi"] == spec.objective)].iloc[0]
+        tracker.log_metrics(parent, {f"recommended.{spec.objective}.diff": best["diff"],
+                                     f"recommended.{spec.objective}.diff_half_width": best["diff_half_width"]})
+    status = getattr(rec, "status", "recommend")
+    tracker.log_metrics(parent, {"decision.feasible_actions": float(len(getattr(rec, "feasible", ()))),
+                                 "decision.excluded_actions": float(len(getattr(rec, "excluded", {})))})
+    tracker.set_tags(parent, {"recommendation": rec.action or "none", "decision.status": status,
+                              "decision.highest_expected_value": str(getattr(rec, "best_value", None)),
+                              "decision.safest": str(getattr(rec, "safest", None)),
+                              lineage.CALIBRATION_RECORD_ID: record.record_id,
                               lineage.TELEMETRY_CONTENT_HASH: telemetry.stream.content_hash})
     return ReportStep(text=text, files=files)

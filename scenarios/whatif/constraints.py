@@ -196,7 +196,8 @@ def binding(verdicts, action: str) -> list:
     bad = sorted((v for v in mine if not v.ok), key=lambda v: _relative(v))
     if bad:
         return bad
-    return sorted(mine, key=_relative)[:1]
+    # a count held at a zero limit (no stockouts allowed, none seen) says less than a temperature 2 K below its own
+    return sorted(mine, key=lambda v: (v.value == v.bound == 0, _relative(v)))[:1]
 
 
 def _relative(v: Verdict) -> float:

@@ -220,10 +220,13 @@ def _changes_text(changes: dict) -> str:
 
 
 def report_markdown(run_name: str, rec: Recommendation, summary: pd.DataFrame, result, record, *, baseline: str,
-                    confidence: float = 0.95, ambient=None, motor_stations=("filler",)) -> str:
-    """The main job's report: recommendation, KPI table, what-if set-up, warm-up diagnostic, calibration.
+                    confidence: float = 0.95, ambient=None, motor_stations=("filler",),
+                    decision: str | None = None) -> str:
+    """The main job's report: recommendation, decision record, KPI table, what-if set-up, warm-up diagnostic,
+    calibration.
 
-    *result* is a :class:`~scenarios.whatif.WhatIfResult`, *record* a calibration record.
+    *result* is a :class:`~scenarios.whatif.WhatIfResult`, *record* a calibration record, *decision* the
+    decision record as text (:func:`scenarios.whatif.decision.decision_text`).
     """
     import json
 
@@ -247,7 +250,8 @@ def report_markdown(run_name: str, rec: Recommendation, summary: pd.DataFrame, r
                 f"deleted; reliable in {int(m['reliable'].sum())} of {len(m)} runs.  Suggestions shorter than the "
                 f"deleted warm-up mean it is long enough.")
     table = summary_markdown(summary, baseline=baseline, confidence=confidence)
-    return (f"# Twinbench report: {run_name}\n\n## Recommendation\n\n{rec.text}\n\n"
+    decided = f"## Decision record\n\n```\n{decision}\n```\n\n" if decision else ""
+    return (f"# Twinbench report: {run_name}\n\n## Recommendation\n\n{rec.text}\n\n{decided}"
             f"## KPIs of the line\n\n{table}\n\n"
             f"Throughput counts good bottles leaving the line; OEE, availability are measured at the bottleneck "
             f"(the filler); costs in currency units per run; max_winding_temperature is the calibrated motor's "
