@@ -492,7 +492,7 @@ class Governor:
         self._counter = 0
         self._versions: dict[str, int] = {}
         if champion is not None:
-            self._history.append({"record": champion, "since": str(_timestamp(champion.window["end"])),
+            self._history.append({"record": champion, "since": _timestamp(champion.window["end"]).isoformat(),
                                   "decision": None})
 
     # ------------------------------------------------------------ building
@@ -586,7 +586,7 @@ class Governor:
         champion = self.champion
         window = _record_window(record)
         if champion is None:
-            self._history.append({"record": record, "since": str(_timestamp(record.window["end"])),
+            self._history.append({"record": record, "since": _timestamp(record.window["end"]).isoformat(),
                                   "decision": None})
             decision = self._decide("champion_initial", "promoted", actor=actor, window=window,
                                     record_ids=[record.record_id],
@@ -659,7 +659,7 @@ class Governor:
                                     why="; ".join(f"{v.policy}: {v.reason}" for v in asks))
             self._pending[decision["id"]] = {"record": record, "champion_id": champion.record_id,
                                              "needs": [list(v.approvers) for v in asks], "approved_by": [],
-                                             "time": str(time), "window": window}
+                                             "time": time.isoformat(), "window": window}
             return decision
         return self._promote(record, time, window=window, actor="twin", details=details,
                              why="; ".join(f"{v.policy}: {v.reason}" for v in verdicts))
@@ -866,7 +866,8 @@ class Governor:
         from scenarios.tracking.registry import CalibratedTwin
 
         rule = self.improvement.rule
-        window = {"start": str(data.start), "end": str(data.end), "content_hash": data.content_hash}
+        window = {"start": _timestamp(data.start).isoformat(), "end": _timestamp(data.end).isoformat(),
+                  "content_hash": data.content_hash}
         try:
             twins = {role: CalibratedTwin(rec, max_step=float(challenger.max_step or 1.0))
                      for role, rec in (("champion", champion), ("challenger", challenger))}
@@ -888,7 +889,7 @@ class Governor:
 
     def _promote(self, record: CalibrationRecord, time: pd.Timestamp, *, window, actor, details, why) -> dict:
         old = self.champion
-        self._history.append({"record": record, "since": str(time), "decision": None})
+        self._history.append({"record": record, "since": time.isoformat(), "decision": None})
         decision = self._decide("promoted", "promoted", actor=actor, window=window,
                                 record_ids=[record.record_id, old.record_id],
                                 what=f"challenger {record.record_id} became champion (was {old.record_id})",
