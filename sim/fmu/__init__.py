@@ -15,7 +15,10 @@ from sim.fmu.errors import (AlgebraicLoopError, BinaryMissingError, FmuCrashedEr
                             FmuTimeoutError, FmuValidationWarning, FmuVariableError, InstantiationError,
                             MacroStepError, ModelDescriptionMissingError, NotAnFmuError, PlatformError,
                             SchemaInvalidError, UnsupportedInterfaceError)
+from sim.fmu.config import component_from_config, master_from_config, model_from_config
 from sim.fmu.master import Connection, FmuMaster, MasterResult
+from sim.fmu.model import FmuModel, FmuRunError
+from sim.fmu.runner import run_isolated, simulate_isolated
 
 __all__ = [
     "AlgebraicLoopError",
@@ -26,6 +29,8 @@ __all__ = [
     "FmuDescription",
     "FmuError",
     "FmuMaster",
+    "FmuModel",
+    "FmuRunError",
     "FmuSnapshot",
     "FmuStepError",
     "FmuTimeoutError",
@@ -41,5 +46,10 @@ __all__ = [
     "SchemaInvalidError",
     "UnsupportedInterfaceError",
     "catalogue",
+    "component_from_config",
+    "master_from_config",
+    "model_from_config",
     "read_fmu",
+    "run_isolated",
+    "simulate_isolated",
 ]

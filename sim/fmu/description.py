@@ -13,6 +13,7 @@ problems (a GUID / instantiation token that does not match the binary) appear on
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import warnings
@@ -277,16 +278,16 @@ def read_fmu(path, *, strict: bool = False) -> FmuDescription:
         raise ModelDescriptionMissingError(
             f"{name} holds no modelDescription.xml at its root (found: {sorted(names)[:8]}); an FMU needs one - zip "
             f"the FMU's folder contents, not the folder itself, or {_FIX_BROKEN}", path)
+    version = _peek_version(path)
+    if not (version.startswith("2.") or version.startswith("3.")):
+        raise UnsupportedInterfaceError(f"{name} is an FMI {version or '(no fmiVersion)'} FMU; the workbench runs FMI "
+                                        f"2.0 and 3.0 - re-export the model as FMI 2.0 or 3.0", path)
     try:
         md = read_model_description(path, validate=True)
     except Exception as err:  # lxml syntax errors, fmpy's ValidationError, KeyError for missing attributes
         detail = "; ".join(str(p) for p in getattr(err, "problems", ()) or [err])
         raise SchemaInvalidError(f"{name}: modelDescription.xml is not a valid FMI model description ({detail}); "
                                  f"{_FIX_BROKEN}", path) from err
-    version = str(md.fmiVersion)
-    if not (version.startswith("2.") or version.startswith("3.")):
-        raise UnsupportedInterfaceError(f"{name} is an FMI {version} FMU; the workbench runs FMI 2.0 and 3.0 - "
-                                        f"re-export the model as FMI 2.0 or 3.0", path)
     interfaces = tuple(i for i, part in (("CoSimulation", md.coSimulation), ("ModelExchange", md.modelExchange))
                        if part is not None)
     if not interfaces:
@@ -306,6 +307,24 @@ def read_fmu(path, *, strict: bool = False) -> FmuDescription:
         warnings.warn(f"{message}; it is run anyway (read_fmu(strict=True) refuses such FMUs)", FmuValidationWarning,
                       stacklevel=2)
     return _describe(path, md, interfaces, platforms, problems)
+
+
+def _peek_version(path) -> str:
+    """The ``fmiVersion`` attribute of the description's root ("" if unreadable: the schema check reports it)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        if os.path.isdir(path):
+            with open(os.path.join(path, "modelDescription.xml"), "rb") as handle:
+                data = handle.read()
+        else:
+            with zipfile.ZipFile(path) as archive:
+                data = archive.read("modelDescription.xml")
+        for _event, element in ET.iterparse(io.BytesIO(data), events=("start",)):
+            return str(element.get("fmiVersion", ""))
+    except (ET.ParseError, OSError, KeyError):
+        return "2.0"  # let read_model_description report what is wrong
+    return ""
 
 
 def _check_binaries(path, name, names, md, interfaces, platforms) -> None:
