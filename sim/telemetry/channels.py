@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from sim.exceptions import ChannelMapError, ConfigurationError, TwinbenchError, UnitConversionError
+from sim.telemetry.gates.parse import EPOCH_FORMATS
 from sim.telemetry.gates.rules import SpikeRule, StuckRule, finite_number, rule_from
 from sim.telemetry.units import check_si_unit, si_converter
 
@@ -32,7 +33,7 @@ UNMAPPED = "unmapped"
 #: Table layouts: one column per channel, or (time, channel, value) rows.
 LAYOUTS = ("wide", "long")
 
-_MAP_KEYS = ("time_column", "timezone", "separator", "decimal", "time_format", "encoding", "layout",
+_MAP_KEYS = ("time_column", "timezone", "separator", "decimal", "thousands", "time_format", "encoding", "layout",
              "channel_column", "value_column", "schema", "gap_factor", "future_tolerance", "channels")
 #: Keys of a Hydra telemetry config (conf/telemetry/*.yaml) that are not part of the map: skipped by from_dict,
 #: so that the same file is a channel map for notebooks, the CLI and the app.
@@ -40,7 +41,9 @@ HYDRA_KEYS = ("defaults", "path", "_target_")
 _CHANNEL_KEYS = ("column", "unit", "si_unit", "range", "description", "topic", "node", "period", "lateness",
                  "clock_offset", "stuck", "spike")
 #: Defaults of the optional map keys; to_dict writes only those that differ.
-_MAP_DEFAULTS = {"layout": "wide", "channel_column": "channel", "value_column": "value", "schema": "strict",
+#: Accepted thousands separators (the last two: no-break and narrow no-break space).
+THOUSANDS = (".", ",", " ", "'", "\u00a0", "\u202f")
+_MAP_DEFAULTS = {"thousands": None, "layout": "wide", "channel_column": "channel", "value_column": "value", "schema": "strict",
                  "gap_factor": 3.0, "future_tolerance": 300.0}
 
 
@@ -178,8 +181,13 @@ class ChannelMap:
         ``"auto"`` (sniffed from the header among ``,`` ``;`` tab ``|``) or one of those.
     decimal : str
         Decimal mark of the values, ``"."`` or ``","``.
+    thousands : str or None
+        Thousands separator of the values (``"."``, ``","``, ``" "``, ``"'"``, a no-break space), or None
+        (default: none).  Only numbers whose separators group exactly three digits are read with it
+        (``1.030,5`` with decimal ``","`` is 1030.5); a cell such as ``1.5`` is then unparseable, not 15.
     time_format : str or None
-        ``strftime`` format of the stamps; None reads ISO 8601.
+        ``strftime`` format of the stamps; ``"epoch_s"``, ``"epoch_ms"``, ``"epoch_us"`` or ``"epoch_ns"`` for
+        numbers since 1970-01-01T00:00:00Z (UTC whatever ``timezone`` says); None reads ISO 8601.
     encoding : str
         Text encoding of the file; undecodable bytes become U+FFFD and are quarantined.
     layout : str
@@ -205,6 +213,7 @@ class ChannelMap:
     separator: str = "auto"
     decimal: str = "."
     time_format: str | None = None
+    thousands: str | None = None
     encoding: str = "utf-8"
     layout: str = "wide"
     channel_column: str = "channel"
@@ -243,6 +252,13 @@ class ChannelMap:
             )
         if self.decimal not in (".", ","):
             raise ConfigurationError(f"decimal {self.decimal!r} is not supported; fix: use '.' or ','")
+        if self.thousands is not None and (self.thousands not in THOUSANDS or self.thousands == self.decimal
+                                           or self.thousands == self.separator):
+            raise ConfigurationError(
+                f"thousands {self.thousands!r} is not a usable thousands separator with decimal {self.decimal!r} "
+                f"and separator {self.separator!r}; fix: use one of {list(THOUSANDS)} that differs from both "
+                f"(e.g. decimal: ',', thousands: '.', separator: ';' for German exports), or leave it empty"
+            )
         if self.decimal == self.separator:
             raise ConfigurationError(
                 f"decimal and separator are both {self.decimal!r}; fix: set separator: ';' for decimal ','"
@@ -254,10 +270,12 @@ class ChannelMap:
                 f"timezone {self.timezone!r} is not a known IANA zone ({err}); "
                 f"fix: use a name such as 'UTC' or 'Europe/Berlin'"
             ) from err
-        if self.time_format is not None and (not isinstance(self.time_format, str) or "%" not in self.time_format):
+        if self.time_format is not None and self.time_format not in EPOCH_FORMATS and (
+                not isinstance(self.time_format, str) or "%" not in self.time_format):
             raise ConfigurationError(
-                f"time_format {self.time_format!r} is not a strftime format; "
-                f"fix: e.g. '%d.%m.%Y %H:%M:%S', or leave it empty for ISO 8601"
+                f"time_format {self.time_format!r} is neither a strftime format nor an epoch format; "
+                f"fix: e.g. '%d.%m.%Y %H:%M:%S', one of {sorted(EPOCH_FORMATS)} for numbers since 1970-01-01 UTC, "
+                f"or leave it empty for ISO 8601"
             )
         try:
             "".encode(self.encoding)

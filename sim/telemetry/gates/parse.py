@@ -237,6 +237,52 @@ def localize(local: pd.DatetimeIndex, timezone: str) -> tuple[np.ndarray, np.nda
     return _to_ns(summer), _to_ns(winter), np.asarray(local.notna() & summer.isna())
 
 
+#: ``time_format`` values for numeric epoch stamps (seconds, milliseconds, microseconds, nanoseconds since
+#: 1970-01-01T00:00:00Z) -> nanoseconds per unit.  Epoch stamps are UTC by definition: the map's timezone
+#: does not apply to them.
+EPOCH_FORMATS = {"epoch_s": 10**9, "epoch_ms": 10**6, "epoch_us": 10**3, "epoch_ns": 1}
+_EPOCH_NUMBER = r"[+-]?(?:[0-9]+[.]?[0-9]*|[.][0-9]+)"
+
+
+def _epoch_times(text: pd.Series, time_format: str) -> ParsedTimes:
+    """Numeric epoch stamps -> UTC ns (NAT, with the reason, for anything else or outside 1677..2262)."""
+    n = len(text)
+    per_unit = EPOCH_FORMATS[time_format]
+    ok = _matches(text, _EPOCH_NUMBER)
+    ns = np.full(n, NAT, dtype=np.int64)
+    note = np.full(n, "", dtype=object)
+    if ok.any():
+        cells = text[ok]
+        whole = cells.str.fullmatch(r"[+-]?[0-9]+").to_numpy(dtype=bool)
+        values = np.full(len(cells), np.nan)
+        exact = np.zeros(len(cells), dtype=np.int64)
+        if whole.any():  # integers exactly (a float64 loses nanoseconds beyond 2**53)
+            big = cells[whole].str.lstrip("+-").str.len().to_numpy() > 18
+            ints = cells[whole].where(~big, "0").astype(np.int64).to_numpy()
+            limit = np.iinfo(np.int64).max // per_unit
+            inside = ~big & (np.abs(ints) <= limit)
+            exact_w = np.where(inside, ints * per_unit, 0)
+            exact[whole] = exact_w
+            values[whole] = np.where(inside, 0.0, np.nan)
+        if (~whole).any():
+            f = cells[~whole].astype(np.float64).to_numpy() * per_unit
+            inside_f = np.abs(f) < 9.2e18
+            exact[~whole] = np.where(inside_f, np.round(np.where(inside_f, f, 0.0)), 0).astype(np.int64)
+            values[~whole] = np.where(inside_f, 0.0, np.nan)
+        good = np.isfinite(values)
+        low, high = _to_ns(pd.DatetimeIndex([_NS_MIN, _NS_MAX]))
+        good &= (exact > low) & (exact < high)
+        where = np.flatnonzero(ok)
+        ns[where[good]] = exact[good]
+    bad = np.flatnonzero(ns == NAT)
+    for i in bad:
+        cell = text.iloc[i]
+        note[i] = ("the cell is empty" if cell == "" else
+                   f"{cell!r} is not a number of {time_format[6:]} since 1970-01-01T00:00:00Z (time_format "
+                   f"{time_format!r}), or lies outside the years 1677 to 2262")
+    return ParsedTimes(ns, ns, note)
+
+
 def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None, zone: ZoneForm | None = None
                 ) -> ParsedTimes:
     """Parse time cells by the parsing rule (see the module); naive stamps are local to *timezone*.
@@ -248,12 +294,14 @@ def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None, zone:
     timezone : str
         IANA zone of naive stamps.
     time_format : str or None
-        ``strftime`` format, None for ISO 8601.
+        ``strftime`` format, one of :data:`EPOCH_FORMATS` (numeric epoch stamps, UTC), or None for ISO 8601.
     zone : ZoneForm, optional
         The column's zone form, carried from chunk to chunk: stamps of the other form than the
         column's first are rejected.  None: naive and offset stamps may mix.
     """
     text = _trimmed(raw)
+    if time_format in EPOCH_FORMATS:
+        return _epoch_times(text, time_format)
     n = len(text)
     fmt = "ISO8601" if time_format is None else time_format
     ok, aware = _well_formed(text, time_format)
@@ -311,7 +359,7 @@ def resolve_ambiguous(times: ParsedTimes, latest: int) -> tuple[np.ndarray, int]
 
 
 def value_gates(
-    raw: pd.Series, *, decimal: str, valid_range: tuple[float, float] | None
+    raw: pd.Series, *, decimal: str, valid_range: tuple[float, float] | None, thousands: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Parse value cells and apply the gates missing, unparseable, non_finite, out_of_range.
 
@@ -323,6 +371,9 @@ def value_gates(
         Decimal mark, ``"."`` or ``","``.
     valid_range : tuple[float, float] or None
         Inclusive range in the source unit [unit].
+    thousands : str or None
+        Thousands separator: cells whose separators group exactly three digits lose them before parsing
+        (``1.030,5`` -> ``1030.5`` with decimal ``","``); any other use of it leaves the cell unparseable.
 
     Returns
     -------
@@ -332,6 +383,11 @@ def value_gates(
         0 where the value passed, else the gate code.
     """
     text = raw.fillna("").astype(str).str.strip()
+    if thousands is not None:
+        grouped = text.str.fullmatch(_grouped_number(decimal, thousands)).to_numpy(dtype=bool)
+        if grouped.any():
+            text = text.copy()
+            text[grouped] = text[grouped].str.replace(thousands, "", regex=False)
     if decimal != ".":
         foreign = text.str.contains(".", regex=False).to_numpy(dtype=bool)
         text = text.str.replace(decimal, ".", regex=False)
@@ -354,6 +410,12 @@ def value_gates(
         low, high = valid_range
         codes[(codes == 0) & ((values < low) | (values > high))] = OUT_OF_RANGE
     return values, codes
+
+
+def _grouped_number(decimal: str, thousands: str) -> str:
+    """A number with thousands grouped by *thousands*: 1 to 3 leading digits, then groups of exactly three."""
+    d, t = re.escape(decimal), re.escape(thousands)
+    return rf"[+-]?[0-9]{{1,3}}(?:{t}[0-9]{{3}})+(?:{d}[0-9]*)?(?:[eE][+-]?[0-9]+)?"
 
 
 def numeric_value_gates(values: np.ndarray, *, valid_range: tuple[float, float] | None
@@ -424,7 +486,8 @@ def value_reason(code: int, raw: str, value: float, channel: str, unit: str, dec
         return f"{channel}: cell {raw!r} is empty or a missing-value marker"
     if code == UNPARSEABLE:
         return (f"{channel}: value {raw!r} is not a number (expected plain decimal notation such as "
-                f"'-12{decimal}5' or '1{decimal}2e3', decimal mark {decimal!r}, no thousands separator)")
+                f"'-12{decimal}5' or '1{decimal}2e3', decimal mark {decimal!r}; grouped numbers such as '1.030,5' need the channel map's "
+                f"thousands key)")
     if code == NON_FINITE:
         if overflow:
             return f"{channel}: value {raw!r} {unit} overflows to infinity when converted to SI"

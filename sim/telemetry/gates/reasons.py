@@ -112,7 +112,8 @@ def value_reasons(codes: np.ndarray, raws: np.ndarray, values: np.ndarray, overf
             out[pick] = [f"{c.name}: cell {a} is empty or a missing-value marker" for a in _reprs(raws[pick])]
         elif code == gates.UNPARSEABLE:
             tail = (f" is not a number (expected plain decimal notation such as '-12{decimal}5' or "
-                    f"'1{decimal}2e3', decimal mark {decimal!r}, no thousands separator)")
+                    f"'1{decimal}2e3', decimal mark {decimal!r}; grouped numbers such as '1.030,5' need the channel "
+                    f"map's thousands key)")
             out[pick] = [f"{c.name}: value {a}{tail}" for a in _reprs(raws[pick])]
         elif code == gates.NON_FINITE:  # rare: one text per sample
             out[pick] = [gates.value_reason(int(code), str(a), float(v), c.name, unit, decimal, c.valid_range, bool(o))

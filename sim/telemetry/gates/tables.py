@@ -20,6 +20,7 @@ from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.gates.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
+from sim.telemetry.gates.parse import EPOCH_FORMATS
 from sim.telemetry.gates._cells import ArrowNumbers
 from sim.telemetry.gates._passes import Released, TimeOrder
 from sim.telemetry.gates.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
@@ -61,7 +62,8 @@ def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap, *, zone: ga
              ) -> ParsedTimes:
     """Parse a time column: text (see :func:`gates.parse_times`), datetimes or Unix seconds.
 
-    Naive datetimes are local to ``channel_map.timezone``; numbers are Unix time [s]; a
+    Naive datetimes are local to ``channel_map.timezone``; numbers are Unix time in the unit of an epoch
+    ``time_format`` (``epoch_ms`` ...; seconds otherwise); a
     ``datetime64[ns]`` numpy array (from :class:`ArrowChunk`) holds UTC stamps.  *zone*: the
     column's :class:`~sim.telemetry.gates.ZoneForm` for text stamps (a typed column has one form).
     """
@@ -91,14 +93,21 @@ def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap, *, zone: ga
         note[skipped] = (f"local time does not exist in {channel_map.timezone} "
                          f"(clocks jump forward at the DST change)")
     elif dtype.kind in "iuf":
-        seconds = cells.to_numpy(dtype=np.float64, na_value=np.nan)
-        with np.errstate(invalid="ignore", over="ignore"):
-            ns = seconds * 1e9
-        ok = np.isfinite(ns) & (ns > _NS_LOW) & (ns < _NS_HIGH)
-        first = np.where(ok, np.nan_to_num(ns), 0).astype(np.int64)
+        unit = channel_map.time_format if channel_map.time_format in EPOCH_FORMATS else "epoch_s"
+        per_unit = EPOCH_FORMATS[unit]
+        if dtype.kind in "iu":  # exact integer arithmetic where it fits
+            ints = cells.to_numpy(dtype=np.int64)
+            ok = np.abs(ints) <= np.iinfo(np.int64).max // per_unit
+            first = np.where(ok, ints, 0) * per_unit
+            ok &= (first > _NS_LOW) & (first < _NS_HIGH)
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):
+                ns = cells.to_numpy(dtype=np.float64, na_value=np.nan) * float(per_unit)
+            ok = np.isfinite(ns) & (ns > _NS_LOW) & (ns < _NS_HIGH)
+            first = np.where(ok, np.round(np.nan_to_num(ns)), 0).astype(np.int64)
         first[~ok] = NAT
         second = first
-        note[~ok] = "not a Unix time in seconds (years 1677 to 2262)"
+        note[~ok] = f"not a Unix time in {unit[6:]} (years 1677 to 2262)"
     else:
         return gates.parse_times(as_text(cells), timezone=channel_map.timezone, time_format=channel_map.time_format,
                                  zone=zone)
@@ -126,12 +135,12 @@ def as_text(cells: pd.Series) -> pd.Series:
     return cells.astype(str)
 
 
-def values_of(cells: pd.Series, *, decimal: str, valid_range: tuple[float, float] | None
-              ) -> tuple[np.ndarray, np.ndarray]:
+def values_of(cells: pd.Series, *, decimal: str, valid_range: tuple[float, float] | None,
+              thousands: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Value gates for one column: numbers as they are, anything else parsed as text."""
     if cells.dtype.kind in "iufb":
         return gates.numeric_value_gates(cells.to_numpy(dtype=np.float64, na_value=np.nan), valid_range=valid_range)
-    return gates.value_gates(as_text(cells), decimal=decimal, valid_range=valid_range)
+    return gates.value_gates(as_text(cells), decimal=decimal, valid_range=valid_range, thousands=thousands)
 
 
 class ArrowChunk:
@@ -316,7 +325,8 @@ class TableGates:
                 elif isinstance(cells, np.ndarray):
                     values, codes = cells.astype(np.float64, copy=False), None
                 else:
-                    values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range)
+                    values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range,
+                                                    thousands=m.thousands)
                 batch = SampleBatch(stamps, time_codes, notes, values, codes, rows, time_cells, cells,
                                     valid_bits=bits)
             # the kernel writes the SI values straight into the frame's block
@@ -352,7 +362,7 @@ class TableGates:
         codes = np.asarray(keys.codes)
         which = np.where(codes >= 0, lookup[np.maximum(codes, 0)] if lookup.size else -1, -1)
         value_cells = chunk[m.value_column]
-        values, vcodes = values_of(value_cells, decimal=m.decimal, valid_range=None)
+        values, vcodes = values_of(value_cells, decimal=m.decimal, valid_range=None, thousands=m.thousands)
         for j, channel in enumerate(m.channels):
             sel = np.flatnonzero(which == j)
             if sel.size == 0:

@@ -335,7 +335,8 @@ def _values(records: list[LiveRecord], channel_map: ChannelMap, valid_range) -> 
         values[numeric], codes[numeric] = gates.numeric_value_gates(values[numeric], valid_range=valid_range)
     if text:
         cells = pd.Series(["" if records[j].value is None else str(records[j].value) for j in text], dtype=object)
-        values[text], codes[text] = gates.value_gates(cells, decimal=channel_map.decimal, valid_range=valid_range)
+        values[text], codes[text] = gates.value_gates(cells, decimal=channel_map.decimal, valid_range=valid_range,
+                                                             thousands=channel_map.thousands)
     return values, codes
 
 
