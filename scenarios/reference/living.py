@@ -19,8 +19,8 @@ Events (:data:`EVENT_KINDS`), each on its own days, separated by clean days
 (:data:`EVENTS` is the default calendar; :func:`truth_events` the table):
 
 * ``strainer_fouling`` - the strainer's fouling rate ``fouling_rate`` [1/m^6]
-  jumps (a product with pulp); flow, pressure and current fall until the
-  strainer is cleaned.
+  jumps (a product with pulp); the flow falls, the discharge pressure and
+  (a little) the current rise until the strainer is cleaned.
 * ``heat_wave`` - several days of warmer hall air, *measured* by the hall
   sensor: a twin that follows its ambient input must neither alarm nor
   recalibrate.  Expected diagnosis ``no_fault``.
@@ -125,9 +125,11 @@ class EventKind:
 EVENT_KINDS = {
     "strainer_fouling": EventKind(
         "filler pump suction strainer", "fouling_rate", "1/m^6", 3.0,
-        ("flow", "discharge_pressure", "motor_current"), "strainer_fouling", True, "strainer_resistance",
-        "strainer cleaned", "a product with pulp clogs the suction strainer: its resistance grows with the "
-                            "volume pumped, flow, discharge pressure and current fall"),
+        ("flow", "discharge_pressure", "motor_current", "winding_temperature"), "strainer_fouling", True,
+        "strainer_resistance", "strainer cleaned",
+        "a product with pulp clogs the suction strainer: its resistance grows with the volume pumped; the flow falls, "
+        "the pump moves up its curve (discharge pressure rises) and away from its best-efficiency point (the current "
+        "rises a little and warms the winding)"),
     "heat_wave": EventKind(
         "hall", "hall_ambient_rise", "K", 7.0, ("ambient_temperature", "winding_temperature"), "no_fault", False,
         None, "weather back to normal", "a heat wave warms the hall for days; the hall sensor measures it and the "

@@ -120,6 +120,12 @@ def read_events(path=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     except OSError as err:
         raise ConfigurationError(f"events file '{path}' cannot be read ({err.strerror}); fix: check the path, or "
                                  f"write it with `python -m scenarios.reference.living`") from err
+    except json.JSONDecodeError as err:
+        raise ConfigurationError(f"events file '{path}' is not valid JSON ({err}); fix: regenerate it with "
+                                 f"`python -m scenarios.reference.living`") from err
+    if not (isinstance(doc, dict) and {"events", "clean_days"} <= set(doc)):
+        raise ConfigurationError(f"events file '{path}' lacks 'events' or 'clean_days'; fix: regenerate it with "
+                                 f"`python -m scenarios.reference.living`")
     events = pd.DataFrame(doc["events"])
     for column in ("onset", "end"):
         events[column] = pd.to_datetime(events[column], utc=True)

@@ -96,6 +96,25 @@ def test_the_duty_follows_the_shift_calendar(runs):
 
 
 # ------------------------------------------------------------------ the events act where the table says
+NOISE_SI = {"flow": 0.4 / 3600, "discharge_pressure": 1e3, "vibration_rms": 0.05e-3, "motor_current": 0.15,
+            "winding_temperature": 0.3, "ambient_temperature": 0.2}
+
+
+@pytest.mark.parametrize("kind", sorted(EVENT_KINDS))
+def test_each_event_changes_exactly_the_channels_its_table_row_lists(kind):
+    one = LivingScenario(days=1.0, seed=3, events=(LivingEvent(kind, 8.0, 18.0),))
+    run, base = simulate_living_truth(one), simulate_living_truth(replace(one, events=()))
+    row = truth_events(one).iloc[0]
+    during = (run.index >= row["onset"]) & (run.index < row["end"])
+    pd.testing.assert_frame_equal(run[run.index < row["onset"]], base[base.index < row["onset"]])
+    for channel, noise in NOISE_SI.items():
+        change = (run[channel] - base[channel])[during].abs().max()
+        if channel in row["channels"]:
+            assert change > 2 * noise, (kind, channel, change)
+        else:
+            assert change < noise / 5, (kind, channel, change)
+
+
 def test_fouling_lowers_flow_after_its_onset_and_cleaning_ends_it(runs):
     sc, truth, base = runs
     ev = truth_events(sc).set_index("event").loc["strainer_fouling"]
@@ -104,6 +123,8 @@ def test_fouling_lowers_flow_after_its_onset_and_cleaning_ends_it(runs):
     during = window(truth, ev["onset"], ev["end"])
     drop = (window(base, ev["onset"], ev["end"])["flow"] - during["flow"])
     assert drop.iloc[0] < 1e-6 and drop.iloc[-1] > 1.0 / 3600  # over 1 m^3/h less flow at the end
+    rise = during["discharge_pressure"] - window(base, ev["onset"], ev["end"])["discharge_pressure"]
+    assert rise.iloc[-1] > 0.1e5  # the pump moves up its curve: over 0.1 bar more
     assert np.all(np.diff(during["strainer_resistance"]) > 0)
     # k_f integrates the flow: the resistance added is k_f times the volume pumped (trapezoid on the 60 s grid)
     added = (during["strainer_resistance"] - window(base, ev["onset"], ev["end"])["strainer_resistance"]).iloc[-1]
@@ -347,13 +368,18 @@ def test_coverage_is_the_fraction_of_time_the_interval_holds_the_truth():
     assert score.summary["coverage"] == pytest.approx(4 / 7)
 
 
-def test_scorer_reads_the_bundled_truth_and_refuses_bad_tables():
+def test_scorer_reads_the_bundled_truth_and_refuses_bad_tables(tmp_path):
     events, days = read_events()
     onsets = events.loc[events["alarm"], "onset"]
     score = score_living([{"raised": t + pd.Timedelta(minutes=30)} for t in onsets], [], [], events,
                          clean_days=days)
     assert score.summary["detected"] == 4 and score.summary["mean_delay_s"] == 1800.0
     assert score.summary["clean_days"] == 4
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="bad.json' is not valid JSON"):
+        read_events(tmp_path / "bad.json")
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        read_events(tmp_path / "none.json")
     with pytest.raises(ConfigurationError, match=r"alarms lacks the column\(s\) \['raised'\]"):
         score_living([{"time": T0}], [], [], EVENTS, clean_days=DAYS)
     with pytest.raises(ConfigurationError, match="'raised' holds values that are not time stamps"):
