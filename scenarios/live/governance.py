@@ -67,7 +67,9 @@ import json
 import logging
 import math
 import os
+import threading
 from collections import deque
+from functools import wraps
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +174,8 @@ class Change:
         ``(since, params)`` of every champion so far, oldest first (``since``: UTC data time it became champion).
     shadow : ShadowScores or None
         The comparison on the next window (None: not evaluated).
+    evidence : tuple of str
+        Channels (sensors) outside the comparison whose residuals the caller found improved.
     """
 
     champion: CalibrationRecord
@@ -180,6 +184,7 @@ class Change:
     time: pd.Timestamp
     history: tuple = ()
     shadow: ShadowScores | None = None
+    evidence: tuple = ()
 
 
 # ----------------------------------------------------------------- policies
@@ -283,7 +288,8 @@ class CorroborationPolicy(Policy):
         concerned = _concerned(change.changes, self.parameters)
         if not concerned:
             return self._allow("no guarded parameter changes")
-        improved = change.shadow.improved(self.channel_margin) if change.shadow is not None else []
+        improved = (change.shadow.improved(self.channel_margin) if change.shadow is not None else []) + \
+            list(change.evidence)
         independent = sorted({self.sensors.get(c, c) for c in improved})
         if len(independent) >= self.min_channels:
             return self._allow(f"the change of {concerned} is corroborated by {len(independent)} independent "
@@ -419,10 +425,17 @@ def _record_window(record: CalibrationRecord) -> dict:
             "content_hash": record.window.get("content_hash", "")}
 
 
+def _record_text(record: CalibrationRecord) -> str:
+    """The record as its JSON text (:meth:`CalibrationRecord.to_json`; NaN of an unidentifiable covariance kept)."""
+    return record.to_json(indent=None)
+
+
 def _record_from(data) -> CalibrationRecord:
-    """A record from its :meth:`CalibrationRecord.to_dict` (its ``record_id`` checked)."""
+    """A record from its JSON text or :meth:`CalibrationRecord.to_dict` (its ``record_id`` checked)."""
     if isinstance(data, CalibrationRecord):
         return data
+    if isinstance(data, str):
+        data = json.loads(data)
     record = CalibrationRecord.from_json(json.dumps(data))
     if "record_id" in data and data["record_id"] != record.record_id:
         raise ConfigurationError(f"the stored record {data['record_id']} reads back as {record.record_id}: the "
@@ -431,6 +444,17 @@ def _record_from(data) -> CalibrationRecord:
 
 
 # ----------------------------------------------------------------- governor
+def _locked(method):
+    """Run *method* under the governor's lock (the service calls from its MQTT and HTTP threads)."""
+
+    @wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Governor:
     """Holds the champion, the challenger in shadow, the history of champions and pending approvals, and
     decides under policies (see the module docstring).
@@ -491,6 +515,7 @@ class Governor:
         self._decisions: deque = deque(maxlen=max_decisions)
         self._counter = 0
         self._versions: dict[str, int] = {}
+        self._lock = threading.RLock()
         if champion is not None:
             self._history.append({"record": champion, "since": _timestamp(champion.window["end"]).isoformat(),
                                   "decision": None})
@@ -563,6 +588,7 @@ class Governor:
         return list(self._decisions)
 
     # ------------------------------------------------------------ proposals
+    @_locked
     def propose(self, record: CalibrationRecord, *, reason: str, diagnosis=None, actor: str = "twin") -> dict:
         """Put *record* (a drift-triggered refit) in shadow as the challenger, or make it the champion when
         there is none yet.  A challenger or pending approval that was not decided is superseded.
@@ -615,14 +641,16 @@ class Governor:
         self._register(record, decision)
         return decision
 
-    def evaluate_shadow(self, data, *, x0: dict | None = None) -> dict:
+    @_locked
+    def evaluate_shadow(self, data, *, x0: dict | None = None, evidence=()) -> dict:
         """Judge the challenger against the champion on *data*, a :class:`calibration.CalibrationData` window
         after the challenger's fit window, and decide: ``promoted``, ``rejected`` or ``pending_approval``.
 
         Both twins simulate *data* (:func:`calibration.simulate_window`, through the registry's
         :class:`~scenarios.tracking.registry.CalibratedTwin`) from the same state: *x0*, else the measured
         states at the window start, else the challenger's final state; per-channel RMSE after the improvement
-        policy's burn-in.
+        policy's burn-in.  *evidence*: channels outside *data* (e.g. a sensor the model does not predict) whose
+        residuals the caller found improved on the same window; they count for :class:`CorroborationPolicy`.
         """
         if self._challenger is None:
             raise GovernanceError("there is no challenger in shadow to evaluate; propose(record) a refit first")
@@ -636,7 +664,7 @@ class Governor:
         time = _timestamp(data.end)
         change = Change(champion=champion, challenger=record, changes=self._changes(champion, record), time=time,
                         history=tuple((_timestamp(h["since"]), h["record"].params()) for h in self._history),
-                        shadow=shadow)
+                        shadow=shadow, evidence=tuple(str(c) for c in evidence))
         verdicts = [p.check(change) for p in self.policies]
         window = shadow.window
         ids = [record.record_id, champion.record_id]
@@ -644,6 +672,7 @@ class Governor:
                    "shadow.challenger.score": shadow.scores["challenger"]}
         metrics.update({f"shadow.{role}.{c}.rmse": v for role, per in shadow.rmse.items() for c, v in per.items()})
         details = {"shadow": shadow.to_dict(), "verdicts": [v.to_dict() for v in verdicts],
+                   "evidence": list(change.evidence),
                    "changes": change.changes, "proposal": self._challenger["decision"], "metrics": metrics}
         self._challenger = None
         denied = [v for v in verdicts if v.outcome == DENY]
@@ -665,6 +694,7 @@ class Governor:
                              why="; ".join(f"{v.policy}: {v.reason}" for v in verdicts))
 
     # ------------------------------------------------------------ people
+    @_locked
     def approve(self, decision_id: str, approver: str, token: str, *, reason: str = "") -> dict:
         """Approve the pending decision *decision_id* as *approver* (authenticated by *token*).  Returns the
         decision: ``promoted`` once every approval the policies asked for is given, ``approval_recorded``
@@ -678,7 +708,8 @@ class Governor:
         if not groups:
             allowed = sorted({a for g in pending["needs"] for a in g})
             return self._refuse("approve", f"approver {approver!r} may not approve decision {decision_id} (allowed: "
-                                           f"{allowed})", approver=approver, command_id=decision_id)
+                                           f"{allowed})", approver=approver, command_id=decision_id,
+                                authenticated=True)
         if approver not in pending["approved_by"]:
             pending["approved_by"].append(approver)
         missing = [g for g in pending["needs"] if g and not set(g) & set(pending["approved_by"])]
@@ -696,6 +727,7 @@ class Governor:
                                  f"evaluation of decision {decision_id}",
                              details={"decision": decision_id, "approved_by": list(pending["approved_by"])})
 
+    @_locked
     def reject(self, decision_id: str, approver: str, token: str, *, reason: str = "") -> dict:
         """Reject the pending decision *decision_id* as *approver*; the champion stays."""
         refused = self._check_person("reject", decision_id, approver, token)
@@ -710,6 +742,7 @@ class Governor:
                             why=reason or f"{approver} rejected decision {decision_id}",
                             details={"decision": decision_id})
 
+    @_locked
     def rollback(self, reason: str, *, actor: str = "twin") -> dict:
         """Make the previous champion the champion again (audited); raises :class:`GovernanceError` when
         there is none."""
@@ -732,6 +765,7 @@ class Governor:
             self._registry_call(decision, "rollback", self.registry.rollback)
         return decision
 
+    @_locked
     def calibration_failed(self, error, window: Mapping | None = None, *, record_ids=(), actor: str = "twin") -> dict:
         """Record that a calibration failed: the champion stays; the audit says why (*error*: the exception or
         its text; *window*: ``{"start", "end"}`` of the data it tried)."""
@@ -743,6 +777,7 @@ class Governor:
                             what=f"calibration failed; champion {champion.record_id if champion else None} stays",
                             details={"error": text})
 
+    @_locked
     def handle_command(self, message) -> dict:
         """Carry out an operator message (a dict, or its JSON text/bytes, from MQTT or HTTP).
 
@@ -793,21 +828,23 @@ class Governor:
         try:
             return self.rollback(message["reason"], actor=message["approver"])
         except GovernanceError as err:
-            return self._refuse(verb, str(err), approver=message["approver"])
+            return self._refuse(verb, str(err), approver=message["approver"], authenticated=True)
 
     # ------------------------------------------------------------ checkpoint
+    @_locked
     def state_dict(self) -> dict:
         """The governor's state as JSON-able data (records via :meth:`CalibrationRecord.to_dict`); no secret."""
         return jsonable({
             "format": STATE_FORMAT, "counter": self._counter, "run_id": self.run_id,
-            "history": [{"record": h["record"].to_dict(), "since": h["since"], "decision": h["decision"]}
+            "history": [{"record": _record_text(h["record"]), "since": h["since"], "decision": h["decision"]}
                         for h in self._history],
             "challenger": None if self._challenger is None else
-            {**self._challenger, "record": self._challenger["record"].to_dict()},
-            "pending": {k: {**p, "record": p["record"].to_dict()} for k, p in self._pending.items()},
+            {**self._challenger, "record": _record_text(self._challenger["record"])},
+            "pending": {k: {**p, "record": _record_text(p["record"])} for k, p in self._pending.items()},
             "decisions": list(self._decisions), "versions": dict(self._versions),
             "policies": [p.to_dict() for p in self.policies]})
 
+    @_locked
     def load_state(self, state: Mapping) -> "Governor":
         """Replace this governor's champion history, challenger, pending approvals and decisions by *state*
         (from :meth:`state_dict`); returns self."""
@@ -934,18 +971,25 @@ class Governor:
                                 approver=approver, command_id=decision_id)
         if decision_id not in self._pending:
             return self._refuse(verb, f"decision {decision_id!r} is not waiting for approval (pending: "
-                                      f"{sorted(self._pending)})", approver=approver, command_id=decision_id)
+                                      f"{sorted(self._pending)})", approver=approver, command_id=decision_id,
+                                authenticated=True)
         pending = self._pending[decision_id]
         if pending.get("stale") or self.champion is None or self.champion.record_id != pending["champion_id"]:
             del self._pending[decision_id]
             return self._refuse(verb, f"decision {decision_id} is stale: it was judged against champion "
                                       f"{pending['champion_id']}, the champion is now "
                                       f"{self.champion.record_id if self.champion else None}; it was dropped "
-                                      f"- propose the record again", approver=approver, command_id=decision_id)
+                                      f"- propose the record again", approver=approver, command_id=decision_id,
+                                authenticated=True)
         return None
 
-    def _refuse(self, verb: str, reason: str, *, approver=None, command_id=None, keys=None) -> dict:
+    def _refuse(self, verb: str, reason: str, *, approver=None, command_id=None, keys=None,
+                authenticated: bool = False) -> dict:
+        """Refuse an operator command (audited).  The claimed *approver* is the actor only if *authenticated*."""
         details = {"verb": verb, "reason": reason}
+        if isinstance(approver, str) and approver and not authenticated:
+            details["claimed_approver"] = approver[:80]
+            approver = "unauthenticated"
         if command_id is not None:
             details["id"] = str(command_id)[:80]
         if keys is not None:

@@ -125,7 +125,7 @@ def test_a_whitespace_edit_that_keeps_the_json_is_still_detected(tmp_path):
     assert err.line == 3 and "canonical" in err.reason
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_single_byte_edit_is_detected_at_its_line(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("prop") / "audit.jsonl"
@@ -175,7 +175,7 @@ def _append_many(path, tag, n):
 def test_two_processes_append_to_one_chain(tmp_path):
     path = tmp_path / "audit.jsonl"
     AuditLog(path)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")  # (spawn would re-import numpy and numba: seconds)
     procs = [ctx.Process(target=_append_many, args=(path, tag, 15)) for tag in "ab"]
     for p in procs:
         p.start()

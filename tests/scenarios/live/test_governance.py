@@ -162,6 +162,11 @@ def test_corroboration_needs_two_independent_sensors(tmp_path, fouling):
     same_sensor.propose(fouling["champion"], reason="initial")
     same_sensor.propose(fouling["challenger"], reason="refit")
     assert same_sensor.evaluate_shadow(fouling["next"])["outcome"] == "rejected"
+    # the caller's evidence from a sensor outside the model counts as the second
+    gov.propose(fouling["challenger_one_channel"], reason="refit, vibration sensor agrees")
+    vouched = gov.evaluate_shadow(fouling["next_one_channel"], evidence=["bearing_vibration"])
+    assert vouched["outcome"] == "promoted" and "bearing_vibration" in vouched["why"]
+    gov.rollback("test the two-channel case from the same champion")
     # two sensors: allowed
     gov.propose(fouling["challenger"], reason="refit on both sensors")
     decision = gov.evaluate_shadow(fouling["next"])
@@ -223,7 +228,8 @@ def test_approval_missing_then_refused_for_a_wrong_token_then_given(tmp_path, fo
     assert again["outcome"] == "refused" and "not waiting" in again["why"]
     entries = audited(tmp_path)
     refusals = [e for e in entries if e["action"] == "command_refused"]
-    assert [e["actor"] for e in refusals] == ["alice", "mallory", "bob", "alice"]
+    assert [e["actor"] for e in refusals] == ["unauthenticated", "unauthenticated", "bob", "alice"]
+    assert [e["details"].get("claimed_approver") for e in refusals] == ["alice", "mallory", None, None]
     text = (tmp_path / "audit.jsonl").read_text() + json.dumps(gov.decisions) + json.dumps(gov.state_dict())
     assert not any(secret in text for secret in SECRETS.values())
 
@@ -361,6 +367,34 @@ def test_a_restored_governor_makes_the_same_decisions(tmp_path, fouling, secrets
     assert len(audited(tmp_path)) == 5  # initial, proposed, two evaluations (both governors), promoted
     with pytest.raises(ConfigurationError, match="governor state"):
         Governor().load_state({"format": "something else"})
+
+
+def test_a_record_without_a_finite_covariance_survives_the_checkpoint(tmp_path, fouling):
+    import dataclasses
+
+    odd = dataclasses.replace(fouling["champion"], covariance=[[float("nan"), 0.0], [0.0, float("inf")]])
+    gov = Governor(champion=odd)
+    text = json.dumps(gov.state_dict(), allow_nan=False)  # strict JSON
+    assert Governor.from_state(json.loads(text)).champion.record_id == odd.record_id
+    state = json.loads(text)
+    state["history"][0]["record"] = state["history"][0]["record"].replace("0.0", "0.5", 1)
+    with pytest.raises(ConfigurationError, match="altered"):
+        Governor.from_state(state)
+
+
+def test_concurrent_commands_keep_one_valid_chain(tmp_path, fouling, secrets):
+    import threading
+
+    gov = governor(tmp_path, [], secrets)
+    gov.propose(fouling["champion"], reason="initial")
+    threads = [threading.Thread(target=lambda: [gov.handle_command("not json") for _ in range(10)])
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    entries = audited(tmp_path)
+    assert len(entries) == 31 and [d["id"] for d in gov.decisions] == [f"d{i:06d}" for i in range(1, 32)]
 
 
 # ---------------------------------------------------------------- MLflow
