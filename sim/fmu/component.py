@@ -334,8 +334,14 @@ class FmuComponent:
 
     # --------------------------------------------------------------- snapshot
     def snapshot(self) -> FmuSnapshot:
-        """The state now: ``getFMUstate`` where supported, else the replay log since initialization."""
+        """The state now: ``getFMUstate`` where supported, else the replay log since initialization.
+
+        For Model Exchange the integrator restarts here (as after an event), so the run continued from the
+        snapshot and one continued from a restore are the same to the bit.
+        """
         self._require_running()
+        if self._me is not None:  # restart CVode here, as restore() does: both continuations then match exactly
+            self._me.restart(self.time)
         if self.can_snapshot:
             getter = self._fmu.getFMUState if self.fmi3 else self._fmu.getFMUstate
             return FmuSnapshot(self.name, self.time, self._in.copy(), handle=self._call("getFMUstate", getter))

@@ -5,7 +5,7 @@ sets every input, then steps every FMU from ``t`` to ``t + h``: the FMUs are ind
 run in separate processes), and a connection through a direct-feedthrough output shows the documented one-step
 delay (``y(t + h) = u(t)`` for ``y = u``).  **Gauss-Seidel** steps the FMUs in the order of the connection graph
 and hands each the outputs its sources have just computed at ``t + h``: no delay along the order.  A cycle of the
-connection graph that is not an algebraic loop is cut at a connection into an input without feedthrough (that
+connection graph that is not an algebraic loop is cut at a connection from an output without feedthrough (that
 connection is delayed; listed in :attr:`FmuMaster.delayed`).
 
 An **algebraic loop** - a cycle of connections and direct-feedthrough dependencies (declared in each FMU's
@@ -237,11 +237,14 @@ class FmuMaster:
         return order
 
     def _feeds_through(self, pair) -> bool:
-        """Whether an input of the target fed along *pair* reaches an output directly."""
-        comp = self.components[pair[1]]
-        used = {ln[3] for ln in self._links if (ln[0], ln[2]) == pair}
-        names = {comp.input_names[i] for i in used}
-        return any(names & set(ins) for ins in comp.description.feedthrough.values())
+        """Whether an output the source sends along *pair* depends directly on the source's inputs.
+
+        A cycle is cut preferably at an output without feedthrough (a state-like output): its value at ``t`` is
+        what the standard's own ordering would use, so the delay there costs least.
+        """
+        comp = self.components[pair[0]]
+        used = {comp.output_names[ln[1]] for ln in self._links if (ln[0], ln[2]) == pair}
+        return any(comp.description.feedthrough.get(name) for name in used)
 
     # ---------------------------------------------------------------- running
     def initialize(self, parameters=None, *, start_time: float | None = None) -> "FmuMaster":
