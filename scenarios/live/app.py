@@ -1,0 +1,145 @@
+"""``twinbench live``: the living twin as a Hydra app (config ``conf/live.yaml``, schema :mod:`scenarios.live.config`).
+
+    twinbench live                                          # the bundled multi-day telemetry, as fast as possible
+    twinbench live source.speed=3600                        # ... at 3600 x real time
+    twinbench live source.kind=mqtt source.map=conf/telemetry/maps/living_mqtt.yaml
+    twinbench live +live=smoke                              # a short slice (what make test runs)
+    python -m scenarios.live.app checkpoint.path=null       # no checkpoints
+
+SIGINT (Ctrl-C) and SIGTERM stop it after the block in hand, with a final checkpoint; started again it resumes
+from that checkpoint (``checkpoint.resume=false`` or another ``checkpoint.path`` starts afresh).  This module is
+the only place of the live twin that reads configuration: :func:`build_service` turns a composed config into
+the service's typed objects.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate, to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from scenarios.live.config import SOURCE_KINDS, register_live_configs
+from scenarios.live.service import AssetLayout, LiveService
+from scenarios.live.sources import FileFeed, LiveFeed
+from scenarios.live.tracking import FleetTracker
+from sim.exceptions import ConfigurationError, TwinbenchError
+
+__all__ = ["build_feed", "build_service", "load_model", "main", "stop_on_signals"]
+
+register_live_configs()
+log = logging.getLogger("twinbench.live")
+
+
+def load_model(path: str):
+    """The :class:`sim.physics.Model` named ``module:attribute`` (e.g. ``sim.physics.filler_drive:FILLER_DRIVE``)."""
+    module, _, attribute = str(path).partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigurationError(f"filter.model = {path!r} does not name a model; give module:attribute, e.g. "
+                                 f"sim.physics.filler_drive:FILLER_DRIVE") from None
+
+
+def _path(value) -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(to_absolute_path(str(value))) if HydraConfig.initialized() else Path(value).resolve()
+
+
+def build_feed(cfg: DictConfig):
+    """The feed of ``cfg.source`` over the telemetry group's file or channel map."""
+    from sim.telemetry import ChannelMap
+
+    src = cfg.source
+    if src.kind not in SOURCE_KINDS:
+        raise ConfigurationError(f"source.kind = {src.kind!r}: choose one of {list(SOURCE_KINDS)}")
+    telemetry = instantiate(cfg.telemetry, _convert_="all")
+    if src.kind == "file":
+        return FileFeed(telemetry.path, telemetry.channel_map, speed=src.speed)
+    channel_map = ChannelMap.from_yaml(_path(src.map)) if src.map else telemetry.channel_map
+    delay = tuple(float(v) for v in src.reconnect_delay_s)
+    from sim.telemetry import LiveTelemetry, MqttSource, OpcUaSource
+
+    if src.kind == "mqtt":
+        keys = channel_map.topics
+        source = MqttSource(src.host, src.port, list(keys), client_id=src.client_id, qos=src.qos,
+                            reconnect_delay=delay)
+    else:
+        keys = channel_map.nodes
+        source = OpcUaSource(src.url, list(keys), reconnect_delay=delay)
+    if not keys:
+        raise ConfigurationError(f"source.kind = {src.kind}: the channel map has no "
+                                 f"{'topics' if src.kind == 'mqtt' else 'nodes'}; set source.map to a map with them "
+                                 f"(e.g. conf/telemetry/maps/living_mqtt.yaml)")
+    return LiveFeed(LiveTelemetry(source, channel_map, keys, name=src.kind), linger_s=src.linger_s)
+
+
+def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
+    """The live service of a composed ``live`` config (not started)."""
+    from calibration import JointUKF
+
+    f = cfg.filter
+    model = load_model(f.model)
+    feed = build_feed(cfg).start()
+    ukf = JointUKF(parameters=tuple(f.parameters), noise_std=dict(f.noise_std) or None,
+                   param_walk=float(f.param_walk), state_std=dict(f.state_std) or 0.0,
+                   initial_state_std=dict(f.initial_state_std) or 1.0, max_step=float(f.max_step))
+    assets = None if f.assets is None else list(f.assets)
+    tracker = FleetTracker(model, tuple(f.channels), n_assets=1 if assets is None else len(assets), filter=ukf,
+                           params=dict(f.prior))
+    layout = AssetLayout.from_channels(feed.channels, outputs=tuple(f.channels), inputs=model.spec.names("inputs"),
+                                       assets=assets)
+    if monitors is None:
+        from scenarios.live.monitor import build_monitors
+
+        monitors = build_monitors(cfg, model=model, layout=layout, channel_map=getattr(feed, "channel_map", None))
+    ck = cfg.checkpoint
+    return LiveService(feed, tracker, layout, monitors=monitors, board=board,
+                       checkpoint_path=None if ck.path is None else _path(ck.path), checkpoint_every=ck.every_rows,
+                       block_rows=cfg.block_rows)
+
+
+def stop_on_signals(stop: threading.Event):
+    """Set *stop* on SIGINT and SIGTERM (the loop then ends after its block, with a final checkpoint); returns the
+    previous handlers."""
+    def handler(signum, frame):
+        log.info("signal %s: stopping after the current block", signal.Signals(signum).name)
+        stop.set()
+
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="live")
+def main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        service = build_service(cfg)
+        resumed = cfg.checkpoint.resume and service.resume()
+        print(f"twinbench live: {type(service.feed).__name__} with {len(service.feed.channels)} channels, "
+              f"{len(service.layout.assets)} asset(s); " + (f"resumed at {service.applied} samples applied"
+                                                             if resumed else "fresh start"), flush=True)
+        result = service.run(stop, max_rows=cfg.max_rows, idle_timeout_s=cfg.source.idle_timeout_s)
+    except TwinbenchError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    if cfg.timeline:
+        print("\nTimeline", flush=True)
+        print(service.timeline.render() or "(no events)", flush=True)
+    print(f"\nstopped ({result.stopped}): {result.applied} samples applied in {result.wall_s:.2f} s this run, "
+          f"{service.applied} in all; {result.late} late rows dropped; {service.feed.reconnects} reconnects; "
+          f"final checkpoint: {service.checkpoint_path}", flush=True)
+    print(f"final state: {service.tracker.fingerprint()[:16]} applied={service.applied} "
+          f"stamp_sum={service.stamp_sum}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Structured configs of ``twinbench live``: the schema of ``conf/live.yaml``, registered in Hydra's ConfigStore.
+
+The schema is closed: a key that is not here fails at composition time, naming the key (Hydra's structured
+config check).  Times are hours in ``*_h`` keys and seconds in ``*_s`` keys.  The telemetry group is the main
+job's (``conf/telemetry/*.yaml``, :class:`scenarios.config.TelemetryConfig`): the file replayed and the channel
+map (units, ranges, gates); a live source takes its topics / nodes from ``source.map``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from scenarios.config import TelemetryConfig, register_configs as register_job_configs
+
+__all__ = ["SOURCE_KINDS", "CheckpointConfig", "DetectionConfig", "FilterConfig", "HttpConfig", "LiveConfig", "MqttOutConfig",
+           "RecalibrationConfig", "ShardConfig", "SourceConfig", "WhatIfNowConfig", "register_live_configs"]
+
+SOURCE_KINDS = ("file", "mqtt", "opcua")
+
+
+@dataclass
+class SourceConfig:
+    """Where the samples come from: ``file`` (the telemetry group's file), ``mqtt`` or ``opcua``."""
+
+    kind: str = "file"
+    speed: Optional[float] = None  # file: null = as fast as possible, k = k x real time
+    map: Optional[str] = None  # live: channel map YAML with topics / nodes (default: the telemetry group's map)
+    host: str = "127.0.0.1"  # mqtt broker
+    port: int = 1883
+    client_id: Optional[str] = "twinbench-live"  # stable: the broker keeps the persistent session
+    qos: int = 1
+    url: str = "opc.tcp://127.0.0.1:4840/"  # opcua endpoint
+    reconnect_delay_s: List[float] = field(default_factory=lambda: [0.05, 2.0])  # first and longest back-off [s]
+    linger_s: float = 0.5  # a row waits this long for channels that have not reported up to its stamp [s]
+    connect_timeout_s: float = 10.0
+    idle_timeout_s: Optional[float] = None  # live: stop when nothing arrived for this long [s] (null: never)
+
+
+@dataclass
+class FilterConfig:
+    """The joint state-parameter UKF per asset (:class:`calibration.JointUKF` hyperparameters)."""
+
+    model: str = "sim.physics.filler_drive:FILLER_DRIVE"  # module:attribute of the twin's Model
+    channels: List[str] = field(default_factory=lambda: ["flow", "discharge_pressure", "motor_current",
+                                                         "winding_temperature"])
+    assets: Optional[List[str]] = None  # null: one asset; else channels are <asset>.<variable>
+    parameters: List[str] = field(default_factory=lambda: ["pipe_resistance", "thermal_resistance_housing_ambient"])
+    prior: Dict[str, float] = field(default_factory=dict)  # prior parameters [SI] (the champion calibration)
+    noise_std: Dict[str, float] = field(default_factory=dict)  # starting measurement noise per channel [SI]
+    param_walk: float = 1e-6  # relative random walk of the parameters [1/sqrt(s)]
+    state_std: Dict[str, float] = field(default_factory=dict)  # process noise per state [unit/sqrt(s)]
+    initial_state_std: Dict[str, float] = field(default_factory=dict)  # std of the initial states (others 1.0)
+    max_step: float = 0.5  # integrator step [s]
+
+
+@dataclass
+class CheckpointConfig:
+    path: Optional[str] = "outputs/live/live.ckpt"  # null: no checkpoints
+    every_rows: int = 2000  # rows between checkpoints (and a final one at stop)
+    resume: bool = True  # start from the checkpoint when there is one
+
+
+@dataclass
+class DetectionConfig:
+    """Alarms on the residuals / spread (calibration.alarms.ResidualDetector + AlarmLogic)."""
+
+    enabled: bool = True
+    normal_h: float = 12.0  # the first hours of the run are the normal window the threshold is calibrated on
+    false_alarm_rate: float = 0.001
+    smoothing: Optional[float] = 0.05  # EWMA weight of the newest sample
+    covariance: str = "full"
+    min_on: int = 5  # samples above the threshold before an alarm is raised
+    min_off: int = 60  # samples below before it clears
+
+
+@dataclass
+class RecalibrationConfig:
+    """Diagnosis and refit on an alarm, under governance."""
+
+    enabled: bool = True
+    diagnose: bool = True
+    window_h: float = 4.0  # data after the alarm's onset used for diagnosis and refit [h]
+    shadow_h: float = 4.0  # the challenger is judged in shadow on the next window [h]
+    parameters: List[str] = field(default_factory=lambda: ["pipe_resistance", "thermal_resistance_housing_ambient"])
+    max_step: float = 1.0
+    governance: Dict[str, Any] = field(default_factory=lambda: {"policies": [{"type": "improvement",
+                                                                              "margin": 0.02}]})
+    audit: Optional[str] = "outputs/live/audit.jsonl"
+
+
+@dataclass
+class WhatIfNowConfig:
+    """What-if from the live twin's current state (scenarios.whatif, forked from a snapshot)."""
+
+    final: bool = True  # at the end of the run
+    every_h: Optional[float] = None  # on a schedule, in source time (null: only at the end and on request)
+    horizon_h: float = 24.0
+    warmup_h: float = 2.0
+    replications: int = 3
+    actions: List[str] = field(default_factory=lambda: ["as_is", "slow_filler"])
+
+
+@dataclass
+class HttpConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass
+class MqttOutConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    prefix: str = "line1/filler"
+
+
+@dataclass
+class ShardConfig:
+    """Assets sharded over workers (scenarios.live.shard): processes or Ray actors."""
+
+    workers: int = 1
+    backend: str = "process"  # process | ray
+
+
+@dataclass
+class LiveConfig:
+    telemetry: TelemetryConfig = MISSING
+    source: SourceConfig = field(default_factory=SourceConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    recalibration: RecalibrationConfig = field(default_factory=RecalibrationConfig)
+    whatif: WhatIfNowConfig = field(default_factory=WhatIfNowConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    mqtt_out: MqttOutConfig = field(default_factory=MqttOutConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    block_rows: int = 256
+    max_rows: Optional[int] = None  # stop after this many rows (null: at the end of the source / on a signal)
+    seed: int = 2026
+    timeline: bool = True  # print the timeline at the end
+
+
+def register_live_configs() -> ConfigStore:
+    """Register ``live_schema`` (and the main job's groups, for ``telemetry``); idempotent."""
+    cs = register_job_configs()
+    cs.store(name="live_schema", node=LiveConfig)
+    return cs
