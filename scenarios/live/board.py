@@ -97,6 +97,18 @@ def _num(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _time(t) -> float:
+    """A finite time stamp [Unix s]."""
+    try:
+        value = float(t)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigurationError(f"time stamp {t!r} must be a finite number of Unix seconds; fix: pass e.g. "
+                                 f"pandas.Timestamp(...).timestamp()")
+    return value
+
+
 def _name(value, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
         raise ConfigurationError(f"{what} {value!r} must be a non-empty string of at most 200 characters; "
@@ -280,6 +292,15 @@ class LiveBoard:
         self.registry = CollectorRegistry(auto_describe=False)
         self._metrics = _Metrics(self, self.registry)
 
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None, *, clock: Callable[[], float] | None = None) -> LiveBoard:
+        """From a plain mapping ``{history: 600, recent: 200, lag_bound_s: 30}`` (all optional)."""
+        config = dict(config or {})
+        unknown = sorted(set(config) - {"history", "recent", "lag_bound_s"})
+        if unknown:
+            raise ConfigurationError(f"board config: unknown key(s) {unknown}; fix: use history, recent, lag_bound_s")
+        return cls(**config, clock=clock)
+
     # ------------------------------------------------------------------------------------------------ writes
 
     def record_sample(self, asset: str, channel: str, t: float, measured: float | None = None,
@@ -303,7 +324,7 @@ class LiveBoard:
             Count the point in ``twinbench_samples_total`` when it has a measured value.
         """
         key = (asset, channel)
-        row = (float(t), _num(measured), _num(twin), _num(lower), _num(upper))
+        row = (_time(t), _num(measured), _num(twin), _num(lower), _num(upper))
         with self._lock:
             ch = self._channels.get(key)
             if ch is None:
@@ -356,7 +377,7 @@ class LiveBoard:
                          upper: float | None = None, *, unit: str = "") -> None:
         """One point of a parameter track: the estimate and its interval at source time *t* [Unix s]."""
         key = (asset, name)
-        row = (float(t), _num(value), _num(lower), _num(upper))
+        row = (_time(t), _num(value), _num(lower), _num(upper))
         with self._lock:
             entry = self._parameters.get(key)
             if entry is None:

@@ -120,7 +120,12 @@ def create_app(board: LiveBoard, *, policy: CommandPolicy | None = None,
         return StreamingResponse(stream(), media_type="text/event-stream", headers=nocache)
 
     async def command(request: Request):
-        body = await request.body()
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_BODY:  # (read no further: a huge body must not fill the memory)
+                body = body[:_MAX_BODY + 1]
+                break
         verb, payload = None, body
         if len(body) <= _MAX_BODY:
             try:

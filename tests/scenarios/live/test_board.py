@@ -267,3 +267,20 @@ def test_setpoint_envelope_bounds_and_rate():
     setpoint(1430.0)  # 10 in 1 s: exactly at the limit
     with pytest.raises(ConfigurationError, match="min <= max"):
         SetpointEnvelope(10.0, 5.0)
+
+
+def test_board_from_config_and_bad_input_name_the_fix():
+    board = LiveBoard.from_config({"history": 3, "lag_bound_s": 5})
+    assert board.history == 3 and board.lag_bound_s == 5.0
+    with pytest.raises(ConfigurationError, match=r"unknown key\(s\) \['histroy'\]"):
+        LiveBoard.from_config({"histroy": 3})
+    with pytest.raises(ConfigurationError, match="history \\(1\\) must be >= 2"):
+        LiveBoard(history=1)
+    for t in (math.nan, None, "noon"):
+        with pytest.raises(ConfigurationError, match="must be a finite number of Unix seconds"):
+            board.record_sample("M1", "x", t, 1.0)
+    with pytest.raises(ConfigurationError, match="must be a non-empty string"):
+        board.record_sample("", "x", 0.0, 1.0)
+    with pytest.raises(ConfigurationError, match="must be an int"):
+        board.set_calibration_version("M1", "v3")
+    assert board.snapshot()["channels"] == []  # nothing half-written

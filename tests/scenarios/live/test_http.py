@@ -179,3 +179,28 @@ def test_port_zero_reports_a_free_port_and_stop_is_clean():
         assert get(c.url + "/healthz")[0] == 200
     with pytest.raises(ConfigurationError, match="unknown key"):
         LiveHttpServer.from_config(board, {"prot": 1})
+
+
+def test_oversized_command_body_is_refused_without_reading_it_all(served):
+    server, _, calls, _ = served
+    status, result = post(server.url + "/api/command", b'{"verb": "ack", "user": "bob", "x": "' + b"a" * 200_000 + b'"}')
+    assert status == 400 and "exceeds 65536" in result["reason"] and calls == []
+
+
+def test_service_logger_is_its_own_json_logger():
+    import logging
+
+    root_handlers = list(logging.getLogger().handlers)
+    first, second = io.StringIO(), io.StringIO()
+    log = service_logger("iso-a", stream=first, static={"site": "plant-a"})
+    assert service_logger("iso-a", stream=second) is log and len(log.handlers) == 1  # replaced, not stacked
+    other = service_logger("iso-b", stream=io.StringIO())
+    from scenarios.live.logs import log_event
+
+    log_event(log, "alarm_raised", asset="M1", alarm=7, name="overheat")
+    line = json.loads(second.getvalue())
+    assert first.getvalue() == "" and other.handlers[0].stream.getvalue() == ""
+    assert line["event"] == "alarm_raised" and line["asset"] == "M1" and line["alarm"] == 7
+    assert line["name_"] == "overheat" and line["service"] == "iso-a" and "site" not in line
+    assert line["level"] == "INFO" and line["logger"] == "twinbench.live.iso-a" and line["time"].endswith("+00:00")
+    assert logging.getLogger().handlers == root_handlers and log.propagate is False
