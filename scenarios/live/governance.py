@@ -1066,25 +1066,35 @@ class Governor:
                         type(err).__name__, err)
 
     def _register(self, record: CalibrationRecord, decision: dict, *, promote: bool = False) -> None:
+        """Register *record* as a version (under the governance run); *promote*: make it the registry's
+        champion unless it is already (the first version of a new registered model is)."""
         if self.registry is None:
             return
-        tracker = self.registry.tracker
+        from scenarios.tracking.registry import CHAMPION, RegistryError
 
         def register():
-            run = self.run_id or tracker.start_run("governance", tags={ROLE: "governance"})
-            self.run_id = run
-            mv = self.registry.register(run, record, max_step=float(record.max_step or 1.0))
+            if self.run_id is None:
+                self.run_id = self.registry.tracker.start_run("governance", tags={ROLE: "governance"})
+            mv = self.registry.register(self.run_id, record, max_step=float(record.max_step or 1.0))
             self._versions[record.record_id] = int(mv.version)
+            decision["details"]["registry_version"] = int(mv.version)
             if promote:
-                self.registry.promote(int(mv.version))
+                try:
+                    current = int(self.registry.version(CHAMPION).version)
+                except RegistryError:
+                    current = None
+                if current != int(mv.version):
+                    self.registry.promote(int(mv.version))
 
         self._registry_call(decision, "register", register)
 
     def _registry_call(self, decision: dict, what: str, call) -> None:
+        """Run a registry update; the decision stands (it is audited) even if the registry fails: the failure
+        is logged and kept in the in-memory decision's ``details.registry_error``."""
         try:
             call()
-        except TwinbenchError as err:
-            log.warning("registry %s for decision %s failed: %s", what, decision["id"], err)
+        except Exception as err:  # noqa: BLE001 - the registry mirrors decisions, it does not make them
+            log.warning("registry %s for decision %s failed: %s: %s", what, decision["id"], type(err).__name__, err)
             decision.setdefault("details", {})["registry_error"] = f"{what}: {type(err).__name__}: {err}"
 
 

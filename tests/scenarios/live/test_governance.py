@@ -428,3 +428,21 @@ def test_decisions_appear_in_mlflow_too(tmp_path, fouling, secrets, tracker):
     for name in names:  # no secret went to the store
         with open(tracker.client.download_artifacts(gov.run_id, name, str(tmp_path / "all")), encoding="utf-8") as fh:
             assert not any(s in fh.read() for s in SECRETS.values())
+
+
+@pytest.mark.slow  # an MLflow store and three pyfunc versions: 10-40 s
+def test_champions_are_registered_and_the_registry_follows_promotion_and_rollback(tmp_path, fouling, tracker):
+    from scenarios.tracking.registry import CHALLENGER, CHAMPION, TwinRegistry, registered_model_name
+
+    registry = TwinRegistry(tracker, registered_model_name("governed", "motor_thermal"))
+    gov = governor(tmp_path, tracker=tracker, registry=registry)
+    first = gov.propose(fouling["champion"], reason="initial")
+    gov.propose(fouling["challenger"], reason="refit")
+    assert int(registry.version(CHALLENGER).version) == 2 and int(registry.version(CHAMPION).version) == 1
+    promoted = gov.evaluate_shadow(fouling["next"])
+    assert promoted["outcome"] == "promoted" and "registry_error" not in promoted["details"]
+    assert int(registry.version(CHAMPION).version) == 2 and registry.champion_history() == [1, 2]
+    assert registry.load(CHAMPION).record.record_id == fouling["challenger"].record_id
+    back = gov.rollback("operator asked")
+    assert "registry_error" not in back["details"] and int(registry.version(CHAMPION).version) == 1
+    assert first["details"]["registry_version"] == 1
