@@ -58,7 +58,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.reference.faults import COLUMNS, NOISE, TRUTH_PUMP_PARAMS, _steady_state
+# faults.py's historian scaling and steady-state start are reused as they are, so both scenarios write alike
+from scenarios.reference.faults import _OFFSET, _SCALE, COLUMNS, NOISE, TRUTH_PUMP_PARAMS, _steady_state
 from sim.exceptions import ConfigurationError
 from sim.physics import RK4
 from sim.physics.filler_drive import FILLER_DRIVE, FILLER_DRIVE_SPEC
@@ -396,9 +397,6 @@ def simulate_living_truth(sc: LivingScenario = LivingScenario()) -> pd.DataFrame
 
 
 # ----------------------------------------------------------------- the historian
-_SCALE = {"shaft_speed": 60.0 / (2.0 * math.pi), "flow": 3600.0, "discharge_pressure": 1e-5, "vibration_rms": 1e3,
-          "motor_current": 1.0, "winding_temperature": 1.0, "ambient_temperature": 1.0}
-_OFFSET = {"winding_temperature": -273.15, "ambient_temperature": -273.15}
 #: (written text, gate) of the bad cells the historian writes.
 _BAD_CELLS = (("ERR", "unparseable"), ("", "missing"), ("#VALUE!", "unparseable"), ("---", "unparseable"),
               ("", "missing"))
