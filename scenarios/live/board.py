@@ -280,6 +280,8 @@ class LiveBoard:
         self._recommendations: dict[str, dict] = {}
         self._last_recommendation: dict | None = None
         self._calibration: dict[str, dict] = {}
+        self._revisions: dict[str, int] = {}  # asset -> parameter points + calibration changes
+        self._asset_channels: dict[str, list[tuple[str, _Channel]]] = {}
         self._assets: set[str] = set()
         self._connected = False
         self._lag: tuple[float, float] | None = None  # (lag [s], when it was set [clock s])
@@ -331,6 +333,7 @@ class LiveBoard:
                 _name(asset, "asset"), _name(channel, "channel")
                 ch = self._channels[key] = _Channel(unit or "", _Track(("t", "measured", "twin", "lower", "upper"),
                                                                        self.history))
+                self._asset_channels.setdefault(asset, []).append((channel, ch))
                 self._assets.add(asset)
             elif unit and not ch.unit:
                 ch.unit = unit
@@ -385,6 +388,7 @@ class LiveBoard:
                 entry = self._parameters[key] = (unit, _Track(("t", "value", "lower", "upper"), self.history))
                 self._assets.add(asset)
             entry[1].append(row)
+            self._revisions[asset] = self._revisions.get(asset, 0) + 1
 
     def set_calibration_version(self, asset: str, version: int, label: str | None = None,
                                 t: float | None = None) -> None:
@@ -394,6 +398,7 @@ class LiveBoard:
                                      f"number); fix: pass int(version)")
         with self._lock:
             self._assets.add(_name(asset, "asset"))
+            self._revisions[asset] = self._revisions.get(asset, 0) + 1
             self._calibration[asset] = {"version": version, "label": label,
                                         "time": self._clock() if t is None else float(t)}
         self._notify("calibration", {"asset": asset, "version": version, "label": label})
@@ -644,26 +649,26 @@ class LiveBoard:
                     "calibration_version": self._calibration.get(asset, {}).get("version"),
                     "active_alarms": sum(1 for a in self._alarms.values() if a.asset == asset and a.active),
                     "channels": {c: {**(ch.track.last() or {}), "unit": ch.unit}
-                                 for (a, c), ch in self._channels.items() if a == asset}}
+                                 for c, ch in self._asset_channels.get(asset, ())}}
 
     def asset_estimates(self, asset: str) -> dict[str, Any]:
-        """The current estimates of one asset: parameters with intervals and channel estimates with bands.
+        """The current parameter estimates of one asset, with their intervals (the channels' estimates and bands
+        are in :meth:`asset_state`).
 
-        ``{"asset", "time", "calibration_version", "parameters": {name: {"t", "value", "lower", "upper",
-        "unit"}}, "channels": {channel: {"t", "twin", "lower", "upper", "unit"}}}``
+        ``{"asset", "time", "revision", "calibration_version", "parameters": {name: {"t", "value", "lower",
+        "upper", "unit"}}}``; ``revision`` grows with every parameter point and calibration change of the asset.
         """
         with self._lock:
             params = {n: {**(track.last() or {}), "unit": unit}
                       for (a, n), (unit, track) in self._parameters.items() if a == asset}
-            channels = {}
-            for (a, c), ch in self._channels.items():
-                if a == asset and ch.track.rows:
-                    last = ch.track.last()
-                    channels[c] = {"t": last["t"], "twin": last["twin"], "lower": last["lower"],
-                                   "upper": last["upper"], "unit": ch.unit}
-            return {"asset": asset, "time": self._clock(),
+            return {"asset": asset, "time": self._clock(), "revision": self._revisions.get(asset, 0),
                     "calibration_version": self._calibration.get(asset, {}).get("version"),
-                    "parameters": params, "channels": channels}
+                    "parameters": params}
+
+    def estimates_revision(self, asset: str) -> int:
+        """How many parameter points and calibration changes *asset* has had (cheap: publish estimates on change)."""
+        with self._lock:
+            return self._revisions.get(asset, 0)
 
     @property
     def assets(self) -> list[str]:

@@ -12,7 +12,7 @@ topic                                  QoS    retained  payload
                                                         as the Last Will, when the twin vanishes
 ``<prefix>/<asset>/twin/state``        0 [1]_ yes       :meth:`LiveBoard.asset_state`
 ``<prefix>/<asset>/twin/estimates``    0 [1]_ yes       :meth:`LiveBoard.asset_estimates` (parameters with
-                                                        intervals, channel estimates with bands)
+                                                        intervals), published when they change
 ``<prefix>/<asset>/twin/alarms``       1      no        one alarm event (raised, updated, acknowledged,
                                                         cleared, shelved) with the alarm's fields
 ``<prefix>/<asset>/twin/advice``       1      yes       the last recommendation
@@ -187,6 +187,7 @@ class MqttPublisher(_Client):
         self.state_qos = state_qos
         self.status_topic = f"{self.prefix}/twin/status"
         self._boards: list[LiveBoard] = []
+        self._published: dict[tuple[int, str], int] = {}  # (board, asset) -> estimates revision published
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> MqttPublisher:
@@ -261,12 +262,18 @@ class MqttPublisher(_Client):
         """One governance decision (QoS 1, not retained)."""
         return self._publish(self.topic(asset, "decisions"), decision, 1, False)
 
-    def publish_board(self, board: LiveBoard, asset: str, *, estimates: bool = True):
-        """The state (and, by default, the estimates) of *asset* as *board* has them now; returns the state's
-        ``MQTTMessageInfo``.  The service calls this after each update."""
+    def publish_board(self, board: LiveBoard, asset: str, *, estimates: bool | None = None):
+        """The state of *asset* as *board* has it now, and its estimates when they changed since the last
+        publish (``estimates=True``: always; ``False``: never); returns the state's ``MQTTMessageInfo``.
+        The service calls this after each update."""
         info = self.publish_state(asset, board.asset_state(asset))
+        if estimates is None:
+            revision = board.estimates_revision(asset)
+            estimates = self._published.get((id(board), asset)) != revision
         if estimates:
-            self.publish_estimates(asset, board.asset_estimates(asset))
+            data = board.asset_estimates(asset)
+            self.publish_estimates(asset, data)
+            self._published[(id(board), asset)] = data["revision"]
         return info
 
     def attach(self, board: LiveBoard) -> MqttPublisher:

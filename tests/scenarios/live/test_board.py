@@ -151,6 +151,8 @@ def test_counters_quarantine_reconnects_latency_parameters_recommendation():
     assert state["calibration_version"] == 4 and state["ready"]
     est = board.asset_estimates("M1")
     assert est["parameters"]["thermal_resistance_housing_ambient"]["upper"] == 0.08
+    assert est["revision"] == board.estimates_revision("M1") == 2  # one parameter point, one calibration change
+    assert board.estimates_revision("P9") == 0
 
 
 def test_concurrent_writers_and_readers_lose_nothing():

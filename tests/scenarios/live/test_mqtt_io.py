@@ -119,7 +119,17 @@ def test_retained_state_and_estimates_reach_a_late_subscriber(broker, board):
                                                                 "lower": 350.6, "upper": 351.8, "unit": "K"}
             est = late.json_on(f"{PREFIX}/M1/twin/estimates")[0]
             assert est["parameters"]["thermal_resistance_housing_ambient"]["lower"] == 0.07
+            assert est["calibration_version"] == 3 and est["revision"] == 2
             assert late.on(f"{PREFIX}/twin/status")[0][1:] == (b"online", 1, True)
+            # the state goes out at every update, the estimates only when they changed
+            for _ in range(3):
+                pub.publish_board(board, "M1")
+            board.record_parameter("M1", "thermal_resistance_housing_ambient", 1.78e9 + 60, 0.076, 0.072, 0.08)
+            pub.publish_board(board, "M1").wait_for_publish(5)
+            wait_until(lambda: len(late.on(f"{PREFIX}/M1/twin/state")) == 5, 5, "four more states")
+            wait_until(lambda: len(late.on(f"{PREFIX}/M1/twin/estimates")) == 2, 5, "one more estimates message")
+            assert late.json_on(f"{PREFIX}/M1/twin/estimates")[1]["parameters"][
+                "thermal_resistance_housing_ambient"]["value"] == 0.076
         finally:
             late.close()
 
