@@ -77,6 +77,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from calibration.data import CalibrationData
 from calibration.record import CalibrationRecord
 from scenarios.live.audit import AuditLog, jsonable, mlflow_mirror
 from scenarios.tracking.lineage import ROLE
@@ -497,6 +498,10 @@ class Governor:
                                          f"string, got {type(secret).__name__}")
             self._secret(name)  # a missing env var or file fails now, not at the first command
         for policy in self.policies:
+            if isinstance(policy, ApprovalPolicy) and not self._approvers:
+                raise ConfigurationError(f"an approval policy for {list(policy.parameters)} needs approvers, but none "
+                                         f"is configured (nobody could approve); add approvers: {{<name>: "
+                                         f"{{token_env: <VAR>}}}}")
             unknown = [a for a in getattr(policy, "approvers", []) if a not in self._approvers]
             if unknown:
                 raise ConfigurationError(f"approval policy names approvers {unknown} that are not configured "
@@ -602,6 +607,11 @@ class Governor:
                                      f"{sorted(MODELS)}; the governor simulates library models only")
         if not isinstance(reason, str) or not reason:
             raise ConfigurationError("propose() needs a reason (why the refit was made), e.g. the drift alarm")
+        try:
+            _timestamp(record.window["end"])
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError(f"record {record.record_id} has no usable window end ({record.window.get('end')!r}"
+                                     f"); the governor needs the fit window to judge on the window after it") from None
         why_extra = ""
         details = {}
         if diagnosis is not None:
@@ -652,6 +662,10 @@ class Governor:
         policy's burn-in.  *evidence*: channels outside *data* (e.g. a sensor the model does not predict) whose
         residuals the caller found improved on the same window; they count for :class:`CorroborationPolicy`.
         """
+        if not isinstance(data, CalibrationData):
+            raise ConfigurationError(f"evaluate_shadow() takes a calibration.CalibrationData window, got "
+                                     f"{type(data).__name__}; cut it with CalibrationData.from_frame(frame, spec, "
+                                     f"outputs=..., start=..., end=...)")
         if self._challenger is None:
             raise GovernanceError("there is no challenger in shadow to evaluate; propose(record) a refit first")
         record, champion = self._challenger["record"], self.champion

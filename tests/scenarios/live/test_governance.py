@@ -342,7 +342,12 @@ def test_policies_and_approvers_come_from_plain_dicts(tmp_path, secrets):
     with pytest.raises(ConfigurationError, match="literal token"):
         Governor.from_config({"approvers": {"alice": {"token": "plain-text"}}})
     with pytest.raises(ConfigurationError, match="not configured"):
-        Governor.from_config({"policies": [{"type": "approval", "parameters": [R], "approvers": ["carol"]}]})
+        Governor.from_config({"policies": [{"type": "approval", "parameters": [R], "approvers": ["carol"]}],
+                              "approvers": secrets})
+    with pytest.raises(ConfigurationError, match="nobody could approve"):
+        Governor.from_config({"policies": [{"type": "approval", "parameters": [R]}]})
+    with pytest.raises(ConfigurationError, match="CalibrationData"):
+        Governor().evaluate_shadow(pd.DataFrame())
     with pytest.raises(ConfigurationError, match="unknown keys"):
         Governor.from_config({"polices": []})
 
