@@ -4,6 +4,7 @@
   FMI headers fmpy ships (``fmpy/c-code``); state events, get/setFMUstate.
 * ``feedthrough3.fmu`` - FMI 3.0 Co-Simulation from ``sources/feedthrough3.c`` (+ ``fmi3_stubs.c``): y = gain u
   (direct feedthrough), an integral (no feedthrough), fixed internal step 1 ms, hang / crash on request.
+* ``dahlquist2.fmu`` - FMI 2.0 Co-Simulation from ``sources/dahlquist2.c``: x' = -k x stepped exactly, no FMU state.
 * ``thermal_mass.fmu`` / ``thermal_mass_nostate.fmu`` - FMI 2.0 Co-Simulation built by pythonfmu from
   ``sources/thermal_mass.py``, with and without get/setFMUstate; units and ranges added to the description.
 * ``ramp_source.fmu`` - FMI 2.0 Co-Simulation by pythonfmu: signal = slope t.
@@ -79,6 +80,7 @@ def fmus(tmp_path_factory):
     out = {
         "bouncing_ball2": _gcc(folder, "bouncing_ball2", ["bouncing_ball2.c"], "linux64"),
         "feedthrough3": _gcc(folder, "feedthrough3", ["feedthrough3.c", "fmi3_stubs.c"], "x86_64-linux"),
+        "dahlquist2": _gcc(folder, "dahlquist2", ["dahlquist2.c"], "linux64"),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -98,3 +98,14 @@ def test_lineage_names_hash_version_guid_and_tool(fmus):
     assert lineage["fmu.generation_tool"] == "twinbench tests (gcc)"
     assert len(lineage["fmu.sha256"]) == 64 and lineage["fmu.file"] == "feedthrough3.fmu"
     assert read_fmu(fmus["thermal_mass"]).lineage()["fmu.generation_tool"].startswith("PythonFMU")
+
+
+def test_c_co_simulation_fmu_is_exact_at_every_communication_point(fmus):
+    with FmuComponent(fmus["dahlquist2"], parameters={"k": 2.0, "x0": 3.0}) as comp:
+        assert not comp.can_snapshot
+        comp.initialize()
+        values = [comp.outputs()[0]]
+        for k in range(100):
+            comp.step(0.01 * k, 0.01)
+            values.append(comp.outputs()[0])
+        np.testing.assert_allclose(values, 3.0 * np.exp(-2.0 * 0.01 * np.arange(101)), rtol=1e-12)
