@@ -61,6 +61,7 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _TWO53 = 1.0 / 9007199254740992.0
+_NOISE_BLOCK = 64  # steps whose normals are drawn at once (an even count: Box-Muller gives pairs)
 
 
 # ------------------------------------------------------------------------------------------------ kernels
@@ -98,28 +99,27 @@ def _standard_normal(state, out):
 
 
 @njit(cache=True, parallel=True)
-def _time_of_event(x0, p, u, sigma, seeds, ev_out, ev_level, ev_dir, horizon, max_step, toe, status, x_end):
+def _time_of_event(x0, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_dir, horizon, max_step, toe, status,
+                   x_end):
     """Times of event ``toe[n, m]`` [s] of *n* samples for *m* thresholds, one ``prange`` iteration per sample.
 
     ``status[i, j]``: 0 censored at the horizon (``toe = inf``), 1 crossed, 2
     met at the start (``toe = 0``), 3 the states became non-finite (``toe = nan``).
     ``x_end[i]`` is the state where sample *i* stopped (all events met, the horizon
-    or the last finite state).
+    or the last finite state).  Noise is drawn for the states *noisy_states* only.
     """
     n = x0.shape[0]
     m = ev_out.shape[0]
     n_steps = step_count(0.0, horizon, max_step)
-    noisy = False
-    for k in range(sigma.shape[1]):
-        for i in range(sigma.shape[0]):
-            if sigma[i, k] != 0.0:
-                noisy = True
+    n_noisy = noisy_states.shape[0]
     for i in prange(n):
         x = load_row(x0, i, N_STATES)
         pa = load_row(p, i, N_PARAMS)
         ua = load_row(u, i, N_INPUTS)
         g = np.empty(m)
         noise = np.zeros((1, N_STATES))
+        draws = np.empty(_NOISE_BLOCK * n_noisy)  # normals for _NOISE_BLOCK steps at a time (Box-Muller pairs)
+        used = draws.shape[0]
         state = seeds[i]
         y = output(x, pa, ua)
         left = 0
@@ -139,10 +139,13 @@ def _time_of_event(x0, p, u, sigma, seeds, ev_out, ev_level, ev_dir, horizon, ma
                 break
             h = max_step if k < n_steps - 1 else horizon - t
             xt = rk4_step(x, pa, ua, ua, ua, h)
-            if noisy:
-                state = _standard_normal(state, noise[0])
-                for s in range(N_STATES):
-                    noise[0, s] *= sigma[i, s]
+            if n_noisy > 0:
+                if used == draws.shape[0]:
+                    state = _standard_normal(state, draws)
+                    used = 0
+                for q in range(n_noisy):
+                    noise[0, noisy_states[q]] = draws[used + q] * sigma[i, noisy_states[q]]
+                used += n_noisy
                 xt = combine1(xt, math.sqrt(h), 1.0, load_row(noise, 0, N_STATES))
             if first_nonfinite(xt) >= 0:
                 for j in range(m):
@@ -351,8 +354,9 @@ def time_of_event(model: Model, states, params, events, *, horizon: float, input
     status = np.empty((n, len(events)), dtype=np.int8)
     x_end = np.empty_like(x)
     kernels = model.kernels(stepper)
-    kernels._time_of_event(x, p, u, sigma, seeds, ev_out, ev_level, ev_dir, float(horizon), float(stepper.max_step),
-                           toe, status, x_end)
+    noisy_states = np.flatnonzero(np.any(sigma != 0.0, axis=0)).astype(np.int64)
+    kernels._time_of_event(x, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_dir, float(horizon),
+                           float(stepper.max_step), toe, status, x_end)
     if np.any(status == DIVERGED):
         a, j = map(int, np.argwhere(status == DIVERGED)[0])
         raise DivergenceError(
