@@ -400,9 +400,9 @@ class FmuComponent:
         groups: dict[str, tuple[list, list]] = {}
         for name, value in values.items():
             var = self.description.variable(name)
-            refs, vals = groups.setdefault(var.type, ([], []))
+            refs, vals = groups.setdefault(_accessor(var.type, self.fmi3), ([], []))
             refs.append(var.value_reference)
-            vals.append(value.encode() if isinstance(value, str) and not self.fmi3 else value)
+            vals.append(value)
         for method, (refs, vals) in groups.items():
             setter = getattr(self._fmu, "set" + method, None)
             if setter is None:
@@ -412,7 +412,7 @@ class FmuComponent:
     def _get_values(self, variables) -> list:
         out = []
         for var in variables:
-            getter = getattr(self._fmu, "get" + var.type)
+            getter = getattr(self._fmu, "get" + _accessor(var.type, self.fmi3))
             out.append(getter([var.value_reference])[0])
         return out
 
@@ -426,6 +426,13 @@ class FmuComponent:
     def __repr__(self) -> str:
         return (f"FmuComponent({self.name!r}, {self.interface}, FMI {self.description.fmi_version}, "
                 f"t = {self.time} s)")
+
+
+def _accessor(fmi_type: str, fmi3: bool) -> str:
+    """The fmpy get/set method suffix of an FMI type (enumerations travel as integers)."""
+    if fmi_type == "Enumeration":
+        return "Int64" if fmi3 else "Integer"
+    return fmi_type
 
 
 def _as_float(value) -> float:
