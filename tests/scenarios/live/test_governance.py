@@ -451,3 +451,31 @@ def test_champions_are_registered_and_the_registry_follows_promotion_and_rollbac
     back = gov.rollback("operator asked")
     assert "registry_error" not in back["details"] and int(registry.version(CHAMPION).version) == 1
     assert first["details"]["registry_version"] == 1
+
+
+@pytest.mark.filterwarnings("ignore::sim.exceptions.IdentifiabilityWarning")  # R_ha and C_h on a short refit
+def test_the_chain_drift_refit_shadow_promotion(tmp_path, fouling):
+    """A CUSUM alarm on the winding residuals after the fouling step, a refit on the data since the change
+    point, the refit judged on the hours after its window and promoted; the audit names the alarm."""
+    from calibration import DriftRecalibration
+
+    frame = fouling["frame"]
+    drift = DriftRecalibration(LeastSquaresCalibrator([R, C]), window_s=6 * 3600.0, block_s=600.0,
+                               output="winding_temperature").fit(MOTOR_THERMAL, window(frame, 0, 12))
+    refits = drift.events_[drift.events_["action"] == "refit"]
+    assert len(refits) >= 1
+    event = refits.iloc[-1]
+    record = drift.calibrator_.record_
+    assert record.record_id == event["record_id"] and record.params()[R] == pytest.approx(BASE[R] * 1.3, rel=0.05)
+    gov = governor(tmp_path, [{"type": "improvement", "margin": 0.05}, {"type": "corroboration", "min_channels": 1}])
+    gov.propose(fouling["champion"], reason="initial calibration")
+    gov.propose(record, reason=f"drift alarm: {event['reason']}",
+                diagnosis={"best": "fouling", "strength": "strong", "onset": event["onset"]})
+    end = pd.Timestamp(record.window["end"])
+    after = CalibrationData.from_frame(frame, SPEC, outputs=["winding_temperature"],
+                                       start=end + pd.Timedelta(seconds=1), end=end + pd.Timedelta(hours=3))
+    decision = gov.evaluate_shadow(after)
+    assert decision["outcome"] == "promoted" and gov.champion is record
+    proposed = [e for e in audited(tmp_path) if e["action"] == "proposed"][0]
+    assert event["reason"] in proposed["why"] and proposed["details"]["diagnosis"]["best"] == "fouling"
+    assert proposed["window"]["end"] == record.window["end"]
