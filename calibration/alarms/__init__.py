@@ -38,9 +38,9 @@ from calibration.alarms.logic import SEVERITIES, Alarm, AlarmEvent, AlarmLogic, 
 from calibration.alarms.normal import PCADetector
 from calibration.alarms.quality import QualityMonitor
 from calibration.alarms.residual import ResidualDetector
-from calibration.alarms.scoring import NAB_PROFILES, nab_score, pointwise_scores, rising_edges
+from calibration.alarms.scoring import NAB_PROFILES, nab_score, pointwise_scores, rising_edges, state_changes
 from calibration.alarms.threshold import binomial_interval, calibrate_threshold
 
 __all__ = ["NAB_PROFILES", "SEVERITIES", "Alarm", "AlarmEvent", "AlarmLogic", "PCADetector", "QualityMonitor",
            "ResidualDetector", "binomial_interval", "calibrate_threshold", "explain_diagnosis", "nab_score",
-           "pointwise_scores", "rising_edges"]
+           "pointwise_scores", "rising_edges", "state_changes"]

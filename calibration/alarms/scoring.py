@@ -17,7 +17,9 @@ later detections in the same window count nothing; a window without detection co
 outside windows and tails costs ``A_fp``.  The score is normalized,
 ``100 (S - S_null) / (S_perfect - S_null)`` with ``S_null = N A_fn`` (never detect) and ``S_perfect = N A_tp``,
 summed over files before normalizing.  Detections are change points, not alarm states: give the samples where
-an alarm was raised (:func:`rising_edges` of an alarm mask).  Profiles (``A_tp``, ``A_fp``, ``A_fn``):
+the alarm state changes (:func:`state_changes`: raised or cleared, SKAB's ``|diff|`` of the predicted labels,
+since its labels mark both where an anomaly starts and where it ends) or only where it was raised
+(:func:`rising_edges`).  SKAB's own evaluation uses a window of 30 s.  Profiles (``A_tp``, ``A_fp``, ``A_fn``):
 ``standard`` (1, -0.11, -1), ``reward_low_FP`` (1, -0.22, -1), ``reward_low_FN`` (1, -0.11, -2).
 
 References: A. Lavin and S. Ahmad, "Evaluating real-time anomaly detection algorithms - the Numenta Anomaly
@@ -32,7 +34,7 @@ import numpy as np
 
 from sim.exceptions import ConfigurationError
 
-__all__ = ["NAB_PROFILES", "nab_score", "pointwise_scores", "rising_edges"]
+__all__ = ["NAB_PROFILES", "nab_score", "pointwise_scores", "rising_edges", "state_changes"]
 
 #: (A_tp, A_fp, A_fn) per NAB profile.
 NAB_PROFILES = {"standard": (1.0, -0.11, -1.0), "reward_low_FP": (1.0, -0.22, -1.0),
@@ -87,6 +89,13 @@ def rising_edges(alarm) -> np.ndarray:
     return a & ~np.r_[False, a[:-1]]
 
 
+def state_changes(alarm) -> np.ndarray:
+    """True where an alarm mask changes (raised or cleared; an alarm on at the first sample counts): the change
+    points the SKAB evaluation reads from predicted labels (``|diff|``, first value = the first label)."""
+    a = np.asarray(alarm).astype(bool).ravel()
+    return a ^ np.r_[False, a[:-1]]
+
+
 def _nab_raw(cps, det, window, a_tp, a_fp, a_fn):
     n = det.size
     starts = np.flatnonzero(cps)
@@ -116,7 +125,7 @@ def nab_score(changepoints, detections, *, window: int, profiles=None) -> dict:
     changepoints : array_like of bool, or a list of them (one per file)
         True at each true change point.
     detections : array_like of bool, or a list of them
-        True at each detection (e.g. :func:`rising_edges` of the alarm state).
+        True at each detection (:func:`state_changes` or :func:`rising_edges` of the alarm state).
     window : int
         Window length after each change point [samples].
     profiles : sequence of str, optional

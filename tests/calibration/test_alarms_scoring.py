@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from calibration.alarms import NAB_PROFILES, nab_score, pointwise_scores, rising_edges
+from calibration.alarms import NAB_PROFILES, nab_score, pointwise_scores, rising_edges, state_changes
 from sim.exceptions import ConfigurationError
 
 
@@ -70,3 +70,4 @@ def test_perfect_and_null_detectors_score_100_and_0_and_always_on_is_not_rewarde
     chatter = np.ones(300, dtype=bool)  # an alarm flag on every sample, read as detections
     assert nab_score(cps, chatter, window=30)["standard"]["score"] < 0
     assert list(np.flatnonzero(rising_edges([0, 1, 1, 0, 1]))) == [1, 4]
+    assert list(np.flatnonzero(state_changes([1, 1, 0, 0, 1, 0]))) == [0, 2, 4, 5]  # SKAB's |diff|, first = label
