@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -75,6 +76,7 @@ __all__ = [
     "LiveBoard",
     "Operator",
     "SetpointEnvelope",
+    "jsonable",
     "parse_command",
     "run_command",
 ]
@@ -93,8 +95,35 @@ def _num(x) -> float | None:
     """A finite float, or None (JSON has no NaN)."""
     if x is None:
         return None
-    x = float(x)
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"value {x!r} must be a number (or None for unknown); fix: pass a float in the "
+                                 f"channel's SI unit") from None
     return x if math.isfinite(x) else None
+
+
+def jsonable(value: Any) -> Any:
+    """*value* as strict JSON data for the wire: numpy scalars and arrays, tuples and sets converted, a
+    non-finite float becomes None (``null``: JSON has no NaN), timestamps ISO 8601 text, other objects their
+    ``str`` (a service callback's result may hold any of them)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset, deque)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _time(t) -> float:
@@ -1074,7 +1103,7 @@ def run_command(verb: str | None, payload: bytes | str | Mapping[str, Any], *, p
         else:
             raise CommandRefused(f"{command.verb}: this twin has no handler for {command.verb!r} commands; fix: "
                                  f"start the service with a command callback", kind="rejected")
-        out.update(accepted=True, result=result, reason="accepted")
+        out.update(accepted=True, result=jsonable(result), reason="accepted")
     except CommandRefused as err:
         out.update(status=err.status, kind=err.kind, reason=err.reason)
     except TwinbenchError as err:

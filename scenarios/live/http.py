@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.exceptions import ConfigurationError, TwinbenchError
-from scenarios.live.board import Command, CommandPolicy, LiveBoard, run_command
+from scenarios.live.board import Command, CommandPolicy, LiveBoard, jsonable, run_command
 
 __all__ = ["PAGE_DIR", "LiveHttpServer", "create_app"]
 
@@ -139,7 +139,7 @@ def create_app(board: LiveBoard, *, policy: CommandPolicy | None = None,
                     payload["token"] = auth[7:].strip()
         result = await run_in_threadpool(run_command, verb, payload, policy=policy, handler=on_command,
                                          board=board, logger=logger, via="http")
-        return JSONResponse(_jsonable(result), status_code=result["status"], headers=nocache)
+        return JSONResponse(jsonable(result), status_code=result["status"], headers=nocache)
 
     async def page(request: Request):
         return FileResponse(PAGE_DIR / "index.html", headers=nocache)
@@ -149,15 +149,6 @@ def create_app(board: LiveBoard, *, policy: CommandPolicy | None = None,
               Route("/api/command", command, methods=["POST"]), Route("/", page),
               Mount("/static", StaticFiles(directory=PAGE_DIR), name="static")]
     return Starlette(routes=routes)
-
-
-def _jsonable(value):
-    """*value* as strict JSON data (a handler's result may hold NaN or objects: they become null or text)."""
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
 
 
 class LiveHttpServer:

@@ -44,7 +44,7 @@ from typing import Any
 
 from sim.exceptions import ConfigurationError, TelemetryError
 from sim.telemetry.sources.mqtt import MqttSecurity
-from scenarios.live.board import Command, CommandPolicy, LiveBoard, run_command
+from scenarios.live.board import Command, CommandPolicy, LiveBoard, jsonable, run_command
 
 __all__ = ["MqttCommands", "MqttPublisher", "mqtt_settings", "to_json"]
 
@@ -52,13 +52,11 @@ _KINDS = ("state", "estimates", "alarms", "advice", "decisions")
 
 
 def to_json(value: Any) -> bytes:
-    """Strict JSON bytes (no NaN: null; objects JSON does not know: their text)."""
+    """Strict JSON bytes of *value* (see :func:`scenarios.live.board.jsonable`: no NaN, no unknown objects)."""
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError):
-        text = json.dumps(value, default=str, separators=(",", ":"))
-        return json.dumps(json.loads(text.replace("NaN", "null").replace("-Infinity", "null")
-                                     .replace("Infinity", "null")), allow_nan=False).encode("utf-8")
+        return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def _check_level(value: str, what: str) -> str:

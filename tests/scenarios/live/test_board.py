@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sim.exceptions import ConfigurationError, TwinbenchError
 from scenarios.live.board import (COMMAND_VERBS, CommandPolicy, CommandRefused, LiveBoard, Operator,
-                                  SetpointEnvelope, parse_command)
+                                  SetpointEnvelope, jsonable, parse_command, run_command)
 
 
 class Clock:
@@ -286,3 +286,19 @@ def test_board_from_config_and_bad_input_name_the_fix():
     with pytest.raises(ConfigurationError, match="must be an int"):
         board.set_calibration_version("M1", "v3")
     assert board.snapshot()["channels"] == []  # nothing half-written
+
+
+def test_run_command_results_are_strict_json():
+    import numpy as np
+
+    board = LiveBoard()
+    policy = CommandPolicy([Operator("alice", frozenset({"whatif"}))])
+    result = run_command("whatif", b'{"user": "alice", "asset": "M1", "actions": ["a"]}', policy=policy, board=board,
+                         handler=lambda c: {"kpi": np.float64("nan"), "n": np.int64(3), "arr": np.array([1.5, np.inf]),
+                                            "explanation": "NaN in the input", "when": (1, 2)})
+    assert result["accepted"] and result["result"] == {"kpi": None, "n": 3, "arr": [1.5, None],
+                                                       "explanation": "NaN in the input", "when": [1, 2]}
+    json.dumps(result, allow_nan=False)
+    assert jsonable({1: {2.0, 3.0}}) in ({"1": [2.0, 3.0]}, {"1": [3.0, 2.0]})
+    with pytest.raises(ConfigurationError, match="must be a number"):
+        board.record_sample("M1", "x", 0.0, "hot")
