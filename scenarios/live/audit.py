@@ -381,3 +381,28 @@ def mlflow_mirror(tracker, run_id: str, *, prefix: str = "audit") -> Callable[[d
         tracker.log_metrics(run_id, metrics, step=seq)
 
     return mirror
+
+
+def main(argv=None) -> int:
+    """``python -m scenarios.live.audit LOG [LOG ...]``: verify audit logs; exit status 1 at the first bad one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m scenarios.live.audit",
+                                     description="Verify hash-chained audit logs (and their .head files).")
+    parser.add_argument("logs", nargs="+", help="audit log files (JSON lines)")
+    args = parser.parse_args(argv)
+    for path in args.logs:
+        if not Path(path).is_file():
+            print(f"MISSING {path}: no such file")
+            return 2
+        try:
+            count = verify_file(path)
+        except AuditChainError as err:
+            print(f"BROKEN {path}: line {err.line}: {err.reason}")
+            return 1
+        print(f"ok {path}: {count} entries")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through main() in the tests
+    raise SystemExit(main())

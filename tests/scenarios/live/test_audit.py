@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenarios.live.audit import (ENTRY_KEYS, GENESIS_HASH, AuditChainError, AuditLog, canonical_json, entry_hash,
-                                  verify_file)
+                                  main, verify_file)
 from sim.exceptions import ConfigurationError, TwinbenchError
 
 N = 6
@@ -200,3 +200,13 @@ def test_bad_entries_are_refused_and_a_failing_mirror_does_not_lose_the_entry(tm
     log.append(action="promoted", what="x", why="y")
     assert seen == [0] and log.mirror_errors == 1 and "server down" in log.last_mirror_error
     assert log.verify() == 1
+
+
+def test_the_command_line_verifies_logs(tmp_path, capsys):
+    path = tmp_path / "audit.jsonl"
+    fill(path, n=3)
+    assert main([str(path)]) == 0 and "3 entries" in capsys.readouterr().out
+    raw = lines(path)
+    write(path, [raw[0], raw[2], raw[1]])
+    assert main([str(path)]) == 1 and "line 2" in capsys.readouterr().out
+    assert main([str(tmp_path / "none.jsonl")]) == 2
