@@ -151,6 +151,26 @@ function renderAlarms(s) {
   }
 }
 
+function renderDecisions(s) {
+  const body = document.querySelector("#decisions tbody");
+  body.replaceChildren();
+  const rows = s.decisions.slice(0, 10);
+  if (!rows.length) {
+    const tr = el("tr"); tr.appendChild(el("td", {colspan: 6, class: "muted"}, "no decisions yet")); body.appendChild(tr);
+    return;
+  }
+  for (const d of rows) {
+    const tr = el("tr", {class: "decision decision-" + d.decision});
+    tr.appendChild(el("td", {}, utc(d.t)));
+    tr.appendChild(el("td", {}, d.asset));
+    tr.appendChild(el("td", {}, d.kind));
+    tr.appendChild(el("td", {}, d.version === null ? "–" : "v" + d.version));
+    tr.appendChild(el("td", {class: "decision-text"}, d.decision));
+    tr.appendChild(el("td", {class: "reason-text"}, d.reason));
+    body.appendChild(tr);
+  }
+}
+
 function renderChannels(s) {
   const box = document.getElementById("channels");
   box.replaceChildren();
@@ -194,7 +214,7 @@ async function refresh() {
     const response = await fetch("/api/state?points=600", {cache: "no-store"});
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const s = await response.json();
-    renderStatus(s); renderRecommendation(s); renderAlarms(s); renderChannels(s); renderParameters(s);
+    renderStatus(s); renderRecommendation(s); renderAlarms(s); renderDecisions(s); renderChannels(s); renderParameters(s);
     renderCounters(s);
     document.body.setAttribute("data-rendered", String(s.time));
   } catch (err) {

@@ -55,6 +55,8 @@ def board():
     board.set_recommendation("M1", "Reduce line speed by 10 % until 16:00", action="speed_down_10",
                              why="hot afternoon: trips the filler motor at 15:20 otherwise", t=T0 + 900)
     board.set_calibration_version("M1", 7, "champion")
+    board.record_decision("M1", "promotion", "approved", "challenger RMSE 0.31 K vs champion 0.52 K on the next window",
+                          version=7, t=T0 + 800)
     board.set_source(True, 0.5)
     return board
 
@@ -75,6 +77,7 @@ def test_page_in_headless_chromium_shows_the_board(board, tmp_path):
     assert re.search(r'<tr class="alarm sev-high" data-id="1" data-state="unacknowledged">', dom)
     assert "Reduce line speed by 10 % until 16:00" in dom and "hot afternoon: trips the filler motor" in dom
     assert "M1 v7 (champion)" in dom and 'class="pill ready"' in dom
+    assert "challenger RMSE 0.31 K vs champion 0.52 K on the next window" in dom and 'decision-approved' in dom
     # measured, twin and band drawn for both channels; the band is closed, lines have one point per sample
     for key in ("M1/winding_temperature", "P2/flow"):
         svg = re.search(rf'<svg class="chart"[^>]*data-key="{re.escape(key)}">(.*?)</svg>', dom, re.S).group(1)
