@@ -99,11 +99,16 @@ def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
     if monitors is None:
         from scenarios.live.monitor import build_monitors
 
-        monitors = build_monitors(cfg, model=model, layout=layout, channel_map=getattr(feed, "channel_map", None))
+        monitors = build_monitors(cfg, model=model, layout=layout, channel_map=_channel_map(feed),
+                                  channels=feed.channels)
     ck = cfg.checkpoint
     return LiveService(feed, tracker, layout, monitors=monitors, board=board,
                        checkpoint_path=None if ck.path is None else _path(ck.path), checkpoint_every=ck.every_rows,
-                       block_rows=cfg.block_rows)
+                       block_rows=cfg.block_rows, tick_s=cfg.tick_s)
+
+
+def _channel_map(feed):
+    return getattr(feed, "channel_map", None) or getattr(getattr(feed, "live", None), "map", None)
 
 
 def stop_on_signals(stop: threading.Event):

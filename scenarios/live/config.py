@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from scenarios.config import TelemetryConfig, register_configs as register_job_configs
+from scenarios.config import TelemetryConfig, WhatIfConfig, register_configs as register_job_configs
+from scenarios.reference.line_config import LineConfig
 
 __all__ = ["SOURCE_KINDS", "CheckpointConfig", "DetectionConfig", "FilterConfig", "HttpConfig", "LiveConfig", "MqttOutConfig",
            "RecalibrationConfig", "ShardConfig", "SourceConfig", "WhatIfNowConfig", "register_live_configs"]
@@ -94,14 +95,11 @@ class RecalibrationConfig:
 
 @dataclass
 class WhatIfNowConfig:
-    """What-if from the live twin's current state (scenarios.whatif, forked from a snapshot)."""
+    """When to fork the what-if (the ``whatif`` group: actions, horizon, replications) from the live twin."""
 
     final: bool = True  # at the end of the run
     every_h: Optional[float] = None  # on a schedule, in source time (null: only at the end and on request)
-    horizon_h: float = 24.0
-    warmup_h: float = 2.0
-    replications: int = 3
-    actions: List[str] = field(default_factory=lambda: ["as_is", "slow_filler"])
+    stations: List[str] = field(default_factory=lambda: ["filler"])  # line stations whose motor the twin tracks
 
 
 @dataclass
@@ -130,16 +128,19 @@ class ShardConfig:
 @dataclass
 class LiveConfig:
     telemetry: TelemetryConfig = MISSING
+    line: LineConfig = MISSING
+    whatif: WhatIfConfig = MISSING
     source: SourceConfig = field(default_factory=SourceConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     recalibration: RecalibrationConfig = field(default_factory=RecalibrationConfig)
-    whatif: WhatIfNowConfig = field(default_factory=WhatIfNowConfig)
+    whatif_now: WhatIfNowConfig = field(default_factory=WhatIfNowConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     mqtt_out: MqttOutConfig = field(default_factory=MqttOutConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
     block_rows: int = 256
+    tick_s: float = 900.0  # source-time grid on which monitors act (diagnosis, refit, shadow verdicts) [s]
     max_rows: Optional[int] = None  # stop after this many rows (null: at the end of the source / on a signal)
     seed: int = 2026
     timeline: bool = True  # print the timeline at the end

@@ -1,10 +1,488 @@
-"""Monitors of the living twin: what runs on every block after the filter (see :func:`build_monitors`)."""
+"""Monitors of the living twin: what runs after the filter - alarms, diagnosis and recalibration under governance,
+what-if from now.
+
+A monitor has ``on_block(service, stamps, values, innovations)`` (every segment of rows, after the filter) and
+may have ``on_tick(service, boundary)`` (called once when the source time crosses a multiple of the service's
+``tick_s``, before the first row past it), ``on_stop(service)``, ``state_dict()`` and ``load_state(d)``.  Actions
+that are not per sample (a diagnosis, a refit, a shadow verdict, a scheduled what-if) run on ticks only, so
+what the twin does never depends on how the source was cut into blocks - a resumed run and an uninterrupted
+one make the same decisions at the same source times.
+
+* :class:`AlarmMonitor` - the first ``normal_h`` hours are the normal window: a
+  :class:`calibration.alarms.ResidualDetector` is fitted there on ``residual / spread`` of every channel (full
+  covariance, threshold at ``false_alarm_rate``), then every sample is scored and
+  :class:`calibration.alarms.AlarmLogic` raises and clears alarms with their onsets.
+* :class:`RecalibrationMonitor` - the governed calibration is the motor's thermal model
+  (:data:`sim.physics.MOTOR_THERMAL`, what the main job and the what-if use).  At the end of the normal window
+  it is fitted and becomes the first champion.  After an alarm, once ``window_h`` of data since the onset are
+  in, the reference diagnosis ranks strainer fouling / ambient load / sensor drift / no fault
+  (:func:`scenarios.reference.diagnosis.diagnose_reference`), the thermal model is refitted on that window and
+  proposed to the :class:`~scenarios.live.governance.Governor`; ``shadow_h`` later the challenger is judged on
+  the next window and promoted (the twin takes its parameters) or rejected.  A fit that fails leaves the
+  champion in place and the timeline says why.
+"""
 
 from __future__ import annotations
 
-__all__ = ["build_monitors"]
+import logging
+
+import numpy as np
+import pandas as pd
+
+from sim.exceptions import TwinbenchError
+
+__all__ = ["AlarmMonitor", "RecalibrationMonitor", "RowBuffer", "WhatIfMonitor", "build_monitors"]
+
+log = logging.getLogger("twinbench.live")
+NS = 1_000_000_000
+HOUR_NS = 3600 * NS
 
 
-def build_monitors(cfg, *, model, layout, channel_map=None) -> list:
-    """The monitors a ``live`` config asks for."""
-    return []
+class RowBuffer:
+    """The most recent rows of the feed (``keep_ns`` of source time), for windows of data."""
+
+    def __init__(self, channels, keep_ns: int):
+        self.channels, self.keep_ns = tuple(channels), int(keep_ns)
+        self.stamps = np.zeros(0, np.int64)
+        self.values = np.zeros((0, len(self.channels)))
+
+    def add(self, stamps, values) -> None:
+        self.stamps = np.concatenate([self.stamps, stamps])
+        self.values = np.concatenate([self.values, values])
+        keep = self.stamps > self.stamps[-1] - self.keep_ns
+        if not keep.all():
+            self.stamps, self.values = self.stamps[keep], self.values[keep]
+
+    def frame(self, start_ns: int, end_ns: int) -> pd.DataFrame:
+        """Rows with ``start_ns <= stamp <= end_ns`` as a wide SI frame (UTC index)."""
+        sel = (self.stamps >= start_ns) & (self.stamps <= end_ns)
+        return pd.DataFrame(self.values[sel], index=pd.to_datetime(self.stamps[sel], utc=True),
+                            columns=list(self.channels))
+
+    def state_dict(self) -> dict:
+        return {"stamps": self.stamps.copy(), "values": self.values.copy()}
+
+    def load_state(self, state: dict) -> None:
+        self.stamps, self.values = np.asarray(state["stamps"]), np.asarray(state["values"])
+
+
+# --------------------------------------------------------------------------------------------------- alarms
+class AlarmMonitor:
+    """Alarms on the filter's standardized innovations (see the module docstring)."""
+
+    def __init__(self, *, assets, channels, normal_rows: int, false_alarm_rate: float = 0.001,
+                 smoothing: float | None = 0.05, covariance: str = "full", min_on: int = 5, min_off: int = 60):
+        self.assets, self.channels = list(assets), list(channels)
+        self.normal_rows = int(normal_rows)
+        self.settings = {"false_alarm_rate": false_alarm_rate, "smoothing": smoothing, "covariance": covariance}
+        self.logic_settings = {"min_on": int(min_on), "min_off": int(min_off)}
+        self.detector = None
+        self.logic = None
+        self._normal: list[np.ndarray] = []
+        self.raised: list = []  # alarm events not yet taken by the recalibration
+
+    def _collected(self) -> int:
+        return sum(z.shape[1] for z in self._normal)
+
+    def on_block(self, service, stamps, values, inn) -> None:
+        z = np.transpose(inn.normalized, (1, 0, 2))  # (A, k, m)
+        t = inn.stamps
+        if self.detector is None:
+            take = min(self.normal_rows - self._collected(), z.shape[1])
+            self._normal.append(z[:, :take])
+            z, t = z[:, take:], t[take:]
+            if self._collected() < self.normal_rows:
+                return
+            self._fit(service, int(inn.stamps[take - 1]) if take else int(inn.stamps[0]))
+            if not t.size:
+                return
+        stat = self.detector.statistic(z)
+        contrib = self.detector.contributions(z)
+        for event in self.logic.update(t / NS, stat, contrib):
+            self._event(service, event)
+
+    def _fit(self, service, stamp: int) -> None:
+        from calibration.alarms import AlarmLogic, ResidualDetector
+
+        X = np.concatenate(self._normal, axis=1)
+        self._normal = []
+        self.detector = ResidualDetector(**self.settings).fit(X)
+        self.logic = AlarmLogic(self.detector.threshold_, assets=self.assets, channels=self.channels,
+                                **self.logic_settings)
+        service.timeline.add(stamp, "started", f"alarm detector calibrated on {X.shape[1]} normal samples: threshold "
+                             f"{', '.join(f'{v:.3g}' for v in self.detector.threshold_)} for a false-alarm rate of "
+                             f"{self.settings['false_alarm_rate']:g}", asset="")
+
+    def _event(self, service, event) -> None:
+        stamp = int(round(event.time * NS))
+        top = ", ".join(f"{c} {s:.0%}" for c, s in event.top_channels)
+        onset = pd.Timestamp(int(round(event.onset * NS)), tz="UTC").strftime("%m-%d %H:%M")
+        kind = {"raised": "alarm raised", "escalated": "alarm escalated", "cleared": "alarm cleared"}.get(event.kind)
+        if kind is None:
+            return
+        text = (f"{event.severity_name}: statistic {event.statistic:.3g} vs threshold {event.threshold:.3g}, "
+                f"onset {onset}Z" + (f"; channels {top}" if top else ""))
+        service.timeline.add(stamp, kind, text, asset=event.asset, alarm=event.alarm_id,
+                             onset=int(round(event.onset * NS)), severity=event.severity)
+        if event.kind == "raised":
+            self.raised.append({"asset": event.asset, "alarm": event.alarm_id, "time": stamp,
+                                "onset": int(round(event.onset * NS)), "channels": [c for c, _ in event.top_channels]})
+        board = service.board
+        if board is not None:
+            if event.kind == "cleared":
+                found = board.find_alarm(event.asset, "residual")
+                if found is not None:
+                    board.clear_alarm(found, t=event.time)
+            else:
+                board.raise_alarm(event.asset, "residual", severity=event.severity_name, explanation=text,
+                                  channel=event.top_channels[0][0] if event.top_channels else None, t=event.time)
+
+    def explain(self, asset: str, text: str) -> None:
+        if self.logic is not None:
+            self.logic.explain(asset, text)
+
+    def state_dict(self) -> dict:
+        return {"detector": None if self.detector is None else self.detector.state_dict(),
+                "logic": None if self.logic is None else self.logic.state_dict(),
+                "normal": [z.copy() for z in self._normal], "raised": list(self.raised)}
+
+    def load_state(self, state: dict) -> None:
+        from calibration.alarms import AlarmLogic, ResidualDetector
+
+        self.detector = None if state["detector"] is None else ResidualDetector.from_state(state["detector"])
+        self.logic = None if state["logic"] is None else AlarmLogic.from_state(state["logic"])
+        self._normal = list(state["normal"])
+        self.raised = list(state["raised"])
+
+
+# ------------------------------------------------------------------------------------------- recalibration
+THERMAL_PARAMETERS = ("thermal_resistance_housing_ambient", "heat_capacity_housing")
+
+
+class RecalibrationMonitor:
+    """Diagnosis and refit after an alarm, judged in shadow by the governor (see the module docstring).
+
+    Parameters
+    ----------
+    alarms : AlarmMonitor
+        Where alarm raises come from.
+    governor : scenarios.live.governance.Governor
+        Decides champion / challenger.
+    channels : sequence of str
+        The feed's channels (model variable names of one asset).
+    normal_ns, window_ns, shadow_ns : int
+        Normal window (the first champion's fit), data after an alarm's onset for diagnosis and refit, shadow
+        window [ns].
+    diagnose : bool
+        Run the reference diagnosis before the refit.
+    max_step : float
+        Integrator step of diagnosis and refit [s].
+    """
+
+    def __init__(self, alarms: AlarmMonitor, governor, *, channels, normal_ns: int, window_ns: int,
+                 shadow_ns: int, diagnose: bool = True, max_step: float = 1.0, asset: str = "twin"):
+        self.alarms, self.governor = alarms, governor
+        self.normal_ns, self.window_ns, self.shadow_ns = int(normal_ns), int(window_ns), int(shadow_ns)
+        self.diagnose, self.max_step, self.asset = bool(diagnose), float(max_step), asset
+        self.buffer = RowBuffer(channels, max(self.normal_ns, self.window_ns + self.shadow_ns) + 2 * HOUR_NS)
+        self.start = None
+        self.job: dict | None = None  # {"alarm", "onset", "fit_at", "shadow_at", "fit_end"}
+
+    def on_block(self, service, stamps, values, inn) -> None:
+        if self.start is None:
+            self.start = int(stamps[0])
+        self.buffer.add(stamps, values)
+
+    def on_tick(self, service, boundary: int) -> None:
+        if self.start is None:
+            return
+        now = int(self.buffer.stamps[-1])
+        if self.governor.champion is None and now >= self.start + self.normal_ns:
+            self._refit(service, self.start, now, reason="initial calibration on the normal window", initial=True)
+        for raised in self.alarms.raised:
+            if self.job is None and self.governor.champion is not None:
+                onset = max(raised["onset"], raised["time"] - self.window_ns)  # at most window_h before the raise
+                self.job = {"alarm": raised["alarm"], "onset": onset,
+                            "fit_at": max(onset + self.window_ns, raised["time"])}
+        self.alarms.raised = []
+        job = self.job
+        if job is None:
+            return
+        if "shadow_at" not in job and now >= job["fit_at"]:
+            self._respond(service, job, now)
+        elif "shadow_at" in job and now >= job["shadow_at"]:
+            self._shadow(service, job, now)
+
+    # ---------------------------------------------------------------------------------------- steps
+    def _respond(self, service, job, now) -> None:
+        start = job["onset"]
+        diagnosis = None
+        if self.diagnose:
+            from calibration.alarms import explain_diagnosis
+            from scenarios.reference.diagnosis import diagnose_reference
+
+            try:
+                diagnosis = diagnose_reference(self.buffer.frame(start, now), params=service.tracker.params_vector(),
+                                               max_step=self.max_step)
+            except TwinbenchError as err:
+                self._failed(service, now, err, start, "diagnosis")
+                self.job = None
+                return
+            text = explain_diagnosis(diagnosis, max_lines=1)
+            service.timeline.add(now, "diagnosis", f"{diagnosis.best} ({diagnosis.strength} evidence, runner-up "
+                                 f"{diagnosis.runner_up}) for alarm {job['alarm']}: {text}", asset=self.asset,
+                                 best=diagnosis.best, alarm=job["alarm"])
+            self.alarms.explain(self.asset, text)
+        record = self._refit(service, start, now, reason=f"alarm {job['alarm']}", diagnosis=diagnosis)
+        if record is None:
+            self.job = None
+            return
+        job.update(shadow_at=now + self.shadow_ns, fit_end=now)
+
+    def _refit(self, service, start, end, *, reason, diagnosis=None, initial=False):
+        from calibration import CalibrationData, LeastSquaresCalibrator
+        from sim.physics import MOTOR_THERMAL
+
+        champion = self.governor.champion
+        try:
+            data = CalibrationData.from_frame(self.buffer.frame(start, end), MOTOR_THERMAL.spec,
+                                              outputs=("winding_temperature",))
+            fit = LeastSquaresCalibrator(parameters=THERMAL_PARAMETERS, initial_states=("housing_temperature",),
+                                         max_step=self.max_step)
+            prior = {k: v for k, v in service.tracker.params_vector().items() if k in MOTOR_THERMAL.spec.names("params")}
+            record = fit.fit(MOTOR_THERMAL, data, params=prior).record_
+            decision = self.governor.propose(record, reason=reason, diagnosis=diagnosis)
+        except TwinbenchError as err:
+            self._failed(service, end, err, start, "refit")
+            return None
+        after = _intervals(record)
+        before = _intervals(champion) if champion is not None else {}
+        text = "; ".join(f"{n} {before[n]} -> {after[n]}" if n in before else f"{n} {after[n]}" for n in after)
+        service.timeline.add(end, "promoted" if initial else "recalibration",
+                             ("first champion: " if initial else f"challenger in shadow ({reason}): ") + text,
+                             asset=self.asset, decision=decision.get("id"), outcome=decision.get("outcome"))
+        if initial:
+            self._apply(service, record)
+        self._board_decision(service, decision, end)
+        return record
+
+    def _shadow(self, service, job, now) -> None:
+        from calibration import CalibrationData
+        from sim.physics import MOTOR_THERMAL
+
+        try:
+            data = CalibrationData.from_frame(self.buffer.frame(job["fit_end"] + 1, now), MOTOR_THERMAL.spec,
+                                              outputs=("winding_temperature",))
+            decision = self.governor.evaluate_shadow(data)
+        except TwinbenchError as err:
+            self._failed(service, now, err, job["fit_end"], "shadow evaluation")
+            self.job = None
+            return
+        outcome = decision.get("outcome")
+        kind = {"promoted": "promoted", "rejected": "rejected"}.get(outcome, "recalibration")
+        service.timeline.add(now, kind, f"{decision.get('what', '')}: {decision.get('why', '')}", asset=self.asset,
+                             decision=decision.get("id"), outcome=outcome)
+        if outcome == "promoted":
+            self._apply(service, self.governor.champion)
+        self._board_decision(service, decision, now)
+        self.job = None
+
+    def _apply(self, service, record) -> None:
+        service.tracker.set_twin_params(record.params())
+
+    def _failed(self, service, now, err, start, what) -> None:
+        window = {"start": pd.Timestamp(start, tz="UTC").isoformat(), "end": pd.Timestamp(now, tz="UTC").isoformat()}
+        decision = self.governor.calibration_failed(err, window)
+        service.timeline.add(now, "calibration failed", f"{what} failed, the champion stays: {err}", asset=self.asset,
+                             decision=decision.get("id"))
+        log.warning("%s failed, the champion stays: %s", what, err)
+
+    def _board_decision(self, service, decision, now) -> None:
+        if service.board is not None:
+            service.board.record_decision(self.asset, decision.get("action", "decision"), decision.get("outcome", ""),
+                                          decision.get("why", ""), t=now / NS)
+
+    # ----------------------------------------------------------------------------------- checkpoint
+    def state_dict(self) -> dict:
+        return {"buffer": self.buffer.state_dict(), "start": self.start, "job": None if self.job is None else
+                dict(self.job), "governor": self.governor.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.buffer.load_state(state["buffer"])
+        self.start, self.job = state["start"], state["job"]
+        self.governor.load_state(state["governor"])
+
+
+def _intervals(record) -> dict[str, str]:
+    out = {}
+    for name, p in record.parameters.items():
+        out[name] = f"{p['value']:.4g} [{p['ci_low']:.4g}, {p['ci_high']:.4g}]"
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- what-if
+class WhatIfMonitor:
+    """What-if from now: the line forked from the live twin's current state and calibrated posterior.
+
+    The fork takes the tracked motor states (winding and housing temperature) and the twin's thermal parameters
+    (the tracked ones drawn from the filter's posterior per replication, ``sample_posterior``), the ambient
+    cycle of the last 24 h of telemetry, and starts the line at the current source time
+    (:func:`scenarios.whatif.fork.calibrated_snapshot`); every action of the ``whatif`` group is replicated
+    from it (:func:`scenarios.whatif.run.run_whatif`), compared with the baseline and a recommendation made.
+
+    Parameters
+    ----------
+    spec : scenarios.specs.WhatIfSpec
+        Actions, horizon, replications, seed.
+    stations : sequence of str
+        The line stations whose motor the twin tracks.
+    every_ns : int or None
+        Schedule in source time [ns] (None: only at the end and on :meth:`request`).
+    final : bool
+        Run once when the service stops.
+    """
+
+    def __init__(self, spec, *, stations=("filler",), every_ns: int | None = None, final: bool = True):
+        self.spec, self.stations = spec, tuple(stations)
+        self.every_ns, self.final = every_ns, bool(final)
+        self.buffer = RowBuffer(("ambient_temperature",), 24 * HOUR_NS)
+        self.next_at: int | None = None
+        self.requested = False
+        self.last = None  # (stamp, summary, recommendation)
+
+    def request(self) -> None:
+        """Run a what-if at the next block (an operator's request)."""
+        self.requested = True
+
+    def on_block(self, service, stamps, values, inn) -> None:
+        j = service.feed.channels.index("ambient_temperature") if "ambient_temperature" in service.feed.channels \
+            else None
+        if j is not None:
+            self.buffer.add(stamps, values[:, j:j + 1])
+        if self.requested:
+            self.requested = False
+            self.run(service, int(stamps[-1]))
+
+    def on_tick(self, service, boundary: int) -> None:
+        if self.every_ns is None:
+            return
+        if self.next_at is None:
+            self.next_at = boundary + self.every_ns
+        elif boundary >= self.next_at:
+            self.next_at = boundary + self.every_ns
+            self.run(service, boundary)
+
+    def on_stop(self, service) -> None:
+        if self.final and service.applied and service.tracker.ukf_ is not None:
+            self.run(service, service.last_stamp)
+
+    def run(self, service, stamp: int):
+        """Fork and run the what-if at source time *stamp* [UTC ns]; returns ``(summary, recommendation)``."""
+        from scenarios.reference.line_config import line_spec_from_config
+        from scenarios.reference.plant import ambient_cycle
+        from scenarios.whatif import recommend, run_whatif, summarize
+        from scenarios.whatif.fork import calibrated_snapshot, line_time
+        from sim.physics import MOTOR_THERMAL
+
+        spec, tracker = self.spec, service.tracker
+        thermal = MOTOR_THERMAL.spec.names("params")
+        params = tracker.params_vector(0)
+        motor = {k: params[k] for k in thermal if k in params}
+        std = {k: float(v[0]) for k, v in tracker.std().items() if k in motor}
+        seed_params = dict(motor)
+
+        def posterior(rng):
+            return {**seed_params, **{k: float(max(rng.normal(seed_params[k], s), 1e-9)) for k, s in std.items()}}
+
+        names = tracker.model.spec.names("states")
+        x = tracker.states()[0]
+        states = {k: float(x[names.index(k)]) for k in MOTOR_THERMAL.spec.names("states") if k in names}
+        ambient_series = self.buffer.frame(0, stamp)["ambient_temperature"]
+        ambient = ambient_cycle(ambient_series) if ambient_series.notna().sum() >= 12 else None
+        baseline = {a.name: a for a in spec.actions}.get(spec.baseline)
+        line = baseline.apply(spec.line) if baseline is not None else spec.line
+        base = line_spec_from_config(line, motor_params=motor, motor_stations=self.stations)
+        if ambient is not None:
+            import dataclasses
+
+            base = dataclasses.replace(base, ambient=ambient)
+        plan = spec.plan()
+        at = line_time(pd.Timestamp(int(stamp), tz="UTC"))
+        snapshot = calibrated_snapshot(base, states=states, stations=self.stations, time=at, streams=plan.streams(0))
+        result = run_whatif(spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=motor,
+                            motor_stations=self.stations, posterior=posterior if spec.sample_posterior else None,
+                            ambient=ambient, snapshot=snapshot)
+        summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence)
+        rec = recommend(summary, objective=spec.objective, baseline=spec.baseline, confidence=spec.confidence,
+                        min_gain=spec.min_gain, kpis=result.kpis)
+        service.timeline.add(stamp, "what-if", f"{len(spec.actions)} actions x {spec.replications} replications x "
+                             f"{spec.horizon / 3600:g} h from the twin now (winding "
+                             f"{states.get('winding_temperature', float('nan')) - 273.15:.1f} degC, "
+                             f"R_ha {motor.get('thermal_resistance_housing_ambient', float('nan')):.4g} K/W): "
+                             f"{rec.action} - {rec.text}", asset="", action=rec.action)
+        if service.board is not None:
+            service.board.set_recommendation(service.layout.assets[0], rec.text, action=rec.action,
+                                             why="what-if from the live twin's current state", t=stamp / NS)
+        self.last = (stamp, summary, rec)
+        return summary, rec
+
+    def state_dict(self) -> dict:
+        return {"buffer": self.buffer.state_dict(), "next_at": self.next_at}
+
+    def load_state(self, state: dict) -> None:
+        self.buffer.load_state(state["buffer"])
+        self.next_at = state["next_at"]
+
+
+# ------------------------------------------------------------------------------------------------- build
+def build_monitors(cfg, *, model, layout, channel_map=None, channels=None) -> list:
+    """The monitors a ``live`` config asks for (detection, recalibration under governance, what-if)."""
+    monitors: list = []
+    det = cfg.detection
+    period = _period(channel_map)
+    alarms = None
+    if det.enabled:
+        alarms = AlarmMonitor(assets=layout.assets, channels=list(cfg.filter.channels),
+                              normal_rows=max(50, int(det.normal_h * 3600 / period)),
+                              false_alarm_rate=det.false_alarm_rate, smoothing=det.smoothing,
+                              covariance=det.covariance, min_on=det.min_on, min_off=det.min_off)
+        monitors.append(alarms)
+    rc = cfg.recalibration
+    if rc.enabled and alarms is not None and len(layout.assets) == 1 and channels is not None:
+        from omegaconf import OmegaConf
+
+        from scenarios.live.governance import Governor
+
+        gov_cfg = OmegaConf.to_container(rc.governance, resolve=True) if not isinstance(rc.governance, dict) \
+            else dict(rc.governance)
+        governor = Governor.from_config(gov_cfg, audit=_audit_path(rc.audit))
+        monitors.append(RecalibrationMonitor(alarms, governor, channels=channels,
+                                             normal_ns=int(det.normal_h * HOUR_NS), window_ns=int(rc.window_h * HOUR_NS),
+                                             shadow_ns=int(rc.shadow_h * HOUR_NS), diagnose=rc.diagnose,
+                                             max_step=rc.max_step, asset=layout.assets[0]))
+    wn = cfg.whatif_now
+    if (wn.final or wn.every_h) and len(layout.assets) == 1:
+        from hydra.utils import instantiate
+
+        from scenarios.whatif.run import line_config_dict
+
+        spec = instantiate(cfg.whatif, line=line_config_dict(cfg.line), seed=cfg.seed, _convert_="all")
+        monitors.append(WhatIfMonitor(spec, stations=tuple(wn.stations), final=wn.final,
+                                      every_ns=None if wn.every_h is None else int(wn.every_h * HOUR_NS)))
+    return monitors
+
+
+def _period(channel_map) -> float:
+    periods = [c.period for c in getattr(channel_map, "channels", ()) if getattr(c, "period", None)]
+    return float(min(periods)) if periods else 60.0
+
+
+def _audit_path(path):
+    if path is None:
+        return None
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import to_absolute_path
+
+    return Path(to_absolute_path(path)) if HydraConfig.initialized() else Path(path).resolve()

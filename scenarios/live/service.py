@@ -160,11 +160,14 @@ class LiveService:
         Most rows per block.
     timeline : Timeline, optional
         Where events go.
+    tick_s : float
+        Source-time grid of the monitors' ``on_tick`` [s]: the rows are split at its multiples, so what a
+        monitor does on a tick does not depend on how the source was cut into blocks.
     """
 
     def __init__(self, feed: Feed, tracker: FleetTracker, layout: AssetLayout, *, monitors=(), board=None,
                  checkpoint_path=None, checkpoint_every: int = 5000, block_rows: int = 256,
-                 timeline: Timeline | None = None, idle_sleep_s: float = 0.01):
+                 timeline: Timeline | None = None, idle_sleep_s: float = 0.01, tick_s: float = 900.0):
         if checkpoint_every < 1 or block_rows < 1:
             raise ConfigurationError(f"checkpoint_every ({checkpoint_every}) and block_rows ({block_rows}) must be "
                                      f">= 1 rows")
@@ -175,6 +178,10 @@ class LiveService:
         self.checkpoint_every, self.block_rows = int(checkpoint_every), int(block_rows)
         self.timeline = timeline if timeline is not None else Timeline()
         self.idle_sleep_s = idle_sleep_s
+        if not tick_s > 0:
+            raise ConfigurationError(f"tick_s = {tick_s!r} must be > 0 seconds of source time, e.g. 900")
+        self.tick_ns = int(round(tick_s * NS))
+        self.cell = None  # the tick cell (stamp // tick) of the last applied row
         self.applied = 0
         self.stamp_sum = 0
         self.last_stamp = -1
@@ -199,6 +206,7 @@ class LiveService:
         self.feed.seek(self.position)
         extra = ck.extra
         self.late = int(extra.get("late", 0))
+        self.cell = extra.get("cell")
         if "stats" in extra:
             self.stats = ResidualStats(**extra["stats"])
         self.timeline.load_state(ck.timeline)
@@ -221,7 +229,7 @@ class LiveService:
                         stamp_sum=self.stamp_sum, last_stamp=self.last_stamp,
                         detector=monitors.get("0", {}), board=self._board_counters(),
                         timeline=self.timeline.state_dict(),
-                        extra={"late": self.late, "monitors": monitors, "stats": dict(vars(self.stats))})
+                        extra={"late": self.late, "cell": self.cell, "monitors": monitors, "stats": dict(vars(self.stats))})
         save_checkpoint(self.checkpoint_path, ck)
         self.checkpoints += 1
         self._since_checkpoint = 0
@@ -280,21 +288,34 @@ class LiveService:
             stamps, values = stamps[fresh], values[fresh]
         inn = None
         if stamps.size:
-            Y, U = self.layout.arrays(values)
-            inn = self.tracker.update(stamps, Y, U)
-            if inn is not None:
-                self.stats.add(inn)
-                self.last_innovations = inn
-                for monitor in self.monitors:
-                    monitor.on_block(self, stamps, values, inn)
-            self.applied += int(stamps.size)
-            self.stamp_sum = (self.stamp_sum + sum(stamps.tolist())) & _MASK
-            self.last_stamp = int(stamps[-1])
-            self._since_checkpoint += int(stamps.size)
-            if self.board is not None and inn is not None:
-                self._publish(inn)
+            cells = stamps // self.tick_ns
+            cuts = np.flatnonzero(np.diff(cells)) + 1
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, stamps.size]):
+                cell = int(cells[lo])
+                if self.cell is not None and cell > self.cell:
+                    for monitor in self.monitors:
+                        if hasattr(monitor, "on_tick"):
+                            monitor.on_tick(self, cell * self.tick_ns)
+                inn = self._apply(stamps[lo:hi], values[lo:hi]) or inn
+                self.cell = cell
+            if self.board is not None and self.last_innovations is not None:
+                self._publish(self.last_innovations)
         self.feed.commit(block)
         self.position = self.feed.position()
+        return inn
+
+    def _apply(self, stamps, values) -> Innovations | None:
+        Y, U = self.layout.arrays(values)
+        inn = self.tracker.update(stamps, Y, U)
+        if inn is not None:
+            self.stats.add(inn)
+            self.last_innovations = inn
+            for monitor in self.monitors:
+                monitor.on_block(self, stamps, values, inn)
+        self.applied += int(stamps.size)
+        self.stamp_sum = (self.stamp_sum + sum(stamps.tolist())) & _MASK
+        self.last_stamp = int(stamps[-1])
+        self._since_checkpoint += int(stamps.size)
         return inn
 
     # ------------------------------------------------------------------------------------------- board

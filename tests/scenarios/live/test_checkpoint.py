@@ -19,7 +19,7 @@ from scenarios.live.config import register_live_configs
 from scenarios.reference.faults import FaultScenario, generate_fault_telemetry
 
 ROOT = Path(__file__).resolve().parents[3]
-QUIET = ["detection.enabled=false", "recalibration.enabled=false", "whatif.final=false"]
+QUIET = ["detection.enabled=false", "recalibration.enabled=false", "whatif_now.final=false"]
 
 
 def test_a_checkpoint_round_trips(tmp_path):
