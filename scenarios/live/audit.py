@@ -163,11 +163,17 @@ class AuditLog:
     clock : callable, optional
         Returns the entry time as a UTC ISO-8601 string (default: the system clock).
     verify : bool
-        Verify the whole chain on opening (default: check the last line only).
+        Verify the whole chain on opening (default: check the last line and the head only).
+    repair : bool
+        Recover from a crash in the middle of an append: an unfinished last line (no newline) is moved to
+        ``<path>.partial-<n>`` and the repair is audited - but only if the complete lines end where the head
+        file says (the head is written after the line, so after a crash it still names the line before).
+        Without *repair*, such a log raises :class:`AuditChainError` on opening.  A head file one entry behind
+        a complete, chained last line (a crash between the two writes) is brought forward in either case.
     """
 
     def __init__(self, path, *, mirror: Callable[[dict], object] | None = None,
-                 clock: Callable[[], str] | None = None, verify: bool = False):
+                 clock: Callable[[], str] | None = None, verify: bool = False, repair: bool = False):
         self.path = Path(path)
         self.mirror = mirror
         self.clock = clock or _utc_now
@@ -180,10 +186,17 @@ class AuditLog:
         self._file_lock = FileLock(f"{self.path}.lock")
         self._size = -1
         self._seq, self._hash = -1, GENESIS_HASH
+        repaired = None
         with self._thread_lock, self._file_lock:
+            if repair:
+                repaired = self._cut_unfinished_line()
             if verify:
                 self.verify()
             self._read_tail()
+        if repaired is not None:
+            self.append(action="audit_repaired", actor="audit", what=f"an unfinished last line of {repaired[1]} bytes "
+                        f"was moved to {repaired[0].name}", why="an append was cut short (a crash while writing); "
+                        "the entry was never acknowledged", details={"sha256": repaired[2], "file": str(repaired[0])})
 
     # ------------------------------------------------------------ the head
     @property
@@ -207,7 +220,8 @@ class AuditLog:
         """(Under the locks.)  Continue after the file's last line, which must be a complete, valid entry."""
         size = self.path.stat().st_size if self.path.exists() else 0
         if size == 0:
-            self._seq, self._hash, self._size = -1, GENESIS_HASH, 0
+            self._seq, self._hash, self._size, self._prev = -1, GENESIS_HASH, 0, None
+            _check_head(self.path, 0, GENESIS_HASH)  # an emptied log whose head remembers entries
             return
         with open(self.path, "rb") as fh:
             block, pos = b"", size
@@ -232,13 +246,52 @@ class AuditLog:
             _check_line(self.path, 0, last, seq, entry.get("prev_hash"))
         except AuditChainError as err:
             raise AuditChainError(self.path, self._count_lines(), err.reason) from None
-        self._seq, self._hash, self._size = seq, entry["hash"], size
+        self._seq, self._hash, self._size, self._prev = seq, entry["hash"], size, entry["prev_hash"]
         self._check_tail_against_head()
 
     def _check_tail_against_head(self) -> None:
         """Refuse to continue a chain whose end disagrees with the head file (lines cut off or re-hashed):
-        appending would overwrite the head and hide it."""
+        appending would overwrite the head and hide it.  A head exactly one entry behind a last line that
+        chains to it is a crash between writing the line and the head: the head is brought forward."""
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            behind = (int(head["seq"]), str(head["hash"])) == (self._seq - 1, self._prev)
+        except (OSError, ValueError, KeyError, TypeError):
+            behind = self._seq == 0 and not self.head_path.exists()  # the first append, its head never written
+        if behind:
+            log.warning("audit log %s: the head was one entry behind (a crash after the last append); brought "
+                        "forward to seq %d", self.path, self._seq)
+            self._write_head()
         _check_head(self.path, self._seq + 1, self._hash)
+
+    def _cut_unfinished_line(self):
+        """(Under the locks, *repair*.)  Move an unfinished last line away if the rest ends where the head says;
+        returns (where, size, sha256) or None."""
+        if not self.path.exists():
+            return None
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return None
+        keep = data[:data.rfind(b"\n") + 1]
+        partial = data[len(keep):]
+        count, last_hash = keep.count(b"\n"), GENESIS_HASH
+        if count:
+            try:
+                last_hash = json.loads(keep[:-1].rsplit(b"\n", 1)[-1].decode("utf-8"))["hash"]
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+                raise AuditChainError(self.path, count, "the last complete line is not an entry; not repaired") \
+                    from None
+        _check_head(self.path, count, last_hash)  # the head must name the last complete line
+        n = 0
+        while Path(f"{self.path}.partial-{n}").exists():
+            n += 1
+        where = Path(f"{self.path}.partial-{n}")
+        where.write_bytes(partial)
+        with open(self.path, "r+b") as fh:
+            fh.truncate(len(keep))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return where, len(partial), hashlib.sha256(partial).hexdigest()
 
     def _count_lines(self) -> int:
         with open(self.path, "rb") as fh:

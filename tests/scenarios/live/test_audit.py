@@ -210,3 +210,40 @@ def test_the_command_line_verifies_logs(tmp_path, capsys):
     write(path, [raw[0], raw[2], raw[1]])
     assert main([str(path)]) == 1 and "line 2" in capsys.readouterr().out
     assert main([str(tmp_path / "none.jsonl")]) == 2
+
+
+def test_a_crash_between_the_line_and_its_head_is_recovered(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = fill(path, n=3)
+    old_head = (tmp_path / "audit.jsonl.head").read_bytes()
+    log.append(action="promoted", what="the last", why="before the crash")
+    (tmp_path / "audit.jsonl.head").write_bytes(old_head)  # the head write never happened
+    again = AuditLog(path)
+    assert again.seq == 3 and verify_file(path) == 4
+    first = tmp_path / "first.jsonl"
+    AuditLog(first).append(action="proposed", what="first", why="crash before the first head")
+    (tmp_path / "first.jsonl.head").unlink()
+    assert AuditLog(first).seq == 0 and verify_file(first) == 1
+
+
+def test_an_unfinished_line_is_cut_off_only_on_request_and_only_after_a_crash(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    fill(path, n=3)
+    unfinished = b'{"action":"promoted","actor":"twin","deta'
+    with open(path, "ab") as fh:
+        fh.write(unfinished)  # the process died while writing entry 3; its head still names entry 2
+    with pytest.raises(AuditChainError) as err:
+        AuditLog(path)
+    assert err.value.line == 4
+    log = AuditLog(path, repair=True)
+    entries = log.entries()
+    assert len(entries) == 4 and entries[-1]["action"] == "audit_repaired"
+    assert (tmp_path / "audit.jsonl.partial-0").read_bytes() == unfinished
+    assert entries[-1]["details"]["sha256"] == hashlib.sha256(unfinished).hexdigest()
+    # lines removed and the cut made to look like a crash: the head still names the removed entries
+    raw = lines(path)
+    write(path, raw[:2] + [raw[2][:30]], final_newline=False)
+    with pytest.raises(AuditChainError) as err:
+        AuditLog(path, repair=True)
+    assert "truncated" in err.value.reason
+    assert not (tmp_path / "audit.jsonl.partial-1").exists()
