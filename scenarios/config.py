@@ -222,7 +222,7 @@ class WhatIfConfig:
     mser_interval_h: Optional[float] = 4.0  # MSER-5 warm-up diagnostic on throughput over such intervals (at most
     # a 20th of the run); null: off
     fork: bool = True  # fork from the calibrated twin (window end, calibrated motor state); false: empty line at 0 s
-    parameter_draws: int = 0  # posterior draws (second-order Monte Carlo); must divide replications; 0: one per run
+    seeds_per_draw: int = 1  # second-order Monte Carlo: seeds run per posterior draw; 1: one draw per replication
     constraints: List[ConstraintConfig] = field(default_factory=list)
     risk: MotorRiskConfig = field(default_factory=MotorRiskConfig)
     actions: List[ActionConfig] = field(default_factory=list)

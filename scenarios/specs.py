@@ -109,10 +109,10 @@ class WhatIfSpec:
     fork : bool
         Fork every replication from the calibrated twin's snapshot (line clock at the window end, the
         calibrated motor state); False starts an empty line at 0 s with every motor at its initial state.
-    parameter_draws : int
-        Second-order Monte Carlo: posterior draws of the motor parameters, each run with
-        ``replications / parameter_draws`` seeds (parameter uncertainty and run-to-run variability are
-        then reported apart); 0: one draw per replication.
+    seeds_per_draw : int
+        Second-order Monte Carlo: each posterior draw of the motor parameters runs this many seeds
+        (parameter uncertainty and run-to-run variability are then reported apart); 1: one draw per
+        replication.
     constraints : tuple of Constraint
         Guardrails (:class:`scenarios.whatif.constraints.Constraint`, display units): an action that
         violates one on its interval is never recommended.
@@ -140,7 +140,7 @@ class WhatIfSpec:
     ambient: str = "telemetry"
     mser_interval: float | None = 4 * 3600.0
     fork: bool = True
-    parameter_draws: int = 0
+    seeds_per_draw: int = 1
     constraints: tuple = ()
     risk: object = None
 
@@ -168,7 +168,7 @@ class WhatIfSpec:
             raise ConfigurationError(f"whatif.min_gain = {self.min_gain!r} must be a fraction in [0, 1) of the "
                                      f"baseline's objective, e.g. 0.005 for 0.5 %")
         try:
-            draws_layout(self.replications, self.parameter_draws)
+            draws_layout(self.replications, self.seeds_per_draw)
         except ConfigurationError as err:
             raise ConfigurationError(f"whatif: {err}") from None
         bad = [c for c in self.constraints if not isinstance(c, Constraint)]

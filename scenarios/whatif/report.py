@@ -37,20 +37,24 @@ def _draw_interval(values: np.ndarray, draws: np.ndarray | None, confidence: flo
 def variance_components(values: np.ndarray, draws: np.ndarray) -> tuple[float, float]:
     """Standard deviations of parameter uncertainty and of run-to-run variability [unit of *values*].
 
-    One-way random effects over a balanced second-order Monte Carlo (``D`` posterior draws x ``S`` seeds):
-    ``MS_between = S var(draw means)``, ``MS_within`` = the pooled variance within draws;
-    ``sd_param = sqrt(max(0, (MS_between - MS_within) / S))``, ``sd_run = sqrt(MS_within)``.  NaN when a draw
-    ran a single seed (the two are then not separable).
+    One-way random effects (ANOVA) over a second-order Monte Carlo: replication values *values* grouped by
+    their posterior draw *draws* (``n_i`` seeds each, ``N`` in all, ``D`` draws):
+    ``MS_between = sum n_i (m_i - m)^2 / (D - 1)``, ``MS_within = sum (x - m_i)^2 / (N - D)``,
+    ``n0 = (N - sum n_i^2 / N) / (D - 1)``; ``sd_param = sqrt(max(0, (MS_between - MS_within) / n0))``,
+    ``sd_run = sqrt(MS_within)``.  NaN when no draw ran two seeds (the two are then not separable).
     """
     frame = pd.DataFrame({"x": np.asarray(values, dtype=float), "d": np.asarray(draws)}).dropna()
     groups = frame.groupby("d")["x"]
-    sizes = groups.size()
-    if sizes.empty or sizes.min() < 2 or len(sizes) < 2:
+    n = groups.size().to_numpy(dtype=float)
+    total, d = n.sum(), n.size
+    if d < 2 or total - d < 1:
         return math.nan, math.nan
-    per = float(sizes.mean())
-    within = float(groups.var(ddof=1).mean())
-    between = per * float(groups.mean().var(ddof=1))
-    return math.sqrt(max(0.0, (between - within) / per)), math.sqrt(max(within, 0.0))
+    means = groups.mean().to_numpy(dtype=float)
+    grand = float(frame["x"].mean())
+    between = float(np.sum(n * (means - grand) ** 2)) / (d - 1)
+    within = float(((frame["x"] - groups.transform("mean")) ** 2).sum()) / (total - d)
+    n0 = (total - float(np.sum(n ** 2)) / total) / (d - 1)
+    return math.sqrt(max(0.0, (between - within) / n0)), math.sqrt(max(within, 0.0))
 
 
 def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kpi_names=None) -> pd.DataFrame:
@@ -71,7 +75,7 @@ def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kp
     if missing:
         raise ConfigurationError(f"unknown KPI(s) {missing}; the replications report {sorted(kpis.columns)}")
     base = kpis[kpis["action"] == baseline].set_index("replication")
-    nested = "draw" in kpis.columns and kpis.groupby(["action", "draw"]).size().min() > 1
+    nested = "draw" in kpis.columns and kpis.groupby(["action", "draw"]).size().max() > 1
     alpha = (1.0 - confidence) / 2.0
     rows = []
     for action, group in kpis.groupby("action", sort=False):

@@ -193,7 +193,9 @@ class WhatIfResult:
     mser : DataFrame
         ``action``, ``replication``, ``truncation_h``, ``reliable``: the MSER-5 diagnostic.
     parameter_draws : int
-        Posterior draws of the motor parameters; each runs ``plan.replications // parameter_draws`` seeds.
+        Posterior draws of the motor parameters (0: no posterior sampled).
+    seeds_per_draw : int
+        Seeds each draw runs (the last draw fewer when they do not divide the replications).
     """
 
     kpis: pd.DataFrame
@@ -204,36 +206,32 @@ class WhatIfResult:
     actions: list
     plan: ReplicationPlan
     parameter_draws: int = 0
+    seeds_per_draw: int = 1
     risk: MotorRisk = field(default_factory=MotorRisk)
 
-    @property
-    def seeds_per_draw(self) -> int:
-        """Stochastic seeds run per parameter draw (1: parameter and run-to-run variability are not separated)."""
-        return self.plan.replications // max(self.parameter_draws, 1)
 
-
-def draws_layout(replications: int, parameter_draws: int | None) -> int:
+def draws_layout(replications: int, seeds_per_draw: int = 1) -> int:
     """The number of posterior draws of a second-order Monte Carlo over *replications* runs per action.
 
-    *parameter_draws* None or 0 means one draw per replication (no separation of parameter uncertainty
-    from run-to-run variability); otherwise it must divide *replications*, with at least 2 draws.
+    Replication r runs draw ``r // seeds_per_draw``, so each draw runs *seeds_per_draw* seeds (the last one
+    fewer when they do not divide); 1 is one draw per replication (parameter uncertainty and run-to-run
+    variability are then not separated).  At least 2 draws are needed for an interval.
     """
-    if not parameter_draws:
-        return int(replications)
-    if isinstance(parameter_draws, bool) or not isinstance(parameter_draws, int) or parameter_draws < 2:
-        raise ConfigurationError(f"parameter_draws = {parameter_draws!r} must be an integer >= 2 (or 0: one draw "
-                                 f"per replication)")
-    if replications % parameter_draws:
-        raise ConfigurationError(f"parameter_draws = {parameter_draws} does not divide replications = "
-                                 f"{replications}; use e.g. replications = {parameter_draws * max(2, -(-replications // parameter_draws))} "
-                                 f"({parameter_draws} draws x {max(2, -(-replications // parameter_draws))} seeds)")
-    return int(parameter_draws)
+    if isinstance(seeds_per_draw, bool) or not isinstance(seeds_per_draw, int) or seeds_per_draw < 1:
+        raise ConfigurationError(f"seeds_per_draw = {seeds_per_draw!r} must be an integer >= 1 (1: one posterior "
+                                 f"draw per replication)")
+    draws = -(-int(replications) // seeds_per_draw)
+    if draws < 2:
+        raise ConfigurationError(f"seeds_per_draw = {seeds_per_draw} leaves {draws} posterior draw for "
+                                 f"{replications} replications; an interval needs 2 or more: use replications >= "
+                                 f"{2 * seeds_per_draw} or fewer seeds per draw")
+    return draws
 
 
 def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_params: dict | None = None,
                motor_stations=("filler",), posterior: Callable | None = None, ambient: AmbientCycle | None = None,
                progress: Callable | None = None, trace_step: float = 600.0,
-               snapshot: TwinSnapshot | None = None, parameter_draws: int | None = None,
+               snapshot: TwinSnapshot | None = None, seeds_per_draw: int = 1,
                risk: MotorRisk | None = None) -> WhatIfResult:
     """Replicate every action on the line under *plan* and pair each with *baseline*.
 
@@ -259,10 +257,10 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         Sampling period of the winding temperature traces of replication 0 [s].
     snapshot : TwinSnapshot, optional
         Fork every replication from this state (and time) of the line; an empty line at 0 s otherwise.
-    parameter_draws : int, optional
-        Second-order Monte Carlo: replication r runs posterior draw ``r // (replications / parameter_draws)``
-        (drawn from ``RandomStreams(seed, draw)("twin.motor_parameters")``) with the line's own streams of
-        replication r, so each draw runs several seeds.  None or 0: one draw per replication.
+    seeds_per_draw : int
+        Second-order Monte Carlo: replication r runs posterior draw ``r // seeds_per_draw`` (drawn from
+        ``RandomStreams(seed, draw)("twin.motor_parameters")``) with the line's own streams of replication r,
+        so each draw runs several seeds; 1 (default): one draw per replication, as a first-order Monte Carlo.
     risk : MotorRisk, optional
         Insulation class and costs of trips and ageing (defaults of :class:`MotorRisk`).
     """
@@ -281,8 +279,8 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
     if not (math.isfinite(trace_step) and trace_step > 0):
         raise ConfigurationError(f"trace_step = {trace_step!r} must be a finite time > 0 [s]")
     risk = risk if risk is not None else MotorRisk()
-    draws = draws_layout(plan.replications, parameter_draws)
-    per_draw = plan.replications // draws
+    draws = draws_layout(plan.replications, seeds_per_draw)
+    per_draw = seeds_per_draw
     stations = tuple(motor_stations)
     base = line_config_dict(line)
     specs = {}
@@ -354,7 +352,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
                         traces={k: pd.DataFrame(v, columns=columns) for k, v in traces.items()},
                         mser=pd.DataFrame(mser, columns=["action", "replication", "truncation_h", "reliable"]),
                         actions=actions, plan=plan, parameter_draws=draws if posterior is not None else 0,
-                        risk=risk)
+                        seeds_per_draw=per_draw, risk=risk)
 
 
 def _trace(twin, indices, step, rows):

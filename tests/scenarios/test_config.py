@@ -9,16 +9,23 @@ from scenarios.tracking.tracker import NullTracker
 def test_default_config_composes_into_typed_objects(compose_config, tmp_path):
     cfg = compose_config()
     assert cfg.calibration.window_h == 24.0
-    assert [a.name for a in cfg.whatif.actions] == ["as_is", "filler_plus_10", "filler_max", "add_technician",
-                                                    "bigger_buffer"]
+    assert [a.name for a in cfg.whatif.actions] == ["as_is", "filler_plus_5", "filler_plus_10", "filler_max",
+                                                    "add_technician", "bigger_buffer"]
     job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
     assert job.telemetry.path.is_file()
     assert job.plant.nameplate["thermal_resistance_housing_ambient"] == 0.06 and job.plant.stations == ("filler",)
     assert job.whatif.line["crew_size"] == 2 and job.whatif.line["policy"]["name"] == "time_based"
     assert job.calibration.calibrator.get_params()["parameters"] == ["thermal_resistance_housing_ambient",
                                                                      "heat_capacity_housing"]
-    assert [a.changes for a in job.whatif.actions] == [{}, {"speeds": {"filler": 1.1}}, {"speeds": {"filler": 1.2}},
-                                                       {"crew_size": 3}, {"buffers": {"filler_capper": 2400.0}}]
+    assert [a.changes for a in job.whatif.actions] == [{}, {"speeds": {"filler": 1.05}}, {"speeds": {"filler": 1.1}},
+                                                       {"speeds": {"filler": 1.2}}, {"crew_size": 3},
+                                                       {"buffers": {"filler_capper": 2400.0}}]
+    # the default guardrails, in display units (trips per week, peak winding 5 K below the trip limit)
+    limits = {c.kpi: c for c in job.whatif.constraints}
+    assert limits["trips"].max == 1 and limits["trips"].per == 168 * 3600.0 and limits["trips"].judge == "interval"
+    assert limits["max_winding_temperature"].below_trip == 5 and limits["stockouts"].max == 0
+    assert job.whatif.seeds_per_draw == 2 and job.whatif.risk.insulation_class == "B"
+    assert job.whatif.risk.ageing_cost == 0.3 / 3600.0
     # SI inside: the config's hours are seconds in the specs
     w = job.whatif
     assert (w.horizon, w.warmup, w.mser_interval, w.replications, w.crn, w.fork) == \
@@ -54,6 +61,38 @@ def test_bad_step_values_fail_as_themselves_naming_the_key(compose_config, tmp_p
         build_job(compose_config([override]), output_dir=tmp_path, tracker=NullTracker())
 
 
+@pytest.mark.parametrize("override,match", [
+    ("whatif.replications=1", r"replications = 1 must be an integer >= 2"),
+    ("whatif.horizon_h=-5", r"whatif.horizon_h = -5.0 must be a finite"),
+    ("whatif.objective=througput", r"whatif.objective = 'througput' is not a KPI; did you mean 'throughput'"),
+    ("whatif.baseline=asis", r"whatif.baseline = 'asis' is not among the actions .*did you mean 'as_is'"),
+    ("whatif.seeds_per_draw=10", r"seeds_per_draw = 10 leaves 1 posterior draw for 10 replications"),
+    ("whatif.seeds_per_draw=0", r"seeds_per_draw = 0 must be an integer >= 1"),
+    ("whatif.min_gain=1.5", r"whatif.min_gain = 1.5 must be a fraction"),
+    ("whatif.risk.insulation_class=Z", r"insulation_class = 'Z' is unknown"),
+    ("+whatif.constraints=[{kpi:trip,max:1}]", r"constraints\[0\]: constraint kpi = 'trip' is not a KPI; did you mean "
+                                               r"'trips'"),
+    ("+whatif.constraints=[{kpi:trips}]", r"constraints\[0\]: constraint on 'trips': give exactly one of max, min"),
+    ("+whatif.constraints=[{kpi:oee,below_trip:5}]", r"below_trip bounds a temperature KPI"),
+    ("+whatif.constraints=[{kpi:trips,max:1,judge:median}]", r"judge = 'median'; use one of"),
+])
+def test_a_bad_whatif_fails_when_the_job_is_built_before_any_run(compose_config, tmp_path, override, match):
+    """The what-if is checked in build_job: before telemetry, calibration or a tracking run (issue 15)."""
+    from sim.exceptions import ConfigurationError
+
+    class Recording(NullTracker):
+        started: list = []
+
+        def start_run(self, name, **kwargs):  # pragma: no cover - must not be reached
+            self.started.append(name)
+            return super().start_run(name, **kwargs)
+
+    tracker = Recording()
+    with pytest.raises(ConfigurationError, match=match):
+        build_job(compose_config([override]), output_dir=tmp_path, tracker=tracker)
+    assert tracker.started == [] and not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("group,option", [("tracking", "none"), ("tracking", "mlflow")])
 def test_every_group_option_composes(compose_config, group, option):
     cfg = compose_config([f"{group}={option}"])
@@ -77,10 +116,10 @@ def test_overrides_reach_the_job(compose_config, tmp_path):
 
 
 @pytest.mark.parametrize("override,match", [
-    ("+whatif.actions.1.speeds.labeller=1.1", r"whatif action 'filler_plus_10': .*unknown station\(s\) \['labeller'\]"),
-    ("whatif.actions.3.crew_size=0", r"whatif action 'add_technician': line.crew_size = 0 must be an integer >= 1"),
-    ("whatif.actions.4.buffers.filler_capper=-5", r"line.buffers.filler_capper = -5.0 must be a capacity > 0"),
-    ("whatif.actions.4.policy.name=yearly", r"unknown maintenance policy 'yearly'; known policies"),
+    ("+whatif.actions.2.speeds.labeller=1.1", r"whatif action 'filler_plus_10': .*unknown station\(s\) \['labeller'\]"),
+    ("whatif.actions.4.crew_size=0", r"whatif action 'add_technician': line.crew_size = 0 must be an integer >= 1"),
+    ("whatif.actions.5.buffers.filler_capper=-5", r"line.buffers.filler_capper = -5.0 must be a capacity > 0"),
+    ("whatif.actions.5.policy.name=yearly", r"unknown maintenance policy 'yearly'; known policies"),
     ("line.policy.name=yearly", r"unknown maintenance policy 'yearly'"),
     ("plant.stations=[labeller]", r"unknown station\(s\) \['labeller'\]"),
 ])

@@ -13,9 +13,9 @@ from scenarios.job import run_reference
 from scenarios.tracking.tracker import MlflowTracker
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["whatif.replications=2", "whatif.horizon_h=12", "whatif.warmup_h=2", "whatif.mser_interval_h=1",
-         "calibration.window_h=8"]
-ACTIONS = ["as_is", "filler_plus_10", "filler_max", "add_technician", "bigger_buffer"]
+SMALL = ["whatif.replications=2", "whatif.seeds_per_draw=1", "whatif.horizon_h=12", "whatif.warmup_h=2",
+         "whatif.mser_interval_h=1", "calibration.window_h=8"]
+ACTIONS = ["as_is", "filler_plus_5", "filler_plus_10", "filler_max", "add_technician", "bigger_buffer"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def finished_job(tmp_path_factory):
 
 @pytest.mark.slow
 def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_job):
-    result, tracker, _ = finished_job
+    result, tracker, tmp = finished_job
     client = tracker.client
     exp = client.get_experiment_by_name("test")
     runs = client.search_runs([exp.experiment_id])
@@ -50,8 +50,22 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     assert parent.data.params["calibration.window_h"] == "8.0"
     assert parent.data.params["whatif.replications"] == "2"
     assert parent.data.params["line.crew_size"] == "2"
-    assert parent.data.tags["recommendation"] in ACTIONS
+    assert parent.data.tags["recommendation"] in ACTIONS + ["none"]
     by_name = {r.data.tags["mlflow.runName"]: r for r in children}
+    assert parent.data.tags["decision.status"] in ("recommend", "keep", "no clear winner", "no feasible action")
+    # the decision record on the parent run: the action, alternatives, constraints checked, calibration, window
+    (tmp / "dl").mkdir(exist_ok=True)
+    record = json.loads(Path(client.download_artifacts(result.parent_run, "decision_record.json",
+                                                       str(tmp / "dl"))).read_text())
+    assert record["action"] == (None if parent.data.tags["recommendation"] == "none" else
+                                parent.data.tags["recommendation"])
+    assert [a["action"] for a in record["alternatives"]] == ACTIONS
+    assert {c["constraint"] for c in record["constraints"]} == {
+        "trips <= 1 per 168 h", "max_winding_temperature <= trip limit - 5 K", "stockouts <= 0"}
+    assert record["calibration"]["record_id"] == cal_record(by_name) and record["calibration"]["window_end"]
+    assert record["highest_expected_value"] in ACTIONS and record["safest"] in ACTIONS and record["assumptions"]
+    if record["action"] is not None:  # never an action that violates a guardrail
+        assert all(c["ok"] for c in record["constraints"] if c["action"] == record["action"])
     cal = by_name["calibration"].data.metrics
     for name in ("thermal_resistance_housing_ambient", "heat_capacity_housing"):
         assert cal[f"{name}.ci_low"] < cal[name] < cal[f"{name}.ci_high"]
@@ -72,7 +86,7 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     assert m["crew_cost.diff"] == pytest.approx(60.0 * 12.0, rel=1e-9)  # one more technician, 12 h on shift at 60/h
     artifacts = {a.path for a in client.list_artifacts(result.parent_run)}
     assert {"report.md", "whatif_summary.csv", "whatif_replications.csv", "whatif.png", "whatif_differences.png",
-            "config_resolved.yaml"} <= artifacts
+            "config_resolved.yaml", "decision_record.json"} <= artifacts
 
 
 def cal_record(by_name):
@@ -132,7 +146,8 @@ def test_outputs_and_record_are_written(finished_job):
     assert p["thermal_resistance_housing_ambient"]["value"] == pytest.approx(0.072, rel=0.02)
     assert p["heat_capacity_housing"]["value"] == pytest.approx(52000, rel=0.05)
     report = (out / "report.md").read_text()
-    assert "Recommend" in report or "Keep" in report
+    assert "Recommend" in report or "Keep" in report or "No clear winner" in report
+    assert "## Decision record" in report and "highest expected value" in report and "constraints checked" in report
     assert "## What-if set-up" in report and "speeds.filler = 1.1" in report and "MSER-5" in report
     assert (out / "whatif_differences.png").is_file()
 
