@@ -4,6 +4,7 @@
   FMI headers fmpy ships (``fmpy/c-code``); state events, get/setFMUstate.
 * ``feedthrough3.fmu`` - FMI 3.0 Co-Simulation from ``sources/feedthrough3.c`` (+ ``fmi3_stubs.c``): y = gain u
   (direct feedthrough), an integral (no feedthrough), fixed internal step 1 ms, hang / crash on request.
+* ``bouncing_ball3.fmu`` - the same ball as FMI 3.0 Model Exchange (``sources/bouncing_ball3.c`` + the stubs).
 * ``dahlquist2.fmu`` - FMI 2.0 Co-Simulation from ``sources/dahlquist2.c``: x' = -k x stepped exactly, no FMU state.
 * ``thermal_mass.fmu`` / ``thermal_mass_nostate.fmu`` - FMI 2.0 Co-Simulation built by pythonfmu from
   ``sources/thermal_mass.py``, with and without get/setFMUstate; units and ranges added to the description.
@@ -29,11 +30,11 @@ THERMAL_UNITS = {"heating_power": ("W", None, None), "ambient_temperature": ("K"
                  "thermal_resistance": ("K/W", "0.0001", "100")}
 
 
-def _gcc(folder: pathlib.Path, name: str, sources, platform_dir: str) -> pathlib.Path:
+def _gcc(folder: pathlib.Path, name: str, sources, platform_dir: str, defines=()) -> pathlib.Path:
     root = folder / name
     binaries = root / "binaries" / platform_dir
     binaries.mkdir(parents=True)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", f"-I{HEADERS}", "-o", str(binaries / f"{name}.so"),
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", *defines, f"-I{HEADERS}", "-o", str(binaries / f"{name}.so"),
                     *[str(SOURCES / s) for s in sources], "-lm"], check=True, capture_output=True, timeout=120)
     shutil.copy(SOURCES / f"{name}.xml", root / "modelDescription.xml")
     return _zip(root, folder / f"{name}.fmu")
@@ -81,6 +82,8 @@ def fmus(tmp_path_factory):
         "bouncing_ball2": _gcc(folder, "bouncing_ball2", ["bouncing_ball2.c"], "linux64"),
         "feedthrough3": _gcc(folder, "feedthrough3", ["feedthrough3.c", "fmi3_stubs.c"], "x86_64-linux"),
         "dahlquist2": _gcc(folder, "dahlquist2", ["dahlquist2.c"], "linux64"),
+        "bouncing_ball3": _gcc(folder, "bouncing_ball3", ["bouncing_ball3.c", "fmi3_stubs.c"], "x86_64-linux",
+                               ["-DFMU_MODEL_EXCHANGE"]),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

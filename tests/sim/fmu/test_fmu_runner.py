@@ -44,6 +44,7 @@ def test_a_hung_do_step_is_killed_at_the_wall_clock_limit(fmus):
     assert info.value.path == fmus["feedthrough3"]
 
 
+@pytest.mark.slow
 def test_a_segfault_kills_the_worker_not_the_caller(fmus):
     with pytest.raises(FmuCrashedError, match="SIGSEGV"):
         simulate_isolated(fmus["feedthrough3"], stop_time=1.0, step=0.01, parameters={"crash_time": 0.05},
