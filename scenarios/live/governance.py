@@ -734,12 +734,12 @@ class Governor:
             return self._decide("approval_recorded", "pending_approval", actor=approver, window=pending["window"],
                                 record_ids=ids, what=f"{approver} approved decision {decision_id}",
                                 why=f"approved{note}; still missing an approval from each of {missing}",
-                                details={"decision": decision_id})
+                                details={"refers_to": decision_id})
         del self._pending[decision_id]
         return self._promote(record, _timestamp(pending["time"]), window=pending["window"], actor=approver,
                              why=f"approved by {', '.join(pending['approved_by'])}{note} after the shadow "
                                  f"evaluation of decision {decision_id}",
-                             details={"decision": decision_id, "approved_by": list(pending["approved_by"])})
+                             details={"refers_to": decision_id, "approved_by": list(pending["approved_by"])})
 
     @_locked
     def reject(self, decision_id: str, approver: str, token: str, *, reason: str = "") -> dict:
@@ -754,7 +754,7 @@ class Governor:
                             what=f"challenger {record.record_id} rejected by {approver}; champion "
                                  f"{self.champion.record_id} stays",
                             why=reason or f"{approver} rejected decision {decision_id}",
-                            details={"decision": decision_id})
+                            details={"refers_to": decision_id})
 
     @_locked
     def rollback(self, reason: str, *, actor: str = "twin") -> dict:
@@ -958,7 +958,7 @@ class Governor:
             rec = old["record"]
             self._decide("superseded", "superseded", window=_record_window(rec), record_ids=[rec.record_id],
                          what=f"challenger {rec.record_id} (decision {old['decision']}) dropped undecided",
-                         why=why, details={"decision": old["decision"]})
+                         why=why, details={"refers_to": old["decision"]})
         self._challenger = None
         self._pending.clear()
 
@@ -1048,8 +1048,8 @@ class Governor:
             entry = self.audit.append(action=action, what=decision["what"], why=decision["why"],
                                       actor=decision["actor"], window=decision["window"],
                                       record_ids=decision["record_ids"],
-                                      details={"decision": decision_id, "outcome": outcome,
-                                               "champion": decision["champion"], **decision["details"]})
+                                      details={**decision["details"], "decision": decision_id, "outcome": outcome,
+                                               "champion": decision["champion"]})
             decision["audit_seq"], decision["time"] = entry["seq"], entry["time"]
         else:
             decision["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat()

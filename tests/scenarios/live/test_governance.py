@@ -224,6 +224,8 @@ def test_approval_missing_then_refused_for_a_wrong_token_then_given(tmp_path, fo
                                            "token": SECRETS["alice"], "reason": "checked the strainer"}))
     assert given["outcome"] == "promoted" and given["actor"] == "alice" and gov.champion is fouling["challenger"]
     assert "checked the strainer" in given["why"] and not gov.pending
+    assert given["details"]["refers_to"] == asked["id"]
+    assert audited(tmp_path)[-1]["details"]["decision"] == given["id"] != asked["id"]
     again = gov.approve(asked["id"], "alice", SECRETS["alice"])
     assert again["outcome"] == "refused" and "not waiting" in again["why"]
     entries = audited(tmp_path)
