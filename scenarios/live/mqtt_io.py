@@ -132,10 +132,14 @@ class _Client:
         self.connected.clear()
 
     def _start(self, client, timeout: float) -> None:
+        self.refused = ""
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()
         self.client = client
-        if not self.connected.wait(timeout):
+        deadline = time.monotonic() + timeout
+        while not self.connected.wait(0.02) and not self.refused and time.monotonic() < deadline:
+            pass
+        if not self.connected.is_set():
             refused = self.refused
             self.stop()
             if refused:

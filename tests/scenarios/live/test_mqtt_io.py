@@ -36,25 +36,32 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.01)
 
 
-@pytest.fixture
-def broker(tmp_path):
-    """A private mosquitto on 127.0.0.1; yields its port."""
+def mosquitto(tmp_path, extra=""):
+    """Start a private mosquitto on 127.0.0.1 (config lines *extra* added); returns (process, port)."""
     binary = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None)
     if binary is None:
         pytest.skip("mosquitto is not installed (.ci/run installs it: apt-get install mosquitto)")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+    config.write_text(f"listener {port} 127.0.0.1\n{extra or 'allow_anonymous true'}\nmax_queued_messages 0\n"
                       f"log_dest file {tmp_path}/mosquitto.log\nuser {getpass.getuser()}\n", encoding="utf-8")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise AssertionError(f"mosquitto did not start: {(tmp_path / 'mosquitto.log').read_text()[-500:]}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A private mosquitto on 127.0.0.1; yields its port."""
+    process, port = mosquitto(tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline and process.poll() is None, "mosquitto did not start"
-            time.sleep(0.02)
         yield port
     finally:
         process.terminate()
@@ -309,3 +316,31 @@ def test_config_and_connection_errors(broker):
         MqttPublisher(prefix=PREFIX).topic("M1/x", "state")
     with pytest.raises(TelemetryError, match=f"127.0.0.1:{free_port()}|did not accept"):
         MqttPublisher("127.0.0.1", free_port(), prefix=PREFIX).start(timeout=0.5)
+
+
+def test_security_settings_of_the_telemetry_sources_are_reused(tmp_path, monkeypatch, board):
+    """A broker with a password file: the twin connects with MqttSecurity (user + password Secret) from config;
+    a wrong password is refused with the broker's reason, and the password never appears in the settings."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        pytest.skip("mosquitto_passwd is not installed (.ci/run installs it: apt-get install mosquitto)")
+    subprocess.run([tool, "-b", "-c", str(tmp_path / "passwd"), "twin", "pw-of-the-twin"], check=True, timeout=30,
+                   capture_output=True)
+    process, port = mosquitto(tmp_path, f"allow_anonymous false\npassword_file {tmp_path / 'passwd'}")
+    try:
+        monkeypatch.setenv("TB_MQTT_IO_PASSWORD", "pw-of-the-twin")
+        config = {"port": port, "prefix": PREFIX, "client_id": "twin",
+                  "security": {"username": "twin", "password_env": "TB_MQTT_IO_PASSWORD"}}
+        with MqttPublisher.from_config(config) as pub, MqttCommands.from_config(config, board=board) as cmd:
+            assert pub.connected.is_set() and cmd.connected.is_set()
+            assert "pw-of-the-twin" not in repr(pub.security.to_dict())
+            pub.publish_board(board, "M1").wait_for_publish(5)
+        monkeypatch.setenv("TB_MQTT_IO_PASSWORD", "wrong")
+        with pytest.raises(TelemetryError, match="refused the connection: Not authorized"):
+            MqttPublisher.from_config(config).start(timeout=3)
+        anonymous = MqttPublisher("127.0.0.1", port, prefix=PREFIX)
+        with pytest.raises(TelemetryError, match="refused the connection"):
+            anonymous.start(timeout=3)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
