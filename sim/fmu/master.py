@@ -351,7 +351,15 @@ class FmuMaster:
         for comp, snap in zip(self.components, snapshot[1]):
             comp.release(snap)
 
+    def lineage(self) -> dict:
+        """Run parameters identifying every FMU (``<component>.fmu.sha256`` ...) and the master's settings."""
+        out = {"fmu_master.algorithm": self.algorithm, "fmu_master.step": self.step_size}
+        for comp in self.components:
+            out.update({f"{comp.name}.{k}": v for k, v in comp.description.lineage().items()})
+        return out
+
     def close(self) -> None:
+        """Free every component's instance."""
         for comp in self.components:
             comp.close()
 

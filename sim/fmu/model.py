@@ -142,6 +142,10 @@ class FmuModel:
             out[a] = [float(self.component.get(n)) for n in self.state_names]
         return out
 
+    def lineage(self) -> dict:
+        """Run parameters identifying the FMU (see :meth:`sim.fmu.FmuDescription.lineage`)."""
+        return self.description.lineage()
+
     def kernels(self, integrator=None):
         """What ``calibration._kernels.estimator_kernels`` returns for a numba model: here ``final_state`` only."""
         return _FmuKernels(self)

@@ -79,6 +79,9 @@ def test_a_master_entry(fmus):
                                                 "ft": {"fmu": fmus["feedthrough3"], "parameters": {"gain": 2.0}}},
                                  "connections": ["src.signal -> ft.u"], "step": 0.01, "algorithm": "gauss-seidel"})
     assert isinstance(master, FmuMaster) and master.algorithm == "gauss-seidel"
+    lineage = master.lineage()
+    assert lineage["ft.fmu.fmi_version"] == "3.0" and lineage["src.fmu.generation_tool"].startswith("PythonFMU")
+    assert lineage["fmu_master.algorithm"] == "gauss-seidel" and len(lineage["ft.fmu.sha256"]) == 64
     result = master.initialize().run(0.05, record=["ft.y"])
     assert result.values["ft.y"][-1] == pytest.approx(2.0 * 0.05)
     master.close()
