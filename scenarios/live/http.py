@@ -185,8 +185,10 @@ class LiveHttpServer:
     @classmethod
     def from_config(cls, board: LiveBoard, config: Mapping[str, Any] | None, *, policy: CommandPolicy | None = None,
                     on_command=None, logger=None) -> LiveHttpServer:
-        """From a plain mapping ``{host: 127.0.0.1, port: 8080, events_interval_s: 1.0}`` (all optional)."""
+        """From a plain mapping ``{host: 127.0.0.1, port: 8080, events_interval_s: 1.0}`` (all optional; an
+        ``enabled`` key is the caller's switch and is ignored here)."""
         config = dict(config or {})
+        config.pop("enabled", None)
         unknown = sorted(set(config) - {"host", "port", "events_interval_s"})
         if unknown:
             raise ConfigurationError(f"http config: unknown key(s) {unknown}; fix: use host, port, events_interval_s")

@@ -77,8 +77,11 @@ def mqtt_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
         keepalive: 5
         state_qos: 0                   # publisher only
         security: {tls: true, ca_file: ..., username: twin, password_env: TWINBENCH_MQTT_PASSWORD}
+
+    An ``enabled`` key is the caller's switch and is ignored here.
     """
     config = dict(config or {})
+    config.pop("enabled", None)
     known = {"host", "port", "prefix", "client_id", "keepalive", "state_qos", "security"}
     unknown = sorted(set(config) - known)
     if unknown:

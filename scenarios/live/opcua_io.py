@@ -104,6 +104,7 @@ class OpcUaServer:
     def from_config(cls, board: LiveBoard, config: Mapping[str, Any] | None) -> OpcUaServer:
         """From a plain mapping ``{host: 127.0.0.1, port: 4840, interval_s: 1.0}``."""
         config = dict(config or {})
+        config.pop("enabled", None)  # (the caller's switch)
         unknown = sorted(set(config) - {"host", "port", "interval_s"})
         if unknown:
             raise ConfigurationError(f"opcua config: unknown key(s) {unknown}; fix: use host, port, interval_s")

@@ -175,7 +175,7 @@ def test_port_zero_reports_a_free_port_and_stop_is_clean():
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", a.port)) != 0
     assert {t.name for t in threading.enumerate()} - before == set()
-    with LiveHttpServer.from_config(board, {"port": 0}) as c:
+    with LiveHttpServer.from_config(board, {"enabled": True, "host": "127.0.0.1", "port": 0}) as c:
         assert get(c.url + "/healthz")[0] == 200
     with pytest.raises(ConfigurationError, match="unknown key"):
         LiveHttpServer.from_config(board, {"prot": 1})

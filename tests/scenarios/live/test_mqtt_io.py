@@ -329,7 +329,7 @@ def test_security_settings_of_the_telemetry_sources_are_reused(tmp_path, monkeyp
     process, port = mosquitto(tmp_path, f"allow_anonymous false\npassword_file {tmp_path / 'passwd'}")
     try:
         monkeypatch.setenv("TB_MQTT_IO_PASSWORD", "pw-of-the-twin")
-        config = {"port": port, "prefix": PREFIX, "client_id": "twin",
+        config = {"enabled": True, "host": "127.0.0.1", "port": port, "prefix": PREFIX, "client_id": "twin",
                   "security": {"username": "twin", "password_env": "TB_MQTT_IO_PASSWORD"}}
         with MqttPublisher.from_config(config) as pub, MqttCommands.from_config(config, board=board) as cmd:
             assert pub.connected.is_set() and cmd.connected.is_set()
