@@ -300,6 +300,10 @@ class FmuMaster:
         """Step to *until* [s] (the last step shortened to land on it); record ``component.output`` names."""
         picks = [self._output_index(name) for name in record]
         n = max(0, math.ceil((until - self.time) / self.step_size - 1e-9))
+        last = (until - self.time) - (n - 1) * self.step_size
+        if n and not math.isclose(last, self.step_size, rel_tol=1e-9):
+            for comp in self.components:  # the shortened last step must suit fixed internal steps too
+                _check_macro_step(comp, last)
         t = np.empty(n + 1)
         out = np.empty((n + 1, len(picks)))
         t[0] = self.time
@@ -379,7 +383,9 @@ class FmuMaster:
     def wait_for(self, qualified: str, level: float, direction: int = 1) -> simpy.Event:
         """A SimPy event that succeeds (with the crossing time [s]) when output *qualified* crosses *level*.
 
-        *direction*: +1 rising, -1 falling, 0 both.  Needs :meth:`attach` first.
+        *direction*: +1 rising, -1 falling, 0 both.  Needs :meth:`attach` first.  As in :mod:`sim.clock`, the
+        level is checked when armed: a rising (falling) watch whose output is already at or above (below) the
+        level succeeds at once.
         """
         if self.env is None:
             raise ConfigurationError("attach the master to a clock (master.attach(env)) before wait_for")
