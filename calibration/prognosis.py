@@ -54,8 +54,8 @@ def order_interval(samples, level: float) -> tuple[float, float]:
     n = x.size
     if n == 0:
         raise CalibrationError("no samples to take an interval of; predict with n_samples >= 1")
-    lo = int(math.floor(n * (1.0 - level) / 2.0))
-    hi = int(math.ceil(n * (1.0 + level) / 2.0)) - 1
+    lo = int(math.floor(n * (1.0 - level) / 2.0 + 1e-9))  # the 1e-9: 100 * (1 - 0.8) / 2 is 9.999... in floats
+    hi = int(math.ceil(n * (1.0 + level) / 2.0 - 1e-9)) - 1
     return float(x[min(lo, n - 1)]), float(x[min(max(hi, 0), n - 1)])
 
 
