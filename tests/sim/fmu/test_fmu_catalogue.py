@@ -91,3 +91,12 @@ def test_public_api_is_explicit():
     assert sorted(sim.fmu.__all__) == sorted(set(sim.fmu.__all__))
     assert all(hasattr(sim.fmu, name) for name in sim.fmu.__all__)
     assert os.path.basename(sim.fmu.__file__) == "__init__.py"
+
+
+def test_twinbench_models_is_dispatched_by_the_twinbench_command(fmus, capsys, monkeypatch):
+    from scenarios.cli import main as twinbench
+
+    monkeypatch.setattr("sys.argv", ["twinbench"])
+    twinbench(["models", "--json", "--no-library", "--path", fmus["dahlquist2"]])
+    doc = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in doc["models"]] == ["Dahlquist"]

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sim.fmu import FmuComponent, MacroStepError, read_fmu
 from sim.fmu.master import FmuMaster
@@ -112,3 +114,29 @@ def test_c_co_simulation_fmu_is_exact_at_every_communication_point(fmus):
             comp.step(0.01 * k, 0.01)
             values.append(comp.outputs()[0])
         np.testing.assert_allclose(values, 3.0 * np.exp(-2.0 * 0.01 * np.arange(101)), rtol=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(split=st.integers(0, 12), inputs=st.lists(st.floats(-5, 5), min_size=13, max_size=13),
+       gain=st.floats(0, 10))
+def test_restore_anywhere_continues_like_the_uninterrupted_run(fmus, split, inputs, gain):
+    """Property: a snapshot taken after any step, restored after running on, reproduces the run bit for bit."""
+    with FmuComponent(fmus["feedthrough3"], parameters={"gain": gain}) as comp:
+        comp.initialize()
+
+        def drive(ks):
+            out = []
+            for k in ks:
+                comp.set_inputs([inputs[k]])
+                comp.step(comp.time, 0.002)
+                out.append(comp.outputs().copy())
+            return out
+
+        straight = drive(range(13))
+        comp.initialize()
+        drive(range(split))
+        snap = comp.snapshot()
+        drive(range(split, 13))
+        comp.restore(snap)
+        np.testing.assert_array_equal(drive(range(split, 13)), straight[split:])
+        comp.release(snap)
