@@ -97,6 +97,9 @@ class QualityReport:
                                                for c, r in by.iterrows()))
         else:
             lines.append("gaps: none")
+        if used and "stuck" in used:
+            lines.append("stuck: in each run of repeated values the first stuck.samples values were accepted (the run "
+                         "was still plausible then); the 'stuck' count is the rest of each run")
         if self.quarantined_total > len(self.quarantine):
             lines.append(f"(quarantine: first {len(self.quarantine)} of {self.quarantined_total} entries kept)")
         return "\n".join(lines)

@@ -54,7 +54,7 @@ SETTINGS_F = ("scale", "offset", "low", "high", "stuck_tolerance", "threshold", 
 (_NEWEST, _FLOOR, _B_START, _B_END, _N_OUT, _LOG_POS, _LOG_SIZE, _N_LATE) = range(8)
 # Layout of ValueState.ints and ValueState.floats.
 (_LAST_GOOD, _RUN, _COUNT, _POS, _STALE, _N_GAPS, _ACCEPTED, _N_BAD) = range(8)
-(_FIRST, _PASS_LOW, _PASS_HIGH) = range(3)
+(_FIRST, _PASS_LOW, _PASS_HIGH, _PREVIOUS) = range(4)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -315,7 +315,7 @@ class ValueState:
     def __init__(self, window: int):
         self.ints = np.zeros(8, dtype=np.int64)
         self.ints[_LAST_GOOD] = NAT
-        self.floats = np.array([0.0, np.inf, -np.inf])
+        self.floats = np.array([0.0, np.inf, -np.inf, np.nan])
         self.window = np.zeros((4, max(window, 1)))
 
     @property
@@ -368,9 +368,13 @@ def value_pass(values, value_codes, valid_bits, bit_offset, rel_stamp, rel_src, 
 
     Notes
     -----
-    The spike check is a trailing Hampel filter: a value is a spike when it is further than
-    ``threshold * 1.4826 * MAD`` and than ``min_deviation`` from the median of the *window*
-    values before it (spikes and stuck values included; values a value gate rejected are not).
+    The spike check is a trailing Hampel filter that respects steps and ramps: a value is a spike when
+    it is further than ``tol = max(threshold * 1.4826 * MAD, min_deviation)`` from the median of the
+    *window* values before it (spikes and stuck values included; values a value gate rejected are not)
+    AND further than ``tol`` from the value just before it.  A ramp (each value close to the previous)
+    is never a spike; a genuine step loses only its first value (no look-ahead: a live value is judged
+    when it arrives), the next one continues from it; an isolated spike is caught, and the value after
+    it is judged against the window, not against the spike.
     The median is needed only where some value of the window lies further than
     ``min_deviation`` from the new one: the window's minimum and maximum decide that in O(1)
     (van Herk / Gil-Werman: the ring's previous pass by its suffix extremes, the current pass by
@@ -387,6 +391,7 @@ def value_pass(values, value_codes, valid_bits, bit_offset, rel_stamp, rel_src, 
     last_good, run_length, count, pos = state_i[_LAST_GOOD], state_i[_RUN], state_i[_COUNT], state_i[_POS]
     stale, n_gaps, accepted, n_bad = state_i[_STALE] != 0, state_i[_N_GAPS], state_i[_ACCEPTED], state_i[_N_BAD]
     first, pass_low, pass_high = state_f[_FIRST], state_f[_PASS_LOW], state_f[_PASS_HIGH]
+    previous = state_f[_PREVIOUS]
     for k in range(rel_src.shape[0]):
         src = rel_src[k]
         if src >= 0:  # the value gates
@@ -420,10 +425,12 @@ def value_pass(values, value_codes, valid_bits, bit_offset, rel_stamp, rel_src, 
                     deviation = abs(x - 0.5 * (ordered[(window - 1) // 2] + ordered[window // 2]))
                     if deviation > min_deviation:  # only then is the MAD needed
                         median, mad = median_and_mad(ordered, window)
-                        if deviation > threshold * MAD_TO_SIGMA * mad:
-                            v = SPIKE_GATE
+                        limit = threshold * MAD_TO_SIGMA * mad
+                        if deviation > limit and not abs(x - previous) <= max(limit, min_deviation):
+                            v = SPIKE_GATE  # (a NaN previous - none yet - never excuses a jump)
                 else:
                     stale = True
+            previous = x
             if not stale:
                 count = replace_in_window(ordered, count, ring[pos], x, count == window)
             ring[pos] = x
@@ -462,7 +469,7 @@ def value_pass(values, value_codes, valid_bits, bit_offset, rel_stamp, rel_src, 
             n_bad += 1
     state_i[_LAST_GOOD], state_i[_RUN], state_i[_COUNT], state_i[_POS] = last_good, run_length, count, pos
     state_i[_STALE], state_i[_N_GAPS], state_i[_ACCEPTED], state_i[_N_BAD] = stale, n_gaps, accepted, n_bad
-    state_f[_FIRST], state_f[_PASS_LOW], state_f[_PASS_HIGH] = first, pass_low, pass_high
+    state_f[_FIRST], state_f[_PASS_LOW], state_f[_PASS_HIGH], state_f[_PREVIOUS] = first, pass_low, pass_high, previous
 
 
 _NO_BITS = np.empty(0, dtype=np.uint8)

@@ -498,10 +498,11 @@ def value_reason(code: int, raw: str, value: float, channel: str, unit: str, dec
         return f"{channel}: value {raw!r} is beyond the float64 range (about 1.8e308)"
     if code == STUCK:
         return (f"{channel}: value {value:g} {unit} has repeated (within {rule.tolerance:g} {unit}) for more than "
-                f"{rule.samples} samples: stuck sensor")
+                f"{rule.samples} samples: stuck sensor (the run's first {rule.samples} values were accepted before "
+                f"the run became implausible; this and every further value of the run are quarantined)")
     if code == SPIKE:
         return (f"{channel}: value {value:g} {unit} is a spike: its robust z-score against the median of the "
                 f"last {rule.window} values exceeds {rule.threshold:g} (and the deviation exceeds "
-                f"{rule.min_deviation:g} {unit})")
+                f"{rule.min_deviation:g} {unit}), and it jumped as far from the value before it")
     low, high = valid_range  # type: ignore[misc]
     return f"{channel}: value {value:g} {unit} is outside the valid range [{low:g}, {high:g}] {unit}"

@@ -120,13 +120,15 @@ def value_reasons(codes: np.ndarray, raws: np.ndarray, values: np.ndarray, overf
                          for a, v, o in zip(raws[pick], values[pick], overflow[pick])]
         elif code == gates.STUCK:
             rule = c.stuck
-            tail = f" {unit} has repeated (within {rule.tolerance:g} {unit}) for more than {rule.samples} samples: " \
-                   f"stuck sensor"
+            tail = (f" {unit} has repeated (within {rule.tolerance:g} {unit}) for more than {rule.samples} samples: "
+                    f"stuck sensor (the run's first {rule.samples} values were accepted before the run became "
+                    f"implausible; this and every further value of the run are quarantined)")
             out[pick] = [f"{c.name}: value {v}{tail}" for v in _g(values[pick])]
         elif code == gates.SPIKE:
             rule = c.spike
             tail = (f" {unit} is a spike: its robust z-score against the median of the last {rule.window} values "
-                    f"exceeds {rule.threshold:g} (and the deviation exceeds {rule.min_deviation:g} {unit})")
+                    f"exceeds {rule.threshold:g} (and the deviation exceeds {rule.min_deviation:g} {unit}), and it "
+                    f"jumped as far from the value before it")
             out[pick] = [f"{c.name}: value {v}{tail}" for v in _g(values[pick])]
         else:
             low, high = c.valid_range

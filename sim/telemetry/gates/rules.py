@@ -64,12 +64,17 @@ class StuckRule:
 
 @dataclass(frozen=True)
 class SpikeRule:
-    """Hampel filter: a value is a spike when it lies far from the median of the last values.
+    """Hampel filter that respects steps and ramps: a value is a spike when it jumps away from both the recent
+    level and the value before it.
 
-    A value is quarantined as ``spike`` when ``|x - median| > max(threshold * 1.4826 * MAD,
-    min_deviation)`` over the *window* previous values that passed the value gates (a
-    trailing window, so that live data needs no look-ahead).  Rejected spikes stay in
-    the window, so a real step change is accepted again after about *window* / 2 values.
+    With ``tol = max(threshold * 1.4826 * MAD, min_deviation)`` over the *window* previous values that passed
+    the value gates (a trailing window: live data needs no look-ahead), a value is quarantined as ``spike`` when
+    ``|x - median| > tol`` and ``|x - previous value| > tol``.  So a ramp (a winding heating up: each value
+    close to the one before) is never a spike, an isolated outlier is, and a genuine step (a load switched on)
+    loses only its first value: the next one continues from it.  Without look-ahead that first value cannot be
+    told from a spike; a signal whose steps must all be kept (a switched motor current, a valve position)
+    should have no spike rule, or a *min_deviation* above its largest genuine step
+    (``docs/historian-exports.md`` lists safe settings per signal type).
 
     Attributes
     ----------

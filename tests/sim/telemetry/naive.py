@@ -22,7 +22,8 @@ def stuck_and_spike_flags(values, ok, stuck_samples, stuck_tolerance, window, th
             tail = history[-window:]
             median = statistics.median(tail)
             mad = statistics.median([abs(v - median) for v in tail])
-            if abs(x - median) > max(threshold * 1.4826 * mad, min_deviation):
+            tolerance = max(threshold * 1.4826 * mad, min_deviation)
+            if abs(x - median) > tolerance and abs(x - history[-1]) > tolerance:  # a jump from level and neighbour
                 flag = 2
         history.append(x)
         if flag == 0 and stuck_samples:
