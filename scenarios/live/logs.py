@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["LOGGER_PREFIX", "log_event", "service_logger"]
+__all__ = ["LOGGER_PREFIX", "log_board_events", "log_event", "service_logger"]
 
 #: Loggers of live services are named ``LOGGER_PREFIX + name``.
 LOGGER_PREFIX = "twinbench.live."
@@ -88,6 +88,24 @@ def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO, 
     extra = {"event": event}
     extra.update({(k + "_" if k in reserved else k): v for k, v in fields.items()})
     logger.log(level, event, extra=extra)
+
+
+def log_board_events(board, logger: logging.Logger) -> None:
+    """Log every alarm event, recommendation, governance decision and calibration change of a
+    :class:`~scenarios.live.board.LiveBoard` as it happens.
+
+    Events: ``alarm_raised``, ``alarm_updated``, ``alarm_acknowledged``, ``alarm_cleared``, ``alarm_shelved``
+    (level WARNING for a raise of severity high or critical), ``advice``, ``decision``, ``calibration``; the
+    fields are the board's (``asset``, ``id``, ``severity``, ``explanation`` ...).
+    """
+    def listener(kind: str, data: dict) -> None:
+        fields = {k: v for k, v in data.items() if k != "event"}
+        event = f"alarm_{data.get('event', 'event')}" if kind == "alarm" else kind
+        level = logging.WARNING if event == "alarm_raised" and data.get("severity") in ("high", "critical") \
+            else logging.INFO
+        log_event(logger, event, level=level, **fields)
+
+    board.subscribe(listener)
 
 
 _RESERVED = frozenset(vars(logging.LogRecord("n", 0, "p", 0, "m", (), None))) | {"message", "asctime"}

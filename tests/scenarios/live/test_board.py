@@ -302,3 +302,22 @@ def test_run_command_results_are_strict_json():
     assert jsonable({1: {2.0, 3.0}}) in ({"1": [2.0, 3.0]}, {"1": [3.0, 2.0]})
     with pytest.raises(ConfigurationError, match="must be a number"):
         board.record_sample("M1", "x", 0.0, "hot")
+
+
+def test_board_events_are_logged_as_json_lines():
+    import io
+
+    from scenarios.live.logs import log_board_events, service_logger
+
+    stream = io.StringIO()
+    board = LiveBoard(clock=Clock())
+    log_board_events(board, service_logger("board-events", stream=stream))
+    alarm = board.raise_alarm("M1", "overheat", severity="critical", explanation="12 K above the twin")
+    board.acknowledge_alarm(alarm, by="alice")
+    board.set_recommendation("M1", "Stop the filler", action="stop")
+    board.record_decision("M1", "promotion", "refused", "no corroborating sensor", version=5)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(x["event"], x["level"]) for x in lines] == [("alarm_raised", "WARNING"), ("alarm_acknowledged", "INFO"),
+                                                         ("advice", "INFO"), ("decision", "INFO")]
+    assert lines[0]["asset"] == "M1" and lines[0]["explanation"] == "12 K above the twin" and lines[0]["id"] == alarm
+    assert lines[1]["acknowledged_by"] == "alice" and lines[3]["reason"] == "no corroborating sensor"

@@ -183,7 +183,8 @@ def test_port_zero_reports_a_free_port_and_stop_is_clean():
 
 def test_oversized_command_body_is_refused_without_reading_it_all(served):
     server, _, calls, _ = served
-    status, result = post(server.url + "/api/command", b'{"verb": "ack", "user": "bob", "x": "' + b"a" * 200_000 + b'"}')
+    huge = b'{"verb": "ack", "user": "bob", "x": "' + b"a" * 200_000 + b'"}'
+    status, result = post(server.url + "/api/command", huge)
     assert status == 400 and "exceeds 65536" in result["reason"] and calls == []
 
 
