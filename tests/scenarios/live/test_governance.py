@@ -136,6 +136,19 @@ def test_a_challenger_that_does_not_predict_better_is_rejected(tmp_path, fouling
     assert gov.evaluate_shadow(fouling["next"])["outcome"] == "rejected"
 
 
+def test_tracking_none_and_no_audit_file_decide_the_same(tmp_path, fouling):
+    from scenarios.tracking.tracker import NullTracker
+
+    outcomes = []
+    for gov in (Governor(tracker=NullTracker()), Governor(), governor(tmp_path)):
+        gov.propose(fouling["champion"], reason="initial")
+        gov.propose(fouling["challenger"], reason="refit")
+        decision = gov.evaluate_shadow(fouling["next"])
+        outcomes.append({k: decision[k] for k in ("id", "outcome", "why", "details")})
+        assert gov.champion is fouling["challenger"]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
 def test_the_challenger_is_judged_on_the_next_window_not_its_fit_window(tmp_path, fouling):
     gov = governor(tmp_path)
     gov.propose(fouling["champion"], reason="initial")
