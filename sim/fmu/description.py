@@ -48,7 +48,8 @@ class FmuVariable:
     type : str
         FMI type (``Real``/``Integer``/``Boolean``/``String`` in FMI 2, ``Float64``, ``Int32`` ... in FMI 3).
     causality : str
-        ``parameter``, ``calculatedParameter``, ``input``, ``output``, ``local``, ``independent``, ``structuralParameter``.
+        ``parameter``, ``calculatedParameter``, ``input``, ``output``, ``local``, ``independent``,
+        ``structuralParameter``.
     variability : str
         ``constant``, ``fixed``, ``tunable``, ``discrete``, ``continuous``.
     initial : str or None

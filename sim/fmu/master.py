@@ -102,7 +102,8 @@ class _Watch:
     __slots__ = ("comp", "out", "level", "direction", "event", "name")
 
     def __init__(self, comp, out, level, direction, event, name):
-        self.comp, self.out, self.level, self.direction, self.event, self.name = comp, out, level, direction, event, name
+        self.comp, self.out, self.level, self.direction = comp, out, level, direction
+        self.event, self.name = event, name
 
     def crossed(self, before: float, after: float) -> bool:
         g0, g1 = before - self.level, after - self.level

@@ -71,7 +71,8 @@ class FmuModel:
         self.interface = interface
         bounds = dict(bounds or {})
         real = [v for v in d.variables if v.is_real]
-        self.input_names = tuple(inputs) if inputs is not None else tuple(v.name for v in real if v.causality == "input")
+        self.input_names = tuple(inputs) if inputs is not None else \
+            tuple(v.name for v in real if v.causality == "input")
         self.output_names = tuple(outputs) if outputs is not None else \
             tuple(v.name for v in real if v.causality == "output")
         self.param_names = tuple(parameters) if parameters is not None else \

@@ -11,7 +11,6 @@
 * ``ramp_source.fmu`` - FMI 2.0 Co-Simulation by pythonfmu: signal = slope t.
 """
 
-import os
 import pathlib
 import shutil
 import subprocess
@@ -34,7 +33,8 @@ def _gcc(folder: pathlib.Path, name: str, sources, platform_dir: str, defines=()
     root = folder / name
     binaries = root / "binaries" / platform_dir
     binaries.mkdir(parents=True)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", *defines, f"-I{HEADERS}", "-o", str(binaries / f"{name}.so"),
+    library = binaries / f"{name}.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", *defines, f"-I{HEADERS}", "-o", str(library),
                     *[str(SOURCES / s) for s in sources], "-lm"], check=True, capture_output=True, timeout=120)
     shutil.copy(SOURCES / f"{name}.xml", root / "modelDescription.xml")
     return _zip(root, folder / f"{name}.fmu")

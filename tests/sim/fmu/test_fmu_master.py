@@ -9,7 +9,6 @@ import simpy
 from sim.clock import CoSimulation
 from sim.fmu import AlgebraicLoopError, Connection, FmuComponent, FmuMaster, FmuVariableError
 from sim.physics import RK4, Fleet
-from sim.physics.spec import ModelSpec
 from tests.sim.fmu.thermal_numba import THERMAL_MASS
 
 pytestmark = pytest.mark.filterwarnings("ignore::sim.fmu.FmuValidationWarning")  # the pythonfmu ramp source
