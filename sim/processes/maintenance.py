@@ -15,7 +15,9 @@ age - age replacement, a repair restarts the count - or of calendar time -
 block replacement); ``condition_based`` (a physics state event, e.g.
 vibration above a limit, or periodic inspections of an output against a
 threshold); ``predictive`` (a remaining-life estimate from any callable, e.g.
-a prognosis model: maintain once it falls to the lead time).
+a prognosis model: maintain once it falls to the lead time); ``predictive_rul``
+(:class:`RulPredictive`: a RUL *distribution*, maintain on the risk of failing
+before the next window or on the interval's lower end; built in code, not by name).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable
 
+import numpy as np
+
 from sim.exceptions import ConfigurationError
 from sim.processes.distributions import Distribution, Sampler, as_distribution
 from sim.processes.machine import MaintenanceOrder
 
-__all__ = ["MaintenancePolicy", "RunToFailure", "TimeBased", "ConditionBased", "Predictive",
+__all__ = ["MaintenancePolicy", "RunToFailure", "TimeBased", "ConditionBased", "Predictive", "RulPredictive",
            "MAINTENANCE_POLICIES", "make_policy", "start_policy"]
 
 
@@ -176,6 +180,73 @@ class Predictive(MaintenancePolicy):
                 yield unit.request_maintenance(self.order(duration))
                 continue
             yield env.timeout(min(self.check_interval, rul - self.lead_time))
+
+
+@dataclass(frozen=True)
+class RulPredictive(MaintenancePolicy):
+    """Maintain on a remaining-useful-life *distribution*: when the risk of failing before the work could be
+    done is too high, or the interval's lower end reaches the lead time.
+
+    *estimate* is any callable ``estimate(unit)`` returning RUL samples [s] of the unit now (a 1-D array;
+    ``inf`` for samples that do not fail within the prediction's horizon) or an object with a ``rul()``
+    method that returns them, such as :class:`calibration.prognosis.RemainingLife` (what
+    :func:`calibration.prognosis.predict_rul` returns).  It is called every *check_interval* [s]; with
+    ``window = check_interval + lead_time`` the unit is sent to maintenance when
+
+    * ``P(RUL <= window) > max_risk`` (waiting for the next check would risk a failure before the work), or
+    * the lower end of the central *level* interval of the RUL is ``<= lead_time``.
+
+    Otherwise the next check comes after *check_interval*, or sooner, when the lower end will reach the lead
+    time.  Not registered in ``MAINTENANCE_POLICIES`` by name: it needs a prognosis model (code, not config).
+    """
+
+    name = "predictive_rul"
+    estimate: Callable | None = None
+    max_risk: float = 0.05
+    lead_time: float = 86400.0
+    level: float = 0.9
+    check_interval: float = 3600.0
+    duration: Distribution | float = 3600.0
+    cost: float = 0.0
+
+    def __post_init__(self):
+        if not callable(self.estimate):
+            raise ConfigurationError(f"predictive_rul: estimate = {self.estimate!r} must be a callable unit -> RUL "
+                                     f"samples [s] (e.g. a function calling calibration.prognosis.predict_rul)")
+        for key in ("max_risk", "level"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < value < 1.0):
+                raise ConfigurationError(f"predictive_rul: {key} = {value!r} must lie strictly between 0 and 1 "
+                                         f"(a probability, e.g. 0.05)")
+        _time(self.name, "lead_time", self.lead_time)
+        _time(self.name, "check_interval", self.check_interval)
+        self._validate()
+
+    def samples(self, unit) -> np.ndarray:
+        """The estimate's RUL samples for *unit* now [s], checked."""
+        result = self.estimate(unit)
+        rul = getattr(result, "rul", None)
+        values = np.asarray(rul() if callable(rul) else result, dtype=float).ravel()
+        if values.size == 0 or np.any(np.isnan(values)) or np.any(values < 0):
+            raise ConfigurationError(f"predictive_rul: the estimate for {unit.name!r} returned {values.size} samples "
+                                     f"with NaN or negative values; it must return RUL samples >= 0 [s] (inf for "
+                                     f"'not within the horizon')")
+        return values
+
+    def decide(self, samples) -> tuple[bool, float]:
+        """``(maintain now, lower end of the interval [s])`` for RUL *samples* [s]."""
+        x = np.sort(np.asarray(samples, dtype=float))
+        lower = float(x[min(int(math.floor(x.size * (1.0 - self.level) / 2.0 + 1e-9)), x.size - 1)])
+        risk = float(np.mean(x <= self.check_interval + self.lead_time))
+        return risk > self.max_risk or lower <= self.lead_time, lower
+
+    def run(self, env, unit, duration):
+        while True:
+            now, lower = self.decide(self.samples(unit))
+            if now:
+                yield unit.request_maintenance(self.order(duration))
+                continue
+            yield env.timeout(min(self.check_interval, lower - self.lead_time))
 
 
 MAINTENANCE_POLICIES = MappingProxyType({cls.name: cls for cls in (RunToFailure, TimeBased, ConditionBased,
