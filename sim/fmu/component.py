@@ -53,6 +53,8 @@ class FmuSnapshot:
         The FMU's ``FMUstate`` (``get/setFMUstate``); None where the FMU cannot save its state.
     replay : tuple
         Without a handle: the settings and the steps ``(t, h, inputs, tunables)`` since the last initialization.
+    next_event : float
+        Model Exchange: the next time event the FMU had announced [s] (inf if none).
     """
 
     component: str
@@ -60,6 +62,7 @@ class FmuSnapshot:
     inputs: np.ndarray
     handle: object = None
     replay: tuple = ()
+    next_event: float = math.inf
 
 
 class FmuComponent:
@@ -344,7 +347,8 @@ class FmuComponent:
             self._me.restart(self.time)
         if self.can_snapshot:
             getter = self._fmu.getFMUState if self.fmi3 else self._fmu.getFMUstate
-            return FmuSnapshot(self.name, self.time, self._in.copy(), handle=self._call("getFMUstate", getter))
+            return FmuSnapshot(self.name, self.time, self._in.copy(), handle=self._call("getFMUstate", getter),
+                               next_event=self._me.next_event if self._me is not None else math.inf)
         return FmuSnapshot(self.name, self.time, self._in.copy(), replay=(self._settings, tuple(self._log)))
 
     def restore(self, snapshot: FmuSnapshot) -> None:
@@ -359,7 +363,7 @@ class FmuComponent:
             self.time = snapshot.time
             self.set_inputs(snapshot.inputs)
             if self._me is not None:
-                self._me.restart(snapshot.time)
+                self._me.restart(snapshot.time, snapshot.next_event)
             return
         (params, starts, start_time), log = snapshot.replay
         self.initialize(start_time, parameters=params, start_values=starts)

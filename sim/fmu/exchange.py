@@ -59,9 +59,12 @@ class ExchangeStepper:
             relativeTolerance=component.tolerance, maxNumSteps=100_000)
         self.time = start_time
 
-    def restart(self, time: float) -> None:
-        """Continue from the FMU's current continuous states at *time* (after ``setFMUstate``)."""
+    def restart(self, time: float, next_event: float | None = None) -> None:
+        """Continue from the FMU's current continuous states at *time* (after ``setFMUstate``, with the time event
+        the FMU had announced then)."""
         self.time = time
+        if next_event is not None:
+            self.next_event = next_event
         self.fmu.setTime(time)
         self.solver.reset(time)
 

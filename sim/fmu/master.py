@@ -251,7 +251,8 @@ class FmuMaster:
     def initialize(self, parameters=None, *, start_time: float | None = None) -> "FmuMaster":
         """Initialize (or reset and re-initialize) every component; *parameters*: component -> {name: value}.
 
-        Connected inputs get their sources' initial outputs (in Gauss-Seidel order) before the first step.
+        Connected inputs get their sources' initial outputs before the first step, component by component in
+        the Gauss-Seidel order (index order for Jacobi), so initial feedthrough outputs are consistent along it.
         """
         parameters = dict(parameters or {})
         unknown = set(parameters) - set(self._index)
@@ -259,8 +260,9 @@ class FmuMaster:
             raise ConfigurationError(f"parameters for unknown components {sorted(unknown)}; components: "
                                      f"{list(self._index)}")
         self.time = self.start_time if start_time is None else float(start_time)
-        for comp in self.components:
+        for k, comp in enumerate(self.components):
             comp.initialize(self.time, parameters=parameters.get(comp.name))
+            self._y[k][:] = comp.outputs()
         for k in self._order_all():
             self._feed(k)
             self._y[k][:] = self.components[k].outputs()
