@@ -372,10 +372,15 @@ def _start(var):
 
 def _describe(path, md, interfaces, platforms, problems) -> FmuDescription:
     states = {id(v.derivative) for v in md.modelVariables if getattr(v, "derivative", None) is not None}
+    def declared(v, attribute):  # the variable's own attribute, else its declared type's
+        own = getattr(v, attribute, None)
+        return own if own not in (None, "") else getattr(getattr(v, "declaredType", None), attribute, None)
+
     variables = tuple(
         FmuVariable(name=v.name, value_reference=int(v.valueReference), type=str(v.type), causality=str(v.causality),
-                    variability=str(v.variability), initial=v.initial, unit=str(v.unit or ""), start=_start(v),
-                    min=_number(v.min, -math.inf), max=_number(v.max, math.inf), description=str(v.description or ""),
+                    variability=str(v.variability), initial=v.initial, unit=str(declared(v, "unit") or ""),
+                    start=_start(v), min=_number(declared(v, "min"), -math.inf),
+                    max=_number(declared(v, "max"), math.inf), description=str(v.description or ""),
                     state=id(v) in states)
         for v in md.modelVariables)
     inputs = tuple(v.name for v in variables if v.causality == "input")

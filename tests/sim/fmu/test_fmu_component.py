@@ -105,6 +105,13 @@ def test_lineage_names_hash_version_guid_and_tool(fmus):
     assert read_fmu(fmus["thermal_mass"]).lineage()["fmu.generation_tool"].startswith("PythonFMU")
 
 
+def test_unit_and_range_come_from_the_declared_type_where_the_variable_has_none(fmus):
+    k = read_fmu(fmus["dahlquist2"]).variable("k")
+    assert (k.unit, k.min, k.max, k.kind) == ("1/s", 0.0, 1000.0, "tunable parameter")
+    with pytest.raises(Exception, match=r"outside its declared range \[0.0, 1000.0\] 1/s"):
+        FmuComponent(fmus["dahlquist2"], parameters={"k": -1.0})
+
+
 def test_c_co_simulation_fmu_is_exact_at_every_communication_point(fmus):
     with FmuComponent(fmus["dahlquist2"], parameters={"k": 2.0, "x0": 3.0}) as comp:
         assert not comp.can_snapshot
