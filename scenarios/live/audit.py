@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.exceptions import ConfigurationError, TwinbenchError
+from scenarios.tracking import lineage
 
 __all__ = ["AuditChainError", "AuditLog", "GENESIS_HASH", "ENTRY_KEYS", "canonical_json", "entry_hash", "jsonable",
            "mlflow_mirror", "verify_file"]
@@ -66,8 +67,7 @@ GENESIS_HASH = "0" * 64
 ENTRY_KEYS = ("action", "actor", "details", "hash", "prev_hash", "record_ids", "seq", "time", "what", "why",
               "window")
 #: MLflow run tags the mirror keeps at the log's head.
-HEAD_SEQ_TAG, HEAD_HASH_TAG, LAST_ACTION_TAG = "twinbench.audit.head_seq", "twinbench.audit.head_hash", \
-    "twinbench.audit.last_action"
+HEAD_SEQ_TAG, HEAD_HASH_TAG, LAST_ACTION_TAG = lineage.AUDIT_HEAD_SEQ, lineage.AUDIT_HEAD_HASH, lineage.AUDIT_LAST_ACTION
 
 
 class AuditChainError(TwinbenchError):

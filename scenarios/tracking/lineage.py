@@ -18,7 +18,8 @@ tag                              on           meaning (value)
 ``calibration.window_end``       version      last time stamp of the fit window (ISO 8601); shadow evaluation uses
                                               only data after it
 ``twinbench.role``               run          what a run is: ``parent`` (a sweep), ``child`` (a sweep
-                                              configuration), ``shadow`` (a champion/challenger comparison)
+                                              configuration), ``shadow`` (a champion/challenger comparison),
+                                              ``governance`` (the live twin's governor decisions)
 ``twinbench.sweep``              run          the sweep name (``sweep.name``) of a sweep's parent and children
 ``twinbench.config_hash``        run          16 hex digits of sha256 over the canonical JSON of the parts of a sweep
                                               configuration that determine its results (resume skips finished ones)
@@ -51,6 +52,9 @@ tag                              on           meaning (value)
 ``twinbench.champion_history``   model        JSON list of the versions that were champion, oldest first
 ``twinbench.lock``               model        owner and expiry of the registry lock of a server store (a model
                                               named ``<model>.lock``, see :meth:`MlflowTracker.lock`)
+``twinbench.audit.head_seq``     run          seq of the last audit entry mirrored (scenarios.live.audit.mlflow_mirror)
+``twinbench.audit.head_hash``    run          hash of that entry: the audit chain's anchor outside the machine
+``twinbench.audit.last_action``  run          action of that entry (e.g. promoted, command_refused)
 ===============================  ===========  =========================================================================
 
 ``on``: run (a tracking run), version (a registered model version), model (a registered model).
@@ -63,7 +67,8 @@ __all__ = ["GIT_COMMIT", "CONFIG_HASH", "SEED", "TELEMETRY_CONTENT_HASH", "CALIB
            "INVOCATION", "LEASE", "SWEPT_KEYS", "RESUMED", "END_REASON", "ERROR", "REPORT_ERROR", "BEST",
            "REGISTRY_MODEL", "REGISTRY_VERSION", "MODEL", "ARTIFACT_PATH", "ARTIFACT_SHA256", "SHADOW_DECISION",
            "SHADOW_CHAMPION_VERSION", "SHADOW_DATA_HASH", "SHADOW_SCORE", "SHADOW_CHAMPION_SCORE", "SHADOW_RUN_ID",
-           "SHADOW_ERROR", "SHADOW_SUPERSEDED_BY", "ROLLED_BACK", "CHAMPION_HISTORY", "LOCK", "ALL_TAGS",
+           "SHADOW_ERROR", "SHADOW_SUPERSEDED_BY", "ROLLED_BACK", "CHAMPION_HISTORY", "LOCK", "AUDIT_HEAD_SEQ",
+           "AUDIT_HEAD_HASH", "AUDIT_LAST_ACTION", "ALL_TAGS",
            "content_hash"]
 
 GIT_COMMIT = "git.commit"
@@ -101,6 +106,9 @@ SHADOW_SUPERSEDED_BY = "shadow.superseded_by"
 ROLLED_BACK = "twinbench.rolled_back"
 CHAMPION_HISTORY = "twinbench.champion_history"
 LOCK = "twinbench.lock"
+AUDIT_HEAD_SEQ = "twinbench.audit.head_seq"
+AUDIT_HEAD_HASH = "twinbench.audit.head_hash"
+AUDIT_LAST_ACTION = "twinbench.audit.last_action"
 
 ALL_TAGS = tuple(value for key, value in dict(globals()).items() if key.isupper() and isinstance(value, str))
 
