@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["SweepInfo", "ReplicationsConfig", "ObjectiveConfig", "CalibrationSource", "TelemetrySource",
+__all__ = ["SweepInfo", "ReplicationsConfig", "ObjectiveConfig", "CALIBRATION_SOURCES", "CalibrationSource",
+           "TelemetrySource",
            "SweepTrackingConfig", "ReportConfig", "SweepAppConfig", "register_sweep_configs"]
 
 
@@ -62,14 +63,28 @@ class ObjectiveConfig:
     lower: Dict[str, float] = field(default_factory=dict)
 
 
+CALIBRATION_SOURCES = ("champion", "record", "nameplate")
+"""Where a sweep's motor parameters come from: the registry's current champion (default), a record file, or
+the nameplate (``calibration=nameplate``)."""
+
+
 @dataclass
 class CalibrationSource:
-    """A calibration record (JSON from ``calibration.CalibrationRecord.to_json``) whose motor parameter
-    estimates replace the nameplate values of the motors of *stations* (``line.motors`` entries still win); its
-    ``record_id`` is tagged on every child run."""
+    """Where the sweep's motor parameters come from (``calibration.source``).
 
+    ``source: champion`` (default) reads the current champion of the registered model ``model`` (default
+    ``twinbench.<line.name>.motor_thermal``, the one the main job registers) from the sweep's tracking store
+    and applies its parameters (``CalibrationRecord.params()``) to the motors of *stations* (``line.motors``
+    entries still win); with no champion registered the sweep runs on the nameplate and says so.
+    ``source: record`` (or a ``record`` path with the default source) reads a ``CalibrationRecord`` JSON file.
+    ``nameplate`` opts out.  The record id, the source and the registry version are tagged on every child run and named in the
+    sweep report.  On the command line: ``calibration.source=nameplate``.
+    """
+
+    source: str = "champion"
     record: Optional[str] = None
     stations: List[str] = field(default_factory=lambda: ["filler"])  # whose motor the record describes
+    model: Optional[str] = None  # registered model of the champion; default twinbench.<line.name>.motor_thermal
 
 
 @dataclass

@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
+from scenarios.sweeps.steps import describe_calibration
 from scenarios.sweeps.runs import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent, store_uri
 from scenarios.tracking.lineage import BEST
 from sim.kpi import kpi_info, rank
 from sim.replications import paired_difference, t_interval
 
-__all__ = ["SweepData", "load_sweep", "ranking", "differences", "pareto_front", "write_report", "report_cli"]
+__all__ = ["SweepData", "load_sweep", "calibration_text", "ranking", "differences", "pareto_front", "write_report", "report_cli"]
 
 
 def _better(kpi: str, objective_direction: str = "maximize") -> str:
@@ -95,7 +96,7 @@ def load_sweep(tracker, sweep: str, *, experiment_id: str | None = None) -> Swee
         tags = run.data.tags
         row = {"run_id": run.info.run_id, "name": run.info.run_name, "config_hash": tags.get(HASH_TAG),
                "job": int(tags.get("hydra.job.num", -1)), "seed": tags.get("seed"), "crn": tags.get("crn"),
-               "start_time": run.info.start_time}
+               "start_time": run.info.start_time, "calibration": describe_calibration(tags)}
         row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
         row.update({f"params.{k}": v for k, v in run.data.params.items()})
         rows.append(row)
@@ -241,6 +242,16 @@ def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataF
     return [pareto_png, dist_png]
 
 
+def calibration_text(data: SweepData) -> str:
+    """Which calibration (or the nameplate) the sweep's configurations ran on, from their tags."""
+    if "calibration" not in data.runs:
+        return "not recorded"
+    used = list(dict.fromkeys(data.runs["calibration"]))
+    if len(used) == 1:
+        return f"{used[0]} (every configuration)"
+    return "; ".join(f"{c} ({', '.join(data.runs.loc[data.runs['calibration'] == c, 'name'])})" for c in used)
+
+
 def _md_table(df: pd.DataFrame) -> str:
     def cell(v):
         if isinstance(v, float):
@@ -277,6 +288,7 @@ def write_report(tracker, sweep: str, *, kpi: str = "oee", pareto=("maintenance_
               f"Parent run `{data.sweep_id}`, {len(rank)} configuration(s), {int(rank['n'].max())} replications "
               f"each. Ranking KPI **{kpi}** ({'more' if _maximize(kpi, _direction(data)) else 'less'} is better), "
               f"{conf} Student-t intervals over replications.", "",
+              f"Calibration: {calibration_text(data)}.", "",
               "## Ranking", "", _md_table(rank[["rank", "job", "name", "mean", "low", "high", "n"]]), "",
               f"## Differences to the baseline `{base_name}`", "",
               "Paired over replications (common random numbers) where the configurations share seeds; an interval "
@@ -290,7 +302,8 @@ def write_report(tracker, sweep: str, *, kpi: str = "oee", pareto=("maintenance_
                 f"</title><style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}table{{border-collapse:"
                 f"collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>"
                 f"<h1>Sweep report: {html.escape(name)}</h1><p>Parent run <code>{data.sweep_id}</code>; ranking "
-                f"KPI <b>{html.escape(kpi)}</b>, {conf} intervals.</p><h2>Ranking</h2>"
+                f"KPI <b>{html.escape(kpi)}</b>, {conf} intervals.</p><p>Calibration: "
+                f"{html.escape(calibration_text(data))}.</p><h2>Ranking</h2>"
                 f"{rank.drop(columns=['run_id']).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
                 f"<h2>Differences to the baseline {html.escape(str(base_name))}</h2>"
                 f"{diffs.drop(columns=['run_id']).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"

@@ -22,7 +22,8 @@ from sim.exceptions import ConfigurationError
 from sim.kpi import KPIS
 from sim.replications import ReplicationPlan
 
-__all__ = ["JobContext", "Sources", "JobInputs", "Child", "Replications", "Scores", "read_sources",
+__all__ = ["CALIBRATION_SOURCE", "CALIBRATION_VERSION", "CALIBRATION_NOTE", "JobContext", "Sources", "JobInputs",
+           "Child", "Replications", "Scores", "describe_calibration", "read_sources",
            "resolve_inputs", "open_child", "replicate", "summarise", "log_results", "end_child", "run_job"]
 
 
@@ -92,18 +93,82 @@ def _path(value: str, cwd: str) -> Path:
     return path if path.is_absolute() else Path(cwd) / path
 
 
-def read_sources(calibration: dict, telemetry: dict, cwd: str) -> Sources:
-    """The calibrated motor parameters of ``calibration.record`` and the lineage tags of the record and the
-    telemetry file; a path that does not exist raises :class:`~sim.exceptions.ConfigurationError`."""
-    motor_params, tags = None, {}
-    if calibration.get("record"):
-        from calibration.record import CalibrationRecord
+CALIBRATION_SOURCE = "calibration.source"
+"""Child-run tag: where the motor parameters came from (champion, record or nameplate)."""
+CALIBRATION_VERSION = "calibration.version"
+"""Child-run tag: the registered model and version of the champion calibration (``<name> v<version>``)."""
+CALIBRATION_NOTE = "calibration.note"
+"""Child-run tag: why a champion sweep ran on the nameplate (no champion registered)."""
 
-        path = _path(calibration["record"], cwd)
-        if not path.is_file():
-            raise ConfigurationError(f"calibration.record = {calibration['record']!r}: no such file ({path}); give "
-                                     f"the path of a CalibrationRecord JSON or null")
-        record = CalibrationRecord.from_json(str(path))
+MOTOR_MODEL = "motor_thermal"
+
+
+def _record_file(value: str, cwd: str):
+    from calibration.record import CalibrationRecord
+
+    path = _path(value, cwd)
+    if not path.is_file():
+        raise ConfigurationError(f"calibration.record = {value!r}: no such file ({path}); give "
+                                 f"the path of a CalibrationRecord JSON or null")
+    return CalibrationRecord.from_json(str(path))
+
+
+def _champion(tracker, name: str):
+    """``(record, version)`` of the champion of *name* in *tracker*'s store, or ``(None, reason)``."""
+    from scenarios.tracking.registry import RegistryError, TwinRegistry
+
+    registry = TwinRegistry(tracker, name)
+    try:
+        loaded = registry.load("champion")
+    except RegistryError as err:  # no such model or no champion alias (an integrity error is raised as itself)
+        if type(err) is not RegistryError:
+            raise
+        return None, f"no champion of {name} in {tracker.uri}"
+    return loaded.record, str(loaded.version.version)
+
+
+def read_sources(calibration: dict, telemetry: dict, cwd: str, *, tracker=None, line_name: str = "bottling"
+                 ) -> Sources:
+    """The calibrated motor parameters and the lineage tags of the calibration and the telemetry file.
+
+    ``calibration.source``: ``champion`` (default) reads the current champion of the registered model
+    ``calibration.model`` (default ``twinbench.<line_name>.motor_thermal``) through *tracker* (with no
+    champion registered: the nameplate, tagged with the reason); ``record`` (or a ``calibration.record``
+    path) reads that ``CalibrationRecord`` file; ``nameplate`` uses none.  A path that does not exist, or an
+    unknown source, raises :class:`~sim.exceptions.ConfigurationError`.
+    """
+    from scenarios.sweeps.config import CALIBRATION_SOURCES
+
+    motor_params, tags = None, {}
+    source = calibration.get("source") or "champion"
+    if source not in CALIBRATION_SOURCES:
+        raise ConfigurationError(f"calibration.source = {source!r} is unknown; use one of {CALIBRATION_SOURCES} "
+                                 f"(nameplate opts out of the champion calibration)")
+    if source == "nameplate" and calibration.get("record"):
+        raise ConfigurationError(f"calibration.source = nameplate but calibration.record = "
+                                 f"{calibration['record']!r}; drop the record, or set calibration.source=record")
+    if source == "record" and not calibration.get("record"):
+        raise ConfigurationError("calibration.source = record needs calibration.record = <CalibrationRecord JSON>")
+    record = None
+    if calibration.get("record"):
+        record, source = _record_file(calibration["record"], cwd), "record"
+    elif source == "champion":
+        if tracker is None:
+            raise ConfigurationError("calibration.source = champion needs the tracking store to read the champion "
+                                     "from; pass the tracker, or set calibration.source=nameplate")
+        name = calibration.get("model")
+        if not name:
+            from scenarios.tracking.registry import registered_model_name
+
+            name = registered_model_name(line_name, MOTOR_MODEL)
+        record, version = _champion(tracker, name)
+        if record is None:
+            source = "nameplate"
+            tags[CALIBRATION_NOTE] = version  # the reason
+        else:
+            tags[CALIBRATION_VERSION] = f"{name} v{version}"
+    tags[CALIBRATION_SOURCE] = source
+    if record is not None:
         motor_params = record.params()  # the record's hand-off: every parameter [SI], fixed and fitted
         tags[CALIBRATION_RECORD_ID] = record.record_id
         content = (record.window or {}).get("content_hash")
@@ -117,22 +182,43 @@ def read_sources(calibration: dict, telemetry: dict, cwd: str) -> Sources:
     return Sources(motor_params, tags)
 
 
-def resolve_inputs(cfg: dict, *, cwd: str) -> JobInputs:
-    """The line config (with the record's estimates on its stations' motors, under any explicit
-    ``line.motors`` entry), the replication plan, the objective and the config hash of a resolved job config."""
+def resolve_inputs(cfg: dict, *, cwd: str, tracker=None) -> JobInputs:
+    """The line config (with the calibration's estimates on its stations' motors, under any explicit
+    ``line.motors`` entry), the replication plan, the objective and the config hash of a resolved job config.
+
+    *tracker* is the sweep's store, where the champion calibration is read (``calibration.source=champion``);
+    without one, a tracker on ``tracking.uri`` is opened for it.
+    """
     rep = cfg["replications"]
     plan = ReplicationPlan(replications=int(rep["n"]), seed=int(rep["seed"]), run_length=rep["run_length_h"] * 3600.0,
                            warmup=rep["warmup_h"] * 3600.0, confidence=rep["confidence"], crn=bool(rep["crn"]))
-    sources = read_sources(cfg["calibration"], cfg["telemetry"], cwd)
+    calibration = dict(cfg["calibration"])
+    if tracker is None and (calibration.get("source") or "champion") == "champion" and not calibration.get("record"):
+        from scenarios.sweeps.runs import connect, store_uri
+
+        tracker, _ = connect(store_uri(cfg["tracking"]["uri"], cwd), cfg["tracking"]["experiment"])
+    sources = read_sources(calibration, cfg["telemetry"], cwd, tracker=tracker,
+                           line_name=str(cfg["line"].get("name") or "bottling"))
     line = cfg["line"]
     if sources.motor_params:
         given = dict(line.get("motors") or {})
         line = {**line, "motors": {**given, **{s: {**sources.motor_params, **dict(given.get(s) or {})}
-                                               for s in cfg["calibration"]["stations"]}}}
+                                               for s in calibration.get("stations") or ["filler"]}}}
     # what determines the results: not the number of workers, not the tracking, not the report
     chash = config_hash({"line": line, "replications": {k: v for k, v in rep.items() if k != "workers"},
                          "sources": sources.tags})
     return JobInputs(cfg, line, plan, Objective(**cfg["objective"]), int(rep["workers"]), sources, chash)
+
+
+def describe_calibration(tags: dict) -> str:
+    """The calibration a configuration ran on, in words, from its lineage tags."""
+    source = tags.get(CALIBRATION_SOURCE, "nameplate")
+    if source == "champion":
+        return f"champion {tags.get(CALIBRATION_VERSION)} (record {tags.get(CALIBRATION_RECORD_ID)})"
+    if source == "record":
+        return f"record {tags.get(CALIBRATION_RECORD_ID)} (file)"
+    note = tags.get(CALIBRATION_NOTE)
+    return "nameplate motor parameters" + (f" ({note})" if note else "")
 
 
 def _label(overrides, parent) -> str:
@@ -269,7 +355,10 @@ def run_job(cfg: dict, context: JobContext, *, tracker, exp_id: str, pool=None, 
 
     from scenarios.sweeps.lineage import deferred_interrupts
 
-    inputs = resolve_inputs(cfg, cwd=context.cwd)
+    inputs = resolve_inputs(cfg, cwd=context.cwd, tracker=tracker)
+    if console is not None and context.job_num == 0:
+        tags = inputs.sources.tags
+        console.print(f"calibration: {describe_calibration(tags)}", highlight=False)
     with deferred_interrupts():  # no Ctrl-C inside a store write (see deferred_interrupts)
         child = open_child(tracker, exp_id, inputs, context)
     if child.done is not None:

@@ -317,16 +317,21 @@ def test_sweep_comparison_notebook_reads_a_finished_sweep(grid, monkeypatch):
     assert f"sweep grid: parent {parent} (FINISHED), 4 configurations" in text
 
 
-def test_a_calibration_record_sets_the_filler_motor_and_is_tagged(tmp_path):
+def _hot_record():
+    """A calibration of a filler motor that cools worse than its nameplate (R_ha 0.11 K/W): it trips."""
     from calibration import CalibrationRecord
     from sim.physics import MOTOR_THERMAL
 
-    record = CalibrationRecord(
+    return CalibrationRecord(
         model="motor_thermal", model_version=MOTOR_THERMAL.spec.version,
         parameters={"thermal_resistance_housing_ambient": {"value": 0.11, "unit": "K/W"}},
         fixed_parameters={"heat_capacity_housing": 30000.0}, covariance=[[1e-8]],
         parameter_names=["thermal_resistance_housing_ambient"], confidence=0.95, metrics={},
         window={"content_hash": "c0ffee" * 10}, initial_state={}, final_state={}, method="test")
+
+
+def test_a_calibration_record_sets_the_filler_motor_and_is_tagged(tmp_path):
+    record = _hot_record()
     path = tmp_path / "record.json"
     record.to_json(path)
     _sweep(tmp_path, "nameplate", "line.crew_size=2")
@@ -339,6 +344,43 @@ def test_a_calibration_record_sets_the_filler_motor_and_is_tagged(tmp_path):
     # a filler motor that cools worse trips on over-temperature; the nameplate one does not
     assert kids.loc["calibrated", "metrics.filler.trips"] > kids.loc["nameplate", "metrics.filler.trips"]
     assert kids.loc["calibrated", "metrics.depalletizer.trips"] == kids.loc["nameplate", "metrics.depalletizer.trips"]
+    # a store without a champion: the default sweep runs on the nameplate, and says so
+    assert kids.loc["nameplate", "tags.calibration.source"] == "nameplate"
+    assert "no champion of twinbench.bottling.motor_thermal" in kids.loc["nameplate", "tags.calibration.note"]
+    assert kids.loc["calibrated", "tags.calibration.source"] == "record"
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_the_champion_calibration_by_default_and_the_report_names_it(tmp_path):
+    """Issue 15: the same speed-up must not trip 0 times in a sweep and 39 times in the main job."""
+    from scenarios.sweeps.report import write_report
+    from scenarios.tracking.registry import register_calibration
+    from scenarios.tracking.tracker import MlflowTracker
+
+    record = _hot_record()
+    tracker = MlflowTracker(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="twinbench")
+    run = tracker.start_run("calibration")
+    version = register_calibration(tracker, run, record, plant="bottling")
+    tracker.end_run(run, "FINISHED")
+    assert str(version.version) == "1"
+    _sweep(tmp_path, "champion", "line.crew_size=2")
+    _sweep(tmp_path, "optout", "line.crew_size=2", "calibration.source=nameplate")
+    df = _runs(tmp_path)
+    kids = df[df["tags.twinbench.role"] == "child"].set_index("tags.twinbench.sweep")
+    assert kids.loc["champion", "tags.calibration.source"] == "champion"
+    assert kids.loc["champion", "tags.calibration.version"] == "twinbench.bottling.motor_thermal v1"
+    assert kids.loc["champion", "tags.calibration.record_id"] == record.record_id
+    assert kids.loc["optout", "tags.calibration.source"] == "nameplate"
+    assert pd.isna(kids.loc["optout"].get("tags.calibration.record_id"))
+    # the champion's hot motor trips where the nameplate one does not: the sweep now sees what the job sees
+    assert kids.loc["champion", "metrics.filler.trips"] > kids.loc["optout", "metrics.filler.trips"]
+    sweeps = MlflowTracker(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="twinbench-sweeps")
+    for name, words in (("champion", f"champion twinbench.bottling.motor_thermal v1 (record {record.record_id})"),
+                        ("optout", "nameplate motor parameters")):
+        out = write_report(sweeps, kids.loc[name, "tags.mlflow.parentRunId"], out_dir=tmp_path / name, log=False)
+        assert f"Calibration: {words}" in (out["folder"] / "report.md").read_text()
+    assert _sweep(tmp_path, "bad", "calibration.source=nameplate", f"calibration.record={tmp_path}/r.json",
+                  expect_ok=False) != 0
 
 
 
