@@ -355,8 +355,9 @@ def time_of_event(model: Model, states, params, events, *, horizon: float, input
     x_end = np.empty_like(x)
     kernels = model.kernels(stepper)
     noisy_states = np.flatnonzero(np.any(sigma != 0.0, axis=0)).astype(np.int64)
-    kernels._time_of_event(x, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_dir, float(horizon),
-                           float(stepper.max_step), toe, status, x_end)
+    with np.errstate(over="ignore"):  # SplitMix64 wraps around 2**64 on purpose (numpy warns under NUMBA_DISABLE_JIT)
+        kernels._time_of_event(x, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_dir, float(horizon),
+                               float(stepper.max_step), toe, status, x_end)
     if np.any(status == DIVERGED):
         a, j = map(int, np.argwhere(status == DIVERGED)[0])
         raise DivergenceError(

@@ -79,6 +79,7 @@ def test_p_failure_before_horizon_matches_the_closed_form_of_a_gaussian_rate():
     assert rul.median() == pytest.approx(0.5 / mu, rel=0.03)
 
 
+@pytest.mark.kernel
 def test_second_order_sampling_shares_each_parameter_draw_across_its_noise_streams():
     quiet = predict_rul(PUMP, wear_record(1e-3, 1e-4), threshold=WORN, horizon=2000.0, n_samples=6, n_noise=3,
                         seed=1, inputs=SPEED, max_step=2.0)
@@ -93,6 +94,7 @@ def test_second_order_sampling_shares_each_parameter_draw_across_its_noise_strea
     np.testing.assert_array_equal(noisy.samples, again.samples)
 
 
+@pytest.mark.kernel
 def test_state_defaults_to_the_records_final_state_and_modes_are_separate():
     rec = wear_record(1e-3, 1e-12, wear_now=0.3)
     bearing = StateEvent("bearing_worn", "bearing_wear", 0.1, +1)
@@ -108,6 +110,7 @@ def test_state_defaults_to_the_records_final_state_and_modes_are_separate():
         rul.rul("x")
 
 
+@pytest.mark.kernel
 def test_remaining_life_intervals_and_statistics_with_censoring():
     r = RemainingLife(samples=np.r_[np.arange(1.0, 91.0), np.full(10, np.inf)], events=("eol",), horizon=100.0)
     assert r.censored_fraction() == pytest.approx(0.1)

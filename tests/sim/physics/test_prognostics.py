@@ -27,8 +27,9 @@ def pump_params(rates):
     return p
 
 
+@pytest.mark.kernel
 def test_linear_wear_crosses_at_threshold_over_rate():
-    rates = np.linspace(5e-4, 2e-3, 7)
+    rates = np.linspace(5e-4, 2e-3, 4)
     res = time_of_event(PUMP, X0, pump_params(rates), WORN, horizon=2000.0, inputs=SPEED, max_step=1.0)
     assert np.all(res.status == CROSSED)
     np.testing.assert_allclose(res.column("impeller_worn"), 0.5 / rates, rtol=1e-9)
@@ -65,6 +66,7 @@ def test_first_passage_with_process_noise_is_inverse_gaussian():
     assert stats.kstest(t, truth.cdf).pvalue > 0.01
 
 
+@pytest.mark.kernel
 def test_censored_and_met_at_start_are_reported_as_such():
     x0 = np.array([SPEC.vector("states", {"flow": 0.03, "impeller_wear": w}) for w in (0.0, 0.6, 0.0)])
     rates = np.array([1e-3, 1e-3, 1e-6])  # crosses at 500 s; already worn; would take 5e5 s
@@ -84,6 +86,16 @@ def test_samples_that_never_cross_terminate_at_the_horizon():
     np.testing.assert_allclose(res.final_states[:, 1], 0.0)
 
 
+@pytest.mark.kernel
+def test_noise_streams_are_per_sample():
+    run = lambda n, seed: time_of_event(PUMP, X0, pump_params(np.full(n, 1e-3)), WORN, horizon=800.0, inputs=SPEED,
+                                        max_step=2.0, process_noise={"impeller_wear": 2e-3}, seed=seed).first
+    three = run(3, 4)
+    assert np.unique(three).size == 3 and np.all(np.abs(three - 500.0) < 150.0)
+    np.testing.assert_array_equal(run(2, 4), three[:2])  # sample i draws from stream i, whatever the fleet size
+    assert not np.array_equal(run(3, 5), three)
+
+
 def test_same_seed_same_numbers_whatever_the_thread_count():
     rates = np.random.default_rng(3).normal(1e-3, 1e-4, 257)
     run = lambda seed: time_of_event(PUMP, X0, pump_params(rates), WORN, horizon=2000.0, inputs=SPEED,
@@ -101,12 +113,14 @@ def test_same_seed_same_numbers_whatever_the_thread_count():
     np.testing.assert_array_equal(sample_seeds(5, 10), sample_seeds(5, 20)[:10])
 
 
+@pytest.mark.kernel
 def test_event_state_runs_from_one_to_zero():
     np.testing.assert_allclose(event_state([0.0, 0.25, 0.5, 0.7], WORN, healthy=0.0), [1.0, 0.5, 0.0, 0.0])
     with pytest.raises(ConfigurationError, match="healthy"):
         event_state(0.1, WORN, healthy=0.5)
 
 
+@pytest.mark.kernel
 def test_bad_input_raises_clear_errors():
     p = pump_params([1e-3])
     with pytest.raises(ConfigurationError, match="horizon"):
