@@ -13,8 +13,9 @@ scores the whole file as a stream (blocks of ``--block`` rows, state carried); t
 to the pointwise scores (summed over files), its changes (raised and cleared, SKAB's ``|diff|`` of the predicted
 labels) to NAB with a window of ``--nab-window`` rows after each change point (30: SKAB's 30 s at 1 Hz).
 
-Detectors: ``pca`` (PCADetector defaults + AlarmLogic defaults), ``pca_ewma`` (smoothing 0.1), ``pca_t2``
-(T² only), ``residual_full`` (ResidualDetector with the full covariance on the raw channels - what it does
+Detectors: ``pca`` (PCADetector defaults, input EWMA 0.2, + AlarmLogic defaults), ``pca_raw`` (no input
+smoothing: plain T² + Q), ``pca_ewma`` (raw inputs, EWMA 0.1 of the statistic), ``pca_t2`` (T² only),
+``residual_full`` (ResidualDetector with the full covariance on the raw channels - what it does
 without a twin), ``cusum_or`` (one CusumDetector per raw channel, OR-ed: today's approach), ``always_on`` and
 ``never``.  ``far`` is always reported next to ``f1``.
 """
@@ -112,7 +113,8 @@ def stream_mask(detector, X, times, block):
 
 DETECTORS = {
     "pca": lambda: PCADetector(),
-    "pca_ewma": lambda: PCADetector(smoothing=0.1),
+    "pca_raw": lambda: PCADetector(input_smoothing=None),
+    "pca_ewma": lambda: PCADetector(input_smoothing=None, smoothing=0.1),
     "pca_t2": lambda: PCADetector(use="t2"),
     "residual_full": lambda: ResidualDetector(covariance="full"),
 }

@@ -10,8 +10,11 @@ rest the same way for every detector:
   Q is optimistic by the fitted dimensions, and a threshold read from it alarms too often);
 * **normalization**: with several parts, each is divided by its out-of-fold normal mean, and the statistic is
   their sum (so contributions add up to it);
-* **EWMA smoothing** (``smoothing`` = weight of the newest sample), carried across blocks so that the statistic
-  does not depend on how a stream is cut;
+* **input smoothing** (``input_smoothing`` = EWMA weight of the newest sample, a MEWMA chart): the channels are
+  smoothed before the model sees them, in the normal window as in the stream, so the model and its threshold
+  describe smoothed data; small sustained shifts add up over the EWMA's memory while the noise averages out;
+* **statistic smoothing** (``smoothing``): an EWMA of the statistic itself;
+* both EWMAs carry their state across blocks, so the statistic does not depend on how a stream is cut;
 * **threshold** per asset by :func:`calibration.alarms.threshold.calibrate_threshold`;
 * **state_dict / from_state** as plain JSON-able data (floats round-trip exactly through JSON).
 """
@@ -115,9 +118,11 @@ class BlockDetector(BaseCalibrator):
             such data) or too few rows remain.
         """
         rate = check_rate(self.false_alarm_rate)
-        if self.smoothing is not None and not 0.0 < float(self.smoothing) <= 1.0:
-            raise ConfigurationError(f"smoothing = {self.smoothing!r} must be None (no smoothing) or the EWMA weight "
-                                     f"of the newest sample in (0, 1], e.g. 0.1 for slow drifts")
+        for name in ("smoothing", "input_smoothing"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < float(value) <= 1.0:
+                raise ConfigurationError(f"{name} = {value!r} must be None (no smoothing) or the EWMA weight of the "
+                                         f"newest sample in (0, 1], e.g. 0.3")
         if int(self.n_folds) != self.n_folds or self.n_folds < 2:
             raise ConfigurationError(f"n_folds = {self.n_folds!r} must be an integer >= 2 (cross-fitted calibration), "
                                      f"e.g. 5")
@@ -132,7 +137,7 @@ class BlockDetector(BaseCalibrator):
                                          f"give one flag per value")
             X = np.where(q, np.nan, X)
         n_assets, n, m = X.shape
-        models, oof = [], []
+        models, oof, levels_in = [], [], []
         for a in range(n_assets):
             ok = np.isfinite(X[a]).all(axis=1)
             lost = 1.0 - ok.mean()
@@ -142,6 +147,9 @@ class BlockDetector(BaseCalibrator):
                     f"max_missing = {self.max_missing:.0%}; no fit runs on such data - choose a window the data-quality "
                     f"alarm allows (fit_allowed) or raise max_missing")
             Xa = X[a][ok]
+            levels_in.append(Xa.mean(axis=0))
+            if self.input_smoothing is not None and Xa.shape[0]:
+                Xa = self._smooth_inputs(Xa[None], Xa[:1], Xa[:1])[0][0]
             need = max(10 * m, 20 * self.n_folds // 2, 40)
             if Xa.shape[0] < need:
                 raise CalibrationError(f"asset {a}: {Xa.shape[0]} usable normal rows for {m} channels; a normal window "
@@ -169,8 +177,8 @@ class BlockDetector(BaseCalibrator):
             thresholds.append(calibrate_threshold(smooth, rate))
         self.threshold_ = np.array(thresholds)
         self.level_ = np.array(levels)
-        self.ewma_ = self.level_.copy()
-        return self
+        self.input_level_ = np.array(levels_in)
+        return self.reset()
 
     @staticmethod
     def _stack(models):
@@ -188,11 +196,34 @@ class BlockDetector(BaseCalibrator):
     def _out(self, arr):
         return arr[0] if self.single_ else arr
 
-    def parts(self, X_block) -> np.ndarray:
-        """The unsmoothed parts of the statistic (``part_names_``), ``(n, c)`` or ``(A, n, c)``; NaN rows stay NaN."""
+    def _smooth_inputs(self, X, start, fill):
+        """EWMA of the channels along the sample axis from *start* ``(A, m)``; NaN entries count as *fill*."""
+        if self.input_smoothing is None:
+            return X, start
+        lam = float(self.input_smoothing)
+        x = np.where(np.isfinite(X), X, fill[:, None, :])
+        y, _ = lfilter([lam], [1.0, lam - 1.0], x, axis=1, zi=((1.0 - lam) * start)[:, None, :])
+        return y, (y[:, -1] if y.shape[1] else start)
+
+    def _inputs(self, X_block, *, advance: bool):
+        """The block as the model sees it (input-smoothed from the stream state) and its all-NaN rows."""
         Xb = self._check_block(X_block)
-        p = self._parts(self.model_, Xb)
-        p[~np.isfinite(Xb).any(axis=2)] = np.nan
+        dead = ~np.isfinite(Xb).any(axis=2)
+        start = self.xs_ if advance else self._before["xs"]
+        Xs, last = self._smooth_inputs(Xb, start, self.input_level_)
+        if advance:
+            self.xs_ = last
+        return Xs, dead
+
+    def parts(self, X_block) -> np.ndarray:
+        """The unsmoothed parts of the statistic (``part_names_``), ``(n, c)`` or ``(A, n, c)``; NaN rows stay NaN.
+
+        Like :meth:`contributions`, it describes the block last passed to :meth:`statistic` (the same rows): with
+        ``input_smoothing`` it starts from the stream state that block started from.
+        """
+        Xs, dead = self._inputs(X_block, advance=False)
+        p = self._parts(self.model_, Xs)
+        p[dead] = np.nan
         return self._out(p)
 
     @property
@@ -200,13 +231,13 @@ class BlockDetector(BaseCalibrator):
         return self._part_names
 
     def raw_statistic(self, X_block) -> np.ndarray:
-        """The unsmoothed statistic, one value per sample (no stream state is read or changed)."""
-        Xb = self._check_block(X_block)
-        return self._out(self._raw(Xb))
+        """The statistic before ``smoothing``, one value per sample (reads the stream state, changes nothing)."""
+        Xs, dead = self._inputs(X_block, advance=False)
+        return self._out(self._raw(Xs, dead))
 
-    def _raw(self, Xb):
-        raw = (self._parts(self.model_, Xb) * self.part_weight_[:, None, :]).sum(axis=2)
-        raw[~np.isfinite(Xb).any(axis=2)] = np.nan
+    def _raw(self, Xs, dead):
+        raw = (self._parts(self.model_, Xs) * self.part_weight_[:, None, :]).sum(axis=2)
+        raw[dead] = np.nan
         return raw
 
     def _ewma(self, raw, start):
@@ -224,33 +255,44 @@ class BlockDetector(BaseCalibrator):
     def statistic(self, X_block) -> np.ndarray:
         """The detector statistic, one value per sample: ``(n,)`` for one asset, ``(A, n)`` for a fleet.
 
-        With ``smoothing`` the EWMA carries on from the previous block (stream state ``ewma_``; :meth:`reset`
-        starts again from the normal level), so scoring a stream in one block or in many gives the same values.
-        Samples without any finite channel give NaN.
+        This advances the stream: the input EWMA (``input_smoothing``) and the statistic EWMA (``smoothing``)
+        carry on from the previous block (:meth:`reset` starts again from the normal level), so scoring a stream
+        in one block or in many gives the same values.  Samples without any finite channel give NaN.
         """
-        Xb = self._check_block(X_block)
-        raw = self._raw(Xb)
+        check_is_fitted(self, "threshold_")
+        self._before = {"xs": self.xs_.copy(), "ewma": self.ewma_.copy()}
+        Xs, dead = self._inputs(X_block, advance=True)
+        raw = self._raw(Xs, dead)
         if self.smoothing is None:
             return self._out(raw)
         y, self.ewma_ = self._ewma(raw, self.ewma_)
         return self._out(y)
 
     def contributions(self, X_block) -> np.ndarray:
-        """Per-channel contributions to the unsmoothed statistic, ``(n, m)`` or ``(A, n, m)``; they sum to it.
+        """Per-channel contributions to the statistic before ``smoothing``, ``(n, m)`` or ``(A, n, m)``.
 
-        Q contributions are squared residuals (never negative); T² and Mahalanobis contributions are
+        They sum to :meth:`raw_statistic`.  Call it after :meth:`statistic` with the same block (or use
+        :meth:`score`): with ``input_smoothing`` it replays that block from the state it started from.  Q
+        contributions are squared residuals (never negative); T² and Mahalanobis contributions are
         ``z_j (S⁻¹ z)_j``, which sum to the statistic but can be negative for single channels.
         """
-        Xb = self._check_block(X_block)
-        c = self._part_contributions(self.model_, Xb)  # (A, n, m, c)
+        Xs, dead = self._inputs(X_block, advance=False)
+        c = self._part_contributions(self.model_, Xs)  # (A, n, m, c)
         out = (c * self.part_weight_[:, None, None, :]).sum(axis=3)
-        out[~np.isfinite(Xb).any(axis=2)] = np.nan
+        out[dead] = np.nan
         return self._out(out)
 
+    def score(self, X_block) -> tuple[np.ndarray, np.ndarray]:
+        """``(statistic, contributions)`` of a block in one call (advances the stream once)."""
+        stat = self.statistic(X_block)
+        return stat, self.contributions(X_block)
+
     def reset(self) -> "BlockDetector":
-        """Forget the stream state (the EWMA restarts at the normal level)."""
+        """Forget the stream state: both EWMAs restart at the normal level."""
         check_is_fitted(self, "threshold_")
         self.ewma_ = self.level_.copy()
+        self.xs_ = self.input_level_.copy()
+        self._before = {"xs": self.xs_.copy(), "ewma": self.ewma_.copy()}
         return self
 
     # ---------------------------------------------------------------- checkpoint
@@ -261,7 +303,9 @@ class BlockDetector(BaseCalibrator):
                 "channels": list(self.channels_), "single": self.single_,
                 "model": {k: v.tolist() for k, v in self.model_.items()},
                 "part_weight": self.part_weight_.tolist(), "threshold": self.threshold_.tolist(),
-                "level": self.level_.tolist(), "ewma": self.ewma_.tolist()}
+                "level": self.level_.tolist(), "input_level": self.input_level_.tolist(),
+                "ewma": self.ewma_.tolist(), "xs": self.xs_.tolist(),
+                "before": {k: v.tolist() for k, v in self._before.items()}}
 
     def load_state(self, state: dict) -> "BlockDetector":
         """Take over a :meth:`state_dict` (settings, model and stream state)."""
@@ -275,7 +319,10 @@ class BlockDetector(BaseCalibrator):
         self.part_weight_ = np.asarray(state["part_weight"], dtype=float)
         self.threshold_ = np.asarray(state["threshold"], dtype=float)
         self.level_ = np.asarray(state["level"], dtype=float)
+        self.input_level_ = np.asarray(state["input_level"], dtype=float)
         self.ewma_ = np.asarray(state["ewma"], dtype=float)
+        self.xs_ = np.asarray(state["xs"], dtype=float)
+        self._before = {k: np.asarray(v, dtype=float) for k, v in state["before"].items()}
         return self
 
     @classmethod

@@ -46,8 +46,11 @@ class PCADetector(BlockDetector):
         What the detector statistic sums (see the module docstring).
     false_alarm_rate : float
         Target fraction of normal samples above the threshold, in (0, 0.5].
+    input_smoothing : float or None
+        EWMA weight of the newest sample for the channels before scoring (a MEWMA chart; the model is fitted on
+        the smoothed normal window too): sustained small shifts accumulate, noise averages out; None: raw.
     smoothing : float or None
-        EWMA weight of the newest sample (0.05-0.2 for slow drifts; None: no smoothing).
+        EWMA weight of the newest sample for the statistic (0.05-0.2 for slow drifts; None: no smoothing).
     n_folds : int
         Contiguous folds of the normal window for the cross-fitted calibration.
     max_missing : float
@@ -60,11 +63,12 @@ class PCADetector(BlockDetector):
 
     _part_names = ("t2", "q")
 
-    def __init__(self, *, n_components=0.9, use="combined", false_alarm_rate=0.01, smoothing=None, n_folds=5,
-                 max_missing=0.2):
+    def __init__(self, *, n_components=0.9, use="combined", false_alarm_rate=0.01, input_smoothing=0.2,
+                 smoothing=None, n_folds=5, max_missing=0.2):
         self.n_components = n_components
         self.use = use
         self.false_alarm_rate = false_alarm_rate
+        self.input_smoothing = input_smoothing
         self.smoothing = smoothing
         self.n_folds = n_folds
         self.max_missing = max_missing

@@ -49,8 +49,11 @@ class ResidualDetector(BlockDetector):
         Subtract the normal-window mean residual (a model bias) before scoring.
     false_alarm_rate : float
         Target fraction of normal samples above the threshold, in (0, 0.5].
+    input_smoothing : float or None
+        EWMA weight of the newest sample for the channels before scoring (a MEWMA chart; the model is fitted on
+        the smoothed normal window too): sustained small shifts accumulate, noise averages out; None: raw.
     smoothing : float or None
-        EWMA weight of the newest sample (None: no smoothing).
+        EWMA weight of the newest sample for the statistic (None: no smoothing).
     n_folds : int
         Contiguous folds of the normal window for the cross-fitted calibration.
     max_missing : float
@@ -63,12 +66,13 @@ class ResidualDetector(BlockDetector):
     _part_names = ("d2",)
     _normalize_parts = False  # the statistic stays a squared Mahalanobis distance (about chi-square, m dof)
 
-    def __init__(self, *, spread=None, covariance="diagonal", center=True, false_alarm_rate=0.01, smoothing=None,
-                 n_folds=5, max_missing=0.2):
+    def __init__(self, *, spread=None, covariance="diagonal", center=True, false_alarm_rate=0.01, input_smoothing=None,
+                 smoothing=None, n_folds=5, max_missing=0.2):
         self.spread = spread
         self.covariance = covariance
         self.center = center
         self.false_alarm_rate = false_alarm_rate
+        self.input_smoothing = input_smoothing
         self.smoothing = smoothing
         self.n_folds = n_folds
         self.max_missing = max_missing

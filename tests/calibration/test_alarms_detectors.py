@@ -39,7 +39,7 @@ def test_short_windows_extrapolate_the_tail_instead_of_reading_a_quantile():
 
 @pytest.mark.parametrize("rate", [0.005, 0.02])
 @pytest.mark.parametrize("make", [lambda r: ResidualDetector(false_alarm_rate=r),
-                                  lambda r: PCADetector(n_components=2, false_alarm_rate=r)])
+                                  lambda r: PCADetector(n_components=2, false_alarm_rate=r, input_smoothing=None)])
 def test_detectors_calibrate_to_the_target_false_alarm_rate(make, rate):
     rng = np.random.default_rng(12)
     L = rng.standard_normal((2, 5))
@@ -48,6 +48,40 @@ def test_detectors_calibrate_to_the_target_false_alarm_rate(make, rate):
     far = float(np.mean(s > det.threshold_[0]))
     tol = 4.0 * np.sqrt(rate * (1 - rate) * (1 / 20_000 + 1 / 50_000))  # threshold noise + test binomial noise
     assert abs(far - rate) < tol
+
+
+def test_input_smoothing_keeps_the_false_alarm_rate_and_catches_a_small_sustained_shift():
+    rng = np.random.default_rng(22)
+    L = rng.standard_normal((2, 5))
+    smooth = PCADetector(n_components=2, input_smoothing=0.2, false_alarm_rate=0.01).fit(latent_data(rng, 20_000, L))
+    raw = PCADetector(n_components=2, input_smoothing=None, false_alarm_rate=0.01).fit(latent_data(rng, 20_000, L))
+    far = float(np.mean(smooth.statistic(latent_data(rng, 50_000, L)) > smooth.threshold_[0]))
+    # the EWMA makes the statistic autocorrelated: about (2 - 0.2) / 0.2 = 9 samples carry one sample's information
+    assert abs(far - 0.01) < 4.0 * np.sqrt(0.01 * 0.99 * 9 * (1 / 20_000 + 1 / 50_000))
+    shifted = latent_data(rng, 2000, L)
+    shifted[:, 3] += 0.4  # 2 noise spreads on one channel: a small sustained break of the correlations
+    smooth.reset()
+    hit_smooth = np.mean(smooth.statistic(shifted)[50:] > smooth.threshold_[0])
+    hit_raw = np.mean(raw.statistic(shifted)[50:] > raw.threshold_[0])
+    assert hit_smooth > 0.9 > 0.5 > hit_raw
+
+
+def test_contributions_explain_the_block_just_scored():
+    rng = np.random.default_rng(23)
+    L = rng.standard_normal((2, 4))
+    normal = latent_data(rng, 2000, L)
+    det = PCADetector(input_smoothing=0.3).fit(normal)
+    first, second = latent_data(rng, 200, L), latent_data(rng, 200, L) + 0.5
+    det.statistic(first)
+    stat = det.statistic(second)
+    contrib = det.contributions(second)
+    np.testing.assert_allclose(contrib.sum(axis=1), stat, rtol=1e-9)
+    np.testing.assert_allclose(det.raw_statistic(second), stat, rtol=1e-12)
+    twin = PCADetector(input_smoothing=0.3).fit(normal)
+    twin.statistic(first)
+    s2, c2 = twin.score(second)
+    np.testing.assert_array_equal(s2, stat)
+    np.testing.assert_array_equal(c2, contrib)
 
 
 def test_t2_rises_for_a_shift_along_the_correlations_q_for_a_broken_correlation():
@@ -134,7 +168,7 @@ def test_frames_are_matched_by_channel_name():
     frame = pd.DataFrame(latent_data(rng, 1000, L), columns=["current", "pressure", "flow"])
     det = PCADetector(n_components=1).fit(frame)
     shuffled = frame[["flow", "current", "pressure"]]
-    np.testing.assert_array_equal(det.statistic(shuffled), det.statistic(frame))
+    np.testing.assert_array_equal(det.reset().statistic(shuffled), det.reset().statistic(frame))
     with pytest.raises(ConfigurationError, match="lacks the channels"):
         det.statistic(frame[["flow", "current"]])
 
