@@ -37,10 +37,10 @@ See docs/alarms.md for defaults per signal type and how to choose the false-alar
 from calibration.alarms.logic import SEVERITIES, Alarm, AlarmEvent, AlarmLogic, explain_diagnosis
 from calibration.alarms.normal import PCADetector
 from calibration.alarms.quality import QualityMonitor
-from calibration.alarms.residual import ResidualDetector
+from calibration.alarms.residual import ResidualDetector, residual_frame
 from calibration.alarms.scoring import NAB_PROFILES, nab_score, pointwise_scores, rising_edges, state_changes
 from calibration.alarms.threshold import binomial_interval, calibrate_threshold
 
 __all__ = ["NAB_PROFILES", "SEVERITIES", "Alarm", "AlarmEvent", "AlarmLogic", "PCADetector", "QualityMonitor",
            "ResidualDetector", "binomial_interval", "calibrate_threshold", "explain_diagnosis", "nab_score",
-           "pointwise_scores", "rising_edges", "state_changes"]
+           "pointwise_scores", "residual_frame", "rising_edges", "state_changes"]

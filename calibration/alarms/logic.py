@@ -184,11 +184,14 @@ class AlarmLogic:
         How many channels an event names.
     source : str
         Written into every event (``"statistic"``, ``"data_quality"``).
+    keep : int
+        Number of recent samples whose time, statistic and alarm state :meth:`history` keeps (0: none; the last
+        block is always in ``last_statistic_`` and ``last_active_``).
     """
 
     def __init__(self, threshold, *, assets=None, channels=None, clear_fraction=0.8, min_on=3, min_off=3,
                  min_on_s=0.0, min_off_s=0.0, min_hold_s=0.0, severity_bands=(1.0, 2.0, 4.0, 8.0),
-                 escalate_after_s=None, onset_reference=0.5, top=3, source="statistic"):
+                 escalate_after_s=None, onset_reference=0.5, top=3, source="statistic", keep=0):
         thr = np.atleast_1d(np.asarray(threshold, dtype=float)).ravel()
         if assets is None:
             assets = [f"asset{i}" for i in range(thr.size)]
@@ -203,8 +206,8 @@ class AlarmLogic:
         if not 0.0 < float(clear_fraction) <= 1.0:
             raise ConfigurationError(f"clear_fraction = {clear_fraction!r} must lie in (0, 1], e.g. 0.8 (clear 20 % "
                                      f"below the threshold)")
-        for name, v in (("min_on", min_on), ("min_off", min_off), ("top", top)):
-            if int(v) != v or v < (0 if name == "top" else 1):
+        for name, v in (("min_on", min_on), ("min_off", min_off), ("top", top), ("keep", keep)):
+            if int(v) != v or v < (0 if name in ("top", "keep") else 1):
                 raise ConfigurationError(f"{name} = {v!r} must be a positive integer count of samples")
         for name, v in (("min_on_s", min_on_s), ("min_off_s", min_off_s), ("min_hold_s", min_hold_s)):
             if not (math.isfinite(float(v)) and v >= 0):
@@ -220,7 +223,8 @@ class AlarmLogic:
                        "min_on_s": float(min_on_s), "min_off_s": float(min_off_s), "min_hold_s": float(min_hold_s),
                        "severity_bands": bands,
                        "escalate_after_s": None if escalate_after_s is None else float(escalate_after_s),
-                       "onset_reference": float(onset_reference), "top": int(top), "source": str(source)}
+                       "onset_reference": float(onset_reference), "top": int(top), "source": str(source),
+                       "keep": int(keep)}
         n = len(assets)
         m = 0 if channels is None else len(channels)
         self._s = {k: np.full(n, -math.inf if k in ("last_time", "shelved_until") else math.nan)
@@ -233,6 +237,8 @@ class AlarmLogic:
         self._explanation = [""] * n
         self._top = [()] * n
         self.last_active_ = np.zeros((n, 0), dtype=bool)
+        self.last_statistic_ = np.zeros((n, 0))
+        self._hist = {"time": np.zeros(0), "statistic": np.zeros((n, 0)), "active": np.zeros((n, 0), dtype=bool)}
 
     @classmethod
     def for_detector(cls, detector, *, assets=None, **settings) -> "AlarmLogic":
@@ -394,8 +400,21 @@ class AlarmLogic:
                         self._top[i] = ()
                 active_out[i, j] = bool(s["active"][i])
         self.last_active_ = active_out
+        self.last_statistic_ = x.copy()
+        if cfg["keep"]:
+            k = cfg["keep"]
+            h = self._hist
+            self._hist = {"time": np.concatenate([h["time"], t])[-k:],
+                          "statistic": np.concatenate([h["statistic"], x], axis=1)[:, -k:],
+                          "active": np.concatenate([h["active"], active_out], axis=1)[:, -k:]}
         events.sort(key=lambda e: e.time)
         return events
+
+    def history(self, asset=0) -> dict:
+        """The last ``keep`` samples of an asset: ``time`` [s], ``statistic``, ``threshold`` and ``active``."""
+        i = self._index(asset)
+        return {"time": self._hist["time"].copy(), "statistic": self._hist["statistic"][i].copy(),
+                "threshold": float(self._s["threshold"][i]), "active": self._hist["active"][i].copy()}
 
     # ---------------------------------------------------------- operator actions
     def acknowledge(self, asset, time) -> list[AlarmEvent]:
@@ -438,7 +457,10 @@ class AlarmLogic:
         return {"type": "AlarmLogic", "config": dict(self.config),
                 "state": {k: [_num(v) for v in self._s[k].tolist()] for k in _FLOAT_STATE + _INT_STATE},
                 "contrib": self._contrib.tolist(), "explanation": list(self._explanation),
-                "top": [[list(p) for p in tc] for tc in self._top]}
+                "top": [[list(p) for p in tc] for tc in self._top],
+                "history": {"time": [_num(v) for v in self._hist["time"].tolist()],
+                            "statistic": [[_num(v) for v in row] for row in self._hist["statistic"].tolist()],
+                            "active": self._hist["active"].astype(int).tolist()}}
 
     @classmethod
     def from_state(cls, state: dict) -> "AlarmLogic":
@@ -463,6 +485,13 @@ class AlarmLogic:
         self._contrib = np.array(state["contrib"], dtype=float).reshape(len(self.config["assets"]), -1)
         self._explanation = list(state["explanation"])
         self._top = [tuple((str(a), float(b)) for a, b in tc) for tc in state["top"]]
+        h = state.get("history")
+        if h is not None:
+            n = len(self.config["assets"])
+            self._hist = {"time": np.array([_unnum(v) for v in h["time"]], dtype=float),
+                          "statistic": np.array([[_unnum(v) for v in row] for row in h["statistic"]],
+                                                dtype=float).reshape(n, -1),
+                          "active": np.array(h["active"], dtype=bool).reshape(n, -1)}
         return self
 
 

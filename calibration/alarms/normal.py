@@ -56,7 +56,8 @@ class PCADetector(BlockDetector):
     max_missing : float
         Largest fraction of unusable (missing or quarantined) rows a normal window may have.
 
-    Learned attributes: ``channels_``, ``model_`` (stacked over assets: ``mean``, ``scale``, ``t2_matrix``,
+    Learned attributes: ``channels_``, ``model_`` (stacked over assets: ``mean``, ``scale``, ``active`` (0 for a
+    channel constant in the normal window, left out), ``t2_matrix``,
     ``q_matrix``, ``loadings``, ``eigenvalues``, ``retained``), ``part_weight_``, ``threshold_`` (one per
     asset), ``level_`` (normal mean of the statistic), ``ewma_`` (stream state).
     """
@@ -91,8 +92,11 @@ class PCADetector(BlockDetector):
             raise ConfigurationError(f"PCA needs at least 2 channels, got {m}; for one channel use ResidualDetector")
         mean = X.mean(axis=0)
         scale = X.std(axis=0, ddof=1)
-        scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, 1e-12 * np.maximum(1.0, np.abs(mean)))
-        Z = (X - mean) / scale
+        # a channel constant in the normal window says nothing about normal variation (and one quantum of change
+        # would be infinitely many spreads): it is left out of the statistic, as constant_channels() reports
+        active = (scale > 1e-9 * np.maximum(1.0, np.abs(mean))).astype(float)
+        scale = np.where(active > 0, scale, 1.0)
+        Z = (X - mean) / scale * active
         _, sv, vt = np.linalg.svd(Z, full_matrices=False)
         lam = np.zeros(m)
         lam[:sv.size] = sv ** 2 / (n - 1)
@@ -109,12 +113,18 @@ class PCADetector(BlockDetector):
         retained = np.zeros(m)
         retained[:k] = 1.0
         inv = np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0), 0.0) * retained
-        return {"mean": mean, "scale": scale, "loadings": P, "eigenvalues": lam, "retained": retained,
+        return {"mean": mean, "scale": scale, "active": active, "loadings": P, "eigenvalues": lam, "retained": retained,
                 "t2_matrix": (P * inv) @ P.T, "q_matrix": (P * (1.0 - retained)) @ P.T}
+
+    def constant_channels(self) -> list:
+        """Channels constant in the normal window (per asset for a fleet): left out of the statistic."""
+        flat = self.model_["active"] == 0
+        names = [[c for c, f in zip(self.channels_, row) if f] for row in flat]
+        return names[0] if self.single_ else names
 
     @staticmethod
     def _z(model, X):
-        z = (X - model["mean"][:, None, :]) / model["scale"][:, None, :]
+        z = (X - model["mean"][:, None, :]) / model["scale"][:, None, :] * model["active"][:, None, :]
         return np.where(np.isfinite(z), z, 0.0)
 
     def _parts(self, model, X):

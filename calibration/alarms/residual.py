@@ -30,7 +30,7 @@ import numpy as np
 from calibration.alarms.detector import BlockDetector
 from sim.exceptions import ConfigurationError
 
-__all__ = ["ResidualDetector"]
+__all__ = ["ResidualDetector", "residual_frame"]
 
 COVARIANCES = ("diagonal", "full")
 
@@ -91,23 +91,25 @@ class ResidualDetector(BlockDetector):
         mean = X.mean(axis=0) if self.center else np.zeros(m)
         if self.spread is None:
             scale = X.std(axis=0, ddof=1)
-            floor = 1e-12 * np.maximum(1.0, np.abs(mean))
-            scale = np.where(scale > floor, scale, floor)
+            # a residual constant in the normal window gives no spread to compare with: left out (z = 0)
+            active = (scale > 1e-9 * np.maximum(1.0, np.abs(X.mean(axis=0)))).astype(float)
+            scale = np.where(active > 0, scale, 1.0)
         else:
             scale = np.broadcast_to(np.asarray(self.spread, dtype=float), (m,)).copy()
+            active = np.ones(m)
         if self.covariance == "full":
-            Z = (X - mean) / scale
+            Z = (X - mean) / scale * active
             corr = Z.T @ Z / max(n - 1, 1)
             corr += 1e-9 * np.trace(corr) / m * np.eye(m)
             precision = np.linalg.inv(corr)
             precision = 0.5 * (precision + precision.T)
         else:
             precision = np.eye(m)
-        return {"mean": mean, "scale": scale, "precision": precision}
+        return {"mean": mean, "scale": scale, "active": active, "precision": precision}
 
     @staticmethod
     def _z(model, X):
-        z = (X - model["mean"][:, None, :]) / model["scale"][:, None, :]
+        z = (X - model["mean"][:, None, :]) / model["scale"][:, None, :] * model["active"][:, None, :]
         return np.where(np.isfinite(z), z, 0.0)
 
     def _parts(self, model, X):
@@ -117,3 +119,39 @@ class ResidualDetector(BlockDetector):
     def _part_contributions(self, model, X):
         z = self._z(model, X)
         return (np.matmul(z, model["precision"]) * z)[..., None]
+
+
+def residual_frame(measured, predicted, *, suffix="_residual"):
+    """One asset's detector input: twin residuals where the twin predicts a channel, raw values elsewhere.
+
+    Parameters
+    ----------
+    measured : pandas.DataFrame
+        Measured channels (SI), one column per channel.
+    predicted : pandas.DataFrame
+        The physics twin's prediction of some of them, same index.
+    suffix : str
+        Appended to the name of a residual column (``winding_temperature_residual``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``measured - predicted`` for the channels the twin covers, then the uncovered channels unchanged; feed it
+        to one :class:`~calibration.alarms.PCADetector` per asset (multivariate over both kinds).
+    """
+    import pandas as pd
+
+    if not isinstance(measured, pd.DataFrame) or not isinstance(predicted, pd.DataFrame):
+        raise ConfigurationError(f"measured and predicted must be DataFrames (got {type(measured).__name__} and "
+                                 f"{type(predicted).__name__}); name the channels in the columns")
+    unknown = [c for c in predicted.columns if c not in measured.columns]
+    if unknown:
+        raise ConfigurationError(f"the twin predicts {unknown}, which the measured frame lacks "
+                                 f"(measured: {list(measured.columns)}); predict measured channels only")
+    if not measured.index.equals(predicted.index):
+        raise ConfigurationError("measured and predicted have different indexes; align the prediction to the "
+                                 "measurement times first (e.g. predicted.reindex(measured.index))")
+    covered = list(predicted.columns)
+    out = (measured[covered] - predicted[covered]).add_suffix(suffix)
+    rest = [c for c in measured.columns if c not in covered]
+    return pd.concat([out, measured[rest]], axis=1)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from calibration import CusumDetector
-from calibration.alarms import AlarmLogic, PCADetector, ResidualDetector, binomial_interval, calibrate_threshold
+from calibration.alarms import (AlarmLogic, PCADetector, ResidualDetector, binomial_interval, calibrate_threshold,
+                                residual_frame)
 from sim.exceptions import CalibrationError, ConfigurationError
 
 
@@ -217,3 +218,27 @@ def test_a_block_of_a_thousand_samples_scores_well_under_a_millisecond_per_sampl
         logic.update(times + k * 1e4, det.statistic(Y), det.contributions(Y))
     per_sample = (time.perf_counter() - start) / 5000
     assert per_sample < 1e-4  # 10 s samples at 10,000x real time leave 1 ms
+
+
+def test_a_channel_constant_in_the_normal_window_is_left_out_not_blown_up():
+    rng = np.random.default_rng(24)
+    X = rng.standard_normal((800, 4))
+    X[:, 2] = 32.0  # a quantized flow reading that did not move while the window was recorded
+    det = PCADetector(input_smoothing=None).fit(X)
+    assert det.constant_channels() == ["x2"]
+    Y = rng.standard_normal((400, 4))
+    Y[:, 2] = 33.0
+    assert np.mean(det.statistic(Y) > det.threshold_[0]) < 0.05
+    state = json.loads(json.dumps(det.state_dict(), allow_nan=False))  # strict JSON: no infinities
+    assert PCADetector.from_state(state).constant_channels() == ["x2"]
+
+
+def test_residual_frame_joins_twin_residuals_and_uncovered_channels():
+    idx = pd.date_range("2026-01-01", periods=4, freq="10s", tz="UTC")
+    measured = pd.DataFrame({"winding_temperature": [350.0, 351, 352, 353], "vibration": [1.0, 2, 3, 4]}, index=idx)
+    predicted = pd.DataFrame({"winding_temperature": [349.0, 351, 350, 353]}, index=idx)
+    frame = residual_frame(measured, predicted)
+    assert list(frame.columns) == ["winding_temperature_residual", "vibration"]
+    assert frame["winding_temperature_residual"].tolist() == [1.0, 0.0, 2.0, 0.0]
+    with pytest.raises(ConfigurationError, match="lacks"):
+        residual_frame(measured, predicted.rename(columns={"winding_temperature": "flow"}))

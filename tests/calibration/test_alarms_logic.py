@@ -7,8 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration.alarms import AlarmLogic, PCADetector
+from calibration import CalibrationData, Diagnosis, Hypothesis
+from calibration.alarms import AlarmLogic, PCADetector, explain_diagnosis
 from sim.exceptions import ConfigurationError
+from sim.physics import MOTOR_THERMAL
+from tests.helpers import motor_frame
 
 
 def kinds(events):
@@ -104,7 +107,7 @@ def _stream(seed, n=400):
 def test_checkpoint_and_restore_mid_stream_gives_identical_events(cuts, seed):
     t, x, c = _stream(seed)
     make = dict(assets=["a", "b"], channels=["u", "v", "w"], min_on=2, min_off=3, min_hold_s=50.0,
-                escalate_after_s=300.0)
+                escalate_after_s=300.0, keep=120)
     whole = AlarmLogic([1.0, 1.5], **make)
     expected = whole.update(t, x, c)
     logic = AlarmLogic([1.0, 1.5], **make)
@@ -133,3 +136,32 @@ def test_bad_settings_name_the_value_and_the_rule():
     with pytest.raises(ConfigurationError, match="must be"):
         AlarmLogic(1.0).update(np.arange(3.0), np.zeros(4))
     assert json.loads(json.dumps(AlarmLogic(1.0).state_dict()))["state"]["shelved_until"] == ["-inf"]
+
+
+def test_the_per_sample_statistic_and_state_are_kept():
+    t, x, _ = _stream(1)
+    logic = AlarmLogic([1.0, 1.5], assets=["a", "b"], min_on=2, keep=150)
+    logic.update(t[:300], x[:, :300])
+    logic.update(t[300:], x[:, 300:])
+    np.testing.assert_array_equal(logic.last_statistic_, x[:, 300:])
+    h = logic.history("b")
+    np.testing.assert_array_equal(h["time"], t[-150:])
+    np.testing.assert_array_equal(h["statistic"], x[1, -150:])
+    assert h["active"].dtype == bool and h["active"].size == 150 and h["threshold"] == 1.5
+
+
+def test_a_diagnosis_becomes_a_short_explanation_with_its_evidence():
+    frame, _ = motor_frame(0, hours=1.0, period=20.0)
+    data = CalibrationData.from_frame(frame, MOTOR_THERMAL.spec, outputs=["winding_temperature"])
+    result = Diagnosis().fit([Hypothesis("fins", MOTOR_THERMAL, ["thermal_resistance_housing_ambient"]),
+                              Hypothesis("mass", MOTOR_THERMAL, ["heat_capacity_housing"])], data).result_
+    text = explain_diagnosis(result)
+    assert text.startswith(result.best + " (")
+    assert f"BIC margin {result.margin:.1f} over {result.runner_up}: {result.strength}" in text
+    assert "BIC weight" in text and "Ljung-Box p =" in text
+    estimate = next(iter(result.ranking.at[result.best, "estimates"]))
+    assert estimate in text
+    logic = AlarmLogic(1.0, min_on=1, min_off=1)
+    logic.update(np.arange(3.0), np.array([0.0, 2.0, 2.0]))
+    logic.explain(0, text)
+    assert logic.update(np.arange(3.0, 5.0), np.zeros(2))[0].explanation == text
