@@ -12,11 +12,12 @@ PYTEST_ARGS ?=
 # test files are spread over this many worker processes (pytest-xdist; "auto" = one per core, 0 = no workers)
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-nojit lock clean help
+.PHONY: run test test-nojit docs lock clean help
 
 help:
 	@echo "make run   - run the reference job (telemetry -> calibration -> what-if -> MLflow + outputs/)"
 	@echo "make test  - run the whole test suite"
+	@echo "make docs  - build the documentation site into site/ (warnings are errors)"
 	@echo "make lock  - re-resolve the dependencies and rewrite constraints.txt"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -38,12 +39,20 @@ test-nojit: $(STAMP)
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/sim/telemetry/test_telemetry_quality.py
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m "kernel and not slow" -p no:cacheprovider tests/calibration
 
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -e '.[test]'
+	.lock-venv/bin/pip install --quiet -e '.[test,docs,notebooks]'
 	(echo "# Lock file: exact versions resolved together on Python 3.11 (pip freeze). Regenerate with 'make lock'."; \
 	 .lock-venv/bin/pip freeze --exclude-editable) > constraints.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache
+	rm -rf $(VENV) outputs multirun .pytest_cache site
