@@ -22,8 +22,9 @@ cycles arrive, the remaining useful life with an interval:
    ``min(RUL, cap) / cap`` (1 healthy ... 0 at failure); ``RUL = cap * HI``.
 4. **Intervals.** Split-conformal by engine: out-of-fold predictions on the
    training units (``inner_folds`` folds of whole units) give residuals of
-   ``min(RUL, cap)``, kept per cell of predicted RUL x age; the interval at a level
-   is the prediction plus that bin's residual quantiles.  The residuals are
+   ``min(RUL, cap)``, kept per cell of predicted RUL x age, every engine weighing
+   the same (one prediction per engine, as in a test set); the interval at a level
+   is the prediction plus that cell's residual quantiles.  The residuals are
    also the samples of the :class:`~calibration.prognosis.RemainingLife` a
    track returns (RUL at or above *cap* is censored there: "at least cap").
 
@@ -43,6 +44,8 @@ from calibration.prognosis import RemainingLife, order_interval
 from sim.exceptions import CalibrationError, ConfigurationError
 
 __all__ = ["HealthIndexRUL", "phm08_score", "capped_rul", "read_cmapss"]
+
+_RESIDUAL_SAMPLES = 400  # weighted residual quantiles kept per cell (the samples of an interval)
 
 
 def capped_rul(units, cycles, cap: float = 125.0) -> np.ndarray:
@@ -212,26 +215,9 @@ class HealthIndexRUL(BaseCalibrator):
         return np.linalg.solve(a.T @ a + penalty, a.T @ y)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, units, cycles, settings, sensors) -> "HealthIndexRUL":
-        """Learn from units run to failure (each unit's last row is its failure cycle); returns ``self``.
-
-        Parameters
-        ----------
-        units : array (n,)
-            Unit id of each row.
-        cycles : array (n,)
-            Cycle number [cycle], increasing within a unit.
-        settings : array (n, k)
-            Operating settings.
-        sensors : array (n, m)
-            Sensor readings.
-        """
-        self._check_params()
-        units, cycles, settings, sensors = self._check_data(units, cycles, settings, sensors)
+    def _learn(self, units, cycles, settings, sensors) -> "HealthIndexRUL":
+        """Regimes, normalization, fleet priors and health-index weights from *units* (checked data)."""
         ids = np.unique(units)
-        if ids.size < max(2 * self.inner_folds, 4):
-            raise CalibrationError(f"{ids.size} training units are too few for inner_folds = {self.inner_folds}; "
-                                   f"give at least {max(2 * self.inner_folds, 4)} run-to-failure units")
         # operating regimes on standardized settings
         self.settings_mean_ = settings.mean(axis=0)
         self.settings_std_ = np.where(settings.std(axis=0) > 0, settings.std(axis=0), 1.0)
@@ -267,26 +253,62 @@ class HealthIndexRUL(BaseCalibrator):
         self.noise_var_ = np.maximum(np.var(np.diff(z, axis=0)[same], axis=0) / 2.0, 1e-6)
         alphas = np.array([2.0 / (float(s) + 1.0) for s in self.spans])
         self.ratios_ = alphas ** 2 / (1.0 - np.minimum(alphas, 0.999))  # q / r of a steady-state gain alpha
-        # the health index and its residuals
+        # the health index
         a = self._features(units, cycles, settings, sensors)
+        self.weights_ = self._solve(a, capped_rul(units, cycles, float(self.cap)) / float(self.cap))
+        return self
+
+    def fit(self, units, cycles, settings, sensors) -> "HealthIndexRUL":
+        """Learn from units run to failure (each unit's last row is its failure cycle); returns ``self``.
+
+        Parameters
+        ----------
+        units : array (n,)
+            Unit id of each row.
+        cycles : array (n,)
+            Cycle number [cycle], increasing within a unit.
+        settings : array (n, k)
+            Operating settings.
+        sensors : array (n, m)
+            Sensor readings.
+        """
+        self._check_params()
+        units, cycles, settings, sensors = self._check_data(units, cycles, settings, sensors)
+        ids = np.unique(units)
+        if ids.size < max(2 * self.inner_folds, 4):
+            raise CalibrationError(f"{ids.size} training units are too few for inner_folds = {self.inner_folds}; "
+                                   f"give at least {max(2 * self.inner_folds, 4)} run-to-failure units")
+        self._learn(units, cycles, settings, sensors)
+        # honest residuals: out-of-fold predictions of models refitted on the other training units (the whole
+        # pipeline - normalization, priors, weights - so no held-out unit informs its own prediction)
         target = capped_rul(units, cycles, float(self.cap))
-        self.weights_ = self._solve(a, target / float(self.cap))
         rng = np.random.default_rng(int(self.seed))
         folds = np.array_split(rng.permutation(ids), int(self.inner_folds))
         oof = np.empty(units.size)
         for fold in folds:
             held = np.isin(units, fold)
-            oof[held] = np.clip(a[held] @ self._solve(a[~held], target[~held] / float(self.cap)), 0.0, 1.0)
-        oof *= float(self.cap)
+            inner = type(self)(**self.get_params())._learn(units[~held], cycles[~held], settings[~held],
+                                                            sensors[~held])
+            oof[held] = float(self.cap) * np.clip(
+                inner._features(units[held], cycles[held], settings[held], sensors[held]) @ inner.weights_, 0.0, 1.0)
         self.bin_edges_ = self._edges(oof, int(self.n_bins))
         self.age_edges_ = self._edges(cycles, int(self.n_age_bins))
         which = self._bin_of(oof, cycles)
+        # every engine weighs the same (one prediction per engine, as in a test set), not every row: long-lived
+        # engines would otherwise dominate; each cell keeps its weighted residual quantiles as equal-weight samples
+        rows_of = dict(zip(*np.unique(units, return_counts=True)))
+        weight = 1.0 / np.array([rows_of[k] for k in units], dtype=float)
+        grid = (np.arange(_RESIDUAL_SAMPLES) + 0.5) / _RESIDUAL_SAMPLES
         self.residuals_ = []
         for b in range(self._n_cells()):
-            r = np.sort(target[which == b] - oof[which == b])
-            if r.size == 0:  # an empty cell (ties): fall back on every residual
-                r = np.sort(target - oof)
-            self.residuals_.append(r)
+            cell = which == b
+            if not cell.any():  # an empty cell (ties): fall back on every residual
+                cell = np.ones_like(cell)
+            r = target[cell] - oof[cell]
+            order = np.argsort(r, kind="stable")
+            cum = np.cumsum(weight[cell][order])
+            pick = np.searchsorted(cum / cum[-1], grid, side="left")
+            self.residuals_.append(r[order][np.minimum(pick, r.size - 1)])
         self.oof_rmse_ = float(np.sqrt(np.mean((oof - target) ** 2)))
         self.lives_ = np.array([cycles[units == u].max() for u in ids])
         self.n_units_ = int(ids.size)

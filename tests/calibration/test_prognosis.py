@@ -195,8 +195,10 @@ def test_health_index_prediction_at_a_cycle_uses_only_the_cycles_up_to_it():
     np.testing.assert_allclose(model.predict(u[cut], c[cut], s[cut], x[cut]), full[:70], rtol=0, atol=1e-9)
     track = model.remaining_life(u[cut], c[cut], s[cut], x[cut])
     assert len(track) == 70 and track[-1].time == c[cut][-1] and track[0].unit == "cycle"
-    assert track[-1].median() == pytest.approx(np.median(np.maximum(full[69] + model._residuals_for(
-        full[69:70], c[cut][-1:])[0], 0.0)), abs=1e-9) or track[-1].median() == math.inf
+    _, low, high = model.predict_interval(u[cut], c[cut], s[cut], x[cut], level=0.8)
+    for r, lo, hi in zip(track, low, high):  # the track's samples and the intervals agree (cap: censored)
+        a, b = r.interval(0.8)
+        assert min(a, 100.0) == pytest.approx(lo) and min(b, 100.0) == pytest.approx(hi)
 
 
 def test_operating_regimes_are_normalized_away():
