@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["SweepInfo", "ReplicationsConfig", "ObjectiveConfig", "CALIBRATION_SOURCES", "CalibrationSource",
+__all__ = ["SweepInfo", "ReplicationsConfig", "GuardrailConfig", "ObjectiveConfig", "CALIBRATION_SOURCES", "CalibrationSource",
            "TelemetrySource",
            "SweepTrackingConfig", "ReportConfig", "SweepAppConfig", "register_sweep_configs"]
 
@@ -50,17 +50,33 @@ class ReplicationsConfig:
 
 
 @dataclass
+class GuardrailConfig:
+    """A hard limit on a KPI in its display unit, judged on its interval
+    (:class:`scenarios.whatif.constraints.Constraint`; the same keys as the what-if's ``constraints``)."""
+
+    kpi: str = MISSING
+    max: Optional[float] = None
+    min: Optional[float] = None
+    per_h: Optional[float] = None  # the limit per this many observed hours (trips per week: 168)
+    below_trip: Optional[float] = None  # upper limit = the motor's trip temperature minus this margin [K]
+    judge: str = "interval"  # interval | prediction | mean
+    name: str = ""
+
+
+@dataclass
 class ObjectiveConfig:
     """What a job returns to an optimizing sweeper: ``sum(weights[k] * mean(k))``, with constraints.
 
-    ``upper``/``lower`` map a KPI to a bound on its mean (SI units); a configuration violating one is
-    infeasible (Optuna's ``constraints_func``: value ``mean - upper`` or ``lower - mean`` must be <= 0).
+    ``upper``/``lower`` map a KPI to a bound on its mean (SI units); ``constraints`` are guardrails in display
+    units judged on the interval's unsafe bound (trips <= 1 per week, peak winding 5 K below the trip limit).
+    A configuration violating one is infeasible (Optuna's ``constraints_func``: each value must be <= 0).
     """
 
     weights: Dict[str, float] = field(default_factory=lambda: {"oee": 1.0})
     direction: str = "maximize"
     upper: Dict[str, float] = field(default_factory=dict)
     lower: Dict[str, float] = field(default_factory=dict)
+    constraints: List[GuardrailConfig] = field(default_factory=list)
 
 
 CALIBRATION_SOURCES = ("champion", "record", "nameplate")

@@ -42,6 +42,7 @@ class Objective:
     direction: str = "maximize"
     upper: dict = field(default_factory=dict)
     lower: dict = field(default_factory=dict)
+    constraints: tuple = ()  # guardrails (scenarios.whatif.constraints.Constraint), judged in summarise()
 
     def __post_init__(self):
         if self.direction not in ("maximize", "minimize"):

@@ -23,7 +23,8 @@ from sim.kpi import KPIS
 from sim.replications import ReplicationPlan
 
 __all__ = ["CALIBRATION_SOURCE", "CALIBRATION_VERSION", "CALIBRATION_NOTE", "JobContext", "Sources", "JobInputs",
-           "Child", "Replications", "Scores", "describe_calibration", "read_sources",
+           "Child", "Replications", "Scores", "describe_calibration", "guardrails", "guardrail_values",
+           "read_sources",
            "resolve_inputs", "open_child", "replicate", "summarise", "log_results", "end_child", "run_job"]
 
 
@@ -207,7 +208,50 @@ def resolve_inputs(cfg: dict, *, cwd: str, tracker=None) -> JobInputs:
     # what determines the results: not the number of workers, not the tracking, not the report
     chash = config_hash({"line": line, "replications": {k: v for k, v in rep.items() if k != "workers"},
                          "sources": sources.tags})
-    return JobInputs(cfg, line, plan, Objective(**cfg["objective"]), int(rep["workers"]), sources, chash)
+    objective = dict(cfg["objective"])
+    objective["constraints"] = guardrails(objective.get("constraints") or ())
+    return JobInputs(cfg, line, plan, Objective(**objective), int(rep["workers"]), sources, chash)
+
+
+def guardrails(items) -> tuple:
+    """``objective.constraints`` (display units, ``per_h`` in hours) as
+    :class:`~scenarios.whatif.constraints.Constraint` s; a bad one fails before the job's child run opens."""
+    from scenarios.whatif.constraints import Constraint
+
+    out = []
+    for i, item in enumerate(items):
+        item = dict(item)
+        per_h = item.pop("per_h", None)
+        try:
+            out.append(Constraint(per=None if per_h is None else float(per_h) * 3600.0, **item))
+        except ConfigurationError as err:
+            raise type(err)(f"objective.constraints[{i}]: {err}") from None
+    return tuple(out)
+
+
+def guardrail_values(table: pd.DataFrame, constraints, *, horizon: float, confidence: float,
+                     trip_temperature: float | None) -> dict:
+    """Each guardrail's value for an optimizer, in its display unit: how far the judged bound lies beyond the
+    limit (feasible when <= 0), by the constraint's label."""
+    import numpy as np
+
+    from sim.replications import t_interval
+
+    out = {}
+    alpha = (1.0 - confidence) / 2.0
+    for c in constraints:
+        if c.kpi not in table.columns:
+            raise ConfigurationError(f"objective.constraints: {c.label!r} needs KPI {c.kpi!r}; the replications "
+                                     f"report {sorted(k for k in table.columns if '.' not in k)}")
+        values = table[c.kpi].to_numpy(dtype=float)
+        iv = t_interval(values, confidence)
+        finite = values[np.isfinite(values)]
+        p_low, p_high = np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (np.nan, np.nan)
+        row = {"mean": iv.mean, "low": iv.low, "high": iv.high, "p_low": p_low, "p_high": p_high}
+        value = c.judged(row, horizon=horizon)
+        bound = c.bound(trip_temperature=trip_temperature)
+        out[c.label] = float(value - bound if c.upper else bound - value)
+    return out
 
 
 def describe_calibration(tags: dict) -> str:
@@ -271,6 +315,17 @@ def summarise(replications: Replications, inputs: JobInputs) -> Scores:
     replication too, so it gets an interval and pairs like a KPI)."""
     table = replications.table.copy()
     value, constraints, named = score(table.mean().to_dict(), inputs.objective)
+    if inputs.objective.constraints:
+        trip = None
+        if any(c.below_trip is not None for c in inputs.objective.constraints):
+            from scenarios.reference.line_config import line_spec_from_config
+
+            motors = line_spec_from_config(inputs.line).motors
+            trip = motors.trip_temperature if motors is not None else None
+        extra = guardrail_values(table, inputs.objective.constraints, horizon=inputs.plan.run_length,
+                                 confidence=inputs.plan.confidence, trip_temperature=trip)
+        named = {**named, **extra}
+        constraints = [*constraints, *extra.values()]
     table["objective"] = sum(float(w) * table[k] for k, w in inputs.objective.weights.items())
     return Scores(value, constraints, named, table, summarize_replications(table, inputs.plan.confidence))
 

@@ -398,3 +398,23 @@ def test_the_telemetry_file_is_hashed_into_the_lineage_and_a_missing_one_fails_t
     df = _runs(tmp_path)
     runs = df[df["tags.twinbench.sweep"] == "missing_telemetry"]
     assert set(runs.status) == {"FAILED"}  # the parent is closed, never left RUNNING
+
+
+def test_sweep_guardrails_are_in_display_units_and_judged_on_the_interval():
+    from scenarios.sweeps.steps import guardrail_values, guardrails
+    from sim.exceptions import ConfigurationError
+
+    rules = guardrails([{"kpi": "trips", "max": 1, "per_h": 168}, {"kpi": "max_winding_temperature",
+                                                                  "below_trip": 5},
+                        {"kpi": "unplanned_downtime", "max": 2.0, "judge": "mean"}])
+    table = pd.DataFrame({"trips": [0.0, 0.0, 0.0, 1.0], "max_winding_temperature": [386.0, 386.5, 387.0, 386.5],
+                          "unplanned_downtime": [3600.0, 7200.0, 3600.0, 7200.0]})
+    values = guardrail_values(table, rules, horizon=84 * 3600.0, confidence=0.95, trip_temperature=393.15)
+    upper = stats.t.ppf(0.975, 3) * table["trips"].std() / 2 + 0.25  # the interval's upper bound, per run
+    assert values["trips <= 1 per 168 h"] == pytest.approx(2 * upper - 1)  # 84 h runs: twice as many a week
+    peak = table["max_winding_temperature"]
+    assert values["max_winding_temperature <= trip limit - 5 K"] == pytest.approx(
+        peak.mean() + stats.t.ppf(0.975, 3) * peak.std() / 2 - 388.15)
+    assert values["unplanned_downtime <= 2 h"] == pytest.approx(1.5 - 2.0)  # the mean, in hours
+    with pytest.raises(ConfigurationError, match=r"objective.constraints\[0\]: constraint kpi = 'trip' is not"):
+        guardrails([{"kpi": "trip", "max": 1}])

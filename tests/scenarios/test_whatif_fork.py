@@ -87,3 +87,63 @@ def test_a_fork_takes_the_motor_parameters_of_its_spec_and_refuses_another_struc
         calibrated_snapshot(line_spec(), states={"winding": 1.0}, stations=["filler"])
     with pytest.raises(ConfigurationError, match=r"unknown station\(s\) \['labeller'\]"):
         calibrated_snapshot(line_spec(), states=CALIBRATED, stations=["labeller"])
+
+
+def test_a_continue_fork_of_a_running_twin_with_its_own_streams_is_the_unforked_run():
+    """Issue 15: snapshot a twin mid-run (buffers, failures, physics, streams) and fork it with the action
+    'continue' and matching seeds (the snapshot's streams): the fork is the run that was never forked."""
+    from scenarios.whatif.run import CONTINUE
+
+    spec = line_spec()
+    base = line_config_dict(LineConfig())
+    assert CONTINUE.changes == {} and CONTINUE.apply(base) == base  # 'continue' changes nothing
+    unforked = LineTwin(spec, streams=RandomStreams(3, 1))
+    unforked.run(30 * HOUR)
+    snap = unforked.snapshot()
+    assert snap.time == 30 * HOUR and any(level > 0 for level in snap.levels)
+    fork = LineTwin.restore(line_spec(**CONTINUE.changes), snap)
+    for twin in (unforked, fork):
+        twin.reset_statistics()
+        twin.run(42 * HOUR)
+    a, b = fork.kpis(), unforked.kpis()
+    assert a.keys() == b.keys() and a["throughput"] > 0
+    # every event is the same (counts and down times exactly); the flow of bottles and the energy to the last
+    # bits (a restored buffer level is summed from the snapshot's, a rounding apart)
+    exact = [k for k in a if k.rsplit(".", 1)[-1] in ("trips", "failures", "jams", "maintenances", "stockouts",
+                                                      "unplanned_downtime", "maintenance_time", "crew_cost")]
+    assert len(exact) > 10 and all(a[k] == b[k] for k in exact)
+    assert a == pytest.approx(b, rel=1e-12, nan_ok=True)
+    # with new seeds the future differs (the what-if's fork), from the same state
+    other = LineTwin.restore(spec, snap, streams=RandomStreams(3, 2))
+    other.reset_statistics()
+    other.run(42 * HOUR)
+    assert other.kpis() != unforked.kpis()
+
+
+def test_second_order_monte_carlo_shares_each_posterior_draw_between_its_seeds():
+    actions = [Action("as_is"), Action("faster", changes={"speeds": {"filler": 1.1}})]
+    seen = []
+
+    def posterior(rng):
+        value = float(rng.uniform(0.07, 0.075))
+        seen.append(value)
+        return {"thermal_resistance_housing_ambient": value}
+
+    two = run_whatif(LineConfig(), actions, plan=plan(replications=4), baseline="as_is", motor_params=HOT_MOTOR,
+                     ambient=HOT_DAY, posterior=posterior, seeds_per_draw=2)
+    assert list(two.kpis["draw"]) == [0, 0, 1, 1] * 2 and two.parameter_draws == 2 and two.seeds_per_draw == 2
+    assert seen[0] == seen[1] != seen[2] == seen[3] and seen[:4] == seen[4:]  # shared in pairs, and across actions
+    # one seed per draw is the first-order Monte Carlo of before: draw r from replication r's own stream
+    seen.clear()
+    one = run_whatif(LineConfig(), actions, plan=plan(replications=2), baseline="as_is", motor_params=HOT_MOTOR,
+                     ambient=HOT_DAY, posterior=posterior)
+    expected = [float(RandomStreams(5, r)("twin.motor_parameters").uniform(0.07, 0.075)) for r in range(2)]
+    assert seen[:2] == expected and list(one.kpis["draw"]) == [0, 1, 0, 1]
+    # the motor's stress as KPIs: ageing grows with speed, costs follow the risk settings
+    k = two.kpis.set_index(["action", "replication"])
+    assert (k.loc["faster", "insulation_ageing"] > k.loc["as_is", "insulation_ageing"]).all()
+    assert (k["ageing_cost"] == k["insulation_ageing"] * two.risk.ageing_cost).all()
+    assert (k["motor_risk_cost"] == k["trip_cost"] + k["ageing_cost"]).all()
+    with pytest.raises(ConfigurationError, match="seeds_per_draw = 4 leaves 1 posterior draw"):
+        run_whatif(LineConfig(), actions, plan=plan(replications=4), baseline="as_is", posterior=posterior,
+                   seeds_per_draw=4)

@@ -196,3 +196,36 @@ def test_every_kpi_of_a_short_line_run_is_in_the_catalogue():
             missing.append(name)
     assert not missing, f"KPIs without a catalogue entry (add them to sim.kpi.KPIS): {missing}"
     assert all(n in KPIS for n in kpis if "." not in n)  # line KPIs by their own name, not a station's
+
+
+# ------------------------------------------------------------------------------------ insulation ageing
+def test_insulation_ageing_follows_the_10_kelvin_rule_exactly():
+    from sim.line.kpis import INSULATION_CLASSES, InsulationAgeing, ageing_factor, insulation_ageing
+
+    hour = 3600.0
+    b = INSULATION_CLASSES["B"]
+    assert b == 403.15 and INSULATION_CLASSES["F"] - b == 25.0
+    assert ageing_factor(b, b) == 1.0 and ageing_factor(b + 10.0, b) == 2.0 and ageing_factor(b - 20.0, b) == 0.25
+    # an hour at the class temperature ages an hour; 10 K hotter two hours; a linear ramp integrates exactly
+    assert insulation_ageing([0.0, hour], [b, b]) == hour
+    assert insulation_ageing([0.0, hour], [b + 10.0] * 2) == 2 * hour
+    t = np.linspace(0.0, hour, 20001)
+    ramp = b - 10.0 + 20.0 * t / hour  # 10 K below to 10 K above: integral of 2^(x/10) over [-10, 10] K
+    exact = hour * (2.0 - 0.5) / math.log(2.0) / 2.0
+    assert insulation_ageing(t, ramp) == pytest.approx(exact, rel=1e-8)
+    assert insulation_ageing(t, ramp, insulation_class="F") == pytest.approx(exact * 2.0 ** -2.5, rel=1e-8)
+    acc = InsulationAgeing("B")
+    for ti, ri in zip(t, ramp):
+        acc.add(ti, ri)
+    assert acc.value() == pytest.approx(insulation_ageing(t, ramp), rel=1e-12) and acc.peak == ramp.max()
+    acc.reset()
+    assert acc.value() == 0.0
+    with pytest.raises(ConfigurationError, match="insulation class 'Z' is unknown"):
+        InsulationAgeing("Z")
+    with pytest.raises(ConfigurationError, match="must be non-decreasing"):
+        insulation_ageing([1.0, 0.0], [b, b])
+
+
+def test_loss_of_life_shows_in_percent():
+    assert KPIS["loss_of_life"].display_unit.label == "%" and to_display("loss_of_life", 0.0125) == 1.25
+    assert to_display("insulation_ageing", 7200.0) == 2.0 and KPIS["motor_risk_cost"].direction == "less"
