@@ -124,8 +124,7 @@ def synthetic_coverage(n_assets: int = 200, level: float = 0.9, seed: int = 1):
     return hits / n_assets
 
 
-def bench_cmapss(folder: Path, *, folds: int = 5, cuts: int = 5, level: float = 0.9, seed: int = 0):
-    data = read_cmapss(folder / "train_FD001.txt")
+def bench_cmapss(data, *, folds: int = 5, cuts: int = 5, level: float = 0.9, seed: int = 0, plot: bool = False):
     u, c, s, x = data["units"], data["cycles"], data["settings"], data["sensors"]
     ids = np.unique(u)
     y = capped_rul(u, c, 125.0)
@@ -140,6 +139,11 @@ def bench_cmapss(folder: Path, *, folds: int = 5, cuts: int = 5, level: float = 
         model = HealthIndexRUL(cap=125.0, seed=seed).fit(u[~test], c[~test], s[~test], x[~test])
         point[test], low[test], high[test] = model.predict_interval(u[test], c[test], s[test], x[test], level=level)
     elapsed = time.perf_counter() - t
+    track = None
+    if plot:
+        k = held[-1]
+        rows = np.flatnonzero(u == k)
+        track = (model.remaining_life(u[rows], c[rows], s[rows], x[rows]), float(c[rows].max()), int(k))
     # causality: the prediction at a cut uses only the cycles up to it (checked on the last fold's engines)
     k = held[0]
     rows = np.flatnonzero(u == k)[: int(c[u == k].max()) // 2]
@@ -155,7 +159,7 @@ def bench_cmapss(folder: Path, *, folds: int = 5, cuts: int = 5, level: float = 
         "cmapss_rmse_every_cycle": rmse(every),
         "cmapss_phm08_every_cycle": phm08_score(point, y) * 100 / y.size,
         "cmapss_coverage_every_cycle": cover(every), "cmapss_level": level, "cmapss_cv_s": elapsed,
-    }
+    }, track
 
 
 def main(argv=None):
@@ -164,6 +168,8 @@ def main(argv=None):
     parser.add_argument("--cmapss", default=str(ROOT.parent / "shared" / "data" / "cmapss"),
                         help="folder with train_FD001.txt (default ../shared/data/cmapss)")
     parser.add_argument("--skip-parallel", action="store_true", help="skip the 10,000-sample thread comparison")
+    parser.add_argument("--cv-repeats", type=int, default=3, help="C-MAPSS cross-validations with other seeds")
+    parser.add_argument("--plot", default="", help="write the RUL track of a held-out engine to this PNG file")
     args = parser.parse_args(argv)
     res = {"load_average_1min": os.getloadavg()[0], "numba_threads": numba.get_num_threads()}
 
@@ -188,8 +194,12 @@ def main(argv=None):
 
     folder = Path(args.cmapss)
     if (folder / "train_FD001.txt").is_file():
-        cm = bench_cmapss(folder)
+        data = read_cmapss(folder / "train_FD001.txt")
+        cm, track = bench_cmapss(data, plot=bool(args.plot))
         res.update(cm)
+        others = [bench_cmapss(data, seed=seed)[0] for seed in range(1, args.cv_repeats)]
+        for key in ("cmapss_rmse", "cmapss_phm08", "cmapss_coverage"):
+            res[f"{key}_repeats"] = [cm[key]] + [o[key] for o in others]
         print(f"C-MAPSS FD001, 5-fold CV over engines, RUL capped at 125 ({cm['cmapss_cv_s']:.1f} s):")
         print(f"  at random cuts ({cm['cmapss_predictions']} predictions; compare with published test-set RMSE: "
               f"SVR 20.96, CNN 18.45, deep LSTM 16.14):")
@@ -197,6 +207,17 @@ def main(argv=None):
               f"90 % interval coverage {cm['cmapss_coverage']:.1%} (mean width {cm['cmapss_interval_width']:.1f})")
         print(f"  every cycle: RMSE {cm['cmapss_rmse_every_cycle']:.2f}   PHM08 {cm['cmapss_phm08_every_cycle']:.0f} "
               f"per 100   coverage {cm['cmapss_coverage_every_cycle']:.1%}")
+        if others:
+            print(f"  {args.cv_repeats} CV repeats (split and cut seeds 0..{args.cv_repeats - 1}): RMSE at cuts "
+                  + ", ".join(f"{v:.2f}" for v in res["cmapss_rmse_repeats"]) + "; coverage "
+                  + ", ".join(f"{v:.1%}" for v in res["cmapss_coverage_repeats"]))
+        if args.plot:
+            from calibration.prognosis import plot_rul
+
+            rul_track, last, engine = track
+            fig = plot_rul(rul_track, truth=last, level=0.9, title=f"C-MAPSS FD001 engine {engine} (held out)")
+            fig.savefig(args.plot, dpi=120)
+            print(f"  RUL track of engine {engine} written to {args.plot}")
     else:
         res["cmapss"] = f"skipped: no train_FD001.txt in {folder}"
         print(f"C-MAPSS skipped: no train_FD001.txt in {folder} (pass --cmapss FOLDER)")

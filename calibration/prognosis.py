@@ -242,6 +242,8 @@ def plot_rul(track, *, truth=None, level: float = 0.9, event: str | None = None,
              alpha_bounds: float | None = None):
     """RUL over time: the median and the *level* interval of each prediction, against the truth.
 
+    Censored samples (no failure within the horizon) are drawn at the horizon, a dotted line.
+
     Parameters
     ----------
     track : sequence of RemainingLife
@@ -274,9 +276,10 @@ def plot_rul(track, *, truth=None, level: float = 0.9, event: str | None = None,
     med = np.array([r.median(event) for r in track])
     bands = np.array([r.interval(level, event) for r in track])
     top = max(r.horizon for r in track)
-    hi = np.minimum(bands[:, 1], top)
-    ax.fill_between(times, bands[:, 0], hi, alpha=0.3, step=None, label=f"{level:.0%} interval")
     ax.plot(times, np.minimum(med, top), lw=1.5, label="median")
+    ax.fill_between(times, np.minimum(bands[:, 0], top), np.minimum(bands[:, 1], top), alpha=0.3,
+                    label=f"{level:.0%} interval")
+    ax.axhline(top, color="0.5", lw=0.8, ls=":", label="horizon (censored beyond)")
     if truth is not None:
         true_rul = float(truth) - times
         ax.plot(times, true_rul, "k--", lw=1.0, label="true RUL")

@@ -139,7 +139,9 @@ def test_plot_rul_draws_the_median_the_interval_and_the_truth():
              for t in (0.0, 20.0, 40.0, 60.0)]
     fig = plot_rul(track, truth=100.0, level=0.8, alpha_bounds=0.2)
     ax = fig.axes[0]
-    median, truth = ax.lines[0], ax.lines[1]
+    lines = {line.get_label(): line for line in ax.lines}
+    median, truth = lines["median"], lines["true RUL"]
+    assert lines["horizon (censored beyond)"].get_ydata()[0] == 500.0
     np.testing.assert_allclose(median.get_ydata(), [100.0, 80.0, 60.0, 40.0])
     np.testing.assert_allclose(truth.get_ydata(), [100.0, 80.0, 60.0, 40.0])
     assert ax.get_ylabel() == "remaining useful life [s]"
