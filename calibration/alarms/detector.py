@@ -47,7 +47,12 @@ def as_blocks(X, channels=None, *, what="X"):
                                          f"({list(channels)}); pass a frame with these columns")
             X = X[list(channels)]
             names = list(channels)
-        arr = X.to_numpy(dtype=float)[None]
+        try:
+            arr = X.to_numpy(dtype=float)[None]
+        except (TypeError, ValueError) as err:
+            bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+            raise ConfigurationError(f"{what} has non-numeric columns {bad}: {err}; pass the sensor channels only "
+                                     f"(drop labels and text columns)") from None
         return arr, True, names
     try:
         arr = np.asarray(X, dtype=float)
@@ -173,7 +178,7 @@ class BlockDetector(BaseCalibrator):
         for a in range(n_assets):
             raw = (oof[a] * self.part_weight_[a]).sum(axis=1)
             levels.append(float(raw.mean()))
-            smooth = self._ewma(raw[None], np.array([levels[-1]]))[0][0]
+            smooth = self._ewma(raw[None], np.array([levels[-1]]), np.array([levels[-1]]))[0][0]
             thresholds.append(calibrate_threshold(smooth, rate))
         self.threshold_ = np.array(thresholds)
         self.level_ = np.array(levels)
@@ -240,12 +245,12 @@ class BlockDetector(BaseCalibrator):
         raw[dead] = np.nan
         return raw
 
-    def _ewma(self, raw, start):
-        """EWMA along the last axis from *start* (one value per asset); NaN inputs count as the normal level."""
+    def _ewma(self, raw, start, fill):
+        """EWMA along the last axis from *start* (one value per asset); NaN inputs count as *fill* (the normal level)."""
         if self.smoothing is None or float(self.smoothing) >= 1.0:
             return raw, raw[:, -1].copy() if raw.shape[1] else start
         lam = float(self.smoothing)
-        x = np.where(np.isfinite(raw), raw, self.level_[:, None] if hasattr(self, "level_") else start[:, None])
+        x = np.where(np.isfinite(raw), raw, fill[:, None])
         y, _ = lfilter([lam], [1.0, lam - 1.0], x, axis=1, zi=((1.0 - lam) * start)[:, None])
         y[~np.isfinite(raw)] = np.nan
         last = y[:, -1] if y.shape[1] else start
@@ -265,7 +270,7 @@ class BlockDetector(BaseCalibrator):
         raw = self._raw(Xs, dead)
         if self.smoothing is None:
             return self._out(raw)
-        y, self.ewma_ = self._ewma(raw, self.ewma_)
+        y, self.ewma_ = self._ewma(raw, self.ewma_, self.level_)
         return self._out(y)
 
     def contributions(self, X_block) -> np.ndarray:

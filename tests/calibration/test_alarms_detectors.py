@@ -242,3 +242,15 @@ def test_residual_frame_joins_twin_residuals_and_uncovered_channels():
     assert frame["winding_temperature_residual"].tolist() == [1.0, 0.0, 2.0, 0.0]
     with pytest.raises(ConfigurationError, match="lacks"):
         residual_frame(measured, predicted.rename(columns={"winding_temperature": "flow"}))
+
+
+def test_refitting_on_another_fleet_size_starts_afresh():
+    rng = np.random.default_rng(25)
+    L = rng.standard_normal((2, 3))
+    det = PCADetector(smoothing=0.1).fit(np.stack([latent_data(rng, 600, L) for _ in range(3)]))
+    X = latent_data(rng, 600, L)
+    det.fit(X)
+    assert det.threshold_.shape == (1,) and det.statistic(X[:50]).shape == (50,)
+    np.testing.assert_allclose(det.threshold_, PCADetector(smoothing=0.1).fit(X).threshold_, rtol=1e-12)
+    with pytest.raises(ConfigurationError, match="non-numeric"):
+        PCADetector().fit(pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "label": ["x"] * 600}))

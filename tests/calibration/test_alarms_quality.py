@@ -55,3 +55,13 @@ def test_bad_flags_are_refused():
         mon.update(np.arange(5.0), np.zeros((5, 3), bool))
     with pytest.raises(ConfigurationError, match="max_fraction"):
         QualityMonitor(["a"], max_fraction=1.5)
+
+
+def test_a_fleet_flags_only_the_asset_with_the_burst():
+    t, q = burst()
+    flags = np.stack([np.zeros_like(q), q])
+    mon = QualityMonitor(["a", "b", "c"], assets=["P-1", "P-2"], window=30)
+    events = mon.update(t, flags)
+    assert {e.asset for e in events} == {"P-2"}
+    assert mon.fit_allowed_[0].all() and not mon.fit_allowed_[1, 110]
+    assert mon.fit_allowed(t[100], t[120], asset="P-1") and not mon.fit_allowed(t[100], t[120], asset="P-2")
