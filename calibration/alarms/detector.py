@@ -101,6 +101,10 @@ class BlockDetector(BaseCalibrator):
     def _check_settings(self):
         pass
 
+    def _analytic_threshold(self, rate):
+        """Thresholds from theory (one per asset) instead of the normal window, or None (the default)."""
+        return None
+
     def _part_mask(self) -> np.ndarray:
         return np.ones(len(self._part_names))
 
@@ -180,7 +184,8 @@ class BlockDetector(BaseCalibrator):
             levels.append(float(raw.mean()))
             smooth = self._ewma(raw[None], np.array([levels[-1]]), np.array([levels[-1]]))[0][0]
             thresholds.append(calibrate_threshold(smooth, rate))
-        self.threshold_ = np.array(thresholds)
+        analytic = self._analytic_threshold(rate)
+        self.threshold_ = np.array(thresholds) if analytic is None else np.asarray(analytic, dtype=float)
         self.level_ = np.array(levels)
         self.input_level_ = np.array(levels_in)
         return self.reset()

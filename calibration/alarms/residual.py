@@ -33,6 +33,7 @@ from sim.exceptions import ConfigurationError
 __all__ = ["ResidualDetector", "residual_frame"]
 
 COVARIANCES = ("diagonal", "full")
+CALIBRATIONS = ("empirical", "chi2")
 
 
 class ResidualDetector(BlockDetector):
@@ -47,6 +48,11 @@ class ResidualDetector(BlockDetector):
         Channels independent (diagonal) or correlated as in the normal window (full).
     center : bool
         Subtract the normal-window mean residual (a model bias) before scoring.
+    calibration : {"empirical", "chi2"}
+        How ``threshold_`` is set: on the normal window (cross-fitted quantile), or take the chi-square quantile with ``m`` degrees
+        of freedom (scaled by ``lam / (2 - lam)`` under ``input_smoothing``): exact when the twin's ``spread`` is
+        right and the residuals are white, and immune to the few effective samples of a smoothed, autocorrelated
+        normal window.  Needs ``spread``, a diagonal covariance and no ``smoothing``.
     false_alarm_rate : float
         Target fraction of normal samples above the threshold, in (0, 0.5].
     input_smoothing : float or None
@@ -66,11 +72,12 @@ class ResidualDetector(BlockDetector):
     _part_names = ("d2",)
     _normalize_parts = False  # the statistic stays a squared Mahalanobis distance (about chi-square, m dof)
 
-    def __init__(self, *, spread=None, covariance="diagonal", center=True, false_alarm_rate=0.01, input_smoothing=None,
-                 smoothing=None, n_folds=5, max_missing=0.2):
+    def __init__(self, *, spread=None, covariance="diagonal", center=True, calibration="empirical",
+                 false_alarm_rate=0.01, input_smoothing=None, smoothing=None, n_folds=5, max_missing=0.2):
         self.spread = spread
         self.covariance = covariance
         self.center = center
+        self.calibration = calibration
         self.false_alarm_rate = false_alarm_rate
         self.input_smoothing = input_smoothing
         self.smoothing = smoothing
@@ -78,6 +85,14 @@ class ResidualDetector(BlockDetector):
         self.max_missing = max_missing
 
     def _check_settings(self):
+        if self.calibration not in CALIBRATIONS:
+            raise ConfigurationError(f"calibration = {self.calibration!r}: choose one of {list(CALIBRATIONS)}")
+        if self.calibration == "chi2" and (self.spread is None or self.smoothing is not None
+                                         or self.covariance != "diagonal"):
+            raise ConfigurationError(
+                f"calibration = 'chi2' needs the residual spread from the twin (spread = {self.spread!r}), a diagonal "
+                f"covariance (got {self.covariance!r}) and no statistic smoothing (smoothing = {self.smoothing!r}): "
+                f"only then is the statistic chi-square; use calibration = 'empirical' otherwise")
         if self.covariance not in COVARIANCES:
             raise ConfigurationError(f"covariance = {self.covariance!r}: choose one of {list(COVARIANCES)}")
         if self.spread is not None:
@@ -85,6 +100,16 @@ class ResidualDetector(BlockDetector):
             if not np.all(np.isfinite(s)) or np.any(s <= 0):
                 raise ConfigurationError(f"spread = {self.spread!r} must be positive finite standard deviations "
                                          f"(one per channel or one for all), or None to estimate them")
+
+    def _analytic_threshold(self, rate):
+        if self.calibration != "chi2":
+            return None
+        from scipy.stats import chi2
+
+        m = self.model_["active"].sum(axis=1)
+        lam = 1.0 if self.input_smoothing is None else float(self.input_smoothing)
+        # an EWMA of white residuals has the variance lam / (2 - lam) of one residual (asymptotically)
+        return chi2.ppf(1.0 - rate, m) * lam / (2.0 - lam)
 
     def _fit_one(self, X):
         n, m = X.shape
@@ -95,7 +120,11 @@ class ResidualDetector(BlockDetector):
             active = (scale > 1e-9 * np.maximum(1.0, np.abs(X.mean(axis=0)))).astype(float)
             scale = np.where(active > 0, scale, 1.0)
         else:
-            scale = np.broadcast_to(np.asarray(self.spread, dtype=float), (m,)).copy()
+            spread = np.atleast_1d(np.asarray(self.spread, dtype=float))
+            if spread.size not in (1, m):
+                raise ConfigurationError(f"spread has {spread.size} values for {m} channels; give one expected "
+                                         f"residual spread per channel (in channel order) or one for all")
+            scale = np.broadcast_to(spread, (m,)).copy()
             active = np.ones(m)
         if self.covariance == "full":
             Z = (X - mean) / scale * active

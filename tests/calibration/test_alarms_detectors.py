@@ -11,6 +11,7 @@ from calibration import CusumDetector
 from calibration.alarms import (AlarmLogic, PCADetector, ResidualDetector, binomial_interval, calibrate_threshold,
                                 residual_frame)
 from sim.exceptions import CalibrationError, ConfigurationError
+from sim.physics import MOTOR_THERMAL
 
 
 def latent_data(rng, n, loadings, noise=0.2, factors=None):
@@ -254,3 +255,48 @@ def test_refitting_on_another_fleet_size_starts_afresh():
     np.testing.assert_allclose(det.threshold_, PCADetector(smoothing=0.1).fit(X).threshold_, rtol=1e-12)
     with pytest.raises(ConfigurationError, match="non-numeric"):
         PCADetector().fit(pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "label": ["x"] * 600}))
+
+
+def motor_run(seed, fouled_at_h=12.0, hours=18.0):
+    """Measured winding temperature of a motor whose fins foul (R_ha 0.06 -> 0.066 K/W) at *fouled_at_h*, the
+    nameplate twin's prediction, and the load, every 10 s."""
+    spec = MOTOR_THERMAL.spec
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, hours * 3600.0, 10.0)
+    blocks = (t // 600).astype(int)
+    current = (rng.uniform(22.0, 34.0, blocks.max() + 1) * (rng.random(blocks.max() + 1) > 0.25))[blocks]
+    u = np.column_stack([current, 293.15 + 6.0 * np.sin(2 * np.pi * t / 86400.0)])
+    twin = MOTOR_THERMAL.simulate(np.array([320.0, 312.0]), spec.vector("params", {}), t, u)[0]
+    k = int(t.searchsorted(fouled_at_h * 3600.0))
+    fouled = MOTOR_THERMAL.simulate(twin[k - 1, :2], spec.vector("params", {"thermal_resistance_housing_ambient": 0.066}),
+                                    t[k - 1:], u[k - 1:])[0][1:]
+    plant = np.vstack([twin[:k], fouled])
+    index = pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(t, unit="s")
+    measured = pd.DataFrame({"winding_temperature": plant[:, 0] + rng.normal(0.0, 0.3, t.size),
+                             "motor_current": current}, index=index)
+    return t, measured, pd.DataFrame({"winding_temperature": twin[:, 0]}, index=index)
+
+
+def test_twin_residuals_catch_a_fouling_that_the_raw_channels_hide():
+    t, measured, predicted = motor_run(seed=0)
+    normal = slice(0, 6 * 360)  # the first 6 h
+    residuals = residual_frame(measured[["winding_temperature"]], predicted)
+    det = ResidualDetector(spread=[0.3], calibration="chi2", input_smoothing=0.05, false_alarm_rate=1e-5)
+    det.fit(residuals.iloc[normal])
+    events = AlarmLogic.for_detector(det, min_on=3).update(t, det.statistic(residuals))
+    raised = [e for e in events if e.kind == "raised"]
+    assert len(raised) == 1
+    assert 12 * 3600 < raised[0].time < 12 * 3600 + 900 and abs(raised[0].onset - 12 * 3600) < 600
+    raw = PCADetector(false_alarm_rate=1e-3).fit(measured.iloc[normal])  # winding temperature and current
+    raw_events = AlarmLogic.for_detector(raw, min_on=3).update(t, raw.statistic(measured))
+    assert not [e for e in raw_events if e.kind == "raised"]  # the load swings hide a 4 K rise
+
+
+def test_chi2_thresholds_need_the_twins_spread():
+    X = np.random.default_rng(26).standard_normal((500, 2))
+    det = ResidualDetector(spread=[1.0, 1.0], calibration="chi2", false_alarm_rate=0.01).fit(X)
+    assert det.threshold_[0] == pytest.approx(9.2103, abs=1e-4)  # chi-square, 2 dof, 99 %
+    with pytest.raises(ConfigurationError, match="needs the residual spread"):
+        ResidualDetector(calibration="chi2").fit(X)
+    with pytest.raises(ConfigurationError, match="spread has 3 values for 2 channels"):
+        ResidualDetector(spread=[1.0, 1.0, 1.0]).fit(X)
