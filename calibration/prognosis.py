@@ -193,8 +193,9 @@ def predict_rul(model: Model, record_or_samples, state=None, *, threshold, horiz
         Posterior of the parameters: a record (drawn with :meth:`CalibrationRecord.sample`),
         parameter rows (resampled to *n_samples* if k differs), a mapping of
         name -> value or array of draws, or None for the spec defaults.
-    state : mapping, array (nx,), or None
-        States now [SI]; default the record's ``final_state``.
+    state : mapping, array (nx,) or (n_samples, nx), or None
+        States now [SI], one for all samples or one per parameter draw (e.g. filter particles); default the
+        record's ``final_state``.
     threshold : StateEvent or sequence of StateEvent
         Failure thresholds, one per failure mode.
     horizon : float
@@ -232,6 +233,8 @@ def predict_rul(model: Model, record_or_samples, state=None, *, threshold, horiz
             raise ConfigurationError("state is None: pass the states now, or a CalibrationRecord (its final_state)")
         state = dict(record_or_samples.final_state)
     members = np.repeat(params, int(n_noise), axis=0)
+    if not isinstance(state, dict) and np.ndim(state) == 2 and np.shape(state)[0] == n_samples and n_samples > 1:
+        state = np.repeat(np.asarray(state, dtype=float), int(n_noise), axis=0)  # one state per draw
     result: EventTimes = time_of_event(model, state, members, events, horizon=float(horizon), inputs=inputs,
                                        max_step=max_step, process_noise=process_noise, seed=noise_seq)
     return RemainingLife(samples=result.times, events=tuple(e.name for e in events), horizon=float(horizon),

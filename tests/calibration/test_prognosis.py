@@ -108,6 +108,10 @@ def test_state_defaults_to_the_records_final_state_and_modes_are_separate():
     assert summary["bearing_worn"]["high"] == math.inf
     with pytest.raises(ConfigurationError, match="no failure mode 'x'"):
         rul.rul("x")
+    states = np.array([SPEC.vector("states", {"flow": 0.03, "impeller_wear": w}) for w in (0.1, 0.2, 0.3)])
+    per_draw = predict_rul(PUMP, rec, states, threshold=WORN, horizon=1000.0, n_samples=3, n_noise=2, seed=0,
+                           inputs=SPEED, max_step=1.0)  # one state per parameter draw, shared by its noise streams
+    np.testing.assert_allclose(per_draw.rul(), [400.0, 400.0, 300.0, 300.0, 200.0, 200.0], rtol=1e-6)
 
 
 @pytest.mark.kernel
