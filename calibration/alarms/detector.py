@@ -57,7 +57,8 @@ def as_blocks(X, channels=None, *, what="X"):
     try:
         arr = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ConfigurationError(f"{what} must be numeric (samples x channels), got {type(X).__name__}: {err}") from None
+        raise ConfigurationError(f"{what} must be numeric (samples x channels), got {type(X).__name__}: "
+                                 f"{err}") from None
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim == 2:
@@ -153,8 +154,8 @@ class BlockDetector(BaseCalibrator):
             if lost > self.max_missing:
                 raise CalibrationError(
                     f"asset {a}: {lost:.0%} of the normal window's rows are missing or quarantined, more than "
-                    f"max_missing = {self.max_missing:.0%}; no fit runs on such data - choose a window the data-quality "
-                    f"alarm allows (fit_allowed) or raise max_missing")
+                    f"max_missing = {self.max_missing:.0%}; no fit runs on such data - choose a window the "
+                    f"data-quality alarm allows (fit_allowed) or raise max_missing")
             Xa = X[a][ok]
             levels_in.append(Xa.mean(axis=0))
             if self.input_smoothing is not None and Xa.shape[0]:
@@ -199,8 +200,9 @@ class BlockDetector(BaseCalibrator):
         check_is_fitted(self, "threshold_")
         Xb, single, _ = as_blocks(X, self.channels_, what="X_block")
         if Xb.shape[0] != self.threshold_.size:
+            shape = "(samples, channels)" if self.single_ else "(assets, samples, channels)"
             raise ConfigurationError(f"X_block holds {Xb.shape[0]} assets, the detector was fitted on "
-                                     f"{self.threshold_.size}; pass {'(samples, channels)' if self.single_ else '(assets, samples, channels)'}")
+                                     f"{self.threshold_.size}; pass {shape}")
         return Xb
 
     def _out(self, arr):
@@ -251,7 +253,7 @@ class BlockDetector(BaseCalibrator):
         return raw
 
     def _ewma(self, raw, start, fill):
-        """EWMA along the last axis from *start* (one value per asset); NaN inputs count as *fill* (the normal level)."""
+        """EWMA along the last axis from *start* (one value per asset); NaN inputs count as *fill*."""
         if self.smoothing is None or float(self.smoothing) >= 1.0:
             return raw, raw[:, -1].copy() if raw.shape[1] else start
         lam = float(self.smoothing)
@@ -338,7 +340,8 @@ class BlockDetector(BaseCalibrator):
     @classmethod
     def from_state(cls, state: dict) -> "BlockDetector":
         """A detector rebuilt from :meth:`state_dict`."""
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in state["params"].items()}).load_state(state)
+        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in state["params"].items()}
+        return cls(**params).load_state(state)
 
     @property
     def n_assets_(self) -> int:

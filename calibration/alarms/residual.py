@@ -49,10 +49,10 @@ class ResidualDetector(BlockDetector):
     center : bool
         Subtract the normal-window mean residual (a model bias) before scoring.
     calibration : {"empirical", "chi2"}
-        How ``threshold_`` is set: on the normal window (cross-fitted quantile), or take the chi-square quantile with ``m`` degrees
-        of freedom (scaled by ``lam / (2 - lam)`` under ``input_smoothing``): exact when the twin's ``spread`` is
-        right and the residuals are white, and immune to the few effective samples of a smoothed, autocorrelated
-        normal window.  Needs ``spread``, a diagonal covariance and no ``smoothing``.
+        How ``threshold_`` is set: on the normal window (cross-fitted quantile), or from the chi-square law with
+        ``m`` degrees of freedom (scaled by ``lam / (2 - lam)`` under ``input_smoothing``) - exact when the
+        twin's ``spread`` is right and the residuals are white, and immune to the few effective samples of a
+        smoothed, autocorrelated normal window.  Needs ``spread``, a diagonal covariance and no ``smoothing``.
     false_alarm_rate : float
         Target fraction of normal samples above the threshold, in (0, 0.5].
     input_smoothing : float or None

@@ -268,8 +268,8 @@ def motor_run(seed, fouled_at_h=12.0, hours=18.0):
     u = np.column_stack([current, 293.15 + 6.0 * np.sin(2 * np.pi * t / 86400.0)])
     twin = MOTOR_THERMAL.simulate(np.array([320.0, 312.0]), spec.vector("params", {}), t, u)[0]
     k = int(t.searchsorted(fouled_at_h * 3600.0))
-    fouled = MOTOR_THERMAL.simulate(twin[k - 1, :2], spec.vector("params", {"thermal_resistance_housing_ambient": 0.066}),
-                                    t[k - 1:], u[k - 1:])[0][1:]
+    fouled_params = spec.vector("params", {"thermal_resistance_housing_ambient": 0.066})
+    fouled = MOTOR_THERMAL.simulate(twin[k - 1, :2], fouled_params, t[k - 1:], u[k - 1:])[0][1:]
     plant = np.vstack([twin[:k], fouled])
     index = pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(t, unit="s")
     measured = pd.DataFrame({"winding_temperature": plant[:, 0] + rng.normal(0.0, 0.3, t.size),
