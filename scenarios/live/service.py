@@ -270,11 +270,13 @@ class LiveService:
                 if self._since_checkpoint >= self.checkpoint_every:
                     self.checkpoint()
         finally:
+            tail = self.feed.stop()  # a live source's reorder buffers, flushed
+            if tail is not None and len(tail):
+                self.step(tail)
             for monitor in self.monitors:
                 if hasattr(monitor, "on_stop"):
                     monitor.on_stop(self)
             self.checkpoint()
-            self.feed.stop()
         return LiveResult(applied=self.applied - applied0, skipped=self.tracker.skipped_ - skipped0, late=self.late,
                           blocks=blocks, stopped=reason, wall_s=time.perf_counter() - t0,
                           checkpoints=self.checkpoints, timeline=self.timeline)

@@ -70,8 +70,9 @@ class Feed:
     def start(self) -> "Feed":
         return self
 
-    def stop(self) -> None:
-        pass
+    def stop(self) -> Block | None:
+        """Stop reading; returns the rows still held (a live source's reorder buffers), or None."""
+        return None
 
     def seek(self, position: dict) -> None:  # pragma: no cover - every feed overrides it
         raise NotImplementedError
@@ -219,13 +220,22 @@ class LiveFeed(Feed):
         self.applied: dict[str, int] = {}  # per channel (publisher key): the last stamp applied [ns]
         self.dropped_late = 0
         self.skipped_replayed = 0
+        self._started = False
 
     def start(self) -> "LiveFeed":
-        self.live.start()
+        """Start the source (once: a second call does nothing, a second client would take the session over)."""
+        if not self._started:
+            self.live.start()
+            self._started = True
         return self
 
-    def stop(self) -> None:
-        self.live.stop()
+    def stop(self) -> Block | None:
+        """Stop the source, gate what is queued, flush the reorder buffers; returns every row still held."""
+        if not self._started:
+            return None
+        self._started = False
+        self._add(self.live.stop(), self._clock())
+        return self._release(None, len(self._pending))
 
     @property
     def source(self):
@@ -251,7 +261,13 @@ class LiveFeed(Feed):
 
     def poll(self, max_rows: int) -> Block | None:
         now = self._clock()
-        for stamp, name, value in self.live.poll():
+        self._add(self.live.poll(), now)
+        if not self._pending:
+            return Block(np.zeros(0, np.int64), np.zeros((0, len(self.channels))), self.position())
+        return self._release(now, max_rows)
+
+    def _add(self, samples, now) -> None:
+        for stamp, name, value in samples:
             if stamp <= self.applied.get(name, -1):
                 self.skipped_replayed += 1  # applied before the restart (at-least-once redelivery)
                 continue
@@ -262,10 +278,12 @@ class LiveFeed(Feed):
             row[name] = value
             if stamp > self._latest[name]:
                 self._latest[name] = stamp
-        if not self._pending:
-            return Block(np.zeros(0, np.int64), np.zeros((0, len(self.channels))), self.position())
+
+    def _release(self, now, max_rows: int) -> Block:
+        """Rows every channel has reported past (or that waited ``linger_s``; all when *now* is None)."""
         watermark = min(self._latest.values())
-        ready = sorted(s for s in self._pending if s <= watermark or now - self._seen_at[s] >= self.linger_s)
+        ready = sorted(s for s in self._pending
+                       if now is None or s <= watermark or now - self._seen_at[s] >= self.linger_s)
         ready = ready[:max_rows]
         stamps = np.array(ready, dtype=np.int64)
         values = np.full((len(ready), len(self.channels)), np.nan)
