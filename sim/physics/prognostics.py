@@ -34,6 +34,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -355,7 +356,9 @@ def time_of_event(model: Model, states, params, events, *, horizon: float, input
     x_end = np.empty_like(x)
     kernels = model.kernels(stepper)
     noisy_states = np.flatnonzero(np.any(sigma != 0.0, axis=0)).astype(np.int64)
-    with np.errstate(over="ignore"):  # SplitMix64 wraps around 2**64 on purpose (numpy warns under NUMBA_DISABLE_JIT)
+    # chunks of samples handed out as threads free up: samples stop at their crossing, so their costs differ
+    # (and a thread of a loaded machine may lag); the chunking cannot change the numbers (one stream per sample)
+    with np.errstate(over="ignore"), numba.parallel_chunksize(max(1, n // 64)):  # SplitMix64 wraps on purpose
         kernels._time_of_event(x, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_dir, float(horizon),
                                float(stepper.max_step), toe, status, x_end)
     if np.any(status == DIVERGED):
