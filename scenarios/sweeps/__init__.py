@@ -5,6 +5,7 @@
 * :mod:`~scenarios.sweeps.design` - search spaces and designs (grid, random, Latin hypercube, Optuna);
 * :mod:`~scenarios.sweeps.job` - one job without Hydra or MLflow: replicate, summarise, score;
 * :mod:`~scenarios.sweeps.pool` - :class:`ReplicationPool`, the local worker processes a launcher owns;
+* :mod:`~scenarios.sweeps.sources` - the calibration a sweep runs on (champion, record, nameplate) and its tags;
 * :mod:`~scenarios.sweeps.steps` - a job as recipe steps (inputs, child run, replications, scores, logging);
 * :mod:`~scenarios.sweeps.lineage` - :class:`SweepLineage`, the callback that owns a sweep's parent run;
 * :mod:`~scenarios.sweeps.runs` - a sweep's runs in the tracking store (through the tracker), resume;

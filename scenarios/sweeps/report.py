@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from scenarios.sweeps.steps import describe_calibration
+from scenarios.sweeps.sources import describe_calibration
 from scenarios.sweeps.runs import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent, store_uri
 from scenarios.tracking.lineage import BEST
 from sim.kpi import kpi_info, rank

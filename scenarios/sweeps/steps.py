@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scenarios.sweeps.sources import (CALIBRATION_NOTE, CALIBRATION_SOURCE, CALIBRATION_VERSION, MOTOR_MODEL,
+                                      champion_record, describe_calibration, record_file)
 from scenarios.sweeps.job import Objective, config_hash, replicate_configuration, score, summarize_replications
 from scenarios.tracking.lineage import (CALIBRATION_RECORD_ID, ERROR, GIT_COMMIT, INVOCATION, ROLE, SEED, SWEEP,
                                         SWEEP_CONFIG_HASH, SWEPT_KEYS, TELEMETRY_CONTENT_HASH, content_hash)
@@ -94,40 +96,6 @@ def _path(value: str, cwd: str) -> Path:
     return path if path.is_absolute() else Path(cwd) / path
 
 
-CALIBRATION_SOURCE = "calibration.source"
-"""Child-run tag: where the motor parameters came from (champion, record or nameplate)."""
-CALIBRATION_VERSION = "calibration.version"
-"""Child-run tag: the registered model and version of the champion calibration (``<name> v<version>``)."""
-CALIBRATION_NOTE = "calibration.note"
-"""Child-run tag: why a champion sweep ran on the nameplate (no champion registered)."""
-
-MOTOR_MODEL = "motor_thermal"
-
-
-def _record_file(value: str, cwd: str):
-    from calibration.record import CalibrationRecord
-
-    path = _path(value, cwd)
-    if not path.is_file():
-        raise ConfigurationError(f"calibration.record = {value!r}: no such file ({path}); give "
-                                 f"the path of a CalibrationRecord JSON or null")
-    return CalibrationRecord.from_json(str(path))
-
-
-def _champion(tracker, name: str):
-    """``(record, version)`` of the champion of *name* in *tracker*'s store, or ``(None, reason)``."""
-    from scenarios.tracking.registry import RegistryError, TwinRegistry
-
-    registry = TwinRegistry(tracker, name)
-    try:
-        loaded = registry.load("champion")
-    except RegistryError as err:  # no such model or no champion alias (an integrity error is raised as itself)
-        if type(err) is not RegistryError:
-            raise
-        return None, f"no champion of {name} in {tracker.uri}"
-    return loaded.record, str(loaded.version.version)
-
-
 def read_sources(calibration: dict, telemetry: dict, cwd: str, *, tracker=None, line_name: str = "bottling"
                  ) -> Sources:
     """The calibrated motor parameters and the lineage tags of the calibration and the telemetry file.
@@ -152,7 +120,7 @@ def read_sources(calibration: dict, telemetry: dict, cwd: str, *, tracker=None, 
         raise ConfigurationError("calibration.source = record needs calibration.record = <CalibrationRecord JSON>")
     record = None
     if calibration.get("record"):
-        record, source = _record_file(calibration["record"], cwd), "record"
+        record, source = record_file(calibration["record"], cwd), "record"
     elif source == "champion":
         if tracker is None:
             raise ConfigurationError("calibration.source = champion needs the tracking store to read the champion "
@@ -162,7 +130,7 @@ def read_sources(calibration: dict, telemetry: dict, cwd: str, *, tracker=None, 
             from scenarios.tracking.registry import registered_model_name
 
             name = registered_model_name(line_name, MOTOR_MODEL)
-        record, version = _champion(tracker, name)
+        record, version = champion_record(tracker, name)
         if record is None:
             source = "nameplate"
             tags[CALIBRATION_NOTE] = version  # the reason
@@ -252,17 +220,6 @@ def guardrail_values(table: pd.DataFrame, constraints, *, horizon: float, confid
         bound = c.bound(trip_temperature=trip_temperature)
         out[c.label] = float(value - bound if c.upper else bound - value)
     return out
-
-
-def describe_calibration(tags: dict) -> str:
-    """The calibration a configuration ran on, in words, from its lineage tags."""
-    source = tags.get(CALIBRATION_SOURCE, "nameplate")
-    if source == "champion":
-        return f"champion {tags.get(CALIBRATION_VERSION)} (record {tags.get(CALIBRATION_RECORD_ID)})"
-    if source == "record":
-        return f"record {tags.get(CALIBRATION_RECORD_ID)} (file)"
-    note = tags.get(CALIBRATION_NOTE)
-    return "nameplate motor parameters" + (f" ({note})" if note else "")
 
 
 def _label(overrides, parent) -> str:
