@@ -63,7 +63,7 @@ def phm08_score(predicted, true) -> float:
 
 
 def read_cmapss(path) -> dict:
-    """A C-MAPSS text file (``train_FD00x.txt``) as arrays: ``units``, ``cycles``, ``settings`` (3), ``sensors`` (21)."""
+    """A C-MAPSS text file (``train_FD00x.txt``) as arrays ``units``, ``cycles``, ``settings`` (3), ``sensors`` (21)."""
     data = np.loadtxt(path)
     if data.ndim != 2 or data.shape[1] != 26:
         raise CalibrationError(f"{path}: expected 26 space-separated columns (unit, cycle, 3 settings, 21 sensors), "

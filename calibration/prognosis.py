@@ -127,7 +127,7 @@ class RemainingLife:
         return float(x[min(int(math.floor(q * x.size)), x.size - 1)])
 
     def interval(self, level: float = 0.9, event: str | None = None) -> tuple[float, float]:
-        """Central interval ``(low, high)`` [unit] holding at least *level* of the samples (see :func:`order_interval`)."""
+        """Central interval ``(low, high)`` [unit] holding at least *level* of the samples (:func:`order_interval`)."""
         return order_interval(self.rul(event), level)
 
     def p_failure(self, within: float | None = None, event: str | None = None) -> float:

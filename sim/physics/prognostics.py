@@ -134,10 +134,10 @@ def _time_of_event(x0, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_di
                 status[i, j] = 2
             else:
                 left += 1
-        t = 0.0
         for k in range(n_steps):
             if left == 0:
                 break
+            t = k * max_step  # not a running sum: no drift over millions of steps
             h = max_step if k < n_steps - 1 else horizon - t
             xt = rk4_step(x, pa, ua, ua, ua, h)
             if n_noisy > 0:
@@ -167,7 +167,6 @@ def _time_of_event(x0, p, u, sigma, noisy_states, seeds, ev_out, ev_level, ev_di
                     left -= 1
                 g[j] = g1
             x = xt
-            t = t + h if k < n_steps - 1 else horizon
         for s in range(N_STATES):
             x_end[i, s] = x[s]
 
