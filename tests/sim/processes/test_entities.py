@@ -54,7 +54,7 @@ def test_buffer_blocks_when_full_and_hands_over_to_a_waiting_taker():
     assert buf.take().id == 1 and buf.take().id == 2 and buf.take() is None
     getter = buf.get()
     assert buf.put(Entity(3, 0.0)) is None and getter.triggered and getter.value.id == 3
-    for bad in (0, -1, 2.5):
+    for bad in (-1, 2.5, True):
         with pytest.raises(ConfigurationError, match="capacity"):
             EntityBuffer(env, bad)
     assert EntityBuffer(env, math.inf).capacity == math.inf
