@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from statistics import NormalDist
+
 import numpy as np
 
 from sim.exceptions import ConfigurationError
@@ -29,12 +31,55 @@ def _positive(owner: str, **values) -> None:
 
 
 class Distribution:
-    """Base class: ``draw(rng, n)`` returns *n* non-negative values; ``mean`` is the expectation."""
+    """Base class: ``draw(rng, n)`` returns *n* non-negative values; ``mean`` is the expectation.
+
+    A distribution used as a time to failure (:class:`~sim.processes.failures.FailureMode`) also gives its
+    cumulative hazard ``H(t) = -ln P(T > t)`` [-] and the inverse of it; every distribution of this module does.
+    """
 
     mean: float
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError
+
+    def cumulative_hazard(self, t: float) -> float:
+        """``H(t) = -ln P(T > t)`` [-] at the time *t* [s] (``math.inf`` once the life is surely over)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no cumulative hazard; implement "
+                                  f"cumulative_hazard and inverse_cumulative_hazard to use it as a time to failure")
+
+    def inverse_cumulative_hazard(self, h: float) -> float:
+        """The time [s] at which the cumulative hazard reaches *h* [-] (``math.inf`` for ``h = inf``)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no inverse cumulative hazard; implement "
+                                  f"cumulative_hazard and inverse_cumulative_hazard to use it as a time to failure")
+
+
+_SQRT2 = math.sqrt(2.0)
+_STANDARD_NORMAL = NormalDist()
+
+
+def _normal_upper_tail(z: float) -> float:
+    """P(Z > z) for a standard normal Z, accurate far in the tail (erfc, not 1 - cdf)."""
+    return 0.5 * math.erfc(z / _SQRT2)
+
+
+def _normal_hazard(z: float) -> float:
+    """-ln P(Z > z)."""
+    tail = _normal_upper_tail(z)
+    return -math.log(tail) if tail > 0 else math.inf
+
+
+def _normal_upper_quantile(h: float) -> float:
+    """z with P(Z > z) = exp(-h), for h > 0 (finite)."""
+    return _STANDARD_NORMAL.inv_cdf(-math.expm1(-h)) if h < 1.0 else -_STANDARD_NORMAL.inv_cdf(math.exp(-h))
+
+
+def _ends(h: float):
+    """``math.inf`` for an infinite *h*, ``0.0`` for ``h <= 0``, else None (h is finite and > 0)."""
+    if h == math.inf:
+        return math.inf
+    if not h > 0:
+        return 0.0
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,6 +99,13 @@ class Constant(Distribution):
     def draw(self, rng, n):
         return np.full(n, float(self.value))
 
+    def cumulative_hazard(self, t):
+        return 0.0 if t < self.value else math.inf
+
+    def inverse_cumulative_hazard(self, h):
+        end = _ends(h)
+        return float(self.value) if end is None else end
+
 
 @dataclass(frozen=True)
 class Exponential(Distribution):
@@ -66,6 +118,12 @@ class Exponential(Distribution):
 
     def draw(self, rng, n):
         return rng.exponential(self.mean, n)
+
+    def cumulative_hazard(self, t):
+        return max(t, 0.0) / self.mean
+
+    def inverse_cumulative_hazard(self, h):
+        return h * self.mean if h > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +140,19 @@ class Normal(Distribution):
 
     def draw(self, rng, n):
         return np.maximum(rng.normal(self.mean, self.sd, n), 0.0)
+
+    def cumulative_hazard(self, t):  # of max(X, 0): X ~ N(mean, sd), an atom at 0
+        if self.sd == 0:
+            return 0.0 if t < self.mean else math.inf
+        return 0.0 if t < 0 else _normal_hazard((t - self.mean) / self.sd)
+
+    def inverse_cumulative_hazard(self, h):
+        end = _ends(h)
+        if end is not None:
+            return end
+        if self.sd == 0:
+            return float(self.mean)
+        return max(self.mean + self.sd * _normal_upper_quantile(h), 0.0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +173,27 @@ class LogNormal(Distribution):
         sigma2 = math.log1p(self.cv * self.cv)
         return rng.lognormal(math.log(self.mean) - 0.5 * sigma2, math.sqrt(sigma2), n)
 
+    def _log_parameters(self) -> tuple[float, float]:
+        sigma2 = math.log1p(self.cv * self.cv)
+        return math.log(self.mean) - 0.5 * sigma2, math.sqrt(sigma2)
+
+    def cumulative_hazard(self, t):
+        if self.cv == 0:
+            return 0.0 if t < self.mean else math.inf
+        if t <= 0:
+            return 0.0
+        mu, sigma = self._log_parameters()
+        return _normal_hazard((math.log(t) - mu) / sigma)
+
+    def inverse_cumulative_hazard(self, h):
+        end = _ends(h)
+        if end is not None:
+            return end
+        if self.cv == 0:
+            return float(self.mean)
+        mu, sigma = self._log_parameters()
+        return math.exp(mu + sigma * _normal_upper_quantile(h))
+
 
 @dataclass(frozen=True)
 class Uniform(Distribution):
@@ -121,6 +213,19 @@ class Uniform(Distribution):
     def draw(self, rng, n):
         return rng.uniform(self.low, self.high, n)
 
+    def cumulative_hazard(self, t):
+        if t < self.low:
+            return 0.0
+        if t >= self.high:
+            return math.inf
+        return -math.log((self.high - t) / (self.high - self.low))
+
+    def inverse_cumulative_hazard(self, h):
+        end = _ends(h)
+        if end is not None:
+            return end if end == math.inf else float(self.low)
+        return self.high - (self.high - self.low) * math.exp(-h)
+
 
 @dataclass(frozen=True)
 class Weibull(Distribution):
@@ -138,6 +243,12 @@ class Weibull(Distribution):
 
     def draw(self, rng, n):
         return self.scale * rng.weibull(self.shape, n)
+
+    def cumulative_hazard(self, t):
+        return (max(t, 0.0) / self.scale) ** self.shape
+
+    def inverse_cumulative_hazard(self, h):
+        return self.scale * max(h, 0.0) ** (1.0 / self.shape)
 
 
 def as_distribution(value, owner: str = "duration") -> Distribution:

@@ -1,10 +1,16 @@
-r"""Failure modes: Weibull lives on operating time, optionally driven by physics state.
+r"""Failure modes: lives on operating time (any distribution), optionally driven by physics state.
 
-A failure mode has a baseline Weibull hazard on *operating age* a (running
-time since the last renewal)
+A failure mode has a baseline life distribution on *operating age* a (running
+time since the last renewal): any :class:`~sim.processes.distributions.Distribution`
+that gives its cumulative hazard H_0(a) = -ln P(life > a) and the inverse
+(all of the library's do), e.g. a Weibull
 
 .. math:: h_0(a) = \frac{k}{\lambda} \left(\frac{a}{\lambda}\right)^{k-1}, \qquad
           H_0(a) = (a / \lambda)^k
+
+written ``FailureMode("bearing", Weibull(k, lambda))`` - the arguments in
+:class:`Weibull`'s own order.  The older keywords ``scale=lambda, shape=k``
+still build the same Weibull mode.
 
 and, when a :class:`ExponentialLink` or :class:`PowerLink` is given, a
 multiplier m(y) of a physics output y read through
@@ -32,10 +38,10 @@ thinning: the candidate is the failure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sim.exceptions import ConfigurationError, SimulationError
-from sim.processes.distributions import Distribution, Exponential, as_distribution
+from sim.processes.distributions import Distribution, Exponential, Weibull, as_distribution
 
 __all__ = ["ExponentialLink", "PowerLink", "FailureMode", "FailureClock", "check_spare_parts"]
 
@@ -118,20 +124,25 @@ def check_spare_parts(owner: str, modes, spares) -> None:
                                      f"but only {sorted(spares)} are stocked")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class FailureMode:
     """One way a machine fails, and how it is repaired.
+
+    ``FailureMode(name, life, *, repair_time=..., link=..., ...)``; the life may also be given the older way,
+    as the keywords ``scale`` and ``shape`` of a Weibull.
 
     Parameters
     ----------
     name : str
         Name of the mode (``bearing``); also part of its random stream's name.
-    scale : float
-        Weibull scale lambda at the reference condition [s of operating time].
-    shape : float
-        Weibull shape k [-]; 1 is a constant hazard (exponential life), > 1 wear-out.
+    life : Distribution
+        Time to failure at the reference condition [s of operating time], e.g. ``Weibull(shape, scale)``,
+        ``Exponential(mean)``, ``LogNormal(mean, cv)``, ``Normal``, ``Uniform``, ``Constant``.
+    scale, shape : float, keyword only
+        Instead of *life*: ``Weibull(shape, scale)`` with scale lambda [s of operating time] and shape k [-]
+        (default 1, a constant hazard).  Given as keywords, so the old and new argument orders cannot mix up.
     repair_time : Distribution or float
-        Crew time to repair [s].
+        Crew time to repair [s] (default ``Exponential(1800.0)``).
     link : ExponentialLink or PowerLink, optional
         Physics output that modulates the hazard.
     spare_part : str, optional
@@ -143,25 +154,70 @@ class FailureMode:
     """
 
     name: str
-    scale: float
-    shape: float = 1.0
-    repair_time: Distribution = field(default_factory=lambda: Exponential(1800.0))
-    link: ExponentialLink | PowerLink | None = None
-    spare_part: str | None = None
-    part_cost: float = 0.0
-    as_good_as_new: bool = True
+    life: Distribution
+    repair_time: Distribution
+    link: ExponentialLink | PowerLink | None
+    spare_part: str | None
+    part_cost: float
+    as_good_as_new: bool
 
-    def __post_init__(self):
-        for key in ("scale", "shape"):
-            value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigurationError(f"failure mode {self.name!r}: {key} = {value!r} must be a finite number "
-                                         f"> 0 ({'[s] of operating time' if key == 'scale' else '[-]'})")
-        object.__setattr__(self, "repair_time", as_distribution(self.repair_time, f"{self.name}.repair_time"))
+    def __init__(self, name: str, life: Distribution | None = None, *args, scale: float | None = None,
+                 shape: float | None = None, repair_time=None, link=None, spare_part=None, part_cost: float = 0.0,
+                 as_good_as_new: bool = True):
+        if args or (life is not None and not isinstance(life, Distribution)):
+            given = ", ".join(repr(v) for v in ((life,) + args))
+            raise ConfigurationError(
+                f"failure mode {name!r}: got the positional arguments ({given}); the life is a distribution in its "
+                f"own argument order, e.g. FailureMode({name!r}, Weibull(shape, scale)), or the keywords "
+                f"FailureMode({name!r}, scale=..., shape=...) - positional numbers are refused because the old "
+                f"order (scale, shape) is the reverse of Weibull(shape, scale)")
+        if life is None:
+            if scale is None:
+                raise ConfigurationError(f"failure mode {name!r}: give its life, e.g. FailureMode({name!r}, "
+                                         f"Weibull(shape=1.5, scale=3.6e6)), or scale= [s of operating time]")
+            shape = 1.0 if shape is None else shape
+            for key, value in (("scale", scale), ("shape", shape)):
+                if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)
+                                                   and value > 0):
+                    raise ConfigurationError(f"failure mode {name!r}: {key} = {value!r} must be a finite number > 0 "
+                                             f"({'[s] of operating time' if key == 'scale' else '[-]'})")
+            life = Weibull(float(shape), float(scale))
+        elif scale is not None or shape is not None:
+            raise ConfigurationError(f"failure mode {name!r}: give the life either as a distribution ({life!r}) "
+                                     f"or as scale/shape, not both")
+        if type(life).cumulative_hazard is Distribution.cumulative_hazard or \
+                type(life).inverse_cumulative_hazard is Distribution.inverse_cumulative_hazard:
+            raise ConfigurationError(f"failure mode {name!r}: the life {life!r} gives no cumulative hazard; "
+                                     f"implement cumulative_hazard and inverse_cumulative_hazard on "
+                                     f"{type(life).__name__} or use one of the library's distributions")
+        repair_time = Exponential(1800.0) if repair_time is None else repair_time
+        for key, value in (("name", name), ("life", life), ("link", link), ("spare_part", spare_part),
+                           ("as_good_as_new", as_good_as_new)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "repair_time", as_distribution(repair_time, f"{name}.repair_time"))
+        object.__setattr__(self, "part_cost", part_cost)
         if not (math.isfinite(self.part_cost) and self.part_cost >= 0):
             raise ConfigurationError(f"failure mode {self.name!r}: part_cost = {self.part_cost!r} must be >= 0")
         if self.link is not None and not self.link.max_multiplier > 0:
             raise ConfigurationError(f"failure mode {self.name!r}: the link's multiplier at its maximum must be > 0")
+
+    @property
+    def scale(self) -> float:
+        """Weibull scale lambda [s of operating time] of a Weibull (or exponential: its mean) life."""
+        return self._weibull()[1]
+
+    @property
+    def shape(self) -> float:
+        """Weibull shape k [-] of a Weibull (or exponential: 1) life."""
+        return self._weibull()[0]
+
+    def _weibull(self) -> tuple[float, float]:
+        if isinstance(self.life, Weibull):
+            return self.life.shape, self.life.scale
+        if isinstance(self.life, Exponential):
+            return 1.0, self.life.mean
+        raise ConfigurationError(f"failure mode {self.name!r}: its life {self.life!r} is not a Weibull; read "
+                                 f"mode.life instead of scale/shape")
 
     @property
     def bound(self) -> float:
@@ -169,9 +225,12 @@ class FailureMode:
         return 1.0 if self.link is None else self.link.max_multiplier
 
     def next_candidate(self, age: float, e: float) -> float:
-        """Age [s] of the next candidate after *age*, for a unit exponential draw *e*."""
-        h = (age / self.scale) ** self.shape + e / self.bound
-        return self.scale * h ** (1.0 / self.shape)
+        """Age [s] of the next candidate after *age*, for a unit exponential draw *e*: H_0^-1(H_0(age) + e / m_max)."""
+        life = self.life
+        if type(life) is Weibull:  # the closed form, as before (same numbers)
+            h = (age / life.scale) ** life.shape + e / self.bound
+            return life.scale * h ** (1.0 / life.shape)
+        return life.inverse_cumulative_hazard(life.cumulative_hazard(age) + e / self.bound)
 
 
 class FailureClock:
