@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "ConstraintConfig",
     "EstimatorConfig",
+    "MaintenanceWindowConfig",
     "MotorRiskConfig",
     "PlantConfig",
     "TelemetryConfig",
@@ -205,6 +206,16 @@ class MotorRiskConfig:
 
 
 @dataclass
+class MaintenanceWindowConfig:
+    """A weekly window in which planned maintenance may happen: *day* (0 = Monday, UTC) from *start_h* to
+    *end_h* hours of that day."""
+
+    day: int = MISSING
+    start_h: float = 0.0
+    end_h: float = 24.0
+
+
+@dataclass
 class WhatIfConfig:
     """Replications of every action on the line from the calibrated twin."""
 
@@ -225,6 +236,7 @@ class WhatIfConfig:
     seeds_per_draw: int = 1  # second-order Monte Carlo: seeds run per posterior draw; 1: one draw per replication
     constraints: List[ConstraintConfig] = field(default_factory=list)
     risk: MotorRiskConfig = field(default_factory=MotorRiskConfig)
+    maintenance_windows: List[MaintenanceWindowConfig] = field(default_factory=list)  # empty: no such guardrail
     actions: List[ActionConfig] = field(default_factory=list)
 
 
@@ -279,7 +291,8 @@ def calibration_spec(*, window_h: float, outputs, estimator, register: bool) -> 
 
 
 def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: float,
-                mser_interval_h: float | None, constraints=(), risk: dict | None = None, **settings) -> WhatIfSpec:
+                mser_interval_h: float | None, constraints=(), risk: dict | None = None, maintenance_windows=(),
+                **settings) -> WhatIfSpec:
     """The :class:`WhatIfSpec` of ``cfg.whatif`` on the line *line* (``cfg.line`` as a dict) with *seed*.
 
     Everything is checked here (and in :class:`WhatIfSpec`), so a bad what-if fails before telemetry is
@@ -320,10 +333,17 @@ def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: f
         raise ConfigurationError(f"whatif.risk: {err}") from None
     if risk:
         raise ConfigurationError(f"whatif.risk: unknown key(s) {sorted(risk)}")
+    windows = []
+    for i, w in enumerate(maintenance_windows or ()):
+        day, start_h, end_h = int(w["day"]), float(w["start_h"]), float(w["end_h"])
+        if not (0 <= day <= 6 and 0 <= start_h < end_h <= 24):
+            raise ConfigurationError(f"whatif.maintenance_windows[{i}] = day {day}, {start_h:g} .. {end_h:g} h: day "
+                                     f"must be 0 (Monday) .. 6 (Sunday) and 0 <= start_h < end_h <= 24")
+        windows.append(((day * 24 + start_h) * HOUR, (day * 24 + end_h) * HOUR))
     return WhatIfSpec(line=dict(line), actions=tuple(actions_from(actions)), horizon=float(horizon_h) * HOUR,
                       warmup=float(warmup_h) * HOUR, seed=int(seed),
                       mser_interval=None if mser_interval_h is None else float(mser_interval_h) * HOUR,
-                      constraints=tuple(rules), risk=motor_risk, **settings)
+                      constraints=tuple(rules), risk=motor_risk, maintenance_windows=tuple(windows), **settings)
 
 
 def bundled_data(name: str) -> str:

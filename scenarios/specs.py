@@ -119,6 +119,9 @@ class WhatIfSpec:
     risk : MotorRisk
         Insulation class and the costs of trips and insulation ageing
         (:class:`scenarios.whatif.run.MotorRisk`).
+    maintenance_windows : tuple of (float, float)
+        When planned maintenance may happen, ``(start, end)`` on the weekly line clock [s]; a guardrail
+        ``{kpi: maintenance_outside_windows, max: 0}`` keeps maintenance inside them.
 
     Every value is checked here, when the spec is built - before any telemetry is read or any run is
     opened: replications (>= 2), horizon (> 0), warm-up, objective and constraint KPI names (with the
@@ -143,6 +146,7 @@ class WhatIfSpec:
     seeds_per_draw: int = 1
     constraints: tuple = ()
     risk: object = None
+    maintenance_windows: tuple = ()
 
     def __post_init__(self):
         import difflib
@@ -175,6 +179,13 @@ class WhatIfSpec:
         if bad:
             raise ConfigurationError(f"whatif.constraints: {bad[0]!r} is not a Constraint; build them with "
                                      f"scenarios.whatif.constraints.Constraint(kpi=..., max=...)")
+        from scenarios.whatif.run import check_windows
+
+        object.__setattr__(self, "maintenance_windows", check_windows(self.maintenance_windows))
+        if any(c.kpi == "maintenance_outside_windows" for c in self.constraints) and not self.maintenance_windows:
+            raise ConfigurationError("whatif.constraints bound maintenance_outside_windows but whatif."
+                                     "maintenance_windows is empty; list the windows, e.g. [{day: 6, start_h: 0, "
+                                     "end_h: 24}] for Sundays")
         if self.risk is None:
             object.__setattr__(self, "risk", MotorRisk())
         elif not isinstance(self.risk, MotorRisk):

@@ -245,7 +245,8 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
     result = session.with_progress(len(spec.actions) * spec.replications, lambda progress: run_whatif(
         spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=record.params(),
         motor_stations=plant.stations, posterior=record.draw if spec.sample_posterior else None, ambient=ambient,
-        progress=progress, snapshot=fork.snapshot, seeds_per_draw=spec.seeds_per_draw, risk=spec.risk))
+        progress=progress, snapshot=fork.snapshot, seeds_per_draw=spec.seeds_per_draw, risk=spec.risk,
+        maintenance_windows=spec.maintenance_windows))
     names = [k for k in REPORT_KPIS if k in result.kpis.columns]
     names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
     summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)

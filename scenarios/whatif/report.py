@@ -17,7 +17,8 @@ __all__ = ["REPORT_KPIS", "summarize", "variance_components", "Recommendation", 
 #: The KPIs a what-if summarizes by default, in the order of the report (units and directions: sim.kpi.KPIS).
 REPORT_KPIS = ("throughput", "oee", "availability", "performance", "unplanned_downtime", "trips", "failures",
                "maintenance_cost", "crew_cost", "energy_per_unit", "max_winding_temperature", "insulation_ageing",
-               "loss_of_life", "trip_cost", "ageing_cost", "motor_risk_cost", "stockouts")
+               "loss_of_life", "trip_cost", "ageing_cost", "motor_risk_cost", "stockouts",
+               "maintenance_outside_windows")
 
 
 def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -37,7 +37,8 @@ from sim.replications import Comparison, ReplicationPlan, compare
 from sim.line import AmbientCycle, LineSpec, LineTwin
 from sim.line.snapshot import TwinSnapshot
 
-__all__ = ["LINE_CHANGES", "CONTINUE", "Action", "MotorRisk", "WhatIfResult", "actions_from", "draws_layout",
+__all__ = ["LINE_CHANGES", "CONTINUE", "WEEK", "Action", "MotorRisk", "WhatIfResult", "actions_from", "check_windows",
+           "draws_layout",
            "line_config_dict", "with_motor_params", "run_whatif"]
 
 LINE_CHANGES = ("speeds", "buffers", "buffer_scale", "crew_size", "crew_rule", "policy")
@@ -232,7 +233,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
                motor_stations=("filler",), posterior: Callable | None = None, ambient: AmbientCycle | None = None,
                progress: Callable | None = None, trace_step: float = 600.0,
                snapshot: TwinSnapshot | None = None, seeds_per_draw: int = 1,
-               risk: MotorRisk | None = None) -> WhatIfResult:
+               risk: MotorRisk | None = None, maintenance_windows=()) -> WhatIfResult:
     """Replicate every action on the line under *plan* and pair each with *baseline*.
 
     Parameters
@@ -263,6 +264,10 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         so each draw runs several seeds; 1 (default): one draw per replication, as a first-order Monte Carlo.
     risk : MotorRisk, optional
         Insulation class and costs of trips and ageing (defaults of :class:`MotorRisk`).
+    maintenance_windows : sequence of (float, float)
+        When planned maintenance may happen: ``(start, end)`` on the line's weekly clock [s from Monday 00:00
+        UTC]; with windows the KPI ``maintenance_outside_windows`` [s] counts the time any station spends in
+        maintenance outside them (sampled every ``risk.record_step``).
     """
     from sim.line.kpis import InsulationAgeing
     from sim.streams import RandomStreams
@@ -279,6 +284,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
     if not (math.isfinite(trace_step) and trace_step > 0):
         raise ConfigurationError(f"trace_step = {trace_step!r} must be a finite time > 0 [s]")
     risk = risk if risk is not None else MotorRisk()
+    windows = check_windows(maintenance_windows)
     draws = draws_layout(plan.replications, seeds_per_draw)
     per_draw = seeds_per_draw
     stations = tuple(motor_stations)
@@ -293,6 +299,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         specs[action.name] = spec if ambient is None else dataclasses.replace(spec, ambient=ambient)
     traces: dict = {}
     records: dict = {}
+    off_window: dict = {}
     indices = [[s.name for s in specs[names[0]].stations].index(n) for n in stations]
 
     def builder(name):
@@ -312,8 +319,10 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
                 traces[name] = rows
             ageing = [InsulationAgeing(risk.insulation_class, halving_interval=risk.halving_interval)
                       for _ in indices]
-            twin.env.process(_record(twin, indices, risk.record_step, plan.warmup, ageing))
+            outside = [0.0]
+            twin.env.process(_record(twin, indices, risk.record_step, plan.warmup, ageing, windows, outside))
             records[(name, streams.replication)] = ageing
+            off_window[(name, streams.replication)] = outside
             return twin
 
         return build
@@ -338,6 +347,8 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         table["trip_cost"] = table["trips"] * risk.trip_cost
         table["ageing_cost"] = table["insulation_ageing"] * risk.ageing_cost
         table["motor_risk_cost"] = table["trip_cost"] + table["ageing_cost"]
+        if windows:
+            table["maintenance_outside_windows"] = [off_window[(name, rep)][0] for rep in range(plan.replications)]
         res.table = table
         frames.append(table.reset_index().assign(action=name,
                                                  draw=[r // per_draw for r in range(plan.replications)]))
@@ -364,9 +375,25 @@ def _trace(twin, indices, step, rows):
         yield env.timeout(step)
 
 
-def _record(twin, indices, step, warmup, ageing):
-    """Feed the winding temperature of motors *indices* every *step* seconds after the warm-up into *ageing*
-    (:class:`~sim.line.kpis.InsulationAgeing`, one per motor; reads only)."""
+WEEK = 7 * 86400.0
+
+
+def check_windows(windows) -> tuple:
+    """*windows* as a tuple of ``(start, end)`` on the weekly clock [s], each ``0 <= start < end <= WEEK``."""
+    out = []
+    for w in windows or ():
+        start, end = (float(v) for v in w)
+        if not (0.0 <= start < end <= WEEK):
+            raise ConfigurationError(f"maintenance window ({start:g}, {end:g}) s must satisfy 0 <= start < end <= "
+                                     f"{WEEK:g} s on the weekly clock (Monday 00:00 UTC = 0)")
+        out.append((start, end))
+    return tuple(out)
+
+
+def _record(twin, indices, step, warmup, ageing, windows=(), outside=None):
+    """Every *step* seconds after the warm-up: feed the winding temperature of motors *indices* into *ageing*
+    (:class:`~sim.line.kpis.InsulationAgeing`, one per motor) and, with maintenance *windows*, add *step* to
+    ``outside[0]`` for each station in maintenance outside them (reads only)."""
     env, start = twin.env, twin.env.now
     out = twin.spec.motors.temperature_output
     if warmup > 0:
@@ -374,4 +401,8 @@ def _record(twin, indices, step, warmup, ageing):
     while True:
         for acc, i in zip(ageing, indices):
             acc.add(env.now - start, twin.motors.output(i, out))
+        if windows:
+            week = env.now % WEEK
+            if not any(a <= week < b for a, b in windows):
+                outside[0] += step * sum(st.recorder.state == "in_maintenance" for st in twin.stations)
         yield env.timeout(step)

@@ -75,6 +75,8 @@ def test_bad_step_values_fail_as_themselves_naming_the_key(compose_config, tmp_p
     ("+whatif.constraints=[{kpi:trips}]", r"constraints\[0\]: constraint on 'trips': give exactly one of max, min"),
     ("+whatif.constraints=[{kpi:oee,below_trip:5}]", r"below_trip bounds a temperature KPI"),
     ("+whatif.constraints=[{kpi:trips,max:1,judge:median}]", r"judge = 'median'; use one of"),
+    ("+whatif.maintenance_windows=[{day:7}]", r"maintenance_windows\[0\] = day 7, 0 .. 24 h: day must be 0"),
+    ("+whatif.constraints=[{kpi:maintenance_outside_windows,max:0}]", r"maintenance_windows is empty"),
 ])
 def test_a_bad_whatif_fails_when_the_job_is_built_before_any_run(compose_config, tmp_path, override, match):
     """The what-if is checked in build_job: before telemetry, calibration or a tracking run (issue 15)."""

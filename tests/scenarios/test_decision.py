@@ -255,3 +255,27 @@ def test_on_the_reference_scenario_guardrails_decide_stably_and_tightening_one_c
         decisions.append({name: d.action for name, d in made.items()})
     assert decisions[0] == decisions[1] == decisions[2]  # stable across seeds
     assert decisions[0] == {"default": "filler_plus_5", "tight": "as_is", "trips only": "filler_plus_10"}
+
+
+def test_maintenance_outside_the_windows_is_measured_and_can_be_bounded():
+    from scenarios.reference.line_config import LineConfig
+    from scenarios.whatif.run import Action, run_whatif
+    from sim import ReplicationPlan
+
+    actions = [Action("as_is"), Action("often", changes={"policy": {"interval_h": 3.0, "basis": "calendar"}})]
+    plan = ReplicationPlan(replications=2, seed=4, run_length=12 * HOUR, warmup=0.0)
+    kw = dict(plan=plan, baseline="as_is", motor_params={"thermal_resistance_housing_ambient": 0.072})
+    nowhere = run_whatif(LineConfig(), actions, maintenance_windows=[(6 * 86400.0, 6 * 86400.0 + 60.0)], **kw)
+    always = run_whatif(LineConfig(), actions, maintenance_windows=[(0.0, 7 * 86400.0)], **kw)
+    often = nowhere.kpis[nowhere.kpis.action == "often"]
+    assert (often["maintenance_outside_windows"] > 0).all()  # maintenance every 3 h, the window a minute on Sunday
+    # sampled every minute: the time in maintenance to within a few samples per intervention
+    in_maintenance = often[[c for c in often.columns if c.endswith(".maintenance_time")]].sum(axis=1)
+    assert often["maintenance_outside_windows"].to_numpy() == pytest.approx(in_maintenance.to_numpy(),
+                                                                             abs=2 * 60.0 * 4 * 4)
+    assert (always.kpis["maintenance_outside_windows"] == 0).all()
+    summary = summarize(nowhere.kpis, baseline="as_is")
+    verdicts = evaluate([Constraint("maintenance_outside_windows", max=0)], summary, horizon=12 * HOUR)
+    assert {v.action: v.ok for v in verdicts}["often"] is False
+    with pytest.raises(ConfigurationError, match="maintenance window .* must satisfy"):
+        run_whatif(LineConfig(), actions, maintenance_windows=[(5.0, 1.0)], **kw)
