@@ -110,8 +110,8 @@ class HealthIndexRUL(BaseCalibrator):
         Seeds the fold split and the regime clustering.
     """
 
-    def __init__(self, *, cap=125.0, spans=(5.0, 15.0, 40.0), ridge=1.0, quadratic=True, use_age=True, n_regimes=1,
-                 healthy_cycles=20, inner_folds=5, n_bins=8, n_age_bins=3, seed=0):
+    def __init__(self, *, cap=125.0, spans=(3.0, 10.0, 30.0, 80.0), ridge=1.0, quadratic=True, use_age=True,
+                 n_regimes=1, healthy_cycles=20, inner_folds=5, n_bins=8, n_age_bins=3, seed=0):
         self.cap = cap
         self.spans = spans
         self.ridge = ridge
@@ -132,7 +132,7 @@ class HealthIndexRUL(BaseCalibrator):
         spans = tuple(self.spans)
         if not spans or not all(isinstance(s, numbers.Real) and math.isfinite(s) and s >= 1 for s in spans):
             raise ConfigurationError(f"{name}: spans = {self.spans!r} must be one or more smoothing spans >= 1 "
-                                     f"[cycle], e.g. (5, 15, 40)")
+                                     f"[cycle], e.g. (3, 10, 30, 80)")
         _positive(name, "n_regimes", self.n_regimes, integer=True)
         _positive(name, "healthy_cycles", self.healthy_cycles, integer=True)
         _positive(name, "inner_folds", self.inner_folds, integer=True, low=1)
