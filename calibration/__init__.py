@@ -3,8 +3,9 @@ recalibration, joint state-parameter filtering, diagnosis of competing hypothese
 
 from calibration.base import BaseCalibrator, ConvergenceWarning, check_is_fitted
 from calibration.continuous import DriftRecalibration, slice_window
-from calibration.data import CalibrationData
+from calibration.data import CalibrationData, window_bounds
 from calibration.diagnosis import Diagnosis, DiagnosisResult, Hypothesis
+from calibration.evidence import MisspecificationWarning
 from calibration.drift import CusumDetector, DriftAlarm, PageHinkleyDetector
 from calibration.least_squares import LeastSquaresCalibrator
 from calibration.plots import plot_parameter_tracks
@@ -16,5 +17,6 @@ from calibration.window import WindowSimulation, simulate_window
 
 __all__ = ["BaseCalibrator", "CalibrationData", "CalibrationRecord", "ConvergenceWarning", "CusumDetector",
            "Diagnosis", "DiagnosisResult", "DriftAlarm", "DriftRecalibration", "Hypothesis", "JointUKF",
-           "LeastSquaresCalibrator", "PageHinkleyDetector", "ProfileLikelihood", "SurvivalMLE", "check_is_fitted",
-           "WindowSimulation", "plot_parameter_tracks", "simulate_window", "slice_window"]
+           "LeastSquaresCalibrator", "MisspecificationWarning", "PageHinkleyDetector", "ProfileLikelihood",
+           "SurvivalMLE", "check_is_fitted", "WindowSimulation", "plot_parameter_tracks", "simulate_window",
+           "slice_window", "window_bounds"]

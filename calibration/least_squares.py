@@ -17,6 +17,7 @@ from scipy import optimize, stats
 
 from calibration.base import BaseCalibrator, ConvergenceWarning, check_is_fitted
 from calibration.data import CalibrationData
+from calibration.evidence import MisspecificationWarning, misspecification_evidence
 from calibration.global_search import differential_evolution_start, search_box, sobol_candidates
 from calibration.objective import StackedObjective, WeightedObjective, robust_noise_std
 from calibration.profile import ProfileLikelihood, profile_likelihood
@@ -88,6 +89,23 @@ class LeastSquaresCalibrator(BaseCalibrator):
         Generations of the differential evolution.
     random_state : int or None
         Seed of the global stage.
+    misspecification_rms_ratio : float
+        The fit warns that the model cannot explain the data
+        (:class:`calibration.MisspecificationWarning`) when a channel's residual RMS exceeds
+        this many times its noise level: the declared ``noise_std``, else an estimate from the
+        measurements alone (second differences, :func:`calibration.evidence.difference_noise_std`).
+    whiteness_alpha, whiteness_min_autocorrelation : float
+        ... or when the Ljung-Box test rejects white residuals at level ``whiteness_alpha`` and
+        the lag-1 autocorrelation exceeds ``whiteness_min_autocorrelation`` in size.  The evidence
+        is in ``misspecification_`` and on the record; the intervals of such a fit are marked
+        unreliable (``intervals_reliable_``, ``CalibrationRecord.intervals_reliable``).
+
+    Data with gaps (:attr:`CalibrationData.segment_starts`, from ``CalibrationData.from_frame``'s
+    ``max_gap``) are fitted as several windows with shared parameters, each with its own initial
+    states, as a sequence of windows is; ``fitted_`` and ``residuals_`` keep the data's own time
+    index, and the record lists the windows and the gaps.  A window between gaps with fewer than
+    ``5 (len(initial_states) + 1)`` accepted measurements cannot inform its own initial states and
+    is left out (with a :class:`~sim.exceptions.DataQualityWarning`; listed in the record).
 
     Failures are never hidden: a model that fails (non-finite state) or gives
     non-finite outputs during the local fit raises :class:`CalibrationError`
@@ -101,7 +119,8 @@ class LeastSquaresCalibrator(BaseCalibrator):
                  initial_states=("housing_temperature",), noise_std=None, absolute_sigma=False, loss="linear",
                  confidence=0.95, max_step=1.0, rel_step=1e-5, max_nfev=200, correct_autocorrelation=True,
                  x_scale="jac", global_search=None, n_starts=8, search_bounds=None, global_maxiter=60,
-                 random_state=0):
+                 random_state=0, misspecification_rms_ratio=2.0, whiteness_alpha=1e-3,
+                 whiteness_min_autocorrelation=0.2):
         self.parameters = parameters
         self.initial_states = initial_states
         self.noise_std = noise_std
@@ -118,6 +137,9 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.search_bounds = search_bounds
         self.global_maxiter = global_maxiter
         self.random_state = random_state
+        self.misspecification_rms_ratio = misspecification_rms_ratio
+        self.whiteness_alpha = whiteness_alpha
+        self.whiteness_min_autocorrelation = whiteness_min_autocorrelation
 
     # ------------------------------------------------------------------ fit
     def fit(self, model, data, *, params=None, x0=None) -> "LeastSquaresCalibrator":
@@ -142,14 +164,23 @@ class LeastSquaresCalibrator(BaseCalibrator):
     def _objective(self, model, data, params, x0):
         spec = model.spec
         names, states = list(self.parameters), list(self.initial_states)
+        whole = None
         if isinstance(data, CalibrationData):
             self._validate(data, spec)
-            return data, WeightedObjective(model, data, names, states, spec.vector("params", params),
-                                           self._initial_state(spec, data, x0), max_step=self.max_step)
+            if data.n_windows > 1:  # gaps: fit the windows between them as separate experiments
+                whole, data = data, self._gap_windows(data)
+                data = data[0] if len(data) == 1 else data
+            if isinstance(data, CalibrationData):
+                obj = WeightedObjective(model, data, names, states, spec.vector("params", params),
+                                        self._initial_state(spec, data, x0), max_step=self.max_step)
+                obj.whole = whole
+                return data, obj
         windows = list(data)
         if not windows or not all(isinstance(w, CalibrationData) for w in windows):
             raise CalibrationError(f"data must be a CalibrationData window or a non-empty sequence of them, got "
                                    f"{type(data).__name__}; build windows with CalibrationData.from_frame")
+        if whole is None and any(w.n_windows > 1 for w in windows):  # a window with gaps is several experiments
+            windows = [piece for w in windows for piece in (self._gap_windows(w) if w.n_windows > 1 else [w])]
         for w in windows:
             self._validate(w, spec)
             if w.output_names != windows[0].output_names:
@@ -162,7 +193,26 @@ class LeastSquaresCalibrator(BaseCalibrator):
         obj = StackedObjective(model, windows, names, states, spec.vector("params", params),
                                [self._initial_state(spec, w, x) for w, x in zip(windows, x0s)],
                                max_step=self.max_step)
+        obj.whole = whole
         return obj.data, obj
+
+    def _gap_windows(self, data):
+        """The windows between the gaps of *data* that hold enough data to fit their own initial states."""
+        need = 5 * (len(list(self.initial_states)) + 1)
+        windows = data.split()
+        keep = [w for w in windows if w.n_observations >= need]
+        left = [w for w in windows if w.n_observations < need]
+        if not keep:
+            raise CalibrationError(
+                f"the gaps split the data ({data.start} .. {data.end}) into {len(windows)} windows, none with the "
+                f"{need} accepted measurements a window needs to fit its own initial states "
+                f"{list(self.initial_states)}; widen the window, raise max_gap (now {data.max_gap:g} s) or fill "
+                f"the telemetry")
+        if left:
+            warnings.warn(f"{len(left)} of the {len(windows)} windows between gaps hold fewer than {need} accepted "
+                          f"measurements and are left out of the fit: "
+                          f"{[(str(w.start), str(w.end)) for w in left]}", DataQualityWarning, stacklevel=4)
+        return keep
 
     def _fit_window(self, model, data, *, params, x0, sigma0):
         data, obj = self._objective(model, data, params, x0)
@@ -308,7 +358,9 @@ class LeastSquaresCalibrator(BaseCalibrator):
             cov = np.full((n_theta, n_theta), np.inf)
         else:
             cov = (vt.T / sv ** 2) @ vt * s2
-        rho = _lag1_autocorrelation(resid / sigma[None, :])
+        whole = getattr(obj, "whole", None)
+        segments = _segments(data)
+        rho = _lag1_autocorrelation(resid / sigma[None, :], segments)
         inflation = (1 + rho) / (1 - rho) if (self.correct_autocorrelation and 0 < rho < 1) else 1.0
         cov = cov * inflation
         stderr = np.sqrt(np.diag(cov))
@@ -320,6 +372,18 @@ class LeastSquaresCalibrator(BaseCalibrator):
                 if abs(corr[i, j]) > 0.95:
                     warnings.warn(f"{all_names[i]} and {all_names[j]} are strongly correlated (rho = {corr[i, j]:.3f}); "
                                   f"their individual values are poorly determined", IdentifiabilityWarning, stacklevel=3)
+        evidence = misspecification_evidence(
+            resid, data.outputs, data.output_names, segments=segments,
+            noise_std=dict(self.noise_std) if self.noise_std is not None else None,
+            rms_ratio=self.misspecification_rms_ratio, whiteness_alpha=self.whiteness_alpha,
+            min_autocorrelation=self.whiteness_min_autocorrelation)
+        # an unconverged fit's residuals are not the model's best: they say nothing about the model (it warns anyway)
+        evidence["conclusive"] = bool(result.success and result.status != 0)
+        if evidence["misspecified"] and evidence["conclusive"]:
+            warnings.warn("the model cannot explain the data, so its estimates are the best a wrong model can do and "
+                          "their intervals are not reliable: " + "; ".join(evidence["reasons"]) + ". Check the model "
+                          "for a missing physical effect, the inputs for gaps or lags, and the declared noise level",
+                          MisspecificationWarning, stacklevel=3)
         at_bound = [all_names[i] for i in np.flatnonzero(result.active_mask)]
         if at_bound:
             warnings.warn(f"the estimates of {at_bound} stopped at their bounds; the intervals are not reliable - "
@@ -338,8 +402,14 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.stderr_ = dict(zip(all_names, stderr.tolist()))
         self.intervals_ = {n: (float(v - tq * s), float(v + tq * s)) for n, v, s in zip(all_names, theta, stderr)}
         self.noise_std_ = dict(zip(data.output_names, (sigma * math.sqrt(s2)).tolist()))
-        index = pd.Index(data.t, name="t") if isinstance(data, CalibrationData) else \
-            pd.MultiIndex.from_arrays([data.window, data.t], names=["window", "t"])
+        if whole is not None:  # the windows between gaps, back on the data's own time axis
+            parts = data.windows if not isinstance(data, CalibrationData) else (data,)
+            index = pd.Index(np.concatenate([(w.start - whole.start).total_seconds() + w.t for w in parts]),
+                             name="t")
+        elif isinstance(data, CalibrationData):
+            index = pd.Index(data.t, name="t")
+        else:
+            index = pd.MultiIndex.from_arrays([data.window, data.t], names=["window", "t"])
         self.fitted_ = pd.DataFrame(y, columns=list(data.output_names), index=index, copy=False)
         self.residuals_ = pd.DataFrame(resid, columns=list(data.output_names), index=index, copy=False)
         self.metrics_ = {}
@@ -355,10 +425,33 @@ class LeastSquaresCalibrator(BaseCalibrator):
         self.cost_, self.nfev_, self.success_, self.message_ = float(result.cost), int(result.nfev), \
             bool(result.success and result.status != 0), str(result.message)
         self.search_ = search
-        self.record_ = self._record(spec, data, names, cov[:len(names), :len(names)])
+        self.misspecification_ = evidence
+        self.intervals_reliable_ = bool(not evidence["misspecified"] and not at_bound and self.success_
+                                        and np.all(np.isfinite(stderr)))
+        self.record_ = self._record(spec, data, names, cov[:len(names), :len(names)], whole=whole,
+                                    window_states=self._window_states(obj, theta))
         self._fit = (obj, theta.copy(), s2 * inflation)  # what profile() needs; not a learned value
 
-    def _record(self, spec, data, names, cov) -> CalibrationRecord:
+    @staticmethod
+    def _window_states(obj, theta):
+        """Fitted initial states of every window (several windows only)."""
+        if not isinstance(obj, StackedObjective):
+            return None
+        return [obj.spec.as_dict("states", part.unpack(np.asarray(theta)[cols])[0][0])
+                for part, cols in zip(obj.parts, obj._cols)]
+
+    def _record(self, spec, data, names, cov, *, whole=None, window_states=None) -> CalibrationRecord:
+        source = data if whole is None else whole
+        parts = [] if (isinstance(data, CalibrationData) and whole is None) else \
+            (list(data.windows) if not isinstance(data, CalibrationData) else [data])
+        windows = [{"start": w.start.isoformat(), "end": w.end.isoformat(), "n_samples": int(w.t.size),
+                    "content_hash": w.content_hash,
+                    **({} if window_states is None else {"initial_state": window_states[k]})}
+                   for k, w in enumerate(parts)]
+        gaps = {}
+        if whole is not None:
+            gaps = {"split_at_gaps": True, "max_gap_s": float(whole.max_gap), "gaps": [dict(g) for g in whole.gaps],
+                    "windows_left_out": whole.n_windows - len(parts)}
         return CalibrationRecord(
             model=spec.name, model_version=spec.version,
             parameters={n: {"value": self.params_[n], "unit": spec.var("params", n).unit, "stderr": self.stderr_[n],
@@ -366,16 +459,15 @@ class LeastSquaresCalibrator(BaseCalibrator):
             fixed_parameters={k: v for k, v in self.model_params_.items() if k not in names},
             covariance=np.asarray(cov).tolist(), parameter_names=list(names), confidence=float(self.confidence),
             metrics=self.metrics_,
-            window={"start": data.start.isoformat(), "end": data.end.isoformat(),
-                    "channels": list(data.input_names) + list(data.output_names), "n_samples": int(data.t.size),
-                    "content_hash": data.content_hash, "source_hash": data.source_hash,
-                    "inputs_carried_forward": int(data.n_filled),
-                    **({} if isinstance(data, CalibrationData) else {"windows": [
-                        {"start": w.start.isoformat(), "end": w.end.isoformat(), "n_samples": int(w.t.size),
-                         "content_hash": w.content_hash} for w in data.windows]})},
+            window={"start": source.start.isoformat(), "end": source.end.isoformat(),
+                    "channels": list(source.input_names) + list(source.output_names),
+                    "n_samples": int(source.t.size), "content_hash": source.content_hash,
+                    "source_hash": source.source_hash, "inputs_carried_forward": int(source.n_filled),
+                    **({"windows": windows} if windows else {}), **gaps},
             initial_state=self.initial_state_, final_state=self.final_state_,
             method=repr(self), bounds={n: [float(b) for b in spec.var("params", n).bounds] for n in names},
-            max_step=float(self.max_step))
+            max_step=float(self.max_step), misspecification=_json_ready(self.misspecification_),
+            intervals_reliable=self.intervals_reliable_)
 
     def partial_fit(self, model, window: CalibrationData, *, x0=None) -> "LeastSquaresCalibrator":
         """Re-estimate on a new *window*, warm-started from the last estimate.
@@ -436,16 +528,42 @@ class LeastSquaresCalibrator(BaseCalibrator):
         return rng.multivariate_normal(mean, cov, size=n, method="cholesky")
 
 
-def _lag1_autocorrelation(resid: np.ndarray) -> float:
-    """Pooled lag-1 autocorrelation over channels, using consecutive finite pairs only."""
+def _lag1_autocorrelation(resid: np.ndarray, segments=None) -> float:
+    """Pooled lag-1 autocorrelation over channels, using consecutive finite pairs within one window only."""
     num = den = 0.0
+    cut = np.zeros(resid.shape[0], dtype=bool)  # True at the first row of every window after the first
+    for i0, _ in (segments or [])[1:]:
+        cut[i0] = True
     for j in range(resid.shape[1]):
         r = resid[:, j]
         ok = np.isfinite(r)
         if ok.sum() < 3:
             continue
         r = np.where(ok, r - r[ok].mean(), np.nan)
-        pair = ok[1:] & ok[:-1]
+        pair = ok[1:] & ok[:-1] & ~cut[1:]
         num += float(np.sum(r[1:][pair] * r[:-1][pair]))
         den += float(np.sum(r[ok] ** 2))
     return num / den if den > 0 else 0.0
+
+
+def _segments(data) -> list[tuple[int, int]]:
+    """Row ranges of the windows of *data* (one window, or stacked windows)."""
+    if isinstance(data, CalibrationData):
+        return [(0, data.t.size)]
+    edges = [0, *(np.flatnonzero(np.diff(data.window)) + 1).tolist(), data.t.size]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _json_ready(value):
+    """*value* with numpy scalars as Python numbers and NaN as None (strict JSON for the record)."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

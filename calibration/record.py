@@ -57,6 +57,19 @@ class CalibrationRecord:
         draws are clipped to them.
     max_step : float or None
         RK4 step the window was simulated with [s] (:func:`calibration.simulate_window` uses it).
+    misspecification : dict
+        Whether the model could explain the data, with the evidence
+        (:func:`calibration.evidence.misspecification_evidence`: ``misspecified``, ``reasons``,
+        per channel residual RMS against the noise level and Ljung-Box whiteness, ``thresholds``);
+        empty for records made before this check existed.
+    intervals_reliable : bool
+        False when the intervals (and ``covariance``) should not be trusted: the model was
+        misspecified, an estimate stopped at a bound, the fit did not converge or a standard error
+        is not finite.  True for older records (not assessed: see ``misspecification``).
+
+    When the data had gaps, ``window`` also holds ``split_at_gaps``, ``max_gap_s``, ``gaps``
+    (start, end, duration, channels of each) and ``windows`` (start, end, samples, hash and the
+    fitted initial state of every window that was fitted).
     """
 
     model: str
@@ -74,12 +87,18 @@ class CalibrationRecord:
     extra: dict = field(default_factory=dict)
     bounds: dict = field(default_factory=dict)
     max_step: float | None = None
+    misspecification: dict = field(default_factory=dict)
+    intervals_reliable: bool = True
 
     # ------------------------------------------------------------ identity, I/O
     @property
     def record_id(self) -> str:
         """Stable id: hash of the content (same data + same result → same id)."""
-        text = json.dumps(asdict(self), sort_keys=True, default=float)
+        content = asdict(self)
+        for name, default in _ADDED_FIELDS.items():  # a field added later counts only when set: old ids stay
+            if content[name] == default:
+                del content[name]
+        text = json.dumps(content, sort_keys=True, default=float)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict:
@@ -105,6 +124,11 @@ class CalibrationRecord:
         data = json.loads(text)
         data.pop("record_id", None)
         return cls(**data)
+
+    @property
+    def misspecified(self) -> bool:
+        """True when the fit found that the model cannot explain its data (see ``misspecification``)."""
+        return bool(self.misspecification.get("misspecified", False))
 
     # ------------------------------------------------------------ the hand-off
     @property
@@ -158,3 +182,7 @@ class CalibrationRecord:
     def draw(self, rng: np.random.Generator) -> dict[str, float]:
         """One posterior draw as a full parameter dict (:meth:`params` with the fitted ones drawn) [SI]."""
         return {**self.params(), **dict(zip(self.names, (float(v) for v in self.sample(1, rng)[0])))}
+
+
+#: Fields added after records were first stored, with their defaults (left out of ``record_id`` when at them).
+_ADDED_FIELDS = {"misspecification": {}, "intervals_reliable": True}
