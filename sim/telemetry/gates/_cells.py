@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ArrowNumbers", "Subset", "pick", "text", "text_of", "Buffer"]
+__all__ = ["ArrowNumbers", "ArrowText", "Subset", "pick", "text", "text_of", "Buffer"]
 
 
 class ArrowNumbers:
@@ -35,6 +35,38 @@ class ArrowNumbers:
         return self.column.take(pa.array(np.asarray(index, dtype=np.int64))).to_numpy(zero_copy_only=False)
 
 
+class ArrowText:
+    """A text column of an Arrow table (string or large_string), kept in Arrow for the parsing gates.
+
+    The gates parse it with Arrow compute where the cells allow it (:func:`sim.telemetry.gates.parse.value_gates_arrow`,
+    :func:`~sim.telemetry.gates.parse.parse_times_arrow`); :meth:`to_pandas` gives the cells to the careful
+    path as a pandas Series (strings verbatim; nulls, from Parquet only, are missing and read as empty).
+    Indexing (for the raw text of quarantined cells) gives the cells as the Series would.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        import pyarrow as pa
+
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def to_pandas(self, index: np.ndarray | None = None) -> pd.Series:
+        """The cells (those at *index*, renumbered from 0) as pandas gives them (``to_pandas``)."""
+        import pyarrow as pa
+
+        array = self.array if index is None else self.array.take(pa.array(np.asarray(index, dtype=np.int64)))
+        return array.to_pandas()
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        return self.to_pandas(index).to_numpy(dtype=object)
+
+
 class Subset:
     """The lazy view ``raw[index]`` of a raw column (read only where a reason is written)."""
 
@@ -51,7 +83,7 @@ def pick(raw: Any, index: np.ndarray) -> np.ndarray:
     """
     if isinstance(raw, Subset):
         return pick(raw.raw, raw.index[index])
-    if isinstance(raw, ArrowNumbers):
+    if isinstance(raw, (ArrowNumbers, ArrowText)):
         return raw[index]
     if isinstance(raw, pd.Series):
         picked = raw.iloc[index]

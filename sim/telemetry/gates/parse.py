@@ -27,6 +27,8 @@ __all__ = [
     "localize",
     "resolve_ambiguous",
     "value_gates",
+    "value_gates_arrow",
+    "parse_times_arrow",
     "numeric_value_gates",
     "time_reason",
     "value_reason",
@@ -86,6 +88,12 @@ _RELATIVE = frozenset({"now", "today", "yesterday", "tomorrow", "tonight", "noon
 # ("1,234", "0x1F", "1_000", "ERR") is unparseable; "inf"/"infinity" are non-finite.
 _PLAIN_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _INFINITY = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+# Stamps the Arrow fast path reads (parse_times_arrow): a subset of _ISO_STAMP (date, time of day to the second,
+# up to 9 decimals, a complete offset; years 1700 to 2199, so inside the ns range) on which Arrow's cast and
+# pandas' ISO 8601 reading agree (tests/sim/telemetry/test_telemetry_csv_arrow.py checks it); an impossible date
+# (Feb 30) makes the cast raise, and the chunk then takes the careful path.
+_FAST_STAMP = (r"^(?:1[7-9]|2[01])[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[T ]"
+               r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.][0-9]{1,9})?(?:Z|[+-](?:0[0-9]|1[0-4]):[0-5][0-9])$")
 
 
 class ParsedTimes(NamedTuple):
@@ -328,6 +336,46 @@ def parse_times(raw: pd.Series, *, timezone: str, time_format: str | None, zone:
     return ParsedTimes(first, second, note)
 
 
+def parse_times_arrow(cells, *, timezone: str, time_format: str | None, zone: ZoneForm | None = None
+                      ) -> ParsedTimes:
+    """:func:`parse_times` of an Arrow text column (:class:`~sim.telemetry.gates._cells.ArrowText`): the same result.
+
+    ISO 8601 stamps with a UTC offset in their common form (``2024-01-01 00:00:00+00:00``,
+    ``2024-01-01T00:00:00.5Z``) are read by Arrow's cast, once the column's stamps are known to carry
+    offsets (*zone*); every other cell (naive stamps, other forms, bad cells) and every other
+    ``time_format`` goes through :func:`parse_times`.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = cells.array
+    n = len(array)
+    if time_format is not None or zone is None or zone.offsets is False or n == 0:
+        return parse_times(cells.to_pandas(), timezone=timezone, time_format=time_format, zone=zone)
+    fast = pc.match_substring_regex(array, _FAST_STAMP).to_numpy(zero_copy_only=False)
+    every = bool(fast.all())
+    if not (every or (zone.offsets and fast.any())):  # (the first stamp of the column decides: careful path)
+        return parse_times(cells.to_pandas(), timezone=timezone, time_format=time_format, zone=zone)
+    try:
+        stamps = pc.cast(array if every else array.filter(pa.array(fast)), pa.timestamp("ns", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # an impossible date: the careful path decides
+        return parse_times(cells.to_pandas(), timezone=timezone, time_format=time_format, zone=zone)
+    ns = stamps.to_numpy(zero_copy_only=False).view(np.int64)
+    if zone.offsets is None:  # (every cell is a stamp with an offset: the first decides the column's form)
+        zone.offsets, zone.first = True, str(array[0].as_py())
+    if every:
+        return ParsedTimes(ns, ns, np.full(n, "", dtype=object))
+    first = np.full(n, NAT, dtype=np.int64)
+    note = np.full(n, "", dtype=object)
+    first[fast] = ns
+    rest = np.flatnonzero(~fast)
+    careful = parse_times(cells.to_pandas(rest), timezone=timezone, time_format=time_format, zone=zone)
+    first[rest], note[rest] = careful.first, careful.note
+    second = first.copy()
+    second[rest] = careful.second
+    return ParsedTimes(first, second, note)
+
+
 def resolve_ambiguous(times: ParsedTimes, latest: int) -> tuple[np.ndarray, int]:
     """Stamps of one chunk with the DST fall-back hour resolved, and the new latest stamp.
 
@@ -406,6 +454,50 @@ def value_gates(
         values[infinite] = np.where(text.iloc[infinite].str.startswith("-").to_numpy(dtype=bool), -np.inf, np.inf)
         codes[infinite] = NON_FINITE
         codes[other[lower.isin(MISSING_TOKENS).to_numpy(dtype=bool)]] = MISSING
+    if valid_range is not None:
+        low, high = valid_range
+        codes[(codes == 0) & ((values < low) | (values > high))] = OUT_OF_RANGE
+    return values, codes
+
+
+def value_gates_arrow(cells, *, decimal: str, valid_range: tuple[float, float] | None,
+                      thousands: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`value_gates` of an Arrow text column (:class:`~sim.telemetry.gates._cells.ArrowText`): the same result.
+
+    With decimal ``"."`` and no thousands separator the column is cast by Arrow at once (empty cells
+    and nulls left out); the cast refuses every cell outside the plain number grammar but the words
+    ``nan`` and ``inf``/``infinity``, and these give NaN or infinity: the cells the cast refuses or
+    makes non-finite (and only those) go through :func:`value_gates`.  Any other decimal mark or a
+    thousands separator: :func:`value_gates` for the whole column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if decimal != "." or thousands is not None:
+        return value_gates(cells.to_pandas(), decimal=decimal, valid_range=valid_range, thousands=thousands)
+    array = cells.array
+    n = len(array)
+    empty = pc.fill_null(pc.equal(pc.binary_length(array), 0), True).to_numpy(zero_copy_only=False)
+    try:
+        if empty.any():  # (nulls are skipped by the cast: the same buffers with empty cells as nulls)
+            array = array.filter(pa.array(~empty))
+            parsed = np.full(n, np.nan)
+            parsed[~empty] = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            parsed = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        values = np.array(parsed, dtype=np.float64)  # (writable)
+        careful = ~np.isfinite(values) & ~empty
+    except pa.ArrowInvalid:  # a cell outside the grammar: the plain ones by the grammar itself
+        plain = pc.fill_null(pc.match_substring_regex(cells.array, "^" + _PLAIN_NUMBER + "$"), False)
+        plain = plain.to_numpy(zero_copy_only=False)
+        values = np.full(n, np.nan)
+        if plain.any():
+            values[plain] = pc.cast(cells.array.filter(pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+        careful = ~(plain & np.isfinite(values)) & ~empty
+    codes = np.where(empty, MISSING, 0).astype(np.int8)
+    rest = np.flatnonzero(careful)
+    if rest.size:
+        values[rest], codes[rest] = value_gates(cells.to_pandas(rest), decimal=decimal, valid_range=None)
     if valid_range is not None:
         low, high = valid_range
         codes[(codes == 0) & ((values < low) | (values > high))] = OUT_OF_RANGE

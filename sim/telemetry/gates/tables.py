@@ -20,8 +20,8 @@ from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.gates.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
-from sim.telemetry.gates.parse import EPOCH_FORMATS
-from sim.telemetry.gates._cells import ArrowNumbers
+from sim.telemetry.gates.parse import EPOCH_FORMATS, parse_times_arrow, value_gates_arrow
+from sim.telemetry.gates._cells import ArrowNumbers, ArrowText
 from sim.telemetry.gates._passes import Released, TimeOrder
 from sim.telemetry.gates.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
 from sim.telemetry.stream import TelemetryStream
@@ -67,6 +67,9 @@ def times_of(cells: pd.Series | np.ndarray, channel_map: ChannelMap, *, zone: ga
     ``datetime64[ns]`` numpy array (from :class:`ArrowChunk`) holds UTC stamps.  *zone*: the
     column's :class:`~sim.telemetry.gates.ZoneForm` for text stamps (a typed column has one form).
     """
+    if isinstance(cells, ArrowText):  # Arrow text: the same parsing rule, common stamps by Arrow's cast
+        return parse_times_arrow(cells, timezone=channel_map.timezone, time_format=channel_map.time_format,
+                                 zone=zone)
     if isinstance(cells, ArrowNumbers):  # a float column with nulls (from ArrowChunk): Unix time [s]
         cells = pd.Series(cells.column.to_numpy(zero_copy_only=False), dtype=np.float64)
     elif isinstance(cells, np.ndarray) and cells.dtype.kind in "iuf":  # numbers from ArrowChunk: Unix time [s]
@@ -138,6 +141,8 @@ def as_text(cells: pd.Series) -> pd.Series:
 def values_of(cells: pd.Series, *, decimal: str, valid_range: tuple[float, float] | None,
               thousands: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Value gates for one column: numbers as they are, anything else parsed as text."""
+    if isinstance(cells, ArrowText):
+        return value_gates_arrow(cells, decimal=decimal, valid_range=valid_range, thousands=thousands)
     if cells.dtype.kind in "iufb":
         return gates.numeric_value_gates(cells.to_numpy(dtype=np.float64, na_value=np.nan), valid_range=valid_range)
     return gates.value_gates(as_text(cells), decimal=decimal, valid_range=valid_range, thousands=thousands)
@@ -147,14 +152,17 @@ class ArrowChunk:
     """A record batch of a wide table, its columns converted on demand for :class:`TableGates`.
 
     Numeric columns become numpy arrays without a copy where Arrow allows it (nulls become
-    NaN), timestamps with a time zone become UTC ``datetime64[ns]`` arrays; every other
-    column (text, naive timestamps, ...) becomes a pandas Series as ``to_pandas`` gives it.
+    NaN), timestamps with a time zone become UTC ``datetime64[ns]`` arrays, text columns
+    :class:`~sim.telemetry.gates._cells.ArrowText` (parsed by Arrow compute where the cells allow
+    it); every other column (naive timestamps, ...) becomes a pandas Series as ``to_pandas`` gives it.
+    ``attrs`` holds what a source marks on the chunk (e.g. :data:`CUT_LAST_ROW`), as ``DataFrame.attrs``.
     """
 
-    __slots__ = ("batch",)
+    __slots__ = ("batch", "attrs")
 
-    def __init__(self, batch):
+    def __init__(self, batch, attrs: dict | None = None):
         self.batch = batch
+        self.attrs = {} if attrs is None else attrs
 
     def __len__(self) -> int:
         return self.batch.num_rows
@@ -171,6 +179,8 @@ class ArrowChunk:
                 if column.null_count:
                     return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
                 return column.to_numpy(zero_copy_only=True)
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                return ArrowText(column)
             if pa.types.is_timestamp(kind) and kind.tz is not None:
                 ns = column.cast(pa.timestamp("ns", tz=kind.tz))  # raises for stamps outside the ns range
                 return ns.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
@@ -179,7 +189,9 @@ class ArrowChunk:
         return column.to_pandas()
 
     def to_pandas(self) -> pd.DataFrame:
-        return self.batch.to_pandas()
+        frame = self.batch.to_pandas()
+        frame.attrs.update(self.attrs)
+        return frame
 
 
 def _in_range(values: np.ndarray, codes: np.ndarray, valid_range) -> np.ndarray:
@@ -273,7 +285,7 @@ class TableGates:
         self.rows += n
         time_cells = chunk[m.time_column]
         times = times_of(time_cells, m, zone=self.zone)
-        cut = chunk.attrs.get(CUT_LAST_ROW, "") if isinstance(chunk, pd.DataFrame) else ""
+        cut = chunk.attrs.get(CUT_LAST_ROW, "")
         if cut:  # the file's last line was cut off: the row is quarantined whole, its stamp unused
             first, second = times.first.copy(), times.second.copy()
             note = np.full(n, "", dtype=object) if times.note is None else times.note.copy()

@@ -6,6 +6,16 @@ chunk through the gates (:mod:`sim.telemetry.gates.tables`, :mod:`sim.telemetry.
 Every cell ends either in the frame or in the quarantine, and
 :meth:`TelemetryStream.check_accounting` verifies that before the stream is returned.
 
+Two readers, one result: where the file allows it (UTF-8 or a single-byte ASCII-compatible encoding, a
+header without quotes), the data is cut into blocks of whole lines and each block is parsed by pyarrow's
+multi-threaded CSV reader with every column as text (``pa.string()``, nothing coerced, empty cells kept as
+empty text); the gates then parse the text with Arrow compute (:class:`~sim.telemetry.gates.tables.ArrowChunk`).
+A block that pyarrow cannot read exactly as pandas does - a line with too few or too many fields, a blank
+line, bytes that are not UTF-8, a NUL character - is read by pandas' C parser alone, and from the first
+quote character on (a quoted value may span lines) the rest of the file is.  Malformed files raise the
+error of the pandas reader, which names the line.  ``engine="pandas"`` reads the whole file with pandas;
+the stream is the same (``tests/sim/telemetry/test_telemetry_csv_arrow.py`` and the fuzz suite compare).
+
 Memory: the file is always streamed, by default in chunks of about :data:`CHUNK_BYTES` of text,
 and the frame's memory is reserved once from an upper estimate of the rows (file size over
 the shortest of the first lines; reserved memory that is never written costs no RAM).  So
@@ -19,9 +29,11 @@ import codecs
 import csv
 import difflib
 import hashlib
+import io
+import mmap
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -30,19 +42,24 @@ from sim.exceptions import ChannelMapError, ConfigurationError, DataQualityWarni
 from sim.telemetry import gates
 from sim.telemetry.channels import SEPARATORS, UNMAPPED, ChannelMap
 from sim.telemetry.stream import TelemetryStream
-from sim.telemetry.gates.tables import CUT_LAST_ROW, TableGates
+from sim.telemetry.gates.tables import CUT_LAST_ROW, ArrowChunk, TableGates
 
-__all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality", "CHUNK_BYTES"]
+__all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality", "CHUNK_BYTES", "ENGINES"]
 
 #: Share of quarantined values above which a channel draws a DataQualityWarning.
 QUARANTINE_WARNING_SHARE = 0.5
 #: Text per chunk when no chunk size is given [bytes] (rows = this / the length of the first lines).
 CHUNK_BYTES = 2 << 20
 _SAMPLE_BYTES = 1 << 16  # what the line length is estimated from [bytes]
+#: ``engine`` values of :func:`read_csv`: ``"auto"`` (pyarrow where the file allows it, see the module) or
+#: ``"pandas"`` (pandas' C parser for the whole file); the stream is the same.
+ENGINES = ("auto", "pandas")
+_MIN_BLOCK, _MAX_BLOCK = 1 << 20, 4 * CHUNK_BYTES  # the least and most text parsed by pyarrow at once [bytes]
+_MAX_LINE_BLOCKS = 64  # a line longer than this many blocks (e.g. a file with CR line ends only): pandas reads on
 
 
 def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None,
-             now: pd.Timestamp | None = None) -> TelemetryStream:
+             now: pd.Timestamp | None = None, engine: str = "auto") -> TelemetryStream:
     """Read, map, gate and convert a telemetry CSV file.
 
     Parameters
@@ -57,6 +74,9 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
         file is always streamed, and the result does not depend on the chunk size.
     now : pandas.Timestamp, optional
         Time of reading for the ``timestamp_future`` gate; the wall clock by default.
+    engine : {"auto", "pandas"}
+        ``"auto"``: pyarrow's CSV reader where the file allows it, pandas' elsewhere (see the module);
+        ``"pandas"``: pandas' C parser for the whole file.  The stream is the same.
 
     Returns
     -------
@@ -83,7 +103,7 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     Bytes the ``encoding`` cannot decode become U+FFFD (the cell is then quarantined).  A
     ``DataQualityWarning`` is emitted for each channel with more than half of its values quarantined.
     """
-    columns, digest, chunks = csv_chunks(path, channel_map, chunksize=chunksize)
+    columns, digest, chunks = csv_chunks(path, channel_map, chunksize=chunksize, engine=engine)
     table = TableGates(channel_map, columns, now=now, expected_rows=chunks.rows_estimate).add_all(chunks, empty=(
         f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"))
     stream = table.finish(source=str(path), content_hash=digest)
@@ -93,28 +113,32 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
 
 
 class CsvChunks:
-    """The string chunks of a CSV file, read when iterated; ``rows_estimate`` is an upper estimate of its rows."""
+    """The text chunks of a CSV file (DataFrames of strings or :class:`ArrowChunk` of Arrow text), read when
+    iterated; ``rows_estimate`` is an upper estimate of its rows."""
 
-    def __init__(self, chunks: Iterator[pd.DataFrame], rows_estimate: int):
+    def __init__(self, chunks: Iterator[pd.DataFrame | ArrowChunk], rows_estimate: int):
         self.chunks, self.rows_estimate = chunks, rows_estimate
 
-    def __iter__(self) -> Iterator[pd.DataFrame]:
+    def __iter__(self) -> Iterator[pd.DataFrame | ArrowChunk]:
         return self.chunks
 
-    def __next__(self) -> pd.DataFrame:
+    def __next__(self) -> pd.DataFrame | ArrowChunk:
         return next(self.chunks)
 
     def close(self) -> None:
         self.chunks.close()
 
 
-def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None
-               ) -> tuple[list[str], str, CsvChunks]:
-    """Check a CSV file against the map; return its columns, SHA-256 and an iterator of string chunks.
+def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize: int | None = None,
+               engine: str = "auto") -> tuple[list[str], str, CsvChunks]:
+    """Check a CSV file against the map; return its columns, SHA-256 and an iterator of text chunks.
 
     Errors in the header raise at once; malformed lines raise (as ``TelemetryFileError``)
-    while iterating.  *chunksize* None: about :data:`CHUNK_BYTES` of text per chunk.
+    while iterating.  *chunksize* None: about :data:`CHUNK_BYTES` of text per chunk.  *engine*:
+    see :func:`read_csv`.
     """
+    if engine not in ENGINES:
+        raise ConfigurationError(f"engine {engine!r} is not one of {list(ENGINES)}; fix: leave the default 'auto'")
     if not isinstance(channel_map, ChannelMap):
         raise ConfigurationError(
             f"channel_map is a {type(channel_map).__name__}; fix: pass a ChannelMap, "
@@ -129,13 +153,167 @@ def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
     columns = _header_fields(header, separator, path)
     check_schema(columns, channel_map, f"telemetry file '{path}'")
     size, line_bytes = _line_bytes(path)
+    block_bytes = CHUNK_BYTES if chunksize is None else min(max(_MIN_BLOCK, chunksize * line_bytes), _MAX_BLOCK)
     if chunksize is None:
         chunksize = max(1024, CHUNK_BYTES // line_bytes)
     cut = _cut_last_line(path, separator, len(columns), channel_map.encoding)
+    start = _arrow_start(path, channel_map.encoding) if engine == "auto" else None
+    if start is None:
+        chunks = _chunks(path, separator, columns, channel_map, chunksize, cut)
+    else:
+        chunks = _mark_last(_arrow_chunks(path, start, separator, columns, channel_map, chunksize, block_bytes), cut)
     # rows: 1.5 x the estimate from the mean line length (memory reserved but never written costs no RAM;
     # should the estimate be short, the frame's memory grows by doubling)
-    return columns, digest, CsvChunks(_chunks(path, separator, columns, channel_map, chunksize, cut),
-                                      3 * size // (2 * line_bytes) + 1024)
+    return columns, digest, CsvChunks(chunks, 3 * size // (2 * line_bytes) + 1024)
+
+
+def _transcoding(encoding: str) -> str | None:
+    """How pyarrow reads text in *encoding*: "" as it is (UTF-8), the codec's name for a single-byte
+    ASCII-compatible encoding (decoded block by block, bad bytes as U+FFFD), None: not at all (pandas)."""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        return None
+    if codec.name in ("utf-8", "utf-8-sig"):
+        return ""
+    try:
+        every = bytes(range(256)).decode(codec.name, errors="replace")
+    except (UnicodeError, LookupError, TypeError):
+        return None
+    single = len(every) == 256 and every[:128] == bytes(range(128)).decode("ascii")
+    return codec.name if single else None
+
+
+def _arrow_start(path: Path, encoding: str) -> int | None:
+    """Byte offset of the first data line, where pyarrow can read the file (see the module), else None."""
+    if _transcoding(encoding) is None:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+    end = head.find(b"\n")
+    if end < 0:
+        return None  # a header longer than the sample, a header alone, or lines ended by CR only: pandas
+    header = head[:end]
+    if b'"' in header or b"\r" in header[:-1] or b"\x00" in header:
+        return None
+    return end + 1
+
+
+def _mark_last(chunks: Iterable[pd.DataFrame | ArrowChunk], cut: str) -> Iterator[pd.DataFrame | ArrowChunk]:
+    """*chunks*, the last one marked with the reason *cut* (:data:`CUT_LAST_ROW`) unless it is empty."""
+    if not cut:
+        yield from chunks
+        return
+    previous = None  # one chunk held back: the last one is marked
+    for chunk in chunks:
+        if previous is not None:
+            yield previous
+        previous = chunk
+    if previous is not None:
+        previous.attrs[CUT_LAST_ROW] = cut
+        yield previous
+
+
+def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], channel_map: ChannelMap,
+                  chunksize: int, block_bytes: int) -> Iterator[pd.DataFrame | ArrowChunk]:
+    """The data lines from byte *start* on, block by block of whole lines: pyarrow, or pandas (see the module)."""
+    import pyarrow as pa
+
+    transcode = _transcoding(channel_map.encoding)
+    arrow_map = None
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        size, offset = len(mapped), start  # (the file's bytes are not copied: pyarrow reads the mapped pages)
+        try:
+            while offset < size:
+                end = min(offset + block_bytes, size)
+                if end < size:
+                    cut = mapped.rfind(b"\n", offset, end)
+                    if cut < 0:  # a line longer than the block: up to its end, unless it never ends (CR line ends)
+                        cut = mapped.find(b"\n", end, min(offset + _MAX_LINE_BLOCKS * block_bytes, size))
+                        if cut < 0:
+                            yield from _pandas_from(path, offset, separator, columns, channel_map, chunksize)
+                            return
+                    end = cut + 1
+                if mapped.find(b'"', offset, end) >= 0:  # a quoted value may span lines: pandas reads the rest
+                    yield from _pandas_from(path, offset, separator, columns, channel_map, chunksize)
+                    return
+                if arrow_map is None:  # (pyarrow's own map: its slices live as long as pyarrow needs them)
+                    arrow_map = pa.memory_map(str(path))
+                arrow_map.seek(offset)
+                yield from _arrow_block(arrow_map.read_buffer(end - offset), mapped, offset, path, separator,
+                                        columns, channel_map, chunksize, transcode,
+                                        mapped.find(bytes(1), offset, end) < 0)
+                offset = end
+        finally:
+            if arrow_map is not None:
+                arrow_map.close()
+
+
+def _arrow_block(block, mapped: mmap.mmap, offset: int, path: Path, separator: str, columns: list[str],
+                 channel_map: ChannelMap, chunksize: int, transcode: str, arrow: bool) -> Iterator[pd.DataFrame | ArrowChunk]:
+    """One block of whole lines (a pyarrow Buffer, at *offset* in *mapped*) as chunks of at most *chunksize*
+    rows: pyarrow (if *arrow*: no NUL characters), or pandas where it cannot."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = None
+    if arrow:
+        text = block
+        if transcode:  # (a single-byte encoding: each byte decodes alone, as pandas decodes the whole file)
+            text = pa.py_buffer(block.to_pybytes().decode(transcode, errors="replace").encode("utf-8"))
+        threads = os.cpu_count() or 1
+        try:
+            table = pacsv.read_csv(
+                text,
+                read_options=pacsv.ReadOptions(column_names=columns, use_threads=True,
+                                               block_size=max(text.size // threads + 1, 1 << 16)),
+                parse_options=pacsv.ParseOptions(delimiter=separator, quote_char=False, escape_char=False,
+                                                 newlines_in_values=False, ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                     null_values=[], check_utf8=True),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # too few or too many fields, a blank line, bad UTF-8
+            table = None
+        del text
+    if table is None:
+        yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize,
+                                block=mapped[offset:offset + block.size])
+        return
+    for batch in table.combine_chunks().to_batches(max_chunksize=chunksize):
+        yield ArrowChunk(batch)
+
+
+def _pandas_from(path: Path, offset: int, separator: str, columns: list[str], channel_map: ChannelMap,
+                 chunksize: int, block: bytes | None = None) -> Iterator[pd.DataFrame]:
+    """pandas' chunks of the file's data lines from byte *offset* on (or of the lines *block*).
+
+    A malformed line raises the error of reading the whole file with pandas (so it names the line).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            if block is None:
+                source = path.open("rb")
+                source.seek(offset)
+            else:
+                source = io.BytesIO(block)
+            with source:
+                reader = pd.read_csv(
+                    source, sep=separator, header=None, names=columns, index_col=False, dtype=str,
+                    keep_default_na=False, na_filter=False, skip_blank_lines=False, encoding=channel_map.encoding,
+                    encoding_errors="replace", compression=None, engine="c", chunksize=chunksize,
+                )
+                with reader:
+                    yield from reader
+    except (UnicodeError, pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as err:
+        # the error as the whole file read by pandas gives it (line numbers counted from the file's start)
+        for _ in _chunks(path, separator, columns, channel_map, max(chunksize, 1 << 16), ""):
+            pass
+        raise TelemetryFileError(
+            f"telemetry file '{path}' is not well-formed CSV with separator {separator!r}: "
+            f"{' '.join(str(err).split())}; fix: repair that line"
+        ) from err
 
 
 def _line_bytes(path: Path) -> tuple[int, int]:
