@@ -104,7 +104,7 @@ def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
     ck = cfg.checkpoint
     return LiveService(feed, tracker, layout, monitors=monitors, board=board,
                        checkpoint_path=None if ck.path is None else _path(ck.path), checkpoint_every=ck.every_rows,
-                       block_rows=cfg.block_rows, tick_s=cfg.tick_s)
+                       block_rows=cfg.block_rows, tick_s=cfg.tick_s, measure_latency=isinstance(feed, LiveFeed))
 
 
 def _channel_map(feed):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +161,10 @@ class LiveService:
         Most rows per block.
     timeline : Timeline, optional
         Where events go.
+    measure_latency : bool
+        Record, per row, the wall time from its source stamp to the updated state on the board [s]
+        (``latencies``, and the board's latency histogram): meaningful for live sources that stamp at the
+        source.
     tick_s : float
         Source-time grid of the monitors' ``on_tick`` [s]: the rows are split at its multiples, so what a
         monitor does on a tick does not depend on how the source was cut into blocks.
@@ -167,7 +172,8 @@ class LiveService:
 
     def __init__(self, feed: Feed, tracker: FleetTracker, layout: AssetLayout, *, monitors=(), board=None,
                  checkpoint_path=None, checkpoint_every: int = 5000, block_rows: int = 256,
-                 timeline: Timeline | None = None, idle_sleep_s: float = 0.01, tick_s: float = 900.0):
+                 timeline: Timeline | None = None, idle_sleep_s: float = 0.002, tick_s: float = 900.0,
+                 measure_latency: bool = False):
         if checkpoint_every < 1 or block_rows < 1:
             raise ConfigurationError(f"checkpoint_every ({checkpoint_every}) and block_rows ({block_rows}) must be "
                                      f">= 1 rows")
@@ -182,6 +188,8 @@ class LiveService:
             raise ConfigurationError(f"tick_s = {tick_s!r} must be > 0 seconds of source time, e.g. 900")
         self.tick_ns = int(round(tick_s * NS))
         self.cell = None  # the tick cell (stamp // tick) of the last applied row
+        self.measure_latency = bool(measure_latency)
+        self.latencies: deque = deque(maxlen=100_000)
         self.applied = 0
         self.stamp_sum = 0
         self.last_stamp = -1
@@ -302,6 +310,12 @@ class LiveService:
                 self.cell = cell
             if self.board is not None and self.last_innovations is not None:
                 self._publish(self.last_innovations)
+            if self.measure_latency:
+                lat = (time.time_ns() - stamps) / NS
+                self.latencies.extend(lat.tolist())
+                if self.board is not None:
+                    for v in lat:
+                        self.board.observe_latency(float(v))
         self.feed.commit(block)
         self.position = self.feed.position()
         return inn
