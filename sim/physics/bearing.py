@@ -13,6 +13,16 @@ Outputs: damage D [-] (1 = rated life consumed, the failure threshold for a
 state event), bearing temperature T_b [K], vibration velocity RMS
 ``v = v0 s + v_d D^2 s`` with s = omega / omega_ref [m/s], friction power [W].
 
+What it leaves out: friction is the load-dependent term ``mu P r omega`` only.
+The load-independent (viscous, "no-load") friction torque of Palmgren's model,
+``M_0 = 1e-7 f_0 (nu n)^(2/3) d_m^3`` (lubricant viscosity nu, speed n, pitch
+diameter d_m), is missing - the same kind of omission as the motor's no-load
+losses: at light load and high speed it dominates the heating, so this model
+then runs too cool.  Also left out: the fatigue load limit and contamination
+and lubrication factors of ISO 281's modified life (only the temperature factor
+``exp((T - T_ref) / T_a)``), lubricant ageing, the frequency content of the
+vibration (RMS only), and the shaft and housing as separate thermal nodes.
+
 References: ISO 281:2007 (rating life); Harris & Kotzalas, *Rolling Bearing
 Analysis*, 5th ed., ch. 8 (friction) and 11 (fatigue life).
 """

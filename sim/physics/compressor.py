@@ -19,6 +19,16 @@ ambient; a warmer inlet raises the discharge temperature in proportion to T_in
 *measured* T_d only, not power or flow.  The three are separable from
 discharge temperature, power and flow together.
 
+What it leaves out (the same kind of omission as the motor's missing no-load
+losses): power is ``m_dot w``, so an unloaded compressor (l = 0) draws no
+power here, while an unloaded screw or piston compressor draws 20-30 % of its
+full-load power (mechanical friction, the unloaded pressure ratio), and the
+drive motor's own losses are not in P.  Part load is pure flow scaling (no
+load/unload cycling, no inlet-throttling efficiency loss).  Also left out:
+humidity and condensate, intercooling and after-cooling, a pressure ratio that
+follows the net (it is an input), variable gamma and c_p, and any recovery of
+fouling (washing is a state reset by a process).
+
 References: Saravanamuttoo et al., *Gas Turbine Theory*, 7th ed., ch. 4
 (compressor performance, isentropic efficiency); Kern & Seaton, Brit. Chem.
 Eng. 4 (1959) 258 (asymptotic fouling); Diakunchak, J. Eng. Gas Turbines Power

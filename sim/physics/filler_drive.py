@@ -17,6 +17,15 @@ effects for diagnosis to tell apart::
     sensor drift      dT_off/dt   = d                           drift rate d [K/s] of the winding sensor:
                       T_w,reading = T_w + T_off                 the reading drifts, the physics does not
 
+What it leaves out: the omissions of its parts.  The motor here is
+:data:`sim.physics.MOTOR_THERMAL` (copper losses only): no iron or friction
+losses and a constant R_cu (see :data:`sim.physics.motor_thermal.MOTOR_THERMAL_LOSSES`
+for both), and the current comes from the pump's shaft power with constant motor
+efficiency and power factor, so it lacks the magnetising current of a lightly
+loaded motor.  Near shut-off (flow 0) the pump's shaft power and current, and so
+the winding's heating, are too low (no disc-friction or recirculation losses);
+see ``sim/physics/pump.py``.
+
 The pump's static head H_st [m] and suction pressure p_s [Pa] are plant
 constants here (parameters), so the only inputs are the measured shaft speed
 [rad/s] and hall ambient temperature [K].  The kernels live in this small

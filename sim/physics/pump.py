@@ -29,6 +29,20 @@ steps is stable there (|lambda h| < 2.8) and exact at steady state; resolving
 start-up transients to 1e-6 needs about 0.1 s steps.  Wear and fouling evolve
 over days to years.
 
+What it leaves out (the same kind of omission as the motor's missing no-load
+losses: losses that do not scale with the useful work): the shaft power is
+``|P_h| / eta`` only, so at shut-off (Q = 0) it is 0, while a real pump draws
+30-50 % of its best-efficiency power there (disc friction, recirculation,
+bearing and seal friction); and the motor current is ``P_shaft / (eta_m sqrt(3)
+U cos phi)`` with constant eta_m and cos phi, so an unloaded motor draws no
+current here, while a real one draws its magnetising current (30-50 % of rated).
+Near shut-off the power and current outputs are therefore too low.  Also left
+out: cavitation (the suction pressure only shifts the discharge pressure; no
+NPSH check or head drop), viscosity and temperature of the fluid (water-like,
+constant density), compressibility and water hammer (rigid-column inertia
+only), check-valve and pipe dynamics beyond one lumped inertance, and the
+effect of bearing wear on friction power (it raises only vibration).
+
 References: Gulich, *Centrifugal Pumps*, 3rd ed., ch. 3-4 (affinity laws, head
 and efficiency curves, wear); Karassik et al., *Pump Handbook*, 4th ed.,
 ch. 2 and 12 (system curves, strainer losses).  Equations written from these;

@@ -10,6 +10,13 @@ s in [0, 1], discharge coefficient c_d and valve area a [m^2]::
 The drained volume V_out makes the mass balance checkable:
 ``A (h(t) - h(0)) + V_out(t) = integral of Q_in dt``.
 
+What it leaves out: evaporation and leaks (the balance is exact, so any
+unmeasured loss shows up as a fitted valve area), the valve's flow
+characteristic (the flow area is linear in the opening s; real valves are
+equal-percentage or quick-opening), outflow inertia, a varying cross-section
+(A is constant), and density or temperature effects.  There is no loss that
+flows at zero opening, so a closed tank holds its level exactly.
+
 Reference: Bird, Stewart, Lightfoot, *Transport Phenomena*, 2nd ed., 7.1 (macroscopic mass balance).
 """
 
