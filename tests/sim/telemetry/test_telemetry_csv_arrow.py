@@ -101,6 +101,38 @@ def test_engines_give_the_same_stream(tmp_path, name, chunksize):
         assert "pandas" in kinds(path, cmap, chunksize)
 
 
+@pytest.mark.slow
+def test_blocks_of_a_large_file(tmp_path):
+    """A 2.6 MB file in blocks of 1 MiB: pyarrow reads the clean first block, pandas the one with a blank line
+    and, from the first quote on, the rest; bad cells, late and duplicate stamps across the block ends."""
+    lines = good_lines(65_000)
+    lines[100] = "2024-10-27T00:00:00Z,ERR,,inf"
+    for k in range(25_800, 26_200, 50):  # duplicates and late stamps around the first block's end
+        lines[k], lines[k + 7] = lines[k - 1], lines[k - 2]
+    lines[30_000] = ""
+    lines[55_000] = '2024-10-27T00:00:00Z,"1,5",2,3'
+    path = tmp_path / "large.csv"
+    path.write_text("timestamp,I,T,Q\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    cmap = ChannelMap.from_dict(WIDE)
+    assert path.stat().st_size > 2.4 * (1 << 20)
+    assert kinds(path, cmap, chunksize=5000) == {"arrow", "pandas"}
+    auto, by_pandas = streams(path, cmap, chunksize=5000)
+    assert_same(auto, by_pandas)
+    assert auto.rows_read == 65_000 and auto.counts.loc["TOTAL", "timestamp_duplicate"] >= 8
+
+
+def test_long_layout(tmp_path):
+    long_map = ChannelMap.from_dict({**WIDE, "layout": "long", "channel_column": "tag", "value_column": "val"})
+    rows = [f"2024-10-27T00:00:{s:02d}Z,{tag},{value}" for s in range(40) for tag, value in
+            (("I", s % 9), ("T", "70.5"), ("X", "1"), ("Q", "ERR" if s == 3 else s))]
+    path = tmp_path / "long.csv"
+    path.write_text("timestamp,tag,val\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert kinds(path, long_map) == {"arrow"}
+    auto, by_pandas = streams(path, long_map, chunksize=13)
+    assert_same(auto, by_pandas)
+    assert len(auto.quarantine) >= 41  # 40 unmapped X, one ERR
+
+
 def test_malformed_line_raises_the_same_error(tmp_path):
     path = tmp_path / "long_line.csv"
     path.write_text("\n".join(["timestamp,I,T,Q", *good_lines(30), "2024-10-27T00:00:00Z,1,2,3,4", *good_lines(3, 50)])
