@@ -31,7 +31,7 @@ from scenarios.live.sources import FileFeed, LiveFeed
 from scenarios.live.tracking import FleetTracker
 from sim.exceptions import ConfigurationError, TwinbenchError
 
-__all__ = ["build_feed", "build_service", "load_model", "main", "stop_on_signals"]
+__all__ = ["build_feed", "build_service", "command_handler", "load_model", "main", "start_io", "stop_on_signals"]
 
 register_live_configs()
 log = logging.getLogger("twinbench.live")
@@ -111,6 +111,56 @@ def _channel_map(feed):
     return getattr(feed, "channel_map", None) or getattr(getattr(feed, "live", None), "map", None)
 
 
+def command_handler(service: LiveService):
+    """The service's operator-command callback (HTTP and MQTT): ``ack``/``shelve`` on the board, ``whatif`` runs
+    a what-if from now at the next block, ``approve`` goes to the governor; ``setpoint`` is refused (advisory)."""
+    from scenarios.live.board import CommandRefused
+    from scenarios.live.monitor import RecalibrationMonitor, WhatIfMonitor
+
+    def handle(command):
+        if command.verb in ("ack", "shelve"):
+            return service.board.apply_command(command)
+        if command.verb == "whatif":
+            monitor = next((m for m in service.monitors if isinstance(m, WhatIfMonitor)), None)
+            if monitor is None:
+                raise CommandRefused("what-ifs are off in this service (whatif_now); fix: start it with "
+                                     "whatif_now.final=true")
+            monitor.request()
+            return {"requested": True}
+        if command.verb == "approve":
+            monitor = next((m for m in service.monitors if isinstance(m, RecalibrationMonitor)), None)
+            if monitor is None:
+                raise CommandRefused("no governed recalibration runs in this service")
+            return monitor.governor.handle_command({"verb": "approve", **command.args, "approver": command.user,
+                                                    "token": command.token or ""})
+        raise CommandRefused(f"{command.verb}: the twin is advisory; it does not write to the plant")
+
+    return handle
+
+
+def start_io(cfg: DictConfig, service: LiveService) -> list:
+    """The HTTP server and the MQTT publisher / command client the config enables, started; returns them (each
+    has ``stop()``)."""
+    started = []
+    handler = command_handler(service)
+    if cfg.http.enabled:
+        from scenarios.live.http import LiveHttpServer
+
+        server = LiveHttpServer.from_config(service.board, OmegaConf.to_container(cfg.http, resolve=True),
+                                            on_command=handler, logger=log).start()
+        print(f"live page: {server.url}/", flush=True)
+        started.append(server)
+    if cfg.mqtt_out.enabled:
+        from scenarios.live.mqtt_io import MqttCommands, MqttPublisher
+
+        settings = OmegaConf.to_container(cfg.mqtt_out, resolve=True)
+        publisher = MqttPublisher.from_config(settings).start().attach(service.board)
+        service.on_publish.append(lambda svc: [publisher.publish_board(svc.board, a) for a in svc.layout.assets])
+        started.append(publisher)
+        started.append(MqttCommands.from_config(settings, handler=handler, board=service.board, logger=log).start())
+    return started
+
+
 def stop_on_signals(stop: threading.Event):
     """Set *stop* on SIGINT and SIGTERM (the loop then ends after its block, with a final checkpoint); returns the
     previous handlers."""
@@ -126,9 +176,13 @@ def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     stop_on_signals(stop)
+    from scenarios.live.board import LiveBoard
+
+    io = []
     try:
-        service = build_service(cfg)
+        service = build_service(cfg, board=LiveBoard())
         resumed = cfg.checkpoint.resume and service.resume()
+        io = start_io(cfg, service)
         print(f"twinbench live: {type(service.feed).__name__} with {len(service.feed.channels)} channels, "
               f"{len(service.layout.assets)} asset(s); " + (f"resumed at {service.applied} samples applied"
                                                              if resumed else "fresh start"), flush=True)
@@ -136,6 +190,9 @@ def main(cfg: DictConfig) -> None:
     except TwinbenchError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
+    finally:
+        for part in reversed(io):
+            part.stop()
     if cfg.timeline:
         print("\nTimeline", flush=True)
         print(service.timeline.render() or "(no events)", flush=True)

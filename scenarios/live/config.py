@@ -115,6 +115,8 @@ class MqttOutConfig:
     host: str = "127.0.0.1"
     port: int = 1883
     prefix: str = "line1/filler"
+    client_id: Optional[str] = "twinbench-live-out"  # the command client appends -cmd
+    state_qos: int = 0
 
 
 @dataclass

@@ -189,6 +189,7 @@ class LiveService:
         self.tick_ns = int(round(tick_s * NS))
         self.cell = None  # the tick cell (stamp // tick) of the last applied row
         self.measure_latency = bool(measure_latency)
+        self.on_publish: list = []  # callables(service) after the board was written (e.g. the MQTT state publisher)
         self.latencies: deque = deque(maxlen=100_000)
         self.applied = 0
         self.stamp_sum = 0
@@ -350,6 +351,8 @@ class LiveService:
                 board.record_parameter(asset, name, t, value, value - 1.96 * sd, value + 1.96 * sd,
                                        unit=tr.model.spec.var("params", name).unit)
         self._publish_source(lag_s=max(time.time() - t, 0.0))
+        for publish in self.on_publish:
+            publish(self)
 
     def _publish_source(self, lag_s: float | None = None) -> None:
         if self.board is not None:
