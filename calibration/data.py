@@ -292,7 +292,7 @@ def window_bounds(index: pd.DatetimeIndex, *, start=None, end=None, last=None) -
             start = end - span
     if start is not None and end is not None and start > end:
         raise ConfigurationError(f"the window starts ({start}) after it ends ({end}); swap them")
-    step = pd.Timedelta(seconds=float(np.median(np.diff(index.asi8))) / 1e9) if len(index) > 1 else pd.Timedelta(0)
+    step = pd.Series(index).diff().median() if len(index) > 1 else pd.Timedelta(0)
     before = (index[0] - start) if start is not None else pd.Timedelta(0)
     after = (end - index[-1]) if end is not None else pd.Timedelta(0)
     if before > step or after > step:

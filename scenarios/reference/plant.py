@@ -21,7 +21,7 @@ import simpy
 from calibration import CalibrationData, simulate_window
 from sim.clock import CoSimulation
 from sim.exceptions import ConfigurationError
-from sim.physics import MOTOR_THERMAL, RK4, Fleet
+from sim.physics import MODELS, MOTOR_THERMAL, RK4, Fleet
 from sim.processes import Station, StationParams, input_profile, motor_events, station_process
 from sim.streams import RandomStreams
 from sim.line import AmbientCycle
@@ -164,41 +164,73 @@ def run_plant(plant: Plant, *, horizon: float, streams: RandomStreams, x0: dict 
     return PlantRun(kpis=kpis, station=station, trace=trace, trips=list(station.trip_times))
 
 
-def shadow_replay(stream, *, motor_params, x0: dict, max_step: float | None = None) -> tuple[pd.DataFrame, dict]:
-    """Replay telemetry through the motor twin (shadow mode): predicted against measured winding temperature.
+def shadow_replay(stream, *, motor_params, x0: dict, max_step: float | None = None, model=None,
+                  output: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Replay telemetry through a twin (shadow mode): predicted against measured output.
 
-    The measured current and ambient temperature drive the twin (zero-order hold
-    between samples, quarantined inputs carried forward) from *x0* at the first sample
-    that has every input; the window is simulated by :func:`calibration.simulate_window`,
-    the function the fit and the registry's prediction use, so a replay of the
-    calibration window with the calibrated record reproduces the fit's outputs exactly.
+    The measured inputs drive the twin (zero-order hold between samples, quarantined
+    inputs carried forward over holes up to :meth:`calibration.CalibrationData.from_frame`'s
+    ``max_gap``; rows inside longer gaps are left out and the twin holds its inputs over
+    them) from *x0* at the first sample that has every input; the window is simulated by
+    :func:`calibration.simulate_window`, the function the fit and the registry's
+    prediction use, so a replay of a gap-free calibration window with the calibrated record
+    reproduces the fit's outputs exactly.
 
     Parameters
     ----------
     stream : TelemetryStream
-        Validated telemetry (SI) with ``motor_current``, ``ambient_temperature`` and
-        ``winding_temperature`` channels.
+        Validated telemetry (SI) with a channel for every model input and for *output*.
     motor_params : CalibrationRecord or dict
-        The record (its :meth:`~calibration.CalibrationRecord.params`) or motor parameters
-        name → value [SI] (spec defaults fill the rest).
+        The record (its :meth:`~calibration.CalibrationRecord.params`) or the model's parameters
+        name → value [SI] (spec defaults fill the rest).  The name is historical: any model's.
     x0 : dict
-        Motor states at the first sample [K].
+        Model states at the first sample [SI].
     max_step : float, optional
         RK4 step [s]; default the record's, else 1 s.
+    model : sim.physics.Model or str, optional
+        The twin: a library model or its name in :data:`sim.physics.MODELS`.  Default: the record's
+        model when *motor_params* is a record, else the motor thermal model.
+    output : str, optional
+        The measured output to compare; default ``winding_temperature`` for the motor, else the
+        first of the model's outputs that the telemetry has.
 
     Returns
     -------
     frame : DataFrame
-        index = sample time (UTC); columns ``measured``, ``predicted``, ``residual`` [K].
+        index = sample time (UTC); columns ``measured``, ``predicted``, ``residual`` [SI of *output*].
     final_state : dict
-        Motor states at the last sample [K].
+        Model states at the last sample [SI].
     """
-    data = CalibrationData.from_frame(stream.frame, MOTOR_THERMAL.spec, outputs=["winding_temperature"],
-                                      source_hash=stream.content_hash)
-    run = simulate_window(MOTOR_THERMAL, motor_params, data, x0=x0, max_step=max_step)
+    model = _replay_model(model, motor_params)
+    spec = model.spec
+    if output is None:
+        names = spec.names("outputs")
+        output = "winding_temperature" if "winding_temperature" in names else \
+            next((n for n in names if n in stream.frame.columns), None)
+        if output is None:
+            raise ConfigurationError(f"the telemetry has none of model {spec.name!r}'s outputs {list(names)} to "
+                                     f"compare with; map one in the channel map or name it with output=")
+    data = CalibrationData.from_frame(stream.frame, spec, outputs=[output], source_hash=stream.content_hash)
+    run = simulate_window(model, motor_params, data, x0=x0, max_step=max_step)
     index = data.start + pd.to_timedelta(data.t, unit="s")
     frame = pd.DataFrame({"measured": data.outputs[:, 0],
-                          "predicted": run.outputs[0, :, MOTOR_THERMAL.spec.index("outputs", "winding_temperature")]},
-                         index=index)
+                          "predicted": run.outputs[0, :, spec.index("outputs", output)]}, index=index)
     frame["residual"] = frame["measured"] - frame["predicted"]
     return frame, run.final_state()
+
+
+def _replay_model(model, params):
+    """The twin of a replay: *model*, the model named so, the record's model, or the motor."""
+    if model is None:
+        name = getattr(params, "model", None)
+        if not isinstance(name, str):
+            return MOTOR_THERMAL
+        model = name
+    if isinstance(model, str):
+        if model not in MODELS:
+            raise ConfigurationError(f"model = {model!r} is not a library model; choose one of {sorted(MODELS)}")
+        return MODELS[model]
+    if not hasattr(model, "spec"):
+        raise ConfigurationError(f"model = {model!r} is neither a sim.physics.Model nor the name of one "
+                                 f"({sorted(MODELS)})")
+    return model
