@@ -4,6 +4,9 @@
   replicates every action and collects KPIs, traces and the warm-up diagnostic;
 * :mod:`~scenarios.whatif.report` - Student-t intervals, paired differences to the baseline, the recommendation
   and the markdown report;
+* :mod:`~scenarios.whatif.constraints` - guardrails on KPIs in display units, judged on intervals;
+* :mod:`~scenarios.whatif.decision` - the decision (guardrails, risk, "no clear winner") and its record
+  (``docs/decisions.md``);
 * :mod:`~scenarios.whatif.plots` - the figures of the main job (imported on use: matplotlib).
 """
 
