@@ -10,8 +10,9 @@ from calibration import CalibrationData, LeastSquaresCalibrator, simulate_window
 from calibration.evidence import MisspecificationWarning
 from sim.exceptions import IdentifiabilityWarning
 from sim.physics import MOTOR_THERMAL, RK4
-from sim.physics.motor_thermal import MOTOR_THERMAL_LOSSES, MOTOR_THERMAL_LOSSES_SPEC as SPEC
-from tests.independent_motor import TRUTH, motor_with_no_load_losses, simulate
+from sim.physics.motor_thermal import (MOTOR_THERMAL_LOSSES, MOTOR_THERMAL_LOSSES_SPEC as SPEC,
+                                      motor_thermal_losses_output, motor_thermal_losses_rhs)
+from tests.independent_motor import TRUTH, matrices, motor_with_no_load_losses, simulate
 
 NOISE = 0.3  # sensor noise of the record [K]
 FREE = ("thermal_resistance_winding_housing", "heat_capacity_winding", "thermal_resistance_housing_ambient",
@@ -43,6 +44,28 @@ def test_kernel_matches_the_independent_exact_solution():
     y = MOTOR_THERMAL_LOSSES.simulate(x0, SPEC.vector("params", TRUTH), t,
                                       frame[["motor_current", "ambient_temperature"]].to_numpy())[0]
     np.testing.assert_allclose(y[:, :2], states, rtol=0, atol=1e-7)  # RK4 at 1 s against the exact solution
+
+
+@pytest.mark.kernel
+def test_kernels_match_the_independent_state_space_form():
+    """rhs = A x + B [P_cu, P_0, T_a] at random points (P_cu with R_cu(T_w)); runs with NUMBA_DISABLE_JIT=1 too."""
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        truth = {**TRUTH, "no_load_loss": rng.uniform(0, 2000), "no_load_loss_winding_share": rng.uniform(0, 1),
+                 "thermal_resistance_housing_ambient": rng.uniform(0.01, 0.2), "heat_capacity_winding":
+                 rng.uniform(500, 1e4), "copper_temperature_coefficient": rng.uniform(0, 0.005)}
+        x = rng.uniform(280, 420, 2)
+        u = (rng.choice([0.0, 0.5, 8.0, 30.0]), rng.uniform(260, 320))
+        p = SPEC.vector("params", truth)
+        a, b = matrices(truth)
+        p_cu = truth["copper_loss_resistance"] * (1 + truth["copper_temperature_coefficient"] * (x[0] - 293.15)) * \
+            u[0] ** 2
+        p_0 = truth["no_load_loss"] if u[0] > truth["energised_current"] else 0.0
+        expected = a @ x + b @ np.array([p_cu, p_0, u[1]])
+        np.testing.assert_allclose(motor_thermal_losses_rhs(tuple(x), tuple(p), u), expected, rtol=1e-12,
+                                   atol=1e-15)
+        assert motor_thermal_losses_output(tuple(x), tuple(p), u) == pytest.approx((x[0], x[1], p_cu + p_0),
+                                                                                   rel=1e-12)
 
 
 def test_steady_state_and_losses_output():
