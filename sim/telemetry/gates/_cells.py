@@ -64,7 +64,41 @@ class ArrowText:
         return array.to_pandas()
 
     def __getitem__(self, index: np.ndarray) -> np.ndarray:
-        return self.to_pandas(index).to_numpy(dtype=object)
+        import pyarrow as pa
+
+        picked = self.array.take(pa.array(np.asarray(index, dtype=np.int64)))
+        cells = picked.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        if picked.null_count:  # (as the Series of to_pandas gives them: NaN)
+            cells[picked.is_null().to_numpy(zero_copy_only=False)] = np.nan
+        return cells
+
+    def empty(self) -> np.ndarray:
+        """Cells that are empty or null (bool array), from the offsets alone."""
+        import pyarrow as pa
+
+        array = self.array
+        n = len(array)
+        kind = np.int64 if pa.types.is_large_string(array.type) else np.int32
+        offsets = np.frombuffer(array.buffers()[1], dtype=kind, count=array.offset + n + 1)[array.offset:]
+        empty = offsets[1:] == offsets[:-1]
+        if array.null_count:
+            empty |= array.is_null().to_numpy(zero_copy_only=False)
+        return empty
+
+    def without(self, cells: np.ndarray):
+        """The Arrow array with the *cells* (bool array) null, without copying the text."""
+        import pyarrow as pa
+
+        array = self.array
+        valid = ~cells
+        if array.null_count:
+            valid &= array.is_valid().to_numpy(zero_copy_only=False)
+        n = len(array)
+        kind = np.int64 if pa.types.is_large_string(array.type) else np.int32
+        offsets = np.frombuffer(array.buffers()[1], dtype=kind, count=array.offset + n + 1)[array.offset:]
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        return pa.Array.from_buffers(array.type, n, [bitmap, pa.py_buffer(offsets), array.buffers()[2]],
+                                     null_count=int(n - np.count_nonzero(valid)))
 
 
 class Subset:

@@ -477,24 +477,24 @@ def value_gates_arrow(cells, *, decimal: str, valid_range: tuple[float, float] |
         return value_gates(cells.to_pandas(), decimal=decimal, valid_range=valid_range, thousands=thousands)
     array = cells.array
     n = len(array)
-    empty = pc.fill_null(pc.equal(pc.binary_length(array), 0), True).to_numpy(zero_copy_only=False)
+    empty = cells.empty()
     try:
-        if empty.any():  # (nulls are skipped by the cast: the same buffers with empty cells as nulls)
-            array = array.filter(pa.array(~empty))
-            parsed = np.full(n, np.nan)
-            parsed[~empty] = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        if empty.any():  # (nulls are skipped by the cast: the same buffers with the empty cells null)
+            parsed = pc.cast(cells.without(empty), pa.float64()).to_numpy(zero_copy_only=False)
         else:
             parsed = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
-        values = np.array(parsed, dtype=np.float64)  # (writable)
-        careful = ~np.isfinite(values) & ~empty
+        values = parsed if parsed.flags.writeable else parsed.copy()
+        careful = ~np.isfinite(values)
+        careful[empty] = False
     except pa.ArrowInvalid:  # a cell outside the grammar: the plain ones by the grammar itself
-        plain = pc.fill_null(pc.match_substring_regex(cells.array, "^" + _PLAIN_NUMBER + "$"), False)
+        plain = pc.fill_null(pc.match_substring_regex(array, "^" + _PLAIN_NUMBER + "$"), False)
         plain = plain.to_numpy(zero_copy_only=False)
         values = np.full(n, np.nan)
         if plain.any():
-            values[plain] = pc.cast(cells.array.filter(pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+            values[plain] = pc.cast(array.filter(pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
         careful = ~(plain & np.isfinite(values)) & ~empty
-    codes = np.where(empty, MISSING, 0).astype(np.int8)
+    codes = np.zeros(n, dtype=np.int8)
+    codes[empty] = MISSING
     rest = np.flatnonzero(careful)
     if rest.size:
         values[rest], codes[rest] = value_gates(cells.to_pandas(rest), decimal=decimal, valid_range=None)

@@ -34,6 +34,7 @@ import mmap
 import os
 import warnings
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -216,72 +217,86 @@ def _mark_last(chunks: Iterable[pd.DataFrame | ArrowChunk], cut: str) -> Iterato
 
 def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], channel_map: ChannelMap,
                   chunksize: int, block_bytes: int) -> Iterator[pd.DataFrame | ArrowChunk]:
-    """The data lines from byte *start* on, block by block of whole lines: pyarrow, or pandas (see the module)."""
+    """The data lines from byte *start* on, block by block of whole lines: pyarrow, or pandas (see the module).
+
+    pyarrow parses the next block in a background thread while the gates take the current one.
+    """
     import pyarrow as pa
 
     transcode = _transcoding(channel_map.encoding)
-    arrow_map = None
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        size, offset = len(mapped), start  # (the file's bytes are not copied: pyarrow reads the mapped pages)
-        try:
-            while offset < size:
-                end = min(offset + block_bytes, size)
-                if end < size:
-                    cut = mapped.rfind(b"\n", offset, end)
-                    if cut < 0:  # a line longer than the block: up to its end, unless it never ends (CR line ends)
-                        cut = mapped.find(b"\n", end, min(offset + _MAX_LINE_BLOCKS * block_bytes, size))
-                        if cut < 0:
-                            yield from _pandas_from(path, offset, separator, columns, channel_map, chunksize)
-                            return
-                    end = cut + 1
-                if mapped.find(b'"', offset, end) >= 0:  # a quoted value may span lines: pandas reads the rest
-                    yield from _pandas_from(path, offset, separator, columns, channel_map, chunksize)
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped, \
+            pa.memory_map(str(path)) as arrow_map, ThreadPoolExecutor(1, thread_name_prefix="csv-blocks") as pool:
+        whole = arrow_map.read_buffer()  # (the file's bytes are not copied: pyarrow reads the mapped pages)
+
+        def parse(block):
+            kind, begin, end = block
+            if kind != "arrow" or mapped.find(bytes(1), begin, end) >= 0:  # (NUL characters: pandas)
+                return None
+            return _arrow_table(whole.slice(begin, end - begin), separator, columns, transcode)
+
+        blocks = _blocks(mapped, start, block_bytes)
+        block = next(blocks, None)
+        parsed = pool.submit(parse, block) if block is not None else None
+        while block is not None:
+            kind, begin, end = block
+            if kind == "rest":  # pandas reads the rest of the file
+                yield from _pandas_from(path, begin, separator, columns, channel_map, chunksize)
+                return
+            table = parsed.result()
+            block = next(blocks, None)
+            parsed = pool.submit(parse, block) if block is not None else None
+            if table is None:
+                yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize, block=mapped[begin:end])
+            else:
+                for batch in table.to_batches(max_chunksize=chunksize):
+                    yield ArrowChunk(batch)
+                del table
+
+
+def _blocks(mapped: mmap.mmap, start: int, block_bytes: int) -> Iterator[tuple[str, int, int]]:
+    """Blocks of whole lines from byte *start* on: ``("arrow", begin, end)``, and ``("rest", begin, size)`` from
+    the first block that holds a quote character (a quoted value may span lines) or a line that never ends."""
+    size, offset = len(mapped), start
+    while offset < size:
+        end = min(offset + block_bytes, size)
+        if end < size:
+            cut = mapped.rfind(b"\n", offset, end)
+            if cut < 0:  # a line longer than the block: up to its end, unless it never ends (CR line ends)
+                cut = mapped.find(b"\n", end, min(offset + _MAX_LINE_BLOCKS * block_bytes, size))
+                if cut < 0:
+                    yield "rest", offset, size
                     return
-                if arrow_map is None:  # (pyarrow's own map: its slices live as long as pyarrow needs them)
-                    arrow_map = pa.memory_map(str(path))
-                arrow_map.seek(offset)
-                yield from _arrow_block(arrow_map.read_buffer(end - offset), mapped, offset, path, separator,
-                                        columns, channel_map, chunksize, transcode,
-                                        mapped.find(bytes(1), offset, end) < 0)
-                offset = end
-        finally:
-            if arrow_map is not None:
-                arrow_map.close()
+            end = cut + 1
+        if mapped.find(b'"', offset, end) >= 0:
+            yield "rest", offset, size
+            return
+        yield "arrow", offset, end
+        offset = end
 
 
-def _arrow_block(block, mapped: mmap.mmap, offset: int, path: Path, separator: str, columns: list[str],
-                 channel_map: ChannelMap, chunksize: int, transcode: str, arrow: bool) -> Iterator[pd.DataFrame | ArrowChunk]:
-    """One block of whole lines (a pyarrow Buffer, at *offset* in *mapped*) as chunks of at most *chunksize*
-    rows: pyarrow (if *arrow*: no NUL characters), or pandas where it cannot."""
+def _arrow_table(block, separator: str, columns: list[str], transcode: str):
+    """pyarrow's reading of one block of whole lines (a pyarrow Buffer), every column as text; None where it
+    cannot read the block as pandas would (too few or too many fields, a blank line, bytes that are not UTF-8)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = None
-    if arrow:
-        text = block
-        if transcode:  # (a single-byte encoding: each byte decodes alone, as pandas decodes the whole file)
-            text = pa.py_buffer(block.to_pybytes().decode(transcode, errors="replace").encode("utf-8"))
-        threads = os.cpu_count() or 1
-        try:
-            table = pacsv.read_csv(
-                text,
-                read_options=pacsv.ReadOptions(column_names=columns, use_threads=True,
-                                               block_size=max(text.size // threads + 1, 1 << 16)),
-                parse_options=pacsv.ParseOptions(delimiter=separator, quote_char=False, escape_char=False,
-                                                 newlines_in_values=False, ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
-                                                     strings_can_be_null=False, quoted_strings_can_be_null=False,
-                                                     null_values=[], check_utf8=True),
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # too few or too many fields, a blank line, bad UTF-8
-            table = None
-        del text
-    if table is None:
-        yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize,
-                                block=mapped[offset:offset + block.size])
-        return
-    for batch in table.combine_chunks().to_batches(max_chunksize=chunksize):
-        yield ArrowChunk(batch)
+    if transcode:  # (a single-byte encoding: each byte decodes alone, as pandas decodes the whole file)
+        block = pa.py_buffer(block.to_pybytes().decode(transcode, errors="replace").encode("utf-8"))
+    threads = os.cpu_count() or 1
+    try:
+        table = pacsv.read_csv(
+            block,
+            read_options=pacsv.ReadOptions(column_names=columns, use_threads=True,
+                                           block_size=max(block.size // threads + 1, 1 << 16)),
+            parse_options=pacsv.ParseOptions(delimiter=separator, quote_char=False, escape_char=False,
+                                             newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                 null_values=[], check_utf8=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return table.combine_chunks()
 
 
 def _pandas_from(path: Path, offset: int, separator: str, columns: list[str], channel_map: ChannelMap,
