@@ -75,6 +75,11 @@ def simulate_window(model, params, data, *, x0=None, max_step: float | None = No
     - *max_step*: RK4 step [s]; default the record's, else 1 s.
     - *final_state*: also compute the states at the window end.
 
+    A window with gaps (:attr:`~calibration.CalibrationData.segment_starts`) is run as one window
+    here, the inputs held across each gap; the fit restarts every window between gaps from its own
+    fitted initial state (``record.window["windows"][k]["initial_state"]``), so to reproduce such a
+    fit simulate each of ``data.split()`` from that state.
+
     **Returns:** a :class:`WindowSimulation`.
     """
     from calibration.record import CalibrationRecord
