@@ -2,13 +2,16 @@
 
 * flow material (high-speed lines): :class:`FlowLine`, :class:`FlowStation`, :class:`FlowBufferParams`,
   processes in :mod:`sim.processes.flowprocs`;
-* per-entity material (slow processes, queueing checks): :class:`Entity`, :class:`EntityBuffer`,
-  :func:`source`, :class:`Sink`, :class:`Machine`, :func:`machine_process`;
-* failures, crews, shifts, spares, maintenance: :class:`FailureMode` (physics-driven through
+* per-entity material (slow processes, queueing checks): :class:`Entity`, :class:`EntityBuffer`
+  (capacity 0: a direct coupling; ``overflow="lose"``: a loss system), :func:`source`, :class:`Sink`,
+  :class:`Machine`, :func:`machine_process` - a complete example in ``docs/processes.md``;
+* failures, crews, shifts, spares, maintenance: :class:`FailureMode` (any life distribution, e.g.
+  ``FailureMode("bearing", Weibull(shape, scale))``; physics-driven through
   :class:`ExponentialLink` / :class:`PowerLink`), :class:`Crew`, :class:`ShiftCalendar`,
   :class:`SpareParts`, maintenance policies by name in :data:`MAINTENANCE_POLICIES`;
 * random durations: :class:`Exponential`, :class:`Normal`, ... drawn through a :class:`Sampler`;
-* the foundation's single motor-driven station: :class:`Station`, :func:`station_process`.
+* the foundation's single motor-driven station: :class:`Station`, :func:`station_process`;
+* waiting for a threshold crossing rather than a met threshold: :func:`sim.processes.thresholds.wait_for_crossing`.
 """
 
 from sim.processes.crew import PRIORITIES, Crew, Job, side_work
