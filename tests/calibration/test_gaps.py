@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration import CalibrationData, CalibrationRecord, LeastSquaresCalibrator
+from calibration import CalibrationData, CalibrationRecord, LeastSquaresCalibrator, simulate_window
 from sim.exceptions import CalibrationError, ConfigurationError, DataQualityWarning
 from sim.physics import MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
 from tests.helpers import MOTOR_TRUTH, motor_frame
@@ -118,6 +118,10 @@ def test_the_fit_of_gapped_data_is_a_multi_window_fit_and_the_record_says_so():
     again = CalibrationRecord.from_json(cal.record_.to_json())
     assert again == cal.record_ and again.record_id == cal.record_.record_id
     json.loads(cal.record_.to_json())  # strict JSON
+    # each window, simulated from its recorded initial state, reproduces the fit
+    replay = np.concatenate([simulate_window(MOTOR_THERMAL, cal.record_, w, x0=info["initial_state"]).outputs[0, :, 0]
+                             for w, info in zip(windows, window["windows"])])
+    np.testing.assert_allclose(replay, cal.fitted_["winding_temperature"].to_numpy(), rtol=1e-12)
 
 
 def test_windows_too_short_to_fit_their_initial_states_are_left_out_with_a_warning():
