@@ -104,10 +104,20 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     Bytes the ``encoding`` cannot decode become U+FFFD (the cell is then quarantined).  A
     ``DataQualityWarning`` is emitted for each channel with more than half of its values quarantined.
     """
-    columns, digest, chunks = csv_chunks(path, channel_map, chunksize=chunksize, engine=engine)
-    table = TableGates(channel_map, columns, now=now, expected_rows=chunks.rows_estimate).add_all(chunks, empty=(
-        f"telemetry file '{path}' has a header but no data rows; fix: export a time range that contains data"))
-    stream = table.finish(source=str(path), content_hash=digest)
+    _check_arguments(channel_map, chunksize, engine)
+    path = Path(path)
+    # the file is hashed in a background thread while it is read and gated (hashlib releases the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="telemetry-hash") as pool:
+        digest = pool.submit(file_sha256, path)
+        try:
+            columns, chunks = _open_chunks(path, channel_map, chunksize, engine)
+            table = TableGates(channel_map, columns, now=now, expected_rows=chunks.rows_estimate)
+            table.add_all(chunks, empty=(f"telemetry file '{path}' has a header but no data rows; fix: export a "
+                                         f"time range that contains data"))
+        except Exception:
+            digest.result()  # a missing or empty file is reported as such
+            raise
+        stream = table.finish(source=str(path), content_hash=digest.result())
     stream.check_accounting()
     warn_on_quality(stream)
     return stream
@@ -138,6 +148,14 @@ def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
     while iterating.  *chunksize* None: about :data:`CHUNK_BYTES` of text per chunk.  *engine*:
     see :func:`read_csv`.
     """
+    _check_arguments(channel_map, chunksize, engine)
+    path = Path(path)
+    digest = file_sha256(path)
+    columns, chunks = _open_chunks(path, channel_map, chunksize, engine)
+    return columns, digest, chunks
+
+
+def _check_arguments(channel_map: ChannelMap, chunksize: int | None, engine: str) -> None:
     if engine not in ENGINES:
         raise ConfigurationError(f"engine {engine!r} is not one of {list(ENGINES)}; fix: leave the default 'auto'")
     if not isinstance(channel_map, ChannelMap):
@@ -147,8 +165,11 @@ def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
         )
     if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1):
         raise ConfigurationError(f"chunksize {chunksize!r} must be a positive int or None")
-    path = Path(path)
-    digest = file_sha256(path)
+
+
+def _open_chunks(path: Path, channel_map: ChannelMap, chunksize: int | None, engine: str
+                 ) -> tuple[list[str], CsvChunks]:
+    """:func:`csv_chunks` without the hash: the columns and the chunks."""
     header = _header_line(path, channel_map.encoding)
     separator = _separator(header, channel_map.separator, path)
     columns = _header_fields(header, separator, path)
@@ -165,7 +186,7 @@ def csv_chunks(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
         chunks = _mark_last(_arrow_chunks(path, start, separator, columns, channel_map, chunksize, block_bytes), cut)
     # rows: 1.5 x the estimate from the mean line length (memory reserved but never written costs no RAM;
     # should the estimate be short, the frame's memory grows by doubling)
-    return columns, digest, CsvChunks(chunks, 3 * size // (2 * line_bytes) + 1024)
+    return columns, CsvChunks(chunks, 3 * size // (2 * line_bytes) + 1024)
 
 
 def _transcoding(encoding: str) -> str | None:

@@ -81,6 +81,14 @@ CASES = {
     "quotes": ("\n".join(["timestamp,I,T,Q", *good_lines(10), '2024-10-27T00:00:00Z,"1,5",2,3', *good_lines(5, 90)])
                + "\n", {"pandas"}),
     "cut_last_line": ("\n".join(["timestamp,I,T,Q", *good_lines(20), "2024-10-27T01:00:00Z,5"]), {"pandas"}),
+    "line_ends": ("timestamp,I,T,Q\r\n" + "\r".join(good_lines(3)) + "\n" + "\r\r\n".join(good_lines(3, 9)) + "\n\n\n",
+                  {"arrow"}),
+    "cr_line_ends_only": ("timestamp,I,T,Q\r" + "\r".join(good_lines(5)) + "\r", {"pandas"}),
+    "odd_characters": ("\n".join(["timestamp,I,T,Q", *good_lines(5), "2024-10-27T00:00:00Z,\t5,\\,\x0b2",
+                                   "#c,1,2,3", "2024-10-27T00:00:10Z,\u00e4,1 , 2", *good_lines(3, 9)]) + "\r",
+                       {"arrow"}),
+    "nul_character": ("\n".join(["timestamp,I,T,Q", *good_lines(5), "2024-10-27T00:00:00Z\x00,1,2,3"]) + "\n",
+                      {"pandas"}),
     "naive_stamps": ("\n".join(["timestamp,I,T,Q", *(f"2024-10-27 02:{m:02d}:00,1,2,3" for m in range(60)),
                                 "2024-10-27T03:00:00Z,1,2,3"]) + "\n", {"arrow"}),
 }
