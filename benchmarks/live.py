@@ -182,7 +182,7 @@ def latency(rate: float = 1000.0, seconds: float = 6.0) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (tmp / "m.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-                                f"max_inflight_messages 0\nuser {getpass.getuser()}\n")
+                                f"max_inflight_messages 0\nset_tcp_nodelay true\nuser {getpass.getuser()}\n")
     proc = subprocess.Popen([broker, "-c", str(tmp / "m.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
