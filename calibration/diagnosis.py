@@ -198,8 +198,18 @@ class Diagnosis(BaseCalibrator):
         Template whose settings (loss, noise_std, max_step ...) every fit uses;
         ``parameters`` and ``initial_states`` come from each hypothesis.
 
-    Learned attributes: ``result_`` (:class:`DiagnosisResult`), ``ranking_``,
-    ``best_``, ``explanation_``, ``fits_``.
+    Attributes
+    ----------
+    result_ : DiagnosisResult
+        The whole outcome: ranking, whiteness tests, best and runner-up, margin, explanation.
+    ranking_ : pandas.DataFrame
+        One row per hypothesis, best first (``result_.ranking``).
+    best_ : str
+        Name of the best-ranked hypothesis.
+    explanation_ : str
+        The ranking in words, for a report.
+    fits_ : dict
+        Hypothesis name -> its fitted :class:`LeastSquaresCalibrator`.
     """
 
     def __init__(self, *, criterion="bic", alpha=0.05, lags=None, calibrator=None):

@@ -58,6 +58,8 @@ class JointUKF(BaseCalibrator):
     confidence : float
         Level of the reported intervals.
 
+    Notes
+    -----
     ``fit(model, data)`` filters one asset.  Given a sequence of windows (one per
     asset, same sample times and channels) it filters the fleet at once; every
     learned value then has a leading asset axis (``params_[name]`` is an array)

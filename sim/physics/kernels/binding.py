@@ -62,6 +62,8 @@ def bind_kernels(template: ModuleType, model) -> SimpleNamespace:
     model : sim.physics.Model
         Supplies ``rhs``, ``output`` and the sizes of its ``spec``.
 
+    Notes
+    -----
     Binding is cheap (no compilation): numba compiles, or loads from its cache,
     on the first call of each kernel.  :meth:`sim.physics.Model.kernels` keeps the
     bound kernels of each integrator on the model.
