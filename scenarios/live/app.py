@@ -161,6 +161,21 @@ def start_io(cfg: DictConfig, service: LiveService) -> list:
     return started
 
 
+def score_against_living_truth(service: LiveService):
+    """The living scorer's verdict on the timeline when the feed is the bundled living telemetry (else None)."""
+    from scenarios.reference.living import LIVING_PATH, clean_days, truth_events
+    from scenarios.reference.living_score import score_living
+
+    path = getattr(service.feed, "path", None)
+    if path is None or Path(path).resolve() != LIVING_PATH.resolve() or service.last_stamp < 0:
+        return None
+    alarms, diagnoses, recalibrations = service.timeline.tables()
+    import pandas as pd
+
+    return score_living(alarms, diagnoses, recalibrations, truth_events(), clean_days=clean_days(),
+                        record_end=pd.Timestamp(service.last_stamp, tz="UTC"))
+
+
 def stop_on_signals(stop: threading.Event):
     """Set *stop* on SIGINT and SIGTERM (the loop then ends after its block, with a final checkpoint); returns the
     previous handlers."""
@@ -196,6 +211,12 @@ def main(cfg: DictConfig) -> None:
     if cfg.timeline:
         print("\nTimeline", flush=True)
         print(service.timeline.render() or "(no events)", flush=True)
+    if cfg.score and cfg.source.kind == "file":
+        score = score_against_living_truth(service)
+        if score is not None:
+            print("\nScore against the living scenario's truth (scenarios.reference.living_score)", flush=True)
+            print("  " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in score.summary.items()), flush=True)
     print(f"\nstopped ({result.stopped}): {result.applied} samples applied in {result.wall_s:.2f} s this run, "
           f"{service.applied} in all; {result.late} late rows dropped; {service.feed.reconnects} reconnects; "
           f"final checkpoint: {service.checkpoint_path}", flush=True)

@@ -146,6 +146,7 @@ class LiveConfig:
     max_rows: Optional[int] = None  # stop after this many rows (null: at the end of the source / on a signal)
     seed: int = 2026
     timeline: bool = True  # print the timeline at the end
+    score: bool = True  # on the bundled living telemetry: score the timeline against its truth table
 
 
 def register_live_configs() -> ConfigStore:

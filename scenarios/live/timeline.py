@@ -76,6 +76,24 @@ class Timeline:
         """The events one a line, in source-time order (stable for equal times)."""
         return "\n".join(e.line() for e in sorted(self.events, key=lambda e: e.time))
 
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The timeline as the living scorer's tables (:mod:`scenarios.reference.living_score`): alarms
+        (``raised``, ``cleared``, ``estimated_onset``, ``asset``), diagnoses (``time``, ``hypothesis``) and
+        recalibrations (``time``: promotions of a challenger, which change the twin's parameters)."""
+        def ts(ns):
+            return pd.Timestamp(int(ns), tz="UTC") if ns is not None else pd.NaT
+
+        cleared = {e.details.get("alarm"): e.time for e in self.of_kind("alarm cleared")}
+        alarms = pd.DataFrame([{"raised": ts(e.time), "cleared": ts(cleared.get(e.details.get("alarm"))),
+                                "estimated_onset": ts(e.details.get("onset")), "asset": e.asset}
+                               for e in self.of_kind("alarm raised")],
+                              columns=["raised", "cleared", "estimated_onset", "asset"])
+        diagnoses = pd.DataFrame([{"time": ts(e.time), "hypothesis": e.details.get("best")}
+                                  for e in self.of_kind("diagnosis")], columns=["time", "hypothesis"])
+        recal = pd.DataFrame([{"time": ts(e.time)} for e in self.of_kind("promoted")
+                              if not e.text.startswith("first champion")], columns=["time"])
+        return alarms, diagnoses, recal
+
     def state_dict(self) -> list[dict]:
         return [asdict(e) for e in self.events]
 

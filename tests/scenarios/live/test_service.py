@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -101,3 +102,23 @@ def test_an_unknown_config_key_fails_at_composition(healthy_csv):
 
     with pytest.raises(ConfigCompositionException, match="bogus"):
         live_cfg(healthy_csv, "source.bogus=1")
+
+
+def test_the_timeline_gives_the_living_scorer_its_tables():
+    from scenarios.live.timeline import Timeline
+
+    tl = Timeline()
+    h = 3600 * 10**9
+    t0 = 1_784_520_000 * 10**9
+    tl.add(t0 + 3 * h, "alarm raised", "low", asset="twin", alarm="twin/statistic/1", onset=t0 + 2 * h)
+    tl.add(t0 + 4 * h, "diagnosis", "strainer", asset="twin", best="strainer_fouling")
+    tl.add(t0 + 1 * h, "promoted", "first champion: ...", asset="twin")
+    tl.add(t0 + 6 * h, "promoted", "challenger promoted", asset="twin")
+    tl.add(t0 + 7 * h, "alarm cleared", "ok", asset="twin", alarm="twin/statistic/1", onset=t0 + 2 * h)
+    alarms, diagnoses, recal = tl.tables()
+    assert alarms.to_dict("records") == [{"raised": pd.Timestamp(t0 + 3 * h, tz="UTC"),
+                                          "cleared": pd.Timestamp(t0 + 7 * h, tz="UTC"),
+                                          "estimated_onset": pd.Timestamp(t0 + 2 * h, tz="UTC"), "asset": "twin"}]
+    assert diagnoses["hypothesis"].tolist() == ["strainer_fouling"]
+    assert recal["time"].tolist() == [pd.Timestamp(t0 + 6 * h, tz="UTC")]  # the first champion is no recalibration
+    assert tl.render().splitlines()[0].endswith("first champion: ...")  # in source-time order
