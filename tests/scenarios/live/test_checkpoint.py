@@ -125,3 +125,22 @@ def test_sigkill_and_sigterm_mid_stream_lose_no_sample_and_apply_none_twice(tmp_
     assert int(line.group(3)) == whole.stamp_sum
     final = load_checkpoint(ckpt)
     assert final.tracker.fingerprint() == whole.tracker.fingerprint()
+
+
+def test_sigint_and_sigterm_ask_the_loop_to_stop():
+    import threading
+
+    from scenarios.live.app import stop_on_signals
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        stop = threading.Event()
+        previous = stop_on_signals(stop)
+        try:
+            os.kill(os.getpid(), sig)
+            deadline = time.monotonic() + 5
+            while not stop.is_set() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert stop.is_set()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
