@@ -30,7 +30,6 @@ import csv
 import difflib
 import hashlib
 import io
-import mmap
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -240,69 +239,71 @@ def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], ch
                   chunksize: int, block_bytes: int) -> Iterator[pd.DataFrame | ArrowChunk]:
     """The data lines from byte *start* on, block by block of whole lines: pyarrow, or pandas (see the module).
 
-    pyarrow parses the next block in a background thread while the gates take the current one.
+    A background thread reads and parses the next block while the gates take the current one; only the
+    blocks in flight are in memory.
     """
-    import pyarrow as pa
-
     transcode = _transcoding(channel_map.encoding)
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped, \
-            pa.memory_map(str(path)) as arrow_map, ThreadPoolExecutor(1, thread_name_prefix="csv-blocks") as pool:
-        whole = arrow_map.read_buffer()  # (the file's bytes are not copied: pyarrow reads the mapped pages)
-
-        def parse(block):
-            kind, begin, end = block
-            if kind != "arrow" or mapped.find(bytes(1), begin, end) >= 0:  # (NUL characters: pandas)
-                return None
-            return _arrow_table(whole.slice(begin, end - begin), separator, columns, transcode)
-
-        blocks = _blocks(mapped, start, block_bytes)
-        block = next(blocks, None)
-        parsed = pool.submit(parse, block) if block is not None else None
-        while block is not None:
-            kind, begin, end = block
-            if kind == "rest":  # pandas reads the rest of the file
-                yield from _pandas_from(path, begin, separator, columns, channel_map, chunksize)
+    with path.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="csv-blocks") as pool:
+        size = os.fstat(handle.fileno()).st_size
+        offset = start
+        ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode)
+        while True:
+            block = ahead.result()
+            if block is None:
                 return
-            table = parsed.result()
-            block = next(blocks, None)
-            parsed = pool.submit(parse, block) if block is not None else None
+            end, table, text = block
+            if table is None and text is None:  # pandas reads the rest of the file
+                yield from _pandas_from(path, offset, separator, columns, channel_map, chunksize)
+                return
+            offset = end
+            ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode)
             if table is None:
-                yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize, block=mapped[begin:end])
+                yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize, block=text)
             else:
                 for batch in table.to_batches(max_chunksize=chunksize):
                     yield ArrowChunk(batch)
-                del table
+            del block, table, text
 
 
-def _blocks(mapped: mmap.mmap, start: int, block_bytes: int) -> Iterator[tuple[str, int, int]]:
-    """Blocks of whole lines from byte *start* on: ``("arrow", begin, end)``, and ``("rest", begin, size)`` from
-    the first block that holds a quote character (a quoted value may span lines) or a line that never ends."""
-    size, offset = len(mapped), start
-    while offset < size:
-        end = min(offset + block_bytes, size)
-        if end < size:
-            cut = mapped.rfind(b"\n", offset, end)
-            if cut < 0:  # a line longer than the block: up to its end, unless it never ends (CR line ends)
-                cut = mapped.find(b"\n", end, min(offset + _MAX_LINE_BLOCKS * block_bytes, size))
-                if cut < 0:
-                    yield "rest", offset, size
-                    return
-            end = cut + 1
-        if mapped.find(b'"', offset, end) >= 0:
-            yield "rest", offset, size
-            return
-        yield "arrow", offset, end
-        offset = end
+def _read_block(handle, offset: int, size: int, block_bytes: int, separator: str, columns: list[str],
+                transcode: str):
+    """Read the whole lines of about *block_bytes* from byte *offset* on and parse them with pyarrow.
+
+    Returns None at the end of the file, else ``(end, table, text)``: *end* the byte after the block;
+    *table* pyarrow's text columns, or None with the block's bytes in *text* where pyarrow cannot read them
+    as pandas does (NUL characters; see :func:`_arrow_table`); *table* and *text* None: pandas reads
+    the rest of the file (a quote character - a quoted value may span lines - or a line that never ends).
+    """
+    if offset >= size:
+        return None
+    handle.seek(offset)
+    text = handle.read(block_bytes)
+    if offset + len(text) < size:
+        cut = text.rfind(b"\n")
+        while cut < 0:  # a line longer than the block: up to its end, unless it never ends (CR line ends)
+            more = handle.read(block_bytes)
+            if not more or len(text) > _MAX_LINE_BLOCKS * block_bytes:
+                return offset, None, None
+            found = more.find(b"\n")
+            text += more
+            cut = -1 if found < 0 else len(text) - len(more) + found
+        if cut + 1 < len(text):
+            text = text[:cut + 1]
+    if b'"' in text:
+        return offset, None, None
+    table = None if bytes(1) in text else _arrow_table(text, separator, columns, transcode)
+    return offset + len(text), table, (text if table is None else None)
 
 
-def _arrow_table(block, separator: str, columns: list[str], transcode: str):
-    """pyarrow's reading of one block of whole lines (a pyarrow Buffer), every column as text; None where it
-    cannot read the block as pandas would (too few or too many fields, a blank line, bytes that are not UTF-8)."""
+def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str):
+    """pyarrow's reading of one block of whole lines, every column as text; None where it cannot read the
+    block as pandas would (too few or too many fields, a blank line, bytes that are not UTF-8)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     if transcode:  # (a single-byte encoding: each byte decodes alone, as pandas decodes the whole file)
-        block = pa.py_buffer(block.to_pybytes().decode(transcode, errors="replace").encode("utf-8"))
+        text = text.decode(transcode, errors="replace").encode("utf-8")
+    block = pa.py_buffer(text)
     threads = os.cpu_count() or 1
     try:
         table = pacsv.read_csv(
