@@ -19,14 +19,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from scenarios.config import register_configs
-from scenarios.job import run_reference
 from scenarios.specs import JobSpec, OutputSpec
 from scenarios.tracking import lineage
 from scenarios.tracking.tracker import flatten, git_commit
 from scenarios.whatif.run import line_config_dict
 from sim.exceptions import TwinbenchError
 
-__all__ = ["main", "build_job"]
+__all__ = ["main", "build_job", "print_error"]
 
 register_configs()
 
@@ -77,6 +76,13 @@ def _instantiate(node, **kwargs):
         raise
 
 
+def print_error(console, err: BaseException) -> None:
+    """Print an error literally: a column name such as ``M1.WindingTemp[degC]`` is not rich markup."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False, soft_wrap=True)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from rich.console import Console
@@ -86,12 +92,14 @@ def main(cfg: DictConfig) -> None:
         console = Console(width=140)
     output_dir = cfg.output_dir or HydraConfig.get().runtime.output_dir
     try:
-        spec = build_job(cfg, output_dir=output_dir)
+        spec = build_job(cfg, output_dir=output_dir)  # a config error fails here, before anything runs
+        from scenarios.job import run_reference
+
         result = run_reference(spec, console=console)
     except TwinbenchError as err:
-        console.print(f"[bold red]error:[/bold red] {err}", highlight=False)
+        print_error(console, err)
         sys.exit(2)
-    console.print(f"\nresults: {Path(output_dir).resolve()}")
+    console.print(f"\nresults: {Path(output_dir).resolve()}", markup=False)
     ui = spec.tracker.ui_command()
     if ui:
         console.print(f"MLflow parent run {result.parent_run} with {len(result.child_runs) - 1} child runs; "

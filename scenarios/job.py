@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
+
 from scenarios.specs import JobSpec, OutputSpec
 from scenarios.steps import (CalibrationStep, ForkStep, ReportStep, TelemetryStep, WhatIfStep, calibrate, fork_twin,
                              gate_telemetry, run_actions, write_report)
@@ -56,7 +58,7 @@ def run_reference(spec: JobSpec, *, console=None) -> JobResult:
         whatif = run_actions(spec.whatif, spec.plant, calibration, fork, session)
         report = write_report(spec.whatif, spec.output, spec.plant, telemetry, calibration, fork, whatif, session)
         _print_table(whatif.summary, spec.whatif, console)
-        session.say(f"\n[bold]{whatif.recommendation.text}[/bold]", highlight=False)
+        session.say(Text("\n" + whatif.recommendation.text, style="bold"), highlight=False)
         if whatif.record:
             from scenarios.whatif.decision import decision_text
 
@@ -83,7 +85,9 @@ class JobSession:
         self._open: list = []
 
     def say(self, *args, **kwargs) -> None:
+        """Print to the console; text is printed literally (no rich markup: '[degC]' in a column name stays)."""
         if self.console is not None:
+            kwargs.setdefault("markup", False)
             self.console.print(*args, **kwargs)
 
     def __enter__(self) -> "JobSession":

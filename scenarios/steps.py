@@ -33,6 +33,7 @@ from sim.line.kpis import INSULATION_CLASSES
 from sim.line.snapshot import TwinSnapshot
 from sim.physics import MOTOR_THERMAL
 from sim.telemetry import plot_quality, quality_report, read_csv
+from rich.text import Text
 
 __all__ = ["TelemetryStep", "CalibrationStep", "ForkStep", "WhatIfStep", "ReportStep", "gate_telemetry", "calibrate",
            "fork_twin", "run_actions", "write_report"]
@@ -143,7 +144,7 @@ def calibrate(spec: CalibrationSpec, plant: PlantSpec, telemetry: TelemetryStep,
         warnings.simplefilter("always")
         cal = spec.calibrator.fit(MOTOR_THERMAL, data, params=plant.nameplate)
     for w in caught:
-        say(f"[yellow]warning:[/yellow] {w.message}")
+        say(Text.assemble(("warning: ", "yellow"), str(w.message)))
     record = cal.record_
     window = stream.window((data.start - stream.t0).total_seconds(), (data.end - stream.t0).total_seconds() + 1.0)
     prior, _ = shadow_replay(window, motor_params=plant.nameplate, x0=record.initial_state, max_step=plant.max_step)

@@ -418,6 +418,10 @@ KPIS: Mapping[str, KPI] = _catalogue(
      "cost / rated life)"),
     ("motor_risk_cost", "currency", "currency", "less", "trip_cost + ageing_cost: what the action costs the motor"),
     ("stockouts", "1", "-", "less", "spare-part demands that found no part on hand (summed over parts)"),
+    ("lost", "units", "units", "less", "arrivals a loss system turned away because every server was busy "
+                                      "(sim.processes.SystemStats)"),
+    ("blocking_probability", "1", "%", "less", "share of arrivals a loss system lost because every server was busy "
+                                              "(Erlang B for M/M/c/c)"),
     ("maintenance_outside_windows", "s", "h", "less", "station time in maintenance outside the maintenance "
      "windows (a what-if's, sampled)"),
     ("objective", "1", "-", "more", "a sweep's weighted sum of KPI means (its objective.direction decides)"),

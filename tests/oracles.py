@@ -114,6 +114,23 @@ def compressor_oracle(spec, x, p, u):
     return np.array(dx), np.array([X["discharge_temperature"], m_dot, m_dot * w, eta, X["fouling"], w])
 
 
+def motor_losses_oracle(spec, x, p, u):
+    """Two-node motor with no-load losses while energised and R_cu(T_w), from docs/models.md (not the kernel)."""
+    P = _named(spec, "params", p)
+    X, U = _named(spec, "states", x), _named(spec, "inputs", u)
+    t_w, t_h = X["winding_temperature"], X["housing_temperature"]
+    r_cu = P["copper_loss_resistance"] * (1 + P["copper_temperature_coefficient"]
+                                          * (t_w - P["copper_reference_temperature"]))
+    copper = r_cu * U["motor_current"] ** 2
+    no_load = P["no_load_loss"] if U["motor_current"] > P["energised_current"] else 0.0
+    share = P["no_load_loss_winding_share"]
+    q_wh = (t_w - t_h) / P["thermal_resistance_winding_housing"]
+    q_ha = (t_h - U["ambient_temperature"]) / P["thermal_resistance_housing_ambient"]
+    dx = [(copper + share * no_load - q_wh) / P["heat_capacity_winding"],
+          (q_wh + (1 - share) * no_load - q_ha) / P["heat_capacity_housing"]]
+    return np.array(dx), np.array([t_w, t_h, copper + no_load])
+
+
 def motor_oracle(spec, x, p, u):
     a, r_cu = motor_thermal_matrices(p)
     current, t_amb = u

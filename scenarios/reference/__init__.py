@@ -8,11 +8,25 @@
   scenarios (fouling, ambient load, sensor drift) and the hypotheses that tell them apart.
 """
 
-from scenarios.reference.line import build_reference_line, reference_line_spec
-from scenarios.reference.line_config import LineConfig, line_spec_from_config
-from scenarios.reference.plant import Plant, ambient_cycle, run_plant, shadow_replay
-from scenarios.reference.telemetry import REFERENCE_PATH, generate_reference_telemetry
+import importlib
 
-__all__ = ["LineConfig", "Plant", "REFERENCE_PATH", "ambient_cycle", "build_reference_line",
-           "generate_reference_telemetry", "line_spec_from_config", "reference_line_spec", "run_plant",
-           "shadow_replay"]
+#: Public name -> module that defines it; imported on first use (PEP 562), so that reading the configuration
+#: (scenarios.config imports scenarios.reference.line_config) does not import the plant, calibration and scipy.
+_WHERE = {
+    "LineConfig": "line_config", "line_spec_from_config": "line_config",
+    "build_reference_line": "line", "reference_line_spec": "line",
+    "Plant": "plant", "ambient_cycle": "plant", "run_plant": "plant", "shadow_replay": "plant",
+    "REFERENCE_PATH": "telemetry", "generate_reference_telemetry": "telemetry",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"scenarios.reference.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'scenarios.reference' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

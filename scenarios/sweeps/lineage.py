@@ -31,6 +31,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich.markup import escape
+
 from scenarios.sweeps.lease import Lease, LeaseKeeper, SweepBusyError
 from scenarios.sweeps.runs import (HASH_TAG, INVOCATION_TAG, ROLE_TAG, SWEEP_TAG, SweepError, check_store, children,
                                    close_parent, connect, find_parent, finished_child, open_parent, store_uri)
@@ -83,7 +85,7 @@ def _fail(err: Exception, code: int = 2):
     """Hydra turns a callback's exceptions into warnings and goes on; a sweep that cannot start must stop."""
     from rich.console import Console
 
-    Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
     raise SystemExit(code) from err
 
 
@@ -94,12 +96,12 @@ def _print_ranking(report: dict, kpi: str, folder: Path, top: int = 5) -> None:
     console = Console()
     rank = report["ranking"]
     console.print(f"\nranking by {kpi} ({len(rank)} configurations, {rank['confidence'].iloc[0]:.0%} intervals):",
-                  highlight=False)
+                  highlight=False, markup=False)
     for _, row in rank.head(top).iterrows():
         console.print(f"  {int(row['rank']):>3}. {row['name']}: {row['mean']:.5g} [{row['low']:.5g}, "
-                      f"{row['high']:.5g}]", highlight=False)
+                      f"{row['high']:.5g}]", highlight=False, markup=False)
     console.print(f"report: {folder / 'report.md'} (also logged to the parent run under report/)", highlight=False,
-                  soft_wrap=True)
+                  soft_wrap=True, markup=False)
 
 
 class SweepLineage(Callback):
@@ -323,8 +325,9 @@ class SweepLineage(Callback):
         from rich.console import Console
 
         Console(stderr=True).print(
-            f"sweep [bold]{self._name}[/bold]: {'resumed' if self._resumed else 'new'} parent run {self.parent} in "
-            f"{self.uri}" + (f", {self._n_jobs} configuration(s)" if self._n_jobs is not None else ""),
+            f"sweep [bold]{escape(self._name)}[/bold]: {'resumed' if self._resumed else 'new'} parent run "
+            f"{self.parent} in {escape(str(self.uri))}"
+            + (f", {self._n_jobs} configuration(s)" if self._n_jobs is not None else ""),
             highlight=False)
 
     def _end(self, config) -> None:
@@ -356,5 +359,5 @@ class SweepLineage(Callback):
         if report_error is not None:
             from rich.console import Console
 
-            Console(stderr=True).print(f"[yellow]report not written:[/yellow] {report_error}; rebuild it with "
-                                       f"`twinbench-sweep report {run_id}`", highlight=False)
+            Console(stderr=True).print(f"[yellow]report not written:[/yellow] {escape(str(report_error))}; rebuild it "
+                                       f"with `twinbench-sweep report {run_id}`", highlight=False)

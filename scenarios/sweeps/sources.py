@@ -8,18 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scenarios.tracking.lineage import CALIBRATION_RECORD_ID
+from scenarios.tracking.lineage import CALIBRATION_NOTE, CALIBRATION_RECORD_ID, CALIBRATION_SOURCE, CALIBRATION_VERSION
 from sim.exceptions import ConfigurationError
 
 __all__ = ["CALIBRATION_SOURCE", "CALIBRATION_VERSION", "CALIBRATION_NOTE", "MOTOR_MODEL", "record_file",
            "champion_record", "describe_calibration"]
 
-CALIBRATION_SOURCE = "calibration.source"
-"""Child-run tag: where the motor parameters came from (champion, record or nameplate)."""
-CALIBRATION_VERSION = "calibration.version"
-"""Child-run tag: the registered model and version of the champion calibration (``<name> v<version>``)."""
-CALIBRATION_NOTE = "calibration.note"
-"""Child-run tag: why a champion sweep ran on the nameplate (no champion registered)."""
 
 MOTOR_MODEL = "motor_thermal"
 

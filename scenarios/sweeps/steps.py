@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from rich.markup import escape
 
 from scenarios.sweeps.sources import (CALIBRATION_NOTE, CALIBRATION_SOURCE, CALIBRATION_VERSION, MOTOR_MODEL,
                                       champion_record, describe_calibration, record_file)
@@ -370,7 +371,7 @@ def run_job(cfg: dict, context: JobContext, *, tracker, exp_id: str, pool=None, 
     inputs = resolve_inputs(cfg, cwd=context.cwd, tracker=tracker)
     if console is not None and context.job_num == 0:
         tags = inputs.sources.tags
-        console.print(f"calibration: {describe_calibration(tags)}", highlight=False)
+        console.print(f"calibration: {describe_calibration(tags)}", highlight=False, markup=False)
     with deferred_interrupts():  # no Ctrl-C inside a store write (see deferred_interrupts)
         child = open_child(tracker, exp_id, inputs, context)
     if child.done is not None:
@@ -378,7 +379,8 @@ def run_job(cfg: dict, context: JobContext, *, tracker, exp_id: str, pool=None, 
         constraints = [m[k] for k in sorted((k for k in m if k.startswith("constraint.")),
                                             key=lambda k: int(k.split(".")[1]))]
         if console is not None:
-            console.print(f"[dim]{child.where} {child.label}: finished before in run {child.done.info.run_id}, "
+            console.print(f"[dim]{escape(str(child.where))} {escape(str(child.label))}: finished before in run "
+                          f"{child.done.info.run_id}, "
                           f"skipped[/dim]", highlight=False)
         return {"objective": m.get("objective"), "constraints": constraints, "run_id": child.done.info.run_id,
                 "skipped": True}
@@ -407,5 +409,5 @@ def run_job(cfg: dict, context: JobContext, *, tracker, exp_id: str, pool=None, 
         half = scores.summary.loc["oee", "half_width"] if "oee" in scores.summary.index else float("nan")
         console.print(f"{child.where} {child.label}: objective {scores.value:.4g}, oee {oee:.4f} ± {half:.4f} "
                       f"({inputs.plan.replications} replications, {replications.model_seconds:.1f} s)",
-                      highlight=False)
+                      highlight=False, markup=False)
     return {"objective": scores.value, "constraints": scores.constraints, "run_id": child.run_id, "skipped": False}

@@ -15,6 +15,10 @@ tag                              on           meaning (value)
 ``calibration.data_hash``        run, version 64 hex digits: ``CalibrationData.content_hash``, sha256 over the fit window's
                                               times, inputs, outputs and channel names (the exact data a fit used)
 ``calibration.window_start``     version      first time stamp of the fit window (ISO 8601)
+``calibration.source``           run          where a sweep child's motor parameters came from: ``champion``, ``record``
+                                              or ``nameplate``
+``calibration.version``          run          the registered model and version of that champion (``<name> v<version>``)
+``calibration.note``             run          why a champion sweep ran on the nameplate (no champion registered)
 ``calibration.window_end``       version      last time stamp of the fit window (ISO 8601); shadow evaluation uses
                                               only data after it
 ``twinbench.role``               run          what a run is: ``parent`` (a sweep), ``child`` (a sweep
@@ -63,7 +67,8 @@ tag                              on           meaning (value)
 from __future__ import annotations
 
 __all__ = ["GIT_COMMIT", "CONFIG_HASH", "SEED", "TELEMETRY_CONTENT_HASH", "CALIBRATION_RECORD_ID",
-           "CALIBRATION_DATA_HASH", "WINDOW_START", "WINDOW_END", "ROLE", "SWEEP", "SWEEP_CONFIG_HASH",
+           "CALIBRATION_DATA_HASH", "WINDOW_START", "WINDOW_END", "CALIBRATION_SOURCE",
+           "CALIBRATION_VERSION", "CALIBRATION_NOTE", "ROLE", "SWEEP", "SWEEP_CONFIG_HASH",
            "INVOCATION", "LEASE", "SWEPT_KEYS", "RESUMED", "END_REASON", "ERROR", "REPORT_ERROR", "BEST",
            "REGISTRY_MODEL", "REGISTRY_VERSION", "MODEL", "ARTIFACT_PATH", "ARTIFACT_SHA256", "SHADOW_DECISION",
            "SHADOW_CHAMPION_VERSION", "SHADOW_DATA_HASH", "SHADOW_SCORE", "SHADOW_CHAMPION_SCORE", "SHADOW_RUN_ID",
@@ -79,6 +84,9 @@ CALIBRATION_RECORD_ID = "calibration.record_id"
 CALIBRATION_DATA_HASH = "calibration.data_hash"
 WINDOW_START = "calibration.window_start"
 WINDOW_END = "calibration.window_end"
+CALIBRATION_SOURCE = "calibration.source"
+CALIBRATION_VERSION = "calibration.version"
+CALIBRATION_NOTE = "calibration.note"
 ROLE = "twinbench.role"
 SWEEP = "twinbench.sweep"
 SWEEP_CONFIG_HASH = "twinbench.config_hash"

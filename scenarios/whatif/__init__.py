@@ -10,7 +10,10 @@
 * :mod:`~scenarios.whatif.plots` - the figures of the main job (imported on use: matplotlib).
 """
 
+from scenarios.whatif.constraints import Constraint
+from scenarios.whatif.decision import Decision, decide
 from scenarios.whatif.report import Recommendation, recommend, report_markdown, summarize
 from scenarios.whatif.run import Action, WhatIfResult, run_whatif
 
-__all__ = ["Action", "Recommendation", "WhatIfResult", "recommend", "report_markdown", "run_whatif", "summarize"]
+__all__ = ["Action", "Constraint", "Decision", "Recommendation", "WhatIfResult", "decide", "recommend",
+           "report_markdown", "run_whatif", "summarize"]

@@ -6,13 +6,13 @@ from sim.physics.kernels import bind_kernels
 from sim.physics.model import Model
 from sim.physics.bearing import BEARING, BEARING_SPEC
 from sim.physics.compressor import COMPRESSOR, COMPRESSOR_SPEC
-from sim.physics.motor_thermal import MOTOR_THERMAL, MOTOR_THERMAL_SPEC
+from sim.physics.motor_thermal import MOTOR_THERMAL, MOTOR_THERMAL_LOSSES, MOTOR_THERMAL_LOSSES_SPEC, MOTOR_THERMAL_SPEC
 from sim.physics.pump import PUMP, PUMP_SPEC
 from sim.physics.tank import TANK, TANK_SPEC
 from sim.physics.spec import ModelSpec, Var
 
 #: The model library by name.
-MODELS = {m.spec.name: m for m in (MOTOR_THERMAL, PUMP, BEARING, TANK, COMPRESSOR)}
+MODELS = {m.spec.name: m for m in (MOTOR_THERMAL, MOTOR_THERMAL_LOSSES, PUMP, BEARING, TANK, COMPRESSOR)}
 
 __all__ = [
     "BEARING",
@@ -30,6 +30,8 @@ __all__ = [
     "FleetSnapshot",
     "Integrator",
     "MOTOR_THERMAL",
+    "MOTOR_THERMAL_LOSSES",
+    "MOTOR_THERMAL_LOSSES_SPEC",
     "MOTOR_THERMAL_SPEC",
     "Model",
     "ModelSpec",

@@ -25,18 +25,19 @@ from sim.processes.flowstation import STOP_REASONS, FlowStation, FlowStationPara
 from sim.processes.inputs import input_profile
 from sim.processes.machine import Machine, MachineParams, MaintenanceOrder, machine_process
 from sim.processes.maintenance import (MAINTENANCE_POLICIES, ConditionBased, MaintenancePolicy, Predictive,
-                                       RunToFailure, TimeBased, make_policy, start_policy)
+                                       RulPredictive, RunToFailure, TimeBased, make_policy, start_policy)
 from sim.processes.shifts import ShiftCalendar, calendar_process, crew_calendar
 from sim.processes.spares import SpareParts
 from sim.processes.station import STATION_STATES, Station, StationParams, motor_events, station_process
+from sim.processes.thresholds import wait_for_crossing
 
 __all__ = [
-    "MAINTENANCE_POLICIES", "PRIORITIES", "STATION_STATES", "STOP_REASONS",
-    "ConditionBased", "Constant", "Crew", "Distribution", "Entity", "EntityBuffer", "Exponential",
-    "ExponentialLink", "FailureClock", "FailureMode", "FlowBufferParams", "FlowLine", "FlowStation",
-    "FlowStationParams", "Job", "LogNormal", "Machine", "MachineParams", "MaintenanceOrder", "MaintenancePolicy",
-    "MotorLoad", "Normal", "PowerLink", "Predictive", "RunToFailure", "Sampler", "ShiftCalendar", "Sink",
-    "SpareParts", "Station", "StationParams", "SystemStats", "TimeBased", "Uniform", "Weibull",
-    "as_distribution", "calendar_process", "crew_calendar", "input_profile", "line_calendar", "machine_process",
-    "make_policy", "motor_events", "side_work", "source", "start_policy", "start_station", "station_process",
+    "MAINTENANCE_POLICIES", "PRIORITIES", "STATION_STATES", "STOP_REASONS", "ConditionBased", "Constant", "Crew",
+    "Distribution", "Entity", "EntityBuffer", "Exponential", "ExponentialLink", "FailureClock", "FailureMode",
+    "FlowBufferParams", "FlowLine", "FlowStation", "FlowStationParams", "Job", "LogNormal", "Machine",
+    "MachineParams", "MaintenanceOrder", "MaintenancePolicy", "MotorLoad", "Normal", "PowerLink", "Predictive",
+    "RulPredictive", "RunToFailure", "Sampler", "ShiftCalendar", "Sink", "SpareParts", "Station", "StationParams",
+    "SystemStats", "TimeBased", "Uniform", "Weibull", "as_distribution", "calendar_process", "crew_calendar",
+    "input_profile", "line_calendar", "machine_process", "make_policy", "motor_events", "side_work", "source",
+    "start_policy", "start_station", "station_process", "wait_for_crossing",
 ]

@@ -191,3 +191,19 @@ def test_the_calibrated_twin_is_registered_as_champion_and_predicts(finished_job
     twin = load_champion(tracker.uri, tags["registry.model"])
     assert twin.record.record_id == result.calibration.record.record_id
     assert twin.record.params() == pytest.approx(result.calibration.record.params())
+
+
+def test_errors_and_job_messages_are_printed_literally():
+    """'[degC]' in a column name is text, not rich markup: the error names the columns that exist."""
+    from rich.console import Console
+
+    from scenarios.app import print_error
+    from scenarios.job import JobSession
+    from sim.exceptions import ChannelMapError
+
+    console = Console(record=True, width=200)
+    print_error(console, ChannelMapError("columns ['M1.WindingTemp[degC]', 'Hall.AmbientTemp[degF]'] are missing"))
+    JobSession.say(type("S", (), {"console": console})(), "warning: [bold]x[/bold] M1.Current[A]")
+    text = console.export_text()
+    assert "error: columns ['M1.WindingTemp[degC]', 'Hall.AmbientTemp[degF]'] are missing" in text
+    assert "warning: [bold]x[/bold] M1.Current[A]" in text

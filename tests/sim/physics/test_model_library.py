@@ -10,13 +10,17 @@ from tests import oracles
 
 pytestmark = pytest.mark.kernel
 
-ORACLES = {"motor_thermal": oracles.motor_oracle, "centrifugal_pump": oracles.pump_oracle,
+ORACLES = {"motor_thermal": oracles.motor_oracle, "motor_thermal_losses": oracles.motor_losses_oracle,
+           "centrifugal_pump": oracles.pump_oracle,
            "bearing": oracles.bearing_oracle, "tank": oracles.tank_oracle, "compressor": oracles.compressor_oracle}
 
 # (initial state overrides, input schedule: list of (duration [s], input overrides)) exciting each model
 SCENARIOS = {
     "motor_thermal": ({"winding_temperature": 300.0, "housing_temperature": 299.0},
                       [(600, {"motor_current": 30.0}), (300, {"motor_current": 0.0}), (600, {"motor_current": 25.0})]),
+    "motor_thermal_losses": ({"winding_temperature": 300.0, "housing_temperature": 299.0},
+                             [(600, {"motor_current": 30.0}), (300, {"motor_current": 0.0}),
+                              (600, {"motor_current": 25.0})]),
     "centrifugal_pump": ({"flow": 0.0},
                          [(60, {"shaft_speed": 308.0}), (60, {"shaft_speed": 250.0, "static_head": 12.0}),
                           (60, {"shaft_speed": 308.0})]),
