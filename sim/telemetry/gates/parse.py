@@ -477,6 +477,8 @@ def value_gates_arrow(cells, *, decimal: str, valid_range: tuple[float, float] |
         return value_gates(cells.to_pandas(), decimal=decimal, valid_range=valid_range, thousands=thousands)
     array = cells.array
     n = len(array)
+    if n == 0:
+        return np.empty(0), np.empty(0, dtype=np.int8)
     empty = cells.empty()
     try:
         if empty.any():  # (nulls are skipped by the cast: the same buffers with the empty cells null)

@@ -141,6 +141,18 @@ def test_long_layout(tmp_path):
     assert len(auto.quarantine) >= 41  # 40 unmapped X, one ERR
 
 
+def test_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "bad_bytes.csv"
+    lines = ["timestamp,I,T,Q", *good_lines(5)]
+    path.write_bytes(("\n".join(lines) + "\n").encode() + b"2024-10-27T00:00:00Z,5\xff,\xc3,7\n"
+                     + ("\n".join(good_lines(3, 9)) + "\n").encode())
+    cmap = ChannelMap.from_dict(WIDE)
+    assert kinds(path, cmap) == {"pandas"}  # (pyarrow checks UTF-8: pandas reads the block, bad bytes as U+FFFD)
+    auto, by_pandas = streams(path, cmap)
+    assert_same(auto, by_pandas)
+    assert set(auto.quarantine["raw_value"]) >= {"5\ufffd", "\ufffd"}
+
+
 def test_malformed_line_raises_the_same_error(tmp_path):
     path = tmp_path / "long_line.csv"
     path.write_text("\n".join(["timestamp,I,T,Q", *good_lines(30), "2024-10-27T00:00:00Z,1,2,3,4", *good_lines(3, 50)])
