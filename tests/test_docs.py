@@ -1,6 +1,8 @@
 """The documentation site builds with warnings as errors, and every command the docs mark runnable runs.
 
-A runnable command is a ```bash block preceded by the line ``<!-- test -->`` in README.md or docs/**/*.md.  The
+A runnable command is a ```bash block preceded by the line ``<!-- test -->`` (or ``<!-- test: requires X, Y -->``,
+X and Y being programs or Python modules the block needs; without them the page is skipped, saying which) in
+README.md or docs/**/*.md.  The
 blocks of one page run in order, in one test, from the project folder (later blocks use the files earlier ones
 wrote; scratch files go to ``outputs/``, which git ignores), with the project's environment first on PATH, as a
 reader who activated it would run them.  A ```text block preceded by ``<!-- output -->`` right after a runnable
@@ -10,8 +12,10 @@ so a table or a line wrapped by the terminal still matches).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 TEST_MARK = "<!-- test -->"
+_TEST_LINE = re.compile(r"<!-- test(?::\s*requires\s+(?P<requires>[^>]*?))?\s*-->")
 OUTPUT_MARK = "<!-- output -->"
 BLOCK_TIMEOUT_S = 600
 
@@ -34,6 +39,7 @@ class Block:
     line: int  # 1-based line of the opening fence
     code: str
     expected: list[str] = field(default_factory=list)
+    requires: tuple[str, ...] = ()
 
 
 def _fenced(lines: list[str], start: int) -> tuple[str, str, int]:
@@ -62,7 +68,8 @@ def runnable_blocks(page: Path) -> list[Block]:
     lines = page.read_text(encoding="utf-8").splitlines()
     blocks, i = [], 0
     while i < len(lines):
-        if lines[i].strip() != TEST_MARK:
+        marker = _TEST_LINE.fullmatch(lines[i].strip())
+        if marker is None:
             i += 1
             continue
         j = _next_nonblank(lines, i + 1)
@@ -72,7 +79,8 @@ def runnable_blocks(page: Path) -> list[Block]:
         info, code, after = _fenced(lines, j)
         if info != "bash":
             raise AssertionError(f"{where}: {TEST_MARK} marks a ```{info} block; only ```bash blocks are run")
-        block = Block(page, j + 1, code)
+        requires = tuple(r.strip() for r in (marker["requires"] or "").split(",") if r.strip())
+        block = Block(page, j + 1, code, requires=requires)
         k = _next_nonblank(lines, after)
         if k < len(lines) and lines[k].strip() == OUTPUT_MARK:
             m = _next_nonblank(lines, k + 1)
@@ -151,10 +159,18 @@ def test_the_site_builds_strict(tmp_path):
     assert (tmp_path / "site" / "tutorials" / "first-twin" / "index.html").exists()
 
 
+def _available(name: str) -> bool:
+    """A program on PATH (or in /usr/sbin, where Debian puts mosquitto) or an importable Python module."""
+    return bool(shutil.which(name) or Path("/usr/sbin", name).exists() or importlib.util.find_spec(name))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page,blocks", RUNNABLE, ids=[p.relative_to(ROOT).as_posix() for p, _ in RUNNABLE])
 def test_the_commands_of_a_page_run(page, blocks):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    missing = sorted({r for b in blocks for r in b.requires if not _available(r)})
+    if missing:
+        pytest.skip(f"{page.relative_to(ROOT)} needs {missing}: pip install -e '.[notebooks]' / apt-get install ...")
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", ""), "/usr/sbin"]),
            "COLUMNS": "160"}
     for block in blocks:
         where = f"{page.relative_to(ROOT)}:{block.line}"
