@@ -11,7 +11,8 @@
   ``"escalated"`` event;
 * **onset**: a CUSUM of ``statistic / threshold - onset_reference`` runs all the time; the estimated onset is
   the first sample of its current excursion above zero (the last time it left zero, the backward search of a
-  change point), so an alarm raised late after a step still dates the step;
+  change point), so an alarm raised late after a step still dates the step; it restarts at every clear, so the
+  next alarm dates its own excursion, not the first one of a statistic that never fell back to the reference;
 * **acknowledge** and **shelve** (until a time): a shelved asset raises nothing until the shelf expires (an
   alarm whose condition still holds then is raised at once);
 * **top channels**: with per-channel ``contributions`` the event names the channels that carried the
@@ -396,6 +397,9 @@ class AlarmLogic:
                         s["below_n"][i] = 0
                         s["above_n"][i] = 0
                         s["raised_at"][i] = math.nan
+                        # the next alarm's onset must date its own excursion: restart the onset CUSUM here
+                        s["cusum"][i] = 0.0
+                        s["cusum_start"][i] = math.nan
                         self._explanation[i] = ""
                         self._top[i] = ()
                 active_out[i, j] = bool(s["active"][i])

@@ -53,6 +53,19 @@ def test_onset_is_dated_to_a_true_step_even_when_raised_late():
     assert abs(events[0].onset - 400) <= 3
 
 
+def test_a_later_alarm_dates_its_own_onset_not_the_first_ones():
+    # the statistic clears into the deadband (0.6 of the threshold: below the clear level, above the onset
+    # reference 0.5), so an always-running CUSUM would never return to zero and date every later alarm at 100
+    x = np.r_[np.full(100, 0.1), np.full(50, 3.0), np.full(400, 0.6), np.full(50, 3.0), np.full(100, 0.6)]
+    logic = AlarmLogic(1.0, min_on=5, min_off=5)
+    events = logic.update(np.arange(x.size, dtype=float), x)
+    assert kinds(events) == ["raised", "cleared", "raised", "cleared"]
+    first, second = events[0], events[2]
+    assert first.onset == 100.0
+    assert 150.0 < second.onset <= 550.0  # after the first alarm's clear, at or before the second step
+    assert second.onset >= events[1].time
+
+
 def test_severity_grows_with_peak_and_escalates():
     logic = AlarmLogic(1.0, min_on=1, severity_bands=(1, 2, 4, 8))
     events = logic.update(np.arange(4.0), np.array([1.5, 1.5, 3.0, 9.0]))
