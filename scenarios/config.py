@@ -57,6 +57,9 @@ class PlantConfig:
     stations: List[str] = field(default_factory=lambda: ["filler"])  # line stations whose motor is calibrated
     motor: Dict[str, float] = field(default_factory=dict)  # nameplate motor_thermal parameters [SI]
     max_step: float = 1.0  # physics integrator step of the shadow replay [s]
+    # an FMU as the plant model (keys of sim.fmu.model_from_config: fmu, interface, inputs, outputs, parameters,
+    # states, bounds); null: the library model named in calibration.model
+    model: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -138,7 +141,11 @@ class EstimatorConfig:
 @dataclass
 class CalibrationConfig:
     _target_: str = "scenarios.config.calibration_spec"
-    window_h: float = 24.0  # the most recent window of telemetry used for the fit [h]
+    window_h: float = 24.0  # the most recent window of telemetry used for the fit [h]; with start or end: its length
+    start: Optional[str] = None  # window start, ISO 8601 (naive: UTC); null: window_h before the end
+    end: Optional[str] = None  # window end, ISO 8601 (naive: UTC); null: the end of the data (or start + window_h)
+    max_gap_s: Optional[float] = None  # an input unknown for longer is a gap [s]; null: ten median sample intervals
+    model: str = "motor_thermal"  # the twin fitted: a name in sim.physics.MODELS (plant.model: an FMU instead)
     outputs: List[str] = field(default_factory=lambda: ["winding_temperature"])
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     # register the calibrated twin in MLflow's model registry (twinbench.<line>.<model>): the first version becomes
@@ -264,9 +271,22 @@ class Config:
 
 
 # ----------------------------------------------------------------- factories: config (hours) -> specs (SI)
-def plant_spec(*, name: str, stations, motor: dict, max_step: float) -> PlantSpec:
-    """The :class:`PlantSpec` of ``cfg.plant``."""
-    return PlantSpec(name=name, stations=tuple(stations), nameplate=dict(motor), max_step=float(max_step))
+def plant_spec(*, name: str, stations, motor: dict, max_step: float, model: dict | None = None) -> PlantSpec:
+    """The :class:`PlantSpec` of ``cfg.plant``; *model*, an FMU entry (:func:`sim.fmu.model_from_config`), is
+    loaded here (a relative ``fmu`` path is taken from where the job was started)."""
+    fmu = None
+    if model is not None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.utils import get_original_cwd
+
+        from sim.fmu import model_from_config
+
+        base = get_original_cwd() if HydraConfig.initialized() else None
+        try:
+            fmu = model_from_config(dict(model), base_dir=base)
+        except ConfigurationError as err:
+            raise ConfigurationError(f"plant.model: {err}") from None
+    return PlantSpec(name=name, stations=tuple(stations), nameplate=dict(motor), max_step=float(max_step), model=fmu)
 
 
 def telemetry_spec(*, path: str, **channel_map) -> TelemetrySpec:
@@ -282,12 +302,36 @@ def telemetry_spec(*, path: str, **channel_map) -> TelemetrySpec:
     return TelemetrySpec(path=path, channel_map=ChannelMap.from_dict(channel_map))
 
 
-def calibration_spec(*, window_h: float, outputs, estimator, register: bool) -> CalibrationSpec:
-    """The :class:`CalibrationSpec` of ``cfg.calibration`` (*estimator*: instantiated from its ``_target_``)."""
+def calibration_spec(*, window_h: float, outputs, estimator, register: bool, start: str | None = None,
+                     end: str | None = None, max_gap_s: float | None = None,
+                     model: str = "motor_thermal") -> CalibrationSpec:
+    """The :class:`CalibrationSpec` of ``cfg.calibration`` (*estimator*: instantiated from its ``_target_``).
+
+    *start* and *end* are ISO 8601 times (naive: UTC); *model* must name a model of :data:`sim.physics.MODELS`.
+    """
     if not (isinstance(window_h, (int, float)) and window_h > 0):
         raise ConfigurationError(f"calibration.window_h = {window_h!r} must be > 0 hours")
+    if max_gap_s is not None and not (isinstance(max_gap_s, (int, float)) and max_gap_s > 0):
+        raise ConfigurationError(f"calibration.max_gap_s = {max_gap_s!r} must be > 0 seconds, or null for ten "
+                                 f"median sample intervals")
     return CalibrationSpec(calibrator=estimator, window=float(window_h) * HOUR, outputs=tuple(outputs),
-                           register=bool(register))
+                           register=bool(register), start=_utc(start, "calibration.start"),
+                           end=_utc(end, "calibration.end"),
+                           max_gap=None if max_gap_s is None else float(max_gap_s), model=str(model))
+
+
+def _utc(value, key: str):
+    """An ISO 8601 time as a UTC :class:`pandas.Timestamp` (naive: UTC); None stays None."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        t = pd.Timestamp(str(value))
+    except ValueError:
+        raise ConfigurationError(f"{key} = {value!r} is not an ISO 8601 time; write e.g. 2026-03-02T06:00 "
+                                 f"(UTC unless it has an offset)") from None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: float,

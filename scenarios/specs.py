@@ -38,12 +38,15 @@ class PlantSpec:
         Prior motor parameters, name → value [SI] (spec defaults fill the rest).
     max_step : float
         RK4 step of the shadow replay [s].
+    model : sim.physics.Model or FmuModel, optional
+        The plant's twin (an FMU through ``plant.model``); None: the calibration's library model.
     """
 
     name: str = "reference"
     stations: tuple = ("filler",)
     nameplate: dict = field(default_factory=dict)
     max_step: float = 1.0
+    model: object = None
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,36 @@ class CalibrationSpec:
         Measured model outputs fitted.
     register : bool
         Register the calibrated twin in the model registry (champion/challenger), if tracked.
+    start, end : pandas.Timestamp, optional
+        Window limits (UTC); with both, *window* is not used; with one, the window is *window* long from
+        *start* or up to *end*; with neither, the last *window* of the data.
+    max_gap : float, optional
+        An input unknown for longer than this is a gap [s] (:meth:`calibration.CalibrationData.from_frame`).
+    model : str
+        The library model fitted, a name in :data:`sim.physics.MODELS` (a plant FMU takes its place).
     """
 
     calibrator: object
     window: float = 24 * 3600.0
     outputs: tuple = ("winding_temperature",)
     register: bool = True
+    start: object = None
+    end: object = None
+    max_gap: float | None = None
+    model: str = "motor_thermal"
 
     def __post_init__(self):
+        from sim.physics import MODELS
+
         if not (math.isfinite(self.window) and self.window > 0):
             raise ConfigurationError(f"calibration window = {self.window!r} s must be a finite time > 0; set "
                                      f"calibration.window_h to the hours of telemetry to fit")
+        if self.model not in MODELS:
+            raise ConfigurationError(f"calibration.model = {self.model!r} is not a known model; use one of "
+                                     f"{sorted(MODELS)} (or an FMU through plant.model)")
+        if self.start is not None and self.end is not None and not self.start < self.end:
+            raise ConfigurationError(f"calibration window start {self.start} is not before its end {self.end}; "
+                                     f"swap calibration.start and calibration.end")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from scenarios.whatif.run import WhatIfResult, run_whatif
 from sim.line import AmbientCycle
 from sim.line.kpis import INSULATION_CLASSES
 from sim.line.snapshot import TwinSnapshot
-from sim.physics import MOTOR_THERMAL
+from sim.exceptions import TelemetryError
+from sim.physics import MODELS
 from sim.telemetry import plot_quality, quality_report, read_csv
 from rich.text import Text
 
@@ -116,13 +117,22 @@ def gate_telemetry(spec: TelemetrySpec, session) -> TelemetryStep:
     tracker.log_metrics(run, report.metrics())
     stream.quarantine.to_csv(out / "quarantine.csv", index=False)
     counts.to_csv(out / "data_quality.csv")
-    files = [session.artifact(run, out / "quarantine.csv"), session.artifact(run, out / "data_quality.csv")]
+    stream.gaps.to_csv(out / "data_gaps.csv", index=False)  # the gaps, not only in the plot
+    tracker.log_metrics(run, {"gaps": float(len(stream.gaps))})
+    files = [session.artifact(run, out / name) for name in ("quarantine.csv", "data_quality.csv", "data_gaps.csv")]
     if session.plots:
         files.append(session.artifact(run, plot_quality(report, out / "data_quality.png")))
     total = counts.loc["TOTAL"]
     session.say(f"telemetry: {stream.rows_read} rows, {int(total['accepted'])} values accepted, "
                 f"{int(total['quarantined'])} quarantined (accepted + quarantined == read for every channel)")
+    if len(stream.gaps):
+        session.say(f"telemetry: {len(stream.gaps)} gaps (listed in data_gaps.csv)")
     session.close(run)
+    if stream.frame.dropna(how="all").empty:
+        raise TelemetryError(
+            f"{spec.path}: every value was quarantined ({int(total['quarantined'])} of {int(total['read'])} "
+            f"values; reasons in {out / 'quarantine.csv'}), so nothing is left to calibrate on; fix the channel "
+            f"map (units, range, column names) or the file")
     return TelemetryStep(stream=stream, report=report, files=files)
 
 
@@ -132,24 +142,40 @@ def calibrate(spec: CalibrationSpec, plant: PlantSpec, telemetry: TelemetryStep,
     """Fit the monitored motor on the last ``spec.window`` seconds, replay the window in shadow, log the record and
     register the calibrated twin (child run ``calibration``)."""
     stream, tracker, say = telemetry.stream, session.tracker, session.say
-    end = stream.frame.index[-1]
-    data = CalibrationData.from_frame(stream.frame, MOTOR_THERMAL.spec, outputs=spec.outputs,
-                                      source_hash=stream.content_hash, start=end - pd.Timedelta(seconds=spec.window),
-                                      end=end)
+    if stream.frame.dropna(how="all").empty:
+        raise TelemetryError(f"{getattr(stream, 'path', None) or 'the telemetry'}: no accepted telemetry to calibrate on (every value was "
+                             f"quarantined); fix the channel map or the file")
+    model = plant.model if plant.model is not None else MODELS[spec.model]
+    last = None if (spec.start is not None and spec.end is not None) else pd.Timedelta(seconds=spec.window)
+    with warnings.catch_warnings(record=True) as caught:  # a window longer than the data warns: print it
+        warnings.simplefilter("always")
+        data = CalibrationData.from_frame(stream.frame, model.spec, outputs=spec.outputs,
+                                          source_hash=stream.content_hash, start=spec.start, end=spec.end, last=last,
+                                          max_gap=spec.max_gap)
+    for w in caught:
+        say(Text.assemble(("warning: ", "yellow"), str(w.message)))
     run = session.child("calibration")
-    tracker.log_params(run, {"estimator": type(spec.calibrator).__name__, **spec.calibrator.get_params(),
-                             "window_h": spec.window / 3600.0, "window_start": str(data.start),
-                             "window_end": str(data.end), "data_hash": data.content_hash})
+    params = {"estimator": type(spec.calibrator).__name__, **spec.calibrator.get_params(),
+              "window_h": spec.window / 3600.0, "window_start": str(data.start), "window_end": str(data.end),
+              "data_hash": data.content_hash, "model": model.spec.name,
+              "max_gap_s": "default" if spec.max_gap is None else spec.max_gap}
+    if hasattr(model, "lineage"):  # an FMU: which file, which FMI version and tool
+        params.update({f"fmu.{k}": v for k, v in _flat(model.lineage()).items()})
+    tracker.log_params(run, params)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cal = spec.calibrator.fit(MOTOR_THERMAL, data, params=plant.nameplate)
+        cal = spec.calibrator.fit(model, data, params=plant.nameplate)
     for w in caught:
         say(Text.assemble(("warning: ", "yellow"), str(w.message)))
     record = cal.record_
+    output = spec.outputs[0]
     window = stream.window((data.start - stream.t0).total_seconds(), (data.end - stream.t0).total_seconds() + 1.0)
-    prior, _ = shadow_replay(window, motor_params=plant.nameplate, x0=record.initial_state, max_step=plant.max_step)
-    post, _ = shadow_replay(window, motor_params=record, x0=record.initial_state, max_step=plant.max_step)
-    metrics = {}
+    prior, _ = shadow_replay(window, motor_params=plant.nameplate, x0=record.initial_state, max_step=plant.max_step,
+                             model=model, output=output)
+    post, _ = shadow_replay(window, motor_params=record, x0=record.initial_state, max_step=plant.max_step,
+                            model=model, output=output)
+    metrics = {"intervals_reliable": float(bool(record.intervals_reliable)),
+               "misspecified": float(bool(record.misspecified))}
     for name, info in record.parameters.items():
         metrics.update({name: info["value"], f"{name}.stderr": info["stderr"], f"{name}.ci_low": info["ci_low"],
                         f"{name}.ci_high": info["ci_high"]})
@@ -166,14 +192,16 @@ def calibrate(spec: CalibrationSpec, plant: PlantSpec, telemetry: TelemetryStep,
         from scenarios.whatif.plots import plot_calibration
 
         files.append(session.artifact(run, plot_calibration(prior, post, record, session.out / "calibration.png")))
-    nameplate = {**MOTOR_THERMAL.spec.as_dict("params", MOTOR_THERMAL.spec.vector("params", None)), **plant.nameplate}
+    nameplate = {**model.spec.as_dict("params", model.spec.vector("params", None)), **plant.nameplate}
     for name, info in record.parameters.items():
         say(f"calibrated {name} = {info['value']:.5g} {info['unit']}  "
             f"({record.confidence:.0%} CI {info['ci_low']:.5g} .. {info['ci_high']:.5g}); "
             f"nameplate {nameplate[name]:.5g}")
-    say(f"shadow replay RMSE of winding temperature: nameplate {metrics['replay_rmse_nameplate']:.2f} K → "
+    say(f"shadow replay RMSE of {output.replace('_', ' ')}: nameplate {metrics['replay_rmse_nameplate']:.2f} K → "
         f"calibrated {metrics['replay_rmse_calibrated']:.2f} K")
-    if spec.register:
+    if spec.register and plant.model is not None:
+        say("registry: an FMU plant model is not registered (the registry holds library-model twins)")
+    elif spec.register:
         _register(session, run, record, data, plant=registry_plant, max_step=plant.max_step)
     session.close(run)
     return CalibrationStep(record=record, data=data, calibrator=cal, replay=post, nameplate_replay=prior, files=files)
@@ -335,6 +363,12 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
     text = report_markdown(output.run_name, rec, summary, result, record, baseline=spec.baseline,
                            confidence=spec.confidence, ambient=fork.ambient, motor_stations=plant.stations,
                            decision=decision_text(whatif.record) if whatif.record else None)
+    gaps = telemetry.stream.gaps
+    if len(gaps):  # the gaps in words, not only in the quality plot
+        rows = "\n".join(f"| {g['channel']} | {g['start']} | {g['end']} | {float(g['duration_s']):.0f} |"
+                         for _, g in gaps.iterrows())
+        text += (f"\n\n## Telemetry gaps\n\n{len(gaps)} gaps in the telemetry (data_gaps.csv):\n\n"
+                 f"| channel | start | end | duration [s] |\n|---|---|---|---|\n{rows}\n")
     files = []
     for name, content in {"report.md": text, "whatif_summary.csv": summary.to_csv(index=False),
                           "whatif_replications.csv": result.kpis.to_csv(index=False),
