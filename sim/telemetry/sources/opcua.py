@@ -134,6 +134,25 @@ class OpcUaSecurity:
 _log = logging.getLogger(__name__)
 
 
+def _monitored_item(ua, node_id, handle: int, queue_size: int):
+    """A monitored item of the node's Value that reports every new sample: the data-change trigger is
+    StatusValueTimestamp, so a PLC writing the same value with a new source timestamp is a new sample (the
+    server's default trigger, StatusValue, reports only changes of the value and would drop repeated readings)."""
+    item = ua.MonitoredItemCreateRequest()
+    item.ItemToMonitor = ua.ReadValueId()
+    item.ItemToMonitor.NodeId = node_id
+    item.ItemToMonitor.AttributeId = ua.AttributeIds.Value
+    item.MonitoringMode = ua.MonitoringMode.Reporting
+    params = ua.MonitoringParameters()
+    params.ClientHandle = handle  # unique within the subscription: the nodes' positions
+    params.SamplingInterval = 0
+    params.QueueSize = queue_size
+    params.DiscardOldest = True
+    params.Filter = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+    item.RequestedParameters = params
+    return item
+
+
 class _Handler:
     """asyncua subscription handler: turns data changes into records (runs in the client's loop)."""
 
@@ -287,8 +306,9 @@ class OpcUaSource(LiveSource):
         await client.connect()
         try:
             subscription = await client.create_subscription(self.publishing_interval * 1000, _Handler(self, lost))
-            nodes = [client.get_node(n) for n in self.nodes]
-            await subscription.subscribe_data_change(nodes, queuesize=self.queue_size, sampling_interval=0)
+            await subscription.create_monitored_items(
+                [_monitored_item(ua, client.get_node(n).nodeid, handle, self.queue_size)
+                 for handle, n in enumerate(self.nodes, start=1)])
             self.connects += 1
             self.connected.set()
             stop = asyncio.ensure_future(self._stop.wait())

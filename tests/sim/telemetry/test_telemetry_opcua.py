@@ -71,6 +71,27 @@ def test_subscription_survives_a_server_restart_and_counts_every_value_once(plc)
     np.testing.assert_allclose(temperature, 273.15 + 20 + 0.1 * np.arange(1, 61))
 
 
+@pytest.mark.slow
+def test_a_repeated_value_with_a_new_source_stamp_is_a_new_sample(plc):
+    """A PLC writing the same reading again (a steady motor) makes new samples: the subscription's data-change
+    trigger includes the timestamp (the server's default, StatusValue, would report none of the repeats)."""
+    m = channel_map(plc)
+    source = OpcUaSource(plc.url, list(m.nodes), watchdog=0.2)
+    live = LiveTelemetry(source, m, m.nodes, name=plc.url).start()
+    try:
+        source.wait_connected(15)
+        t0 = first_stamp()
+        for i in range(1, 11):
+            plc.write("M1.Current", 12.5, t0 + dt.timedelta(seconds=i))  # ten equal readings, ten stamps
+        wait_until(lambda: live.poll() is not None and live.rows >= 10 + 2, 15, "the repeated readings")
+        time.sleep(0.3)
+    finally:
+        live.stop()
+    current = live.stream().frame["motor_current"].dropna()
+    assert current.iloc[-10:].tolist() == [12.5] * 10
+    assert current.index[-1] == (t0 + dt.timedelta(seconds=10)).replace(tzinfo=dt.timezone.utc)
+
+
 def test_unreachable_server_is_reported_with_the_url():
     source = OpcUaSource("opc.tcp://127.0.0.1:9/none/", ["ns=2;s=X"], reconnect_delay=(0.05, 0.1))
     source.start()
