@@ -23,7 +23,8 @@ tag                              on           meaning (value)
                                               only data after it
 ``twinbench.role``               run          what a run is: ``parent`` (a sweep), ``child`` (a sweep
                                               configuration), ``shadow`` (a champion/challenger comparison),
-                                              ``governance`` (the live twin's governor decisions)
+                                              ``governance`` (the live twin's governor decisions), ``live`` (a
+                                              twinbench live run: timeline, score, audit log)
 ``twinbench.sweep``              run          the sweep name (``sweep.name``) of a sweep's parent and children
 ``twinbench.config_hash``        run          16 hex digits of sha256 over the canonical JSON of the parts of a sweep
                                               configuration that determine its results (resume skips finished ones)
