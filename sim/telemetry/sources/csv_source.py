@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.exceptions import ChannelMapError, ConfigurationError, DataQualityWarning, TelemetryFileError
@@ -301,6 +302,8 @@ def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    # pyarrow checks that text is UTF-8 unless it is known to be: ASCII, or encoded here
+    check_utf8 = not transcode and bool(text) and int(np.frombuffer(text, dtype=np.uint8).max()) >= 0x80
     if transcode:  # (a single-byte encoding: each byte decodes alone, as pandas decodes the whole file)
         text = text.decode(transcode, errors="replace").encode("utf-8")
     block = pa.py_buffer(text)
@@ -314,7 +317,7 @@ def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str
                                              newlines_in_values=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False,
-                                                 null_values=[], check_utf8=True),
+                                                 null_values=[], check_utf8=check_utf8),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
