@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -18,14 +19,17 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from scenarios.config import register_configs
+from scenarios.config import Config, check_overrides, discard_run_dir, register_configs
 from scenarios.specs import JobSpec, OutputSpec
 from scenarios.tracking import lineage
 from scenarios.tracking.tracker import flatten, git_commit
 from scenarios.whatif.run import line_config_dict
 from sim.exceptions import TwinbenchError
 
-__all__ = ["main", "build_job", "print_error"]
+__all__ = ["main", "build_job", "print_error", "GROUPS"]
+
+GROUPS = ("plant", "line", "telemetry", "calibration", "whatif", "tracking")
+"""The main job's config groups (``whatif=maintenance`` selects a file of ``conf/whatif/``)."""
 
 register_configs()
 
@@ -46,6 +50,10 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
     telemetry = _instantiate(cfg.telemetry)
     calibration = _instantiate(cfg.calibration)
     whatif = _instantiate(cfg.whatif, line=line_config_dict(cfg.line), seed=cfg.seed)
+    try:  # the line as it is first: an error in cfg.line is blamed on line.*, not on the first action
+        line_spec_from_config(whatif.line, motor_params=plant.nameplate, motor_stations=plant.stations)
+    except TwinbenchError as err:
+        raise type(err)(f"line (conf/line/, line.* overrides): {err}") from None
     for action in whatif.actions:
         try:
             line_spec_from_config(action.apply(whatif.line), motor_params=plant.nameplate,
@@ -54,7 +62,8 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
             raise type(err)(f"whatif action {action.name!r}: {err}") from None
     text = OmegaConf.to_yaml(cfg, resolve=True)
     params = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items() if k not in _FACTORIES}
-    output = OutputSpec(directory=Path(output_dir), run_name=cfg.run_name, plots=cfg.plots, progress=cfg.progress,
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())  # runs that tell each other apart
+    output = OutputSpec(directory=Path(output_dir), run_name=f"{cfg.run_name}-{stamp}", plots=cfg.plots, progress=cfg.progress,
                         params=params, config_yaml=text,
                         tags={lineage.GIT_COMMIT: git_commit(),
                               lineage.CONFIG_HASH: hashlib.sha256(text.encode()).hexdigest()[:16], lineage.SEED: cfg.seed})
@@ -83,16 +92,33 @@ def print_error(console, err: BaseException) -> None:
     console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False, soft_wrap=True)
 
 
+def main() -> None:
+    """Console entry (``twinbench``, ``python -m scenarios.app``): the overrides in ``sys.argv`` are checked against
+    the schema first - a misspelled or unknown key fails with "did you mean ..." before Hydra writes anything."""
+    try:
+        check_overrides(sys.argv[1:], Config, groups=GROUPS, app="twinbench")
+    except TwinbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     from rich.console import Console
 
     console = Console()
     if not console.is_terminal:  # logs and pipes: wide enough for the what-if table
         console = Console(width=140)
-    output_dir = cfg.output_dir or HydraConfig.get().runtime.output_dir
+    run_dir = HydraConfig.get().runtime.output_dir
+    output_dir = cfg.output_dir or run_dir
     try:
         spec = build_job(cfg, output_dir=output_dir)  # a config error fails here, before anything runs
+    except TwinbenchError as err:
+        discard_run_dir(run_dir)  # a failed start leaves no folder holding only app.log
+        print_error(console, err)
+        sys.exit(2)
+    try:
         from scenarios.job import run_reference
 
         result = run_reference(spec, console=console)

@@ -14,6 +14,8 @@ do; the factories are the one place they become seconds.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -39,6 +41,9 @@ __all__ = [
     "TrackingConfig",
     "WhatIfConfig",
     "calibration_spec",
+    "check_overrides",
+    "config_groups",
+    "discard_run_dir",
     "plant_spec",
     "register_configs",
     "telemetry_spec",
@@ -411,3 +416,121 @@ def register_configs() -> ConfigStore:
 
     register_line_configs(cs)
     return cs
+
+
+# ----------------------------------------------------------------- fail fast: command-line overrides vs the schema
+def config_groups(conf_dir=None) -> tuple:
+    """Names of the config groups under *conf_dir* (default: the bundled ``conf/``): its sub-folders."""
+    from pathlib import Path
+
+    root = Path(conf_dir) if conf_dir is not None else Path(__file__).resolve().parents[1] / "conf"
+    return tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))))
+
+
+def check_overrides(args, schema, *, groups=(), app: str = "twinbench") -> None:
+    """Check the command-line overrides in *args* against the structured config *schema* before Hydra composes.
+
+    Hydra lets ``+key=value`` (and ``++key=value``) add keys that no schema knows, and its hint for a misspelled
+    key suggests exactly that, so a typo such as ``whatif.replicatons=3`` could end in a run that ignores it.
+    Here every override's key must be a field of *schema* (dataclasses all the way down; below a free-form
+    ``Dict``, ``List`` or ``Any`` field any key goes).  A top-level key may also name a config group
+    (*groups*: ``whatif=maintenance``, ``+experiment=lhs``); ``hydra.*`` and options (``--cfg``) are Hydra's.
+
+    Raises
+    ------
+    ConfigurationError
+        Naming the key, the closest known keys ("did you mean ...") and every key known at that level.
+    """
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key = arg.split("=", 1)[0].lstrip("+~").strip()
+        if not key or "/" in key or "@" in key or key == "hydra" or key.startswith("hydra."):
+            continue
+        _check_key(key, schema, groups, app)
+
+
+def _check_key(key: str, schema, groups, app: str) -> None:
+    import re
+
+    parts = key.split(".")
+    if len(parts) == 1 and parts[0] in groups:
+        return
+    kind, where = schema, []
+    for part in parts:
+        match = re.fullmatch(r"([^\[\]]+)((?:\[[^\]]*\])*)", part)
+        name, indices = (match.group(1), match.group(2).count("[")) if match else (part, 0)
+        kind = _unwrap(kind)
+        if kind is None:  # below a free-form mapping: any key
+            return
+        if dataclasses.is_dataclass(kind):
+            known = [f.name for f in dataclasses.fields(kind) if not f.name.startswith("_")]
+            if name not in known:
+                if not where and name in groups:
+                    return
+                _unknown(key, name, where, known + ([] if where else [g for g in groups if g not in known]), app)
+            kind = _field_types(kind)[name]
+        elif _is_dict(kind):
+            kind = typing.get_args(kind)[1] if typing.get_args(kind) else Any
+        else:  # a value (str, float, ...) has no keys
+            _unknown(key, name, where, [], app)
+        where.append(name)
+        for _ in range(indices):
+            kind = _unwrap(kind)
+            if kind is None:
+                return
+            kind = typing.get_args(kind)[0] if typing.get_args(kind) else Any
+
+
+def _unknown(key, name, where, known, app):
+    import difflib
+
+    parent = ".".join(where) or "the config"
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    prefix = ".".join(where) + "." if where else ""
+    hint = ("did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "? ") if close else ""
+    listing = f"known keys of {parent}: {', '.join(sorted(known))}" if known else f"{parent} is a value, not a group"
+    raise ConfigurationError(f"{app}: {key!r} is not a config key ({parent} has no {name!r}); {hint}{listing}. "
+                             f"Fix the spelling; keys cannot be added with '+'")
+
+
+def _field_types(kind) -> dict:
+    """The resolved field types of the dataclass *kind* (the annotations are strings here)."""
+    import sys
+
+    hints = typing.get_type_hints(kind, vars(sys.modules[kind.__module__]))
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(kind)}
+
+
+def _unwrap(kind):
+    """*kind* without ``Optional``; None for a type below which any key goes (``Any``, a plain dict or list)."""
+    if kind is Any or kind is dict or kind is list:
+        return None
+    if typing.get_origin(kind) is typing.Union:
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else None
+    return kind
+
+
+def _is_dict(kind) -> bool:
+    return typing.get_origin(kind) in (dict, typing.Dict) or typing.get_origin(kind) in (list, typing.List)
+
+
+def discard_run_dir(path) -> bool:
+    """Remove the Hydra run folder *path* of a job that failed before it started: only when it holds nothing but
+    Hydra's own files (``.hydra/``, ``*.log``); an emptied parent (``outputs/<date>``) goes too.  True if removed."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    for item in path.iterdir():
+        if not (item.name == ".hydra" or (item.is_file() and item.suffix == ".log")):
+            return False
+    shutil.rmtree(path)
+    try:
+        path.parent.rmdir()  # only if empty
+    except OSError:
+        pass
+    return True

@@ -186,8 +186,23 @@ def stop_on_signals(stop: threading.Event):
     return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
+def main() -> None:
+    """Console entry (``twinbench live``): the overrides in ``sys.argv`` are checked against the schema first - a
+    misspelled or unknown key fails with "did you mean ..." before Hydra writes anything."""
+    from scenarios.config import check_overrides
+    from scenarios.live.config import LiveConfig
+
+    try:
+        check_overrides(sys.argv[1:], LiveConfig, groups=("telemetry", "line", "whatif", "live"),
+                        app="twinbench live")
+    except TwinbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="live")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     stop_on_signals(stop)

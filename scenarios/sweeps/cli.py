@@ -119,6 +119,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(report_cli(args[1:]))
     if argv is not None:
         sys.argv = [sys.argv[0], *args]
+    from scenarios.config import check_overrides
+    from scenarios.sweeps.config import SweepAppConfig
+    from sim.exceptions import TwinbenchError
+
+    try:  # a misspelled or unknown key fails here, with "did you mean ...", before Hydra writes anything
+        check_overrides(args, SweepAppConfig, groups=("line", "calibration", "experiment"), app="twinbench-sweep")
+    except TwinbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     try:
         _hydra_main()
     except KeyboardInterrupt:
