@@ -190,11 +190,57 @@ def pareto_front(x: np.ndarray, y: np.ndarray, *, maximize_x: bool, maximize_y: 
     return mask
 
 
-def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataFrame) -> list[Path]:
-    import matplotlib
+def _axis_label(kpi: str, direction: str) -> str:
+    """``kpi [display unit] (more is better)`` for a KPI of the catalogue (or just its name)."""
+    try:
+        unit = f" [{kpi_info(kpi).display_unit.label}]"
+    except Exception:  # noqa: BLE001 - not a catalogue KPI (a custom objective): no unit to show
+        unit = ""
+    return f"{kpi}{unit} ({'more' if _maximize(kpi, direction) else 'less'} is better)"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _shown(kpi: str, values):
+    """*values* [SI] in the catalogue's display unit (unchanged for a KPI outside the catalogue)."""
+    try:
+        info = kpi_info(kpi)
+    except Exception:  # noqa: BLE001
+        return np.asarray(values, dtype=float), np.asarray
+    return info.to_display(np.asarray(values, dtype=float)), lambda h: info.to_display(np.asarray(h, float),
+                                                                                          difference=True)
+
+
+def pareto_figure(x, ex, y, ey, names, front, xlabel: str, ylabel: str):
+    """The Pareto figure: every configuration with its intervals, the front (*front*: mask of non-dominated
+    points) drawn as one line (``gid="pareto-front"``) through its points in x order and labelled."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    x, y, front = np.asarray(x, float), np.asarray(y, float), np.asarray(front, bool)
+    fig = Figure(figsize=(7.5, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.errorbar(x, y, xerr=ex, yerr=ey, fmt="o", color="0.6", ecolor="0.8",
+                label="configuration (mean ± 95 % interval)")
+    order = np.argsort(x[front])
+    ax.plot(x[front][order], y[front][order], "o-", color="tab:red", ms=7, label=f"Pareto front ({front.sum()})",
+            gid="pareto-front")
+    for xi, yi, name, f in zip(x, y, names, front):
+        if f:
+            ax.annotate(str(name)[:40], (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataFrame) -> list[Path]:
+    """``pareto.png`` (every configuration with its intervals, the Pareto front drawn and labelled) and
+    ``distributions.png`` (the ranking KPI per replication, by configuration name), in display units.
+    matplotlib's object API: no pyplot, no global backend switch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     direction = _direction(data)
     xk, yk = pareto
@@ -209,36 +255,28 @@ def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataF
         pts.append((ix.mean, ix.half_width, iy.mean, iy.half_width, data.runs.loc[run_id, "name"]))
     x, ex, y, ey, names = map(np.array, zip(*pts))
     front = pareto_front(x, y, maximize_x=_maximize(xk, direction), maximize_y=_maximize(yk, direction))
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.errorbar(x, y, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="o", color="0.6", ecolor="0.8",
-                label="configuration (mean ± 95 % interval)")
-    order = np.argsort(x[front])
-    ax.plot(x[front][order], y[front][order], "o-", color="tab:red", label="Pareto front")
-    for xi, yi, name, f in zip(x, y, names, front):
-        if f:
-            ax.annotate(str(name)[:40], (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(f"{xk} ({'more' if _maximize(xk, direction) else 'less'} is better)")
-    ax.set_ylabel(f"{yk} ({'more' if _maximize(yk, direction) else 'less'} is better)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    (x, xhalf), (y, yhalf) = _shown(xk, x), _shown(yk, y)
+    ex, ey = xhalf(np.nan_to_num(ex)), yhalf(np.nan_to_num(ey))
+    fig = pareto_figure(x, ex, y, ey, names, front, _axis_label(xk, direction), _axis_label(yk, direction))
     pareto_png = folder / "pareto.png"
     fig.savefig(pareto_png, dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rank) + 2), 4.5))
-    values = [data.replications[r][kpi].to_numpy() for r in rank["run_id"]]
+    labels = [str(n) for n in rank["name"]]
+    fig = Figure(figsize=(max(6.0, 0.6 * len(rank) + 2), 5.0))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    values = [_shown(kpi, data.replications[r][kpi].to_numpy())[0] for r in rank["run_id"]]
     ax.boxplot(values)
     for i, v in enumerate(values, start=1):
         ax.plot(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, ".", alpha=0.6, color="tab:blue")
-    ax.set_xticks(range(1, len(values) + 1), [str(j) for j in rank["job"]], fontsize=7)
-    ax.set_xlabel("configuration (job number, ranked best first)")
-    ax.set_ylabel(f"{kpi} per replication")
+    ax.set_xticks(range(1, len(values) + 1), [lab if len(lab) <= 28 else lab[:27] + "…" for lab in labels],
+                  fontsize=7, rotation=30, ha="right")
+    ax.set_xlabel("configuration (ranked best first)")
+    ax.set_ylabel(_axis_label(kpi, direction) + " per replication")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     dist_png = folder / "distributions.png"
     fig.savefig(dist_png, dpi=110)
-    plt.close(fig)
     return [pareto_png, dist_png]
 
 

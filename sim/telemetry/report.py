@@ -22,7 +22,7 @@ from sim.telemetry.sources.files import table_chunks
 from sim.telemetry.stream import TelemetryStream
 from sim.telemetry.gates.tables import TableGates
 
-__all__ = ["QualityReport", "quality_report", "check_file", "plot_quality"]
+__all__ = ["QualityReport", "quality_report", "check_file", "plot_quality", "gate_colors"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,14 @@ def check_file(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksi
     )
 
 
+def gate_colors() -> dict[str, str]:
+    """A fixed colour per gate (by its place in :data:`GATES`), so that a gate looks the same everywhere."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"]
+    return {gate: palette(k % 20) for k, gate in enumerate(GATES)}
+
+
 def plot_quality(report: QualityReport | TelemetryStream, path: str | os.PathLike[str]) -> Path:
     """Save a two-panel PNG: quarantined values per channel by gate, and the gap/outlier timeline.
 
@@ -167,23 +175,23 @@ def plot_quality(report: QualityReport | TelemetryStream, path: str | os.PathLik
         report = quality_report(report)
     counts = report.counts.drop(index="TOTAL")
     fired = [g for g in GATES if counts[g].sum() > 0]
-    fig = Figure(figsize=(12, 3.5 + 0.25 * len(counts)))
+    color = gate_colors()  # one colour per gate, the same in both panels and in every report
+    fig = Figure(figsize=(12, 4.0 + 0.25 * len(counts)))
     FigureCanvasAgg(fig)
     ax, tl = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     left = np.zeros(len(counts))
     for gate in fired:
-        ax.barh(counts.index, counts[gate], left=left, label=gate)
+        ax.barh(counts.index, counts[gate], left=left, color=color[gate], label=gate)
         left += counts[gate].to_numpy()
     ax.set_xlabel("quarantined values")
-    if fired:
-        ax.legend(fontsize=7)
     total = report.counts.loc["TOTAL"]
     ax.set_title(f"{int(total['quarantined'])} of {int(total['read'])} values quarantined", fontsize=9)
     rows = {name: k for k, name in enumerate(counts.index)}
     timeline = report.timeline()
     markers = timeline[timeline["kind"] != "gap"]
     for gate, group in markers.groupby("kind"):
-        tl.plot(date2num(group["time"].dt.tz_localize(None)), group["channel"].map(rows), "|", ms=10, label=gate)
+        tl.plot(date2num(group["time"].dt.tz_localize(None)), group["channel"].map(rows), "|", ms=10,
+                color=color.get(gate, "k"), label=gate if gate not in fired else None)
     gaps = report.gaps
     if len(gaps):
         tl.barh(gaps["channel"].map(rows), gaps["duration_s"] / 86400.0,
@@ -192,10 +200,17 @@ def plot_quality(report: QualityReport | TelemetryStream, path: str | os.PathLik
     tl.set_yticks(range(len(rows)), list(rows), fontsize=7)
     tl.set_ylim(-0.7, len(rows) - 0.3)
     tl.set_xlabel("time [UTC]")
-    tl.set_title(f"gaps ({len(gaps)}) and quarantined values over time", fontsize=9)
-    if len(markers) or len(gaps):
-        tl.legend(fontsize=7, loc="upper right")
+    if len(gaps):
+        longest = gaps["duration_s"].max()
+        gap_text = f"{len(gaps)} gap{'s' if len(gaps) != 1 else ''} (longest {longest / 60:.3g} min)"
+    else:
+        gap_text = "no gaps"
+    tl.set_title(f"Quarantined values over time; {gap_text}", fontsize=9)
+    handles = [h for a in (ax, tl) for h in a.get_legend_handles_labels()[0]]
+    labels = [lab for a in (ax, tl) for lab in a.get_legend_handles_labels()[1]]
+    if handles:  # one legend for both panels, below them: it never covers a bar
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     return Path(path)

@@ -2,7 +2,7 @@
 
 Both listen on 127.0.0.1 on a free port, are bounded in time and stopped in teardown.
 
-The fuzz suite (``test_telemetry_fuzz.py``) runs 520 examples; ``TWINBENCH_FUZZ=long`` multiplies them by
+The fuzz suite (``test_telemetry_fuzz.py``) runs 570 examples; ``TWINBENCH_FUZZ=long`` multiplies them by
 100 for a long run (see that module's docstring).
 """
 
