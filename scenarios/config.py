@@ -518,7 +518,8 @@ def _is_dict(kind) -> bool:
 
 def discard_run_dir(path) -> bool:
     """Remove the Hydra run folder *path* of a job that failed before it started: only when it holds nothing but
-    Hydra's own files (``.hydra/``, ``*.log``); an emptied parent (``outputs/<date>``) goes too.  True if removed."""
+    Hydra's own files (``.hydra/``, ``*.log``); emptied parents (``outputs/<date>``, ``outputs``) below the working
+    directory go too.  True if removed."""
     import shutil
     from pathlib import Path
 
@@ -529,8 +530,12 @@ def discard_run_dir(path) -> bool:
         if not (item.name == ".hydra" or (item.is_file() and item.suffix == ".log")):
             return False
     shutil.rmtree(path)
-    try:
-        path.parent.rmdir()  # only if empty
-    except OSError:
-        pass
+    cwd = Path.cwd().resolve()
+    for parent in path.resolve().parents:
+        if parent == cwd or cwd not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only if empty
+        except OSError:
+            break
     return True

@@ -107,7 +107,11 @@ class ReportStep:
 # ----------------------------------------------------------------------------- 1. telemetry
 def gate_telemetry(spec: TelemetrySpec, session) -> TelemetryStep:
     """Read the telemetry through the gates; log counts, quarantine and the quality report (child run ``telemetry``)."""
-    stream = read_csv(spec.path, spec.channel_map)
+    with warnings.catch_warnings(record=True) as caught:  # the gates' data-quality warnings: printed, not lost
+        warnings.simplefilter("always")
+        stream = read_csv(spec.path, spec.channel_map)
+    for w in caught:
+        session.say(Text.assemble(("warning: ", "yellow"), str(w.message)))
     run = session.child("telemetry")
     tracker, out = session.tracker, session.out
     tracker.log_params(run, {"path": str(spec.path), "content_hash": stream.content_hash,
