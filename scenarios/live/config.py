@@ -17,7 +17,7 @@ from omegaconf import MISSING
 from scenarios.config import TelemetryConfig, WhatIfConfig, register_configs as register_job_configs
 from scenarios.reference.line_config import LineConfig
 
-__all__ = ["SOURCE_KINDS", "CheckpointConfig", "DetectionConfig", "FilterConfig", "HttpConfig", "LiveConfig", "MqttOutConfig",
+__all__ = ["SOURCE_KINDS", "CheckpointConfig", "DetectionConfig", "FilterConfig", "PCAConfig", "HttpConfig", "LiveConfig", "MqttOutConfig",
            "RecalibrationConfig", "ShardConfig", "SourceConfig", "WhatIfNowConfig", "register_live_configs"]
 
 SOURCE_KINDS = ("file", "mqtt", "opcua")
@@ -66,16 +66,35 @@ class CheckpointConfig:
 
 
 @dataclass
+class PCAConfig:
+    """The normal-behaviour model (calibration.alarms.PCADetector, T² + Q) of the channels no model covers."""
+
+    enabled: bool = True
+    use: str = "q"  # Q (SPE) only: departures from the normal relation between the channels, not a new operating
+    # point of the context (T² would alarm at every speed the normal window did not see)
+    n_components: Any = 0.9  # retained PCs: a count, or the fraction of standardized variance to explain
+    false_alarm_rate: float = 0.0005  # per sample: about 0.7 exceedances a day at 60 s before the hold-off
+    input_smoothing: Optional[float] = 0.1  # EWMA weight of the newest sample on the channels (MEWMA chart)
+    smoothing: Optional[float] = None  # EWMA weight of the newest sample on the statistic
+    context: List[str] = field(default_factory=lambda: ["shaft_speed"])  # inputs modelled with them (the
+    # operating point they depend on; not the ambient: a measured heat wave is no alarm)
+
+
+@dataclass
 class DetectionConfig:
-    """Alarms on the residuals / spread (calibration.alarms.ResidualDetector + AlarmLogic)."""
+    """Alarms on the residuals / spread (calibration.alarms.ResidualDetector + AlarmLogic), and on the channels
+    no model covers (PCADetector); the rationale of the defaults is in docs/alarms.md."""
 
     enabled: bool = True
     normal_h: float = 12.0  # the first hours of the run are the normal window the threshold is calibrated on
-    false_alarm_rate: float = 0.001
+    false_alarm_rate: float = 0.001  # per sample of the residual statistic
     smoothing: Optional[float] = 0.05  # EWMA weight of the newest sample
     covariance: str = "full"
-    min_on: int = 5  # samples above the threshold before an alarm is raised
-    min_off: int = 60  # samples below before it clears
+    min_on_s: float = 300.0  # source time above the threshold before an alarm is raised [s]
+    min_off_s: float = 3600.0  # source time below the clear level before it clears [s]
+    min_hold_s: float = 3600.0  # shortest time an alarm stays up [s]
+    clear_fraction: float = 0.8  # deadband: clear below this fraction of the threshold
+    pca: PCAConfig = field(default_factory=PCAConfig)
 
 
 @dataclass

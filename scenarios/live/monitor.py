@@ -68,28 +68,73 @@ class RowBuffer:
 
 # --------------------------------------------------------------------------------------------------- alarms
 class AlarmMonitor:
-    """Alarms on the filter's standardized innovations (see the module docstring)."""
+    """Alarms on the filter's standardized innovations, and on the channels no model covers (see the module
+    docstring).
+
+    Parameters
+    ----------
+    assets, channels : sequence of str
+        Asset names and the filter's measured channels (model outputs).
+    normal_rows : int
+        Rows of the normal window the detectors are fitted and calibrated on.
+    false_alarm_rate : float
+        Per-sample false-alarm rate of the residual detector's threshold.
+    smoothing, covariance :
+        The residual detector's statistic EWMA and covariance model.
+    min_on, min_off : int
+        Samples above the threshold to raise / below the clear level to clear.
+    min_on_s, min_off_s, min_hold_s : float
+        The same as source-time durations, and the shortest time an alarm stays up [s].
+    clear_fraction : float
+        Deadband: an alarm clears below this fraction of the threshold.
+    uncovered : mapping str -> sequence of int, optional
+        Channels no model covers: name -> feed column per asset.  A
+        :class:`calibration.alarms.PCADetector` (Hotelling T² + Q) is fitted on them over the normal window
+        and its own :class:`calibration.alarms.AlarmLogic` (source ``"normal_model"``) raises alarms explained
+        by the top contributing channels.
+    pca : mapping, optional
+        Settings of that PCADetector (``n_components``, ``false_alarm_rate``, ``input_smoothing``,
+        ``smoothing``).
+    """
 
     def __init__(self, *, assets, channels, normal_rows: int, false_alarm_rate: float = 0.001,
-                 smoothing: float | None = 0.05, covariance: str = "full", min_on: int = 5, min_off: int = 60):
+                 smoothing: float | None = 0.05, covariance: str = "full", min_on: int = 5, min_off: int = 60,
+                 min_on_s: float = 0.0, min_off_s: float = 0.0, min_hold_s: float = 0.0,
+                 clear_fraction: float = 0.8, uncovered=None, pca=None):
         self.assets, self.channels = list(assets), list(channels)
         self.normal_rows = int(normal_rows)
         self.settings = {"false_alarm_rate": false_alarm_rate, "smoothing": smoothing, "covariance": covariance}
-        self.logic_settings = {"min_on": int(min_on), "min_off": int(min_off)}
+        self.logic_settings = {"min_on": int(min_on), "min_off": int(min_off), "min_on_s": float(min_on_s),
+                               "min_off_s": float(min_off_s), "min_hold_s": float(min_hold_s),
+                               "clear_fraction": float(clear_fraction)}
+        self.uncovered = {str(k): [int(c) for c in v] for k, v in dict(uncovered or {}).items()}
+        self.pca_settings = dict(pca or {})
         self.detector = None
         self.logic = None
+        self.pca = None
+        self.pca_logic = None
         self._normal: list[np.ndarray] = []
+        self._normal_u: list[np.ndarray] = []
         self.raised: list = []  # alarm events not yet taken by the recalibration
 
     def _collected(self) -> int:
         return sum(z.shape[1] for z in self._normal)
 
+    def _uncovered_block(self, values) -> np.ndarray:
+        """``(A, k, m_u)`` of the uncovered channels from feed rows ``values[k, C]``."""
+        cols = np.array(list(self.uncovered.values()), dtype=np.int64).T  # (A, m_u)
+        return np.transpose(values[:, cols], (1, 0, 2))
+
     def on_block(self, service, stamps, values, inn) -> None:
         z = np.transpose(inn.normalized, (1, 0, 2))  # (A, k, m)
+        u = self._uncovered_block(values) if self.uncovered else None
         t = inn.stamps
         if self.detector is None:
             take = min(self.normal_rows - self._collected(), z.shape[1])
             self._normal.append(z[:, :take])
+            if u is not None:
+                self._normal_u.append(u[:, :take])
+                u = u[:, take:]
             z, t = z[:, take:], t[take:]
             if self._collected() < self.normal_rows:
                 return
@@ -100,9 +145,13 @@ class AlarmMonitor:
         contrib = self.detector.contributions(z)
         for event in self.logic.update(t / NS, stat, contrib):
             self._event(service, event)
+        if self.pca is not None and u is not None:
+            stat, contrib = self.pca.score(u)
+            for event in self.pca_logic.update(t / NS, stat, contrib):
+                self._event(service, event)
 
     def _fit(self, service, stamp: int) -> None:
-        from calibration.alarms import AlarmLogic, ResidualDetector
+        from calibration.alarms import AlarmLogic, PCADetector, ResidualDetector
 
         X = np.concatenate(self._normal, axis=1)
         self._normal = []
@@ -112,6 +161,16 @@ class AlarmMonitor:
         service.timeline.add(stamp, "started", f"alarm detector calibrated on {X.shape[1]} normal samples: threshold "
                              f"{', '.join(f'{v:.3g}' for v in self.detector.threshold_)} for a false-alarm rate of "
                              f"{self.settings['false_alarm_rate']:g}", asset="")
+        if self.uncovered:
+            U = np.concatenate(self._normal_u, axis=1)
+            self._normal_u = []
+            self.pca = PCADetector(**self.pca_settings).fit(U)
+            self.pca_logic = AlarmLogic(self.pca.threshold_, assets=self.assets, channels=list(self.uncovered),
+                                        source="normal_model", **self.logic_settings)
+            service.timeline.add(stamp, "started", f"normal-behaviour model (PCA T² + Q) of the channels no model "
+                                 f"covers ({', '.join(self.uncovered)}) calibrated on {U.shape[1]} normal samples: "
+                                 f"threshold {', '.join(f'{v:.3g}' for v in self.pca.threshold_)} for a false-alarm "
+                                 f"rate of {self.pca.false_alarm_rate:g}", asset="")
 
     def _event(self, service, event) -> None:
         stamp = int(round(event.time * NS))
@@ -120,38 +179,47 @@ class AlarmMonitor:
         kind = {"raised": "alarm raised", "escalated": "alarm escalated", "cleared": "alarm cleared"}.get(event.kind)
         if kind is None:
             return
-        text = (f"{event.severity_name}: statistic {event.statistic:.3g} vs threshold {event.threshold:.3g}, "
+        what = "residual" if event.source == "statistic" else event.source
+        text = (f"{event.severity_name} ({what}): statistic {event.statistic:.3g} vs threshold {event.threshold:.3g}, "
                 f"onset {onset}Z" + (f"; channels {top}" if top else ""))
         service.timeline.add(stamp, kind, text, asset=event.asset, alarm=event.alarm_id,
-                             onset=int(round(event.onset * NS)), severity=event.severity)
+                             onset=int(round(event.onset * NS)), severity=event.severity, source=event.source)
         if event.kind == "raised":
-            self.raised.append({"asset": event.asset, "alarm": event.alarm_id, "time": stamp,
+            self.raised.append({"asset": event.asset, "alarm": event.alarm_id, "time": stamp, "source": event.source,
                                 "onset": int(round(event.onset * NS)), "channels": [c for c, _ in event.top_channels]})
         board = service.board
         if board is not None:
             if event.kind == "cleared":
-                found = board.find_alarm(event.asset, "residual")
+                found = board.find_alarm(event.asset, what)
                 if found is not None:
                     board.clear_alarm(found, t=event.time)
             else:
-                board.raise_alarm(event.asset, "residual", severity=event.severity_name, explanation=text,
+                board.raise_alarm(event.asset, what, severity=event.severity_name, explanation=text,
                                   channel=event.top_channels[0][0] if event.top_channels else None, t=event.time)
 
     def explain(self, asset: str, text: str) -> None:
-        if self.logic is not None:
-            self.logic.explain(asset, text)
+        """Attach *text* to the asset's alarms that are up (residual and normal-model)."""
+        for logic in (self.logic, self.pca_logic):
+            if logic is not None and asset in logic.assets and logic.active[logic.assets.index(asset)]:
+                logic.explain(asset, text)
 
     def state_dict(self) -> dict:
         return {"detector": None if self.detector is None else self.detector.state_dict(),
                 "logic": None if self.logic is None else self.logic.state_dict(),
-                "normal": [z.copy() for z in self._normal], "raised": list(self.raised)}
+                "pca": None if self.pca is None else self.pca.state_dict(),
+                "pca_logic": None if self.pca_logic is None else self.pca_logic.state_dict(),
+                "normal": [z.copy() for z in self._normal], "normal_u": [u.copy() for u in self._normal_u],
+                "raised": list(self.raised)}
 
     def load_state(self, state: dict) -> None:
-        from calibration.alarms import AlarmLogic, ResidualDetector
+        from calibration.alarms import AlarmLogic, PCADetector, ResidualDetector
 
         self.detector = None if state["detector"] is None else ResidualDetector.from_state(state["detector"])
         self.logic = None if state["logic"] is None else AlarmLogic.from_state(state["logic"])
+        self.pca = None if state.get("pca") is None else PCADetector.from_state(state["pca"])
+        self.pca_logic = None if state.get("pca_logic") is None else AlarmLogic.from_state(state["pca_logic"])
         self._normal = list(state["normal"])
+        self._normal_u = list(state.get("normal_u", []))
         self.raised = list(state["raised"])
 
 
@@ -201,7 +269,7 @@ class RecalibrationMonitor:
             self._refit(service, self.start, now, reason="initial calibration on the normal window", initial=True)
         for raised in self.alarms.raised:
             if self.job is None and self.governor.champion is not None:
-                onset = max(raised["onset"], raised["time"] - self.window_ns)  # at most window_h before the raise
+                onset = raised["onset"]
                 self.job = {"alarm": raised["alarm"], "onset": onset,
                             "fit_at": max(onset + self.window_ns, raised["time"])}
         self.alarms.raised = []
@@ -223,7 +291,7 @@ class RecalibrationMonitor:
 
             try:
                 diagnosis = diagnose_reference(self.buffer.frame(start, now), params=service.tracker.params_vector(),
-                                               max_step=self.max_step)
+                                               max_step=self.max_step, vibration=None)
             except TwinbenchError as err:
                 self._failed(service, now, err, start, "diagnosis")
                 self.job = None
@@ -442,10 +510,17 @@ def build_monitors(cfg, *, model, layout, channel_map=None, channels=None) -> li
     period = _period(channel_map)
     alarms = None
     if det.enabled:
+        uncovered = _uncovered(channels, model=model, layout=layout, covered=cfg.filter.channels,
+                               single=cfg.filter.assets is None, context=det.pca.context) if det.pca.enabled and channels is not None else {}
         alarms = AlarmMonitor(assets=layout.assets, channels=list(cfg.filter.channels),
                               normal_rows=max(50, int(det.normal_h * 3600 / period)),
                               false_alarm_rate=det.false_alarm_rate, smoothing=det.smoothing,
-                              covariance=det.covariance, min_on=det.min_on, min_off=det.min_off)
+                              covariance=det.covariance, min_on=max(1, int(round(det.min_on_s / period))),
+                              min_off=max(1, int(round(det.min_off_s / period))), min_on_s=det.min_on_s,
+                              min_off_s=det.min_off_s, min_hold_s=det.min_hold_s,
+                              clear_fraction=det.clear_fraction, uncovered=uncovered,
+                              pca={"use": det.pca.use, "n_components": det.pca.n_components, "false_alarm_rate": det.pca.false_alarm_rate,
+                                   "input_smoothing": det.pca.input_smoothing, "smoothing": det.pca.smoothing})
         monitors.append(alarms)
     rc = cfg.recalibration
     if rc.enabled and alarms is not None and len(layout.assets) == 1 and channels is not None:
@@ -470,6 +545,30 @@ def build_monitors(cfg, *, model, layout, channel_map=None, channels=None) -> li
         monitors.append(WhatIfMonitor(spec, stations=tuple(wn.stations), final=wn.final,
                                       every_ns=None if wn.every_h is None else int(wn.every_h * HOUR_NS)))
     return monitors
+
+
+def _uncovered(channels, *, model, layout, covered, single: bool, context=(), separator: str = ".") -> dict:
+    """The feed's channels no model covers - neither a tracked output nor a model input - measured for every
+    asset, then the *context* channels (inputs they depend on, e.g. the shaft speed) when there are any:
+    variable name -> feed column per asset (in ``layout.assets`` order)."""
+    skip = set(covered) | set(model.spec.names("inputs"))
+    index = {c: j for j, c in enumerate(channels)}
+    names = []
+    for c in channels:
+        var = c if single else c.split(separator, 1)[-1]
+        if var not in skip and var not in names:
+            names.append(var)
+    out = {}
+    for var in names:
+        cols = [index.get(var if single else f"{a}{separator}{var}", -1) for a in layout.assets]
+        if min(cols) >= 0:
+            out[var] = cols
+    if out:
+        for var in context:
+            cols = [index.get(var if single else f"{a}{separator}{var}", -1) for a in layout.assets]
+            if min(cols) >= 0 and var not in out:
+                out[var] = cols
+    return out
 
 
 def _period(channel_map) -> float:

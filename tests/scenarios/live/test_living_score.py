@@ -1,0 +1,71 @@
+"""The living twin on the living reference scenario (issue 14): the bearing-wear diagnosis, the normal-behaviour
+model of the channels no model covers, and the whole nine days scored against the truth."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from scenarios.live.app import build_service
+from scenarios.live.config import register_live_configs
+from scenarios.reference.diagnosis import REFERENCE_OUTPUTS, diagnose_reference, reference_hypotheses
+from scenarios.reference.faults import TRUTH_PUMP_PARAMS
+from scenarios.reference.living import LIVING_PATH, read_living_telemetry
+from scenarios.reference.living_score import read_events, score_living
+
+CONF = str(Path(__file__).resolve().parents[3] / "conf")
+QUIET = ["whatif_now.final=false", "checkpoint.path=null", "checkpoint.resume=false"]
+
+
+def cfg(tmp_path, *overrides):
+    register_live_configs()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("live", overrides=[f"recalibration.audit={tmp_path}/audit.jsonl", *QUIET, *overrides])
+
+
+def test_bearing_wear_joins_the_hypotheses_only_when_vibration_is_compared():
+    assert [h.name for h in reference_hypotheses()] == ["no_fault", "strainer_fouling", "ambient_load",
+                                                        "sensor_drift"]
+    hs = reference_hypotheses({"head_coefficient_0": 41.5}, outputs=REFERENCE_OUTPUTS + ("vibration_rms",))
+    assert [h.name for h in hs][-1] == "bearing_wear"
+    bearing = hs[-1]
+    assert "bearing_wear_rate" in bearing.parameters and "bearing_wear_rate" in bearing.model.spec.names("params")
+    assert all("bearing_wear" in h.initial_states for h in hs)  # wear before the window: a shared nuisance
+    assert [h.n_unknowns for h in hs] == [3, 4, 4, 4, 4]
+
+
+def test_the_bearing_event_is_diagnosed_as_bearing_wear_with_its_rate():
+    """Four hours after the bundled file's bearing onset, with vibration compared (auto: the frame has it)."""
+    events, _ = read_events()
+    ev = events.set_index("event").loc["bearing_wear"]
+    frame = read_living_telemetry(pd.read_csv(LIVING_PATH, dtype=str, keep_default_na=False)).frame
+    end = ev["onset"] + pd.Timedelta(hours=4)
+    result = diagnose_reference(frame, params=TRUTH_PUMP_PARAMS, start=ev["onset"], end=end, vibration=None)
+    assert result.best == "bearing_wear" and result.margin > 100, result.explanation  # measured 1103
+    rate = result.fits["bearing_wear"].params_["bearing_wear_rate"]
+    assert ev["value"] / 3 < rate < 3 * ev["value"]  # truth 1.5e-5 1/s; the wear is not linear in time
+    hydraulic = diagnose_reference(frame, params=TRUTH_PUMP_PARAMS, start=ev["onset"], end=end)
+    assert "bearing_wear" not in hydraulic.ranking.index  # default: the four thermal-hydraulic hypotheses
+
+
+def test_channels_no_model_covers_get_a_pca_normal_model_with_its_own_alarms(tmp_path):
+    """Vibration left out of the filter: the PCA T² + Q model of vibration with its context (the shaft speed) is
+    fitted on the normal window, scores every later sample and checkpoints."""
+    c = cfg(tmp_path, "filter.channels=[flow,discharge_pressure,motor_current,winding_temperature]",
+            "detection.normal_h=2", "max_rows=400", "recalibration.enabled=false")
+    s = build_service(c)
+    s.run(max_rows=400)
+    alarms = s.monitors[0]
+    assert list(alarms.uncovered) == ["vibration_rms", "shaft_speed"]
+    assert alarms.pca is not None and alarms.pca_logic.config["source"] == "normal_model"
+    started = [e.text for e in s.timeline.of_kind("started")]
+    assert any("channels no model covers (vibration_rms, shaft_speed)" in t for t in started), started
+    assert alarms.pca_logic.last_statistic_.shape == (1, alarms.pca_logic.last_active_.shape[1])
+    assert np.isfinite(alarms.pca_logic.last_statistic_).all()
+    again = type(alarms)(assets=alarms.assets, channels=alarms.channels, normal_rows=alarms.normal_rows,
+                         uncovered=alarms.uncovered)
+    again.load_state(alarms.state_dict())
+    assert np.array_equal(again.pca.threshold_, alarms.pca.threshold_)
+    assert again.pca_logic.state_dict() == alarms.pca_logic.state_dict()
