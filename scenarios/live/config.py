@@ -103,6 +103,7 @@ class RecalibrationConfig:
 
     enabled: bool = True
     diagnose: bool = True
+    refit_faults: bool = False  # refit after an alarm only when the diagnosis says no_fault (a fault is not learned)
     window_h: float = 4.0  # data after the alarm's onset used for diagnosis and refit [h]
     shadow_h: float = 4.0  # the challenger is judged in shadow on the next window [h]
     parameters: List[str] = field(default_factory=lambda: ["pipe_resistance", "thermal_resistance_housing_ambient"])

@@ -11,12 +11,16 @@ one make the same decisions at the same source times.
 * :class:`AlarmMonitor` - the first ``normal_h`` hours are the normal window: a
   :class:`calibration.alarms.ResidualDetector` is fitted there on ``residual / spread`` of every channel (full
   covariance, threshold at ``false_alarm_rate``), then every sample is scored and
-  :class:`calibration.alarms.AlarmLogic` raises and clears alarms with their onsets.
+  :class:`calibration.alarms.AlarmLogic` raises and clears alarms with their onsets.  Feed channels that no
+  model covers (neither a tracked output nor a model input) get a :class:`calibration.alarms.PCADetector`
+  (T² / Q, with context channels such as the shaft speed) fitted on the same normal window and their own
+  ``AlarmLogic`` (source ``"normal_model"``), whose alarms name the top contributing channels.
 * :class:`RecalibrationMonitor` - the governed calibration is the motor's thermal model
   (:data:`sim.physics.MOTOR_THERMAL`, what the main job and the what-if use).  At the end of the normal window
   it is fitted and becomes the first champion.  After an alarm, once ``window_h`` of data since the onset are
   in, the reference diagnosis ranks strainer fouling / ambient load / sensor drift / no fault
-  (:func:`scenarios.reference.diagnosis.diagnose_reference`), the thermal model is refitted on that window and
+  (:func:`scenarios.reference.diagnosis.diagnose_reference`; bearing wear too when vibration is measured), the
+  thermal model is refitted on that window and
   proposed to the :class:`~scenarios.live.governance.Governor`; ``shadow_h`` later the challenger is judged on
   the next window and promoted (the twin takes its parameters) or rejected.  A fit that fails leaves the
   champion in place and the timeline says why.
@@ -157,7 +161,7 @@ class AlarmMonitor:
         self._normal = []
         self.detector = ResidualDetector(**self.settings).fit(X)
         self.logic = AlarmLogic(self.detector.threshold_, assets=self.assets, channels=self.channels,
-                                **self.logic_settings)
+                                onset_reference=_onset_reference(self.detector), **self.logic_settings)
         service.timeline.add(stamp, "started", f"alarm detector calibrated on {X.shape[1]} normal samples: threshold "
                              f"{', '.join(f'{v:.3g}' for v in self.detector.threshold_)} for a false-alarm rate of "
                              f"{self.settings['false_alarm_rate']:g}", asset="")
@@ -166,7 +170,8 @@ class AlarmMonitor:
             self._normal_u = []
             self.pca = PCADetector(**self.pca_settings).fit(U)
             self.pca_logic = AlarmLogic(self.pca.threshold_, assets=self.assets, channels=list(self.uncovered),
-                                        source="normal_model", **self.logic_settings)
+                                        source="normal_model", onset_reference=_onset_reference(self.pca),
+                                        **self.logic_settings)
             service.timeline.add(stamp, "started", f"normal-behaviour model (PCA T² + Q) of the channels no model "
                                  f"covers ({', '.join(self.uncovered)}) calibrated on {U.shape[1]} normal samples: "
                                  f"threshold {', '.join(f'{v:.3g}' for v in self.pca.threshold_)} for a false-alarm "
@@ -223,6 +228,15 @@ class AlarmMonitor:
         self.raised = list(state["raised"])
 
 
+def _onset_reference(detector) -> float:
+    """The onset CUSUM's reference in units of the threshold: halfway between the statistic's normal mean and
+    the threshold (the classic CUSUM k = (mu0 + mu1) / 2), so that it drifts down to zero in normal operation -
+    a fixed 0.5 sits below the normal mean of a chi-square-like statistic whose threshold is < 2x its mean,
+    and the onset then dates back to the last clear."""
+    normal = float(np.max(np.asarray(detector.level_) / np.asarray(detector.threshold_)))
+    return float(min(max(0.5, 0.5 * (1.0 + normal)), 0.95))
+
+
 # ------------------------------------------------------------------------------------------- recalibration
 THERMAL_PARAMETERS = ("thermal_resistance_housing_ambient", "heat_capacity_housing")
 
@@ -243,13 +257,18 @@ class RecalibrationMonitor:
         window [ns].
     diagnose : bool
         Run the reference diagnosis before the refit.
+    refit_faults : bool
+        Also refit (and propose) when the diagnosis names a fault; by default only a ``no_fault`` window is
+        refitted, so a fault is never learned as the healthy plant.
     max_step : float
         Integrator step of diagnosis and refit [s].
     """
 
     def __init__(self, alarms: AlarmMonitor, governor, *, channels, normal_ns: int, window_ns: int,
-                 shadow_ns: int, diagnose: bool = True, max_step: float = 1.0, asset: str = "twin"):
+                 shadow_ns: int, diagnose: bool = True, max_step: float = 1.0, asset: str = "twin",
+                 refit_faults: bool = False):
         self.alarms, self.governor = alarms, governor
+        self.refit_faults = bool(refit_faults)
         self.normal_ns, self.window_ns, self.shadow_ns = int(normal_ns), int(window_ns), int(shadow_ns)
         self.diagnose, self.max_step, self.asset = bool(diagnose), float(max_step), asset
         self.buffer = RowBuffer(channels, max(self.normal_ns, self.window_ns + self.shadow_ns) + 2 * HOUR_NS)
@@ -301,6 +320,14 @@ class RecalibrationMonitor:
                                  f"{diagnosis.runner_up}) for alarm {job['alarm']}: {text}", asset=self.asset,
                                  best=diagnosis.best, alarm=job["alarm"])
             self.alarms.explain(self.asset, text)
+            if self.refit_faults is False and diagnosis.best != "no_fault":
+                # the window holds a diagnosed fault: a refit there would teach the healthy twin the fault, and
+                # the twin would be wrong once the fault is repaired (retrain only on windows labelled normal)
+                service.timeline.add(now, "recalibration", f"no refit for alarm {job['alarm']}: the window holds "
+                                     f"a diagnosed fault ({diagnosis.best}); the champion stays", asset=self.asset,
+                                     alarm=job["alarm"], outcome="skipped")
+                self.job = None
+                return
         record = self._refit(service, start, now, reason=f"alarm {job['alarm']}", diagnosis=diagnosis)
         if record is None:
             self.job = None
@@ -534,7 +561,8 @@ def build_monitors(cfg, *, model, layout, channel_map=None, channels=None) -> li
         monitors.append(RecalibrationMonitor(alarms, governor, channels=channels,
                                              normal_ns=int(det.normal_h * HOUR_NS), window_ns=int(rc.window_h * HOUR_NS),
                                              shadow_ns=int(rc.shadow_h * HOUR_NS), diagnose=rc.diagnose,
-                                             max_step=rc.max_step, asset=layout.assets[0]))
+                                             max_step=rc.max_step, asset=layout.assets[0],
+                                             refit_faults=rc.refit_faults))
     wn = cfg.whatif_now
     if (wn.final or wn.every_h) and len(layout.assets) == 1:
         from hydra.utils import instantiate

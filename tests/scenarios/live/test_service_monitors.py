@@ -41,7 +41,7 @@ def onset_stamp():
 
 @pytest.mark.slow
 def test_fouling_is_alarmed_after_its_onset_diagnosed_refitted_and_judged(fouling_csv, tmp_path):
-    s = build_service(cfg(fouling_csv, tmp_path))
+    s = build_service(cfg(fouling_csv, tmp_path, "recalibration.refit_faults=true"))
     s.run()
     tl = s.timeline
     raised = tl.of_kind("alarm raised")
