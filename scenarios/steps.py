@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -275,11 +276,16 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
                  f"(winding {fork.states.get('winding_temperature', float('nan')) - 273.15:.1f} °C)")
     session.say(text)
     plan = spec.plan()
+    started, clock = pd.Timestamp.now(tz="UTC"), time.perf_counter()
     result = session.with_progress(len(spec.actions) * spec.replications, lambda progress: run_whatif(
         spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=record.params(),
         motor_stations=plant.stations, posterior=record.draw if spec.sample_posterior else None, ambient=ambient,
         progress=progress, snapshot=fork.snapshot, seeds_per_draw=spec.seeds_per_draw, risk=spec.risk,
         maintenance_windows=spec.maintenance_windows))
+    # the replications of all actions run together (common random numbers): every action's run records when
+    # they ran and for how long, not only the instant its run was logged
+    timing = {"whatif.started": started.isoformat(), "whatif.ended": pd.Timestamp.now(tz="UTC").isoformat(),
+              "whatif.wall_s": round(time.perf_counter() - clock, 3)}
     names = [k for k in REPORT_KPIS if k in result.kpis.columns]
     names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
     summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)
@@ -296,7 +302,7 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
                                       "warmup_h": spec.warmup / 3600.0, "seed": spec.seed, "crn": spec.crn,
                                       "fork_time_s": fork.time if fork.snapshot is not None else None})
     for action in spec.actions:
-        _log_action(session, spec, plant, action, summary, result, record)
+        _log_action(session, spec, plant, action, summary, result, record, timing)
     return WhatIfStep(result=result, summary=summary, recommendation=rec, record=decision)
 
 
@@ -322,14 +328,15 @@ def _assumptions(spec: WhatIfSpec, plant: PlantSpec, result: WhatIfResult, fork:
     return out
 
 
-def _log_action(session, spec, plant, action, summary, result, record) -> None:
+def _log_action(session, spec, plant, action, summary, result, record, timing=None) -> None:
     tracker = session.tracker
     run = session.child(f"whatif:{action.name}")
     tracker.log_params(run, {"action": action.name, "description": action.description,
                              **{f"change.{k}": v for k, v in _flat(action.changes).items()},
                              "replications": spec.replications, "horizon_h": spec.horizon / 3600.0,
                              "warmup_h": spec.warmup / 3600.0, "seed": spec.seed, "crn": spec.crn,
-                             "motor_stations": ",".join(plant.stations), "calibration_record": record.record_id})
+                             "motor_stations": ",".join(plant.stations), "calibration_record": record.record_id,
+                             **(timing or {})})
     metrics = {}
     for _, r in summary[summary["action"] == action.name].iterrows():
         metrics[r["kpi"]] = r["mean"]

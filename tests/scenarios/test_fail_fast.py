@@ -67,6 +67,7 @@ def test_each_app_refuses_a_typo_with_did_you_mean_and_writes_nothing(app, tmp_p
 
 
 # ------------------------------------------------------------------------------------------ --help
+@pytest.mark.slow
 @pytest.mark.parametrize("app", list(APPS))
 def test_each_app_has_its_own_help_with_an_example_and_no_schema_entries(app, tmp_path):
     out = _run(app, ["--help"], tmp_path)
@@ -87,6 +88,7 @@ def test_a_bad_line_is_blamed_on_the_line_not_on_an_action(compose_config, tmp_p
     assert "as_is" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_config_error_leaves_no_output_folder(tmp_path):
     out = _run("twinbench", ["line.crew_size=0", "tracking=none"], tmp_path)
     assert out.returncode == 2 and "line.crew_size = 0" in out.stdout + out.stderr, out.stderr[-2000:]

@@ -2,10 +2,12 @@
 what-if on the reference bottling line."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from scenarios.app import build_job
@@ -43,6 +45,7 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run]
     assert len(parents) == 1 and parents[0].info.run_id == result.parent_run
+    assert re.fullmatch(r"reference-\d{8}-\d{6}", parents[0].data.tags["mlflow.runName"])  # runs told apart
     assert sorted(r.data.tags["mlflow.runName"] for r in children) == \
         sorted(["calibration", "telemetry"] + [f"whatif:{a}" for a in ACTIONS])
     assert all(r.info.status == "FINISHED" for r in runs)
@@ -70,6 +73,8 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     for name in ("thermal_resistance_housing_ambient", "heat_capacity_housing"):
         assert cal[f"{name}.ci_low"] < cal[name] < cal[f"{name}.ci_high"]
     assert cal["replay_rmse_calibrated"] < cal["replay_rmse_nameplate"]
+    assert cal["intervals_reliable"] in (0.0, 1.0) and cal["misspecified"] in (0.0, 1.0)
+    assert by_name["calibration"].data.params["model"] == "motor_thermal"
     tel = by_name["telemetry"].data.metrics
     for ch in ("motor_current", "winding_temperature", "ambient_temperature"):
         assert tel[f"{ch}.accepted"] + tel[f"{ch}.quarantined"] == tel[f"{ch}.read"]
@@ -79,6 +84,8 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
         assert 0 < m["throughput"] < 5.0 * 1.2 and "throughput.half_width" in m and 0 < m["oee"] <= 1
         assert m["crew_cost"] > 0 and "mser5.reliable_fraction" in m
         assert run.data.params["calibration_record"] == cal_record(by_name)
+        assert float(run.data.params["whatif.wall_s"]) > 0 and run.data.params["whatif.started"] < \
+            run.data.params["whatif.ended"]
     m = by_name["whatif:filler_plus_10"].data.metrics
     assert by_name["whatif:filler_plus_10"].data.params["change.speeds.filler"] == "1.1"
     assert m["throughput.diff"] - m["throughput.diff_half_width"] > 0  # the filler is the bottleneck
@@ -137,8 +144,11 @@ def test_outputs_and_record_are_written(finished_job):
     result, _, tmp = finished_job
     out = tmp / "out"
     for name in ("report.md", "calibration.png", "whatif.png", "data_quality.png", "quarantine.csv",
-                 "calibration_record.json"):
+                 "calibration_record.json", "data_gaps.csv"):
         assert (out / name).is_file(), name
+    gaps = result.telemetry.stream.gaps  # the gaps in a CSV and in the report, not only in the plot
+    assert len(pd.read_csv(out / "data_gaps.csv")) == len(gaps)
+    assert ("## Telemetry gaps" in (out / "report.md").read_text()) == bool(len(gaps))
     record = json.loads((out / "calibration_record.json").read_text())
     assert record["window"]["content_hash"] and record["window"]["source_hash"] == result.telemetry.stream.content_hash
     # the reference telemetry hides R_ha = 0.072 K/W, C_h = 52000 J/K (scenarios/reference/telemetry.TRUTH)
