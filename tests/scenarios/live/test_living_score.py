@@ -69,3 +69,36 @@ def test_channels_no_model_covers_get_a_pca_normal_model_with_its_own_alarms(tmp
     again.load_state(alarms.state_dict())
     assert np.array_equal(again.pca.threshold_, alarms.pca.threshold_)
     assert again.pca_logic.state_dict() == alarms.pca_logic.state_dict()
+
+
+#: Detection-delay bound per alarm-worthy event [h] and why: the fouling and the sensor drift are ramps that need
+#: hours to reach a few noise levels (0.25 K/h against 0.3 K of winding noise; resistance growing by 12x its
+#: baseline rate), the ambient load is a 5 K step through a 15-min air lag, the bearing's vibration rises fast.
+DELAY_BOUND_H = {"strainer_fouling": 3.0, "ambient_load": 1.5, "sensor_drift": 10.0, "bearing_wear": 1.5}
+
+
+@pytest.mark.slow
+def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_otherwise(tmp_path):
+    """The default live config over the bundled 9-day file, scored by scenarios.reference.living_score."""
+    from scenarios.live.app import score_against_living_truth
+
+    s = build_service(cfg(tmp_path))
+    s.run()
+    score = score_against_living_truth(s)
+    summary, per_event = score.summary, score.events
+    text = s.timeline.render()
+    assert (summary["detected"], summary["missed"]) == (4, 0), text
+    assert summary["false_alarms"] == 0, text  # none on the clean days, none during the measured heat wave
+    assert per_event.loc["heat_wave", "alarms"] == 0 and pd.isna(per_event.loc["heat_wave", "diagnosis"])
+    # the fouling alarm stays up into the next (clean) day until the twin has followed the strainer's cleaning
+    # through its random walk (about a day, see conf/live.yaml): measured 12.2 h, no other alarm-hours there
+    assert summary["alarm_hours_clean_days"] < 16.0, text
+    for event, bound in DELAY_BOUND_H.items():  # measured 2.1 h, 36 min, 8.2 h, 38 min
+        assert 0 < per_event.loc[event, "delay_s"] < bound * 3600, (event, per_event.loc[event, "delay_s"])
+    right = per_event["diagnosis_right"]
+    # the sensor drift is diagnosed ambient_load (known gap): its alarm's onset estimate comes hours after the
+    # drift began, and the hypotheses assume the effect starts with the window
+    assert right["strainer_fouling"] and right["ambient_load"] and right["bearing_wear"], per_event
+    assert summary["recalibrations_clean_days"] == summary["recalibrations_quiet_events"] == 0
+    assert summary["nab_standard"] > 95  # measured 97.9
+
