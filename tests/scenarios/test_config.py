@@ -160,3 +160,46 @@ def test_reading_an_unknown_key_in_code_fails(compose_config):
     cfg = compose_config()
     with pytest.raises((ConfigKeyError, ConfigAttributeError), match="pork"):
         _ = cfg.plant.pork
+
+
+def test_calibration_window_by_dates_through_config_reaches_the_fit(compose_config, tmp_path):
+    """calibration.start/end (naive: UTC) cut the fitted window; the model is the named library model."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from scenarios.job import JobSession
+    from scenarios.specs import OutputSpec
+    from scenarios.steps import calibrate, gate_telemetry
+
+    cfg = compose_config(["calibration.start=2026-07-14T08:00", "calibration.end=2026-07-14T12:00",
+                          "calibration.max_gap_s=120", "calibration.register=false", "plots=false"])
+    job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
+    assert job.calibration.start == pd.Timestamp("2026-07-14 08:00", tz="UTC") and job.calibration.max_gap == 120.0
+    assert job.calibration.model == "motor_thermal" and job.plant.model is None
+    text = io.StringIO()
+    with JobSession(NullTracker(), OutputSpec(directory=tmp_path, plots=False), Console(file=text)) as session:
+        step = calibrate(job.calibration, job.plant, gate_telemetry(job.telemetry, session), session)
+    assert step.data.start == pd.Timestamp("2026-07-14 08:00", tz="UTC")
+    assert step.data.end == pd.Timestamp("2026-07-14 12:00", tz="UTC")
+    assert step.record.model == "motor_thermal" and step.replay.index[0] >= step.data.start
+
+
+def test_a_window_longer_than_the_data_is_printed_as_a_warning(compose_config, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from scenarios.job import JobSession
+    from scenarios.specs import OutputSpec
+    from scenarios.steps import calibrate, gate_telemetry
+
+    cfg = compose_config(["calibration.start=2026-07-14T18:00", "calibration.window_h=12",
+                          "calibration.register=false"])
+    job = build_job(cfg, output_dir=tmp_path, tracker=NullTracker())
+    text = io.StringIO()
+    with JobSession(NullTracker(), OutputSpec(directory=tmp_path, plots=False), Console(file=text, width=300)) as s:
+        calibrate(job.calibration, job.plant, gate_telemetry(job.telemetry, s), s)
+    said = " ".join(text.getvalue().split())
+    assert "warning: the calibration window" in said and "is longer than the data" in said and "rests on 4 h" in said, said[:2000]
