@@ -91,14 +91,18 @@ def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_ot
     assert summary["false_alarms"] == 0, text  # none on the clean days, none during the measured heat wave
     assert per_event.loc["heat_wave", "alarms"] == 0 and pd.isna(per_event.loc["heat_wave", "diagnosis"])
     # the fouling alarm stays up into the next (clean) day until the twin has followed the strainer's cleaning
-    # through its random walk (about a day, see conf/live.yaml): measured 12.2 h, no other alarm-hours there
-    assert summary["alarm_hours_clean_days"] < 16.0, text
-    for event, bound in DELAY_BOUND_H.items():  # measured 2.1 h, 36 min, 8.2 h, 38 min
+    # through its random walk (about a day, see conf/live.yaml): measured 19.8 h, no other alarm-hours there
+    assert summary["alarm_hours_clean_days"] < 24.0, text
+    for event, bound in DELAY_BOUND_H.items():  # measured 2.0 h, 38 min, 8.2 h, 38 min
         assert 0 < per_event.loc[event, "delay_s"] < bound * 3600, (event, per_event.loc[event, "delay_s"])
     right = per_event["diagnosis_right"]
     # the sensor drift is diagnosed ambient_load (known gap): its alarm's onset estimate comes hours after the
     # drift began, and the hypotheses assume the effect starts with the window
     assert right["strainer_fouling"] and right["ambient_load"] and right["bearing_wear"], per_event
     assert summary["recalibrations_clean_days"] == summary["recalibrations_quiet_events"] == 0
+    # a window with a diagnosed fault is not refitted: the twin never learns a fault as the healthy plant
+    skipped = [e for e in s.timeline.of_kind("recalibration") if e.details.get("outcome") == "skipped"]
+    assert len(skipped) == 4 and not [e for e in s.timeline.of_kind("promoted")
+                                      if not e.text.startswith("first champion")]
     assert summary["nab_standard"] > 95  # measured 97.9
 
