@@ -51,12 +51,12 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
     calibration = _instantiate(cfg.calibration)
     whatif = _instantiate(cfg.whatif, line=line_config_dict(cfg.line), seed=cfg.seed)
     try:  # the line as it is first: an error in cfg.line is blamed on line.*, not on the first action
-        line_spec_from_config(whatif.line, motor_params=plant.nameplate, motor_stations=plant.stations)
+        line_spec_from_config(whatif.line, motor_params=_line_motor(plant), motor_stations=plant.stations)
     except TwinbenchError as err:
         raise type(err)(f"line (conf/line/, line.* overrides): {err}") from None
     for action in whatif.actions:
         try:
-            line_spec_from_config(action.apply(whatif.line), motor_params=plant.nameplate,
+            line_spec_from_config(action.apply(whatif.line), motor_params=_line_motor(plant),
                                   motor_stations=plant.stations)
         except TwinbenchError as err:
             raise type(err)(f"whatif action {action.name!r}: {err}") from None
@@ -69,6 +69,12 @@ def build_job(cfg: DictConfig, *, output_dir: str | Path, tracker=None) -> JobSp
                               lineage.CONFIG_HASH: hashlib.sha256(text.encode()).hexdigest()[:16], lineage.SEED: cfg.seed})
     return JobSpec(plant=plant, telemetry=telemetry, calibration=calibration, whatif=whatif, output=output,
                    tracker=tracker if tracker is not None else instantiate(cfg.tracking))
+
+
+def _line_motor(plant):
+    """The monitored motors' parameters in the line: the nameplate, or the line's own for an FMU plant (whose
+    parameters are not the line motor model's)."""
+    return None if plant.model is not None else plant.nameplate
 
 
 def _instantiate(node, **kwargs):

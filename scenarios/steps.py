@@ -242,8 +242,10 @@ def fork_twin(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep, 
     """The calibrated twin "now": the line as it is (the baseline action) with the calibrated motor parameters and
     the record's final state in the monitored motors, as a snapshot at the window end (:mod:`scenarios.whatif.fork`)."""
     record = calibration.record
-    ambient = ambient_cycle(telemetry.stream.frame["ambient_temperature"]) if spec.ambient == "telemetry" else None
-    if not spec.fork:
+    frame = telemetry.stream.frame
+    ambient = ambient_cycle(frame["ambient_temperature"]) if spec.ambient == "telemetry" and \
+        "ambient_temperature" in frame.columns else None
+    if not spec.fork or plant.model is not None:  # an FMU plant's parameters are not the line motors': no fork
         return ForkStep(snapshot=None, time=0.0, states={}, ambient=ambient)
     baseline = {a.name: a for a in spec.actions}.get(spec.baseline)  # run_whatif names a missing baseline
     line = baseline.apply(spec.line) if baseline is not None else spec.line
@@ -274,12 +276,18 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
         tod = fork.time % 86400
         text += (f"; forked from the calibrated twin at {day} {int(tod // 3600):02d}:{int(tod % 3600 // 60):02d} UTC "
                  f"(winding {fork.states.get('winding_temperature', float('nan')) - 273.15:.1f} °C)")
+    if plant.model is not None:
+        text += ("; the plant's FMU twin is calibrated and replayed, but the line runs its own motor models "
+                 "(nameplate): FMU parameters do not carry into the line")
     session.say(text)
     plan = spec.plan()
+    fmu_plant = plant.model is not None
+    line_motor_params = None if fmu_plant else record.params()
+    posterior = record.draw if spec.sample_posterior and not fmu_plant else None
     started, clock = pd.Timestamp.now(tz="UTC"), time.perf_counter()
     result = session.with_progress(len(spec.actions) * spec.replications, lambda progress: run_whatif(
-        spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=record.params(),
-        motor_stations=plant.stations, posterior=record.draw if spec.sample_posterior else None, ambient=ambient,
+        spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=line_motor_params,
+        motor_stations=plant.stations, posterior=posterior, ambient=ambient,
         progress=progress, snapshot=fork.snapshot, seeds_per_draw=spec.seeds_per_draw, risk=spec.risk,
         maintenance_windows=spec.maintenance_windows))
     # the replications of all actions run together (common random numbers): every action's run records when
@@ -309,6 +317,11 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
 def _assumptions(spec: WhatIfSpec, plant: PlantSpec, result: WhatIfResult, fork: ForkStep, trip: float) -> list:
     """What the decision takes for granted, in words (the decision record's ``assumptions``)."""
     risk = spec.risk
+    if plant.model is not None:
+        return [f"the plant's FMU twin ({plant.model.spec.name}) was calibrated and replayed; the line runs its own "
+                f"motor models with their nameplate parameters on {', '.join(plant.stations)}",
+                f"{spec.horizon / 3600:g} h observed after a {spec.warmup / 3600:g} h warm-up, "
+                f"{'common' if spec.crn else 'independent'} random numbers across actions"]
     out = [f"motor parameters of {', '.join(plant.stations)} from the calibration posterior (Gaussian "
            f"approximation)" + (f": {result.parameter_draws} draws x {result.seeds_per_draw} seeds "
                                 f"(second-order Monte Carlo)" if spec.sample_posterior else " point estimates"),

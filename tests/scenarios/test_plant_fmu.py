@@ -76,18 +76,20 @@ def _telemetry(path: Path, fmu: str) -> Path:
 
 @pytest.mark.slow
 def test_an_fmu_plant_from_config_is_calibrated_and_replayed(compose_config, thermal_fmu, tmp_path):
-    from hydra.utils import instantiate
     from rich.console import Console
 
     from scenarios.config import ChannelConfig
     from scenarios.job import JobSession
     from scenarios.specs import OutputSpec
-    from scenarios.steps import calibrate, gate_telemetry
+    from scenarios.app import build_job
+    from scenarios.steps import calibrate, fork_twin, gate_telemetry, run_actions
 
     csv = _telemetry(tmp_path / "mass.csv", thermal_fmu)
     cfg = compose_config(["calibration.outputs=[temperature]", "calibration.estimator.max_step=60",
                           "calibration.estimator.parameters=[heat_capacity,thermal_resistance]",
                           "calibration.estimator.initial_states=[temperature]", "calibration.window_h=3",
+                          "whatif=speed", "whatif.replications=2", "whatif.horizon_h=2", "whatif.warmup_h=0",
+                          "whatif.seeds_per_draw=1", "whatif.mser_interval_h=null",
                           f"telemetry.path={csv}", "telemetry.timezone=UTC"])
     OmegaConf.update(cfg, "plant.model", {"fmu": thermal_fmu, "inputs": ["heating_power", "ambient_temperature"],
                                           "outputs": ["temperature"], "parameters": list(TRUTH),
@@ -100,9 +102,8 @@ def test_an_fmu_plant_from_config_is_calibrated_and_replayed(compose_config, the
         "heating_power": ChannelConfig(column="P[W]", unit="W", si_unit="W", range=[0, 1000]),
         "ambient_temperature": ChannelConfig(column="Ta[degC]", unit="degC", si_unit="K", range=[-40, 80]),
         "temperature": ChannelConfig(column="T[K]", unit="K", si_unit="K", range=[200, 500])}
-    plant = instantiate(cfg.plant, _convert_="all")
-    telemetry = instantiate(cfg.telemetry, _convert_="all")
-    calibration = instantiate(cfg.calibration, _convert_="all")
+    job = build_job(cfg, output_dir=tmp_path / "out", tracker=RecordingTracker())  # the line checks pass
+    plant, telemetry, calibration = job.plant, job.telemetry, job.calibration
     assert type(plant.model).__name__ == "FmuModel"
 
     tracker, text = RecordingTracker(), io.StringIO()
@@ -110,6 +111,10 @@ def test_an_fmu_plant_from_config_is_calibrated_and_replayed(compose_config, the
                     Console(file=text, width=200)) as session:
         gated = gate_telemetry(telemetry, session)
         step = calibrate(calibration, plant, gated, session)
+        # the what-if still runs: the line's own motors (FMU parameters are not the line motor model's), no fork
+        fork = fork_twin(job.whatif, plant, step, gated)
+        whatif = run_actions(job.whatif, plant, step, fork, session)
+    assert fork.snapshot is None and set(whatif.summary["action"]) == {a.name for a in job.whatif.actions}
     record = step.record
     assert record.model == "fmu:ThermalMass"
     for name, value in TRUTH.items():  # the truth is recovered to within 0.5 % and 4 standard errors
