@@ -43,7 +43,8 @@ def test_innovations_are_standard_normal_on_a_healthy_drive(healthy_csv):
     result = s.run()
     assert result.stopped == "end of source" and result.applied == s.feed.rows == 2160
     table = s.stats.table(s.layout.assets, s.tracker.channels)
-    assert [r["channel"] for r in table] == ["flow", "discharge_pressure", "motor_current", "winding_temperature"]
+    assert [r["channel"] for r in table] == ["flow", "discharge_pressure", "motor_current", "winding_temperature",
+                                               "vibration_rms"]
     for row in table:
         assert row["samples"] >= 2150
         assert abs(row["z_mean"]) < 0.15, row  # residual / expected spread: centred ...
