@@ -19,7 +19,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from scenarios.config import Config, check_overrides, discard_run_dir, register_configs
+from scenarios.config import Config, TrackingConfig, check_overrides, discard_run_dir, register_configs
 from scenarios.specs import JobSpec, OutputSpec
 from scenarios.tracking import lineage
 from scenarios.tracking.tracker import flatten, git_commit
@@ -102,7 +102,7 @@ def main() -> None:
     """Console entry (``twinbench``, ``python -m scenarios.app``): the overrides in ``sys.argv`` are checked against
     the schema first - a misspelled or unknown key fails with "did you mean ..." before Hydra writes anything."""
     try:
-        check_overrides(sys.argv[1:], Config, groups=GROUPS, app="twinbench")
+        check_overrides(sys.argv[1:], Config, groups=GROUPS, app="twinbench", types={"tracking": TrackingConfig})
     except TwinbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

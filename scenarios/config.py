@@ -427,7 +427,7 @@ def config_groups(conf_dir=None) -> tuple:
     return tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))))
 
 
-def check_overrides(args, schema, *, groups=(), app: str = "twinbench") -> None:
+def check_overrides(args, schema, *, groups=(), app: str = "twinbench", types=None) -> None:
     """Check the command-line overrides in *args* against the structured config *schema* before Hydra composes.
 
     Hydra lets ``+key=value`` (and ``++key=value``) add keys that no schema knows, and its hint for a misspelled
@@ -435,6 +435,8 @@ def check_overrides(args, schema, *, groups=(), app: str = "twinbench") -> None:
     Here every override's key must be a field of *schema* (dataclasses all the way down; below a free-form
     ``Dict``, ``List`` or ``Any`` field any key goes).  A top-level key may also name a config group
     (*groups*: ``whatif=maintenance``, ``+experiment=lhs``); ``hydra.*`` and options (``--cfg``) are Hydra's.
+    *types* maps a top-level field typed ``Any`` in *schema* to the schema it is checked against
+    (``{"tracking": TrackingConfig}``).
 
     Raises
     ------
@@ -447,10 +449,10 @@ def check_overrides(args, schema, *, groups=(), app: str = "twinbench") -> None:
         key = arg.split("=", 1)[0].lstrip("+~").strip()
         if not key or "/" in key or "@" in key or key == "hydra" or key.startswith("hydra."):
             continue
-        _check_key(key, schema, groups, app)
+        _check_key(key, schema, groups, app, dict(types or {}))
 
 
-def _check_key(key: str, schema, groups, app: str) -> None:
+def _check_key(key: str, schema, groups, app: str, types: dict) -> None:
     import re
 
     parts = key.split(".")
@@ -469,7 +471,7 @@ def _check_key(key: str, schema, groups, app: str) -> None:
                 if not where and name in groups:
                     return
                 _unknown(key, name, where, known + ([] if where else [g for g in groups if g not in known]), app)
-            kind = _field_types(kind)[name]
+            kind = types.get(name, _field_types(kind)[name]) if not where else _field_types(kind)[name]
         elif _is_dict(kind):
             kind = typing.get_args(kind)[1] if typing.get_args(kind) else Any
         else:  # a value (str, float, ...) has no keys

@@ -50,6 +50,15 @@ def test_an_unknown_top_level_key_lists_the_keys_and_groups():
     assert "did you mean" not in str(err.value)
 
 
+def test_a_group_typed_any_is_checked_against_the_schema_given_for_it():
+    from scenarios.config import TrackingConfig
+
+    check_overrides(["tracking.tracking_uri=sqlite:///x.db", "tracking=none"], Config, groups=("tracking",),
+                    types={"tracking": TrackingConfig})
+    with pytest.raises(ConfigurationError, match="did you mean tracking.tracking_uri"):
+        check_overrides(["+tracking.trackin_uri=x"], Config, groups=("tracking",), types={"tracking": TrackingConfig})
+
+
 def test_known_keys_groups_free_mappings_and_hydra_pass():
     check_overrides(["whatif.replications=3", "whatif=maintenance", "plant.motor.anything=1", "hydra.run.dir=x",
                      "telemetry.channels.new_channel.unit=A", "whatif.actions[1].speeds.filler=1.1", "--cfg", "job",
