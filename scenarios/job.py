@@ -112,15 +112,17 @@ class JobSession:
         self._open.clear()
         return False
 
-    def child(self, name: str) -> str:
-        """Start the child run *name* (its role: the part before ``:``)."""
-        run = self.tracker.start_run(name, parent=self.parent, tags={lineage.ROLE: name.split(":")[0]})
+    def child(self, name: str, *, start_time: float | None = None) -> str:
+        """Start the child run *name* (its role: the part before ``:``); *start_time*: when its work began
+        [s since the epoch] (default: now)."""
+        run = self.tracker.start_run(name, parent=self.parent, tags={lineage.ROLE: name.split(":")[0]},
+                                     start_time=start_time)
         self.runs[name] = run
         self._open.append(run)
         return run
 
-    def close(self, run: str) -> None:
-        self.tracker.end_run(run, "FINISHED")
+    def close(self, run: str, *, end_time: float | None = None) -> None:
+        self.tracker.end_run(run, "FINISHED", end_time=end_time)
         self._open.remove(run)
 
     def artifact(self, run: str, path) -> Path:

@@ -292,8 +292,10 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
         maintenance_windows=spec.maintenance_windows))
     # the replications of all actions run together (common random numbers): every action's run records when
     # they ran and for how long, not only the instant its run was logged
-    timing = {"whatif.started": started.isoformat(), "whatif.ended": pd.Timestamp.now(tz="UTC").isoformat(),
-              "whatif.wall_s": round(time.perf_counter() - clock, 3)}
+    ended = pd.Timestamp.now(tz="UTC")
+    timing = {"whatif.started": started.isoformat(), "whatif.ended": ended.isoformat(),
+              "whatif.wall_s": round(time.perf_counter() - clock, 3),
+              "whatif.started_s": started.timestamp(), "whatif.ended_s": ended.timestamp()}
     names = [k for k in REPORT_KPIS if k in result.kpis.columns]
     names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
     summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)
@@ -343,13 +345,14 @@ def _assumptions(spec: WhatIfSpec, plant: PlantSpec, result: WhatIfResult, fork:
 
 def _log_action(session, spec, plant, action, summary, result, record, timing=None) -> None:
     tracker = session.tracker
-    run = session.child(f"whatif:{action.name}")
+    timing = timing or {}
+    run = session.child(f"whatif:{action.name}", start_time=timing.get("whatif.started_s"))
     tracker.log_params(run, {"action": action.name, "description": action.description,
                              **{f"change.{k}": v for k, v in _flat(action.changes).items()},
                              "replications": spec.replications, "horizon_h": spec.horizon / 3600.0,
                              "warmup_h": spec.warmup / 3600.0, "seed": spec.seed, "crn": spec.crn,
                              "motor_stations": ",".join(plant.stations), "calibration_record": record.record_id,
-                             **(timing or {})})
+                             **{k: v for k, v in timing.items() if not k.endswith("_s") or k == "whatif.wall_s"}})
     metrics = {}
     for _, r in summary[summary["action"] == action.name].iterrows():
         metrics[r["kpi"]] = r["mean"]
@@ -365,7 +368,7 @@ def _log_action(session, spec, plant, action, summary, result, record, timing=No
     reps = result.kpis[result.kpis["action"] == action.name]
     tracker.log_text(run, reps.to_csv(index=False), "replications.csv")
     tracker.set_tags(run, {lineage.CALIBRATION_RECORD_ID: record.record_id})
-    session.close(run)
+    session.close(run, end_time=timing.get("whatif.ended_s"))
 
 
 def _flat(changes: dict, prefix: str = "") -> dict:

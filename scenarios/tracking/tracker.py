@@ -55,13 +55,14 @@ class StoreLockError(TrackingStoreError):
 
 
 class Tracker(Protocol):
-    def start_run(self, name: str, *, parent: str | None = None, tags: dict | None = None) -> str: ...
+    def start_run(self, name: str, *, parent: str | None = None, tags: dict | None = None,
+                  start_time: float | None = None) -> str: ...
     def log_params(self, run: str, params: dict) -> None: ...
     def log_metrics(self, run: str, metrics: dict, step: int | None = None) -> None: ...
     def log_artifact(self, run: str, path, artifact_path: str | None = None) -> None: ...
     def log_text(self, run: str, text: str, name: str) -> None: ...
     def set_tags(self, run: str, tags: dict) -> None: ...
-    def end_run(self, run: str, status: str = "FINISHED") -> None: ...
+    def end_run(self, run: str, status: str = "FINISHED", end_time: float | None = None) -> None: ...
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +104,7 @@ class NullTracker:
     def __init__(self, **_ignored):
         self._n = 0
 
-    def start_run(self, name, *, parent=None, tags=None):
+    def start_run(self, name, *, parent=None, tags=None, start_time=None):
         self._n += 1
         return f"null-{self._n}"
 
@@ -125,7 +126,7 @@ class NullTracker:
     def set_tags(self, run, tags):
         pass
 
-    def end_run(self, run, status="FINISHED"):
+    def end_run(self, run, status="FINISHED", end_time=None):
         pass
 
     def lock(self, key, *, timeout=None):
@@ -282,13 +283,16 @@ class MlflowTracker:
         return f"mlflow ui --backend-store-uri {self.uri}"
 
     # ------------------------------------------------------------------ runs
-    def start_run(self, name: str, *, parent: str | None = None, tags: dict | None = None) -> str:
+    def start_run(self, name: str, *, parent: str | None = None, tags: dict | None = None,
+                  start_time: float | None = None) -> str:
+        """A new run; *start_time*: when the work it records began [s since the epoch] (default: now)."""
         client = self.client
         all_tags = {"mlflow.runName": name}
         if parent is not None:
             all_tags["mlflow.parentRunId"] = parent
         all_tags.update({k: str(v) for k, v in (tags or {}).items()})
-        run = client.create_run(self._experiment_id, run_name=name, tags=all_tags)
+        run = client.create_run(self._experiment_id, run_name=name, tags=all_tags,
+                                start_time=None if start_time is None else int(round(start_time * 1000)))
         return run.info.run_id
 
     def log_params(self, run: str, params: dict) -> None:
@@ -331,8 +335,10 @@ class MlflowTracker:
         for i in range(0, len(items), TAGS_PER_BATCH):
             self.client.log_batch(run, tags=items[i:i + TAGS_PER_BATCH])
 
-    def end_run(self, run: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run, status=status)
+    def end_run(self, run: str, status: str = "FINISHED", end_time: float | None = None) -> None:
+        """End *run*; *end_time*: when its work ended [s since the epoch] (default: now)."""
+        self.client.set_terminated(run, status=status,
+                                   end_time=None if end_time is None else int(round(end_time * 1000)))
 
     # ------------------------------------------------------------------ locks
     @contextmanager

@@ -86,6 +86,9 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
         assert run.data.params["calibration_record"] == cal_record(by_name)
         assert float(run.data.params["whatif.wall_s"]) > 0 and run.data.params["whatif.started"] < \
             run.data.params["whatif.ended"]
+        # the run's own times are when the replications ran, not when the run was logged
+        wall_ms = run.info.end_time - run.info.start_time
+        assert abs(wall_ms / 1000.0 - float(run.data.params["whatif.wall_s"])) < 1.0, wall_ms
     m = by_name["whatif:filler_plus_10"].data.metrics
     assert by_name["whatif:filler_plus_10"].data.params["change.speeds.filler"] == "1.1"
     assert m["throughput.diff"] - m["throughput.diff_half_width"] > 0  # the filler is the bottleneck
