@@ -107,6 +107,8 @@ class LeastSquaresCalibrator(BaseCalibrator):
     ``5 (len(initial_states) + 1)`` accepted measurements cannot inform its own initial states and
     is left out (with a :class:`~sim.exceptions.DataQualityWarning`; listed in the record).
 
+    Notes
+    -----
     Failures are never hidden: a model that fails (non-finite state) or gives
     non-finite outputs during the local fit raises :class:`CalibrationError`
     naming the parameter values and the reason (no penalty value is substituted);

@@ -311,6 +311,8 @@ class AlarmLogic:
         contributions : array_like, shape (n, m) or (A, n, m), optional
             Per-channel contributions (for ``top_channels``).
 
+        Notes
+        -----
         After the call ``last_active_`` (``(A, n)`` bool) says whether each asset's alarm was up at each sample.
         """
         t = np.asarray(times, dtype=float).ravel()

@@ -56,6 +56,8 @@ class PCADetector(BlockDetector):
     max_missing : float
         Largest fraction of unusable (missing or quarantined) rows a normal window may have.
 
+    Notes
+    -----
     Learned attributes: ``channels_``, ``model_`` (stacked over assets: ``mean``, ``scale``, ``active`` (0 for a
     channel constant in the normal window, left out), ``t2_matrix``,
     ``q_matrix``, ``loadings``, ``eigenvalues``, ``retained``), ``part_weight_``, ``threshold_`` (one per

@@ -65,6 +65,8 @@ class ResidualDetector(BlockDetector):
     max_missing : float
         Largest fraction of unusable (missing or quarantined) rows a normal window may have.
 
+    Notes
+    -----
     Learned attributes: ``channels_``, ``model_`` (``mean``, ``scale``, ``precision``, stacked over assets),
     ``part_weight_``, ``threshold_``, ``level_``, ``ewma_``.
     """

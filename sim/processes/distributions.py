@@ -197,7 +197,7 @@ class LogNormal(Distribution):
 
 @dataclass(frozen=True)
 class Uniform(Distribution):
-    """Uniform on [low, high] [s]."""
+    """Uniform between *low* and *high* [s]."""
 
     low: float
     high: float

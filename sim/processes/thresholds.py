@@ -47,6 +47,8 @@ def wait_for_crossing(physics, asset: int, event: str, *, release: str):
         Name of the state event on the same output, in the opposite direction and strictly beyond *event*'s
         level, that marks the signal as having left the threshold.
 
+    Notes
+    -----
     If the threshold of *event* is met now, the generator first waits for
     *release*, then for *event*; otherwise it waits for *event* at once (the
     same as ``yield physics.wait_for(asset, event)``).
