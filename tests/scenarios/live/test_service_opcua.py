@@ -73,15 +73,14 @@ def _cfg(*overrides):
 @pytest.mark.slow
 def test_opcua_gives_the_twin_of_the_file_with_what_the_plc_reports(tmp_path):
     table = generate_fault_telemetry(FaultScenario(effect="none", hours=1.5, onset_h=1.0, period=60.0, seed=6, defects=False))
-    # OPC UA reports a data change when the value (or status) changes: a sample equal to the previous one is not
-    # sent (DataChangeTrigger.StatusValue, the default).  The file the twin is compared with leaves those cells
-    # empty, as the PLC's subscriber sees them.
-    seen = table.copy()
-    for column, *_rest in COLUMNS.values():
-        repeat = seen[column].astype(float).eq(seen[column].astype(float).shift())
-        seen.loc[repeat, column] = ""
+    # The source subscribes with DataChangeTrigger.StatusValueTimestamp: a reading equal to the previous one with a
+    # new source stamp is a sample too (the default trigger, StatusValue, would drop it), so the twin of the PLC
+    # is the twin of the whole file, repeats included.
+    repeats = sum(int(table[column].astype(float).eq(table[column].astype(float).shift()).sum())
+                  for column, *_rest in COLUMNS.values())
+    assert repeats > 0  # the case is covered: the PLC writes equal readings in a row
     csv = tmp_path / "drive.csv"
-    seen.to_csv(csv, index=False)
+    table.to_csv(csv, index=False)
     replay = build_service(_cfg(f"telemetry.path={csv}"), monitors=[])
     replay.run()
 
@@ -116,6 +115,6 @@ def test_opcua_gives_the_twin_of_the_file_with_what_the_plc_reports(tmp_path):
         plc.close()
     assert service.late == 0 and service.feed.skipped_replayed == 0
     assert service.applied == replay.applied == len(table)
-    assert replay.feed.stream.counts.loc["TOTAL", "missing"] > 0  # repeats were left out (the case covered)
+    assert replay.feed.stream.counts.loc["TOTAL", "missing"] == 0
     assert service.stamp_sum == replay.stamp_sum
     assert service.tracker.fingerprint() == replay.tracker.fingerprint()
