@@ -1,5 +1,5 @@
 # Twinbench: the two commands of the quick start.
-#   make run  [ARGS="calibration.window_h=12 whatif.replications=10"]
+#   make run  [ARGS="source.speed=3600 checkpoint.resume=true"]   (the living twin, twinbench live)
 #   make test [PYTEST_ARGS="-k calibration"]
 # Both create .venv from pyproject.toml + constraints.txt on first use and re-install when either changes.
 
@@ -15,7 +15,7 @@ TEST_WORKERS ?= auto
 .PHONY: run test test-nojit docs lock clean help
 
 help:
-	@echo "make run   - run the reference job (telemetry -> calibration -> what-if -> MLflow + outputs/)"
+	@echo "make run   - run the living twin on the bundled telemetry (twinbench live -> outputs/live/ + MLflow)"
 	@echo "make test  - run the whole test suite"
 	@echo "make docs  - build the documentation site into site/ (warnings are errors)"
 	@echo "make lock  - re-resolve the dependencies and rewrite constraints.txt"
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m scenarios.app $(ARGS)
+	$(BIN)/twinbench live checkpoint.resume=false $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

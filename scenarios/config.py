@@ -249,6 +249,7 @@ class WhatIfConfig:
     constraints: List[ConstraintConfig] = field(default_factory=list)
     risk: MotorRiskConfig = field(default_factory=MotorRiskConfig)
     maintenance_windows: List[MaintenanceWindowConfig] = field(default_factory=list)  # empty: no such guardrail
+    currency: str = "EUR"  # the label of money KPIs in plots and reports (costs are in this currency)
     actions: List[ActionConfig] = field(default_factory=list)
 
 

@@ -169,6 +169,7 @@ class WhatIfSpec:
     constraints: tuple = ()
     risk: object = None
     maintenance_windows: tuple = ()
+    currency: str = "EUR"
 
     def __post_init__(self):
         import difflib

@@ -405,11 +405,15 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
     if session.plots:
         from scenarios.whatif.plots import plot_differences, plot_whatif
 
+        recommended = rec.action  # None when no action is feasible
+
         trip = result.specs[spec.baseline].motors.trip_temperature
         files.append(session.artifact(parent, plot_whatif(summary, result.traces, trip_temperature=trip,
                                                           baseline=spec.baseline, path=out / "whatif.png",
-                                                          warmup=result.plan.warmup)))
+                                                          warmup=result.plan.warmup,
+                                                          recommended=recommended, currency=spec.currency)))
         files.append(session.artifact(parent, plot_differences(summary, baseline=spec.baseline,
+                                                               currency=spec.currency,
                                                                path=out / "whatif_differences.png",
                                                                confidence=spec.confidence)))
     if rec.action is not None:

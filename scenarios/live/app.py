@@ -3,7 +3,7 @@
     twinbench live                                          # the bundled multi-day telemetry, as fast as possible
     twinbench live source.speed=3600                        # ... at 3600 x real time
     twinbench live source.kind=mqtt source.map=conf/telemetry/maps/living_mqtt.yaml
-    twinbench live +live=smoke                              # a short slice (what make test runs)
+    twinbench live live=smoke                               # a short slice (what make test runs)
     python -m scenarios.live.app checkpoint.path=null       # no checkpoints
 
 SIGINT (Ctrl-C) and SIGTERM stop it after the block in hand, with a final checkpoint; started again it resumes
@@ -193,7 +193,7 @@ def main() -> None:
     from scenarios.live.config import LiveConfig
 
     try:
-        check_overrides(sys.argv[1:], LiveConfig, groups=("telemetry", "line", "whatif", "live"),
+        check_overrides(sys.argv[1:], LiveConfig, groups=("telemetry", "line", "whatif", "tracking", "live"),
                         app="twinbench live")
     except TwinbenchError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -226,6 +226,7 @@ def _main(cfg: DictConfig) -> None:
     if cfg.timeline:
         print("\nTimeline", flush=True)
         print(service.timeline.render() or "(no events)", flush=True)
+    score = None
     if cfg.score and cfg.source.kind == "file":
         score = score_against_living_truth(service)
         if score is not None:
@@ -237,6 +238,37 @@ def _main(cfg: DictConfig) -> None:
           f"final checkpoint: {service.checkpoint_path}", flush=True)
     print(f"final state: {service.tracker.fingerprint()[:16]} applied={service.applied} "
           f"stamp_sum={service.stamp_sum}", flush=True)
+    _record(cfg, service, result, score)
+
+
+def _record(cfg: DictConfig, service, result, score) -> None:
+    """The run's files in Hydra's output folder and one tracker run (``tracking=none``: files only)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from scenarios.live.results import log_results, write_results
+    from scenarios.tracking import lineage
+    from scenarios.tracking.tracker import flatten, git_commit
+
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    files = write_results(folder, service, result, score)
+    tracker = instantiate(cfg.tracking)
+    params = flatten(OmegaConf.to_container(cfg, resolve=True))
+    params = {k: v for k, v in params.items() if not k.startswith("tracking.")}
+    audit = cfg.recalibration.audit and _path(cfg.recalibration.audit)
+    first = service.timeline.events[0].time if service.timeline.events else 0
+    import pandas as pd
+
+    name = "live-" + pd.Timestamp(int(first), tz="UTC").strftime("%Y%m%d-%H%M%S")
+    try:
+        run = log_results(tracker, name=name, params=params, files=files, audit=audit, score=score,
+                          service=service, result=result, tags={lineage.GIT_COMMIT: git_commit()})
+    except TwinbenchError as err:
+        print(f"warning: the run was not logged to the tracker: {err}", file=sys.stderr, flush=True)
+        return
+    print(f"results: {folder}", flush=True)
+    ui = tracker.ui_command() if hasattr(tracker, "ui_command") else None
+    if ui and run and not str(run).startswith("null-"):
+        print(f"MLflow run {run} ({name}); browse it with:\n  {ui}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from scenarios.config import TelemetryConfig, WhatIfConfig, register_configs as register_job_configs
+from scenarios.config import TelemetryConfig, TrackingConfig, WhatIfConfig, register_configs as register_job_configs
 from scenarios.reference.line_config import LineConfig
 
 __all__ = ["SOURCE_KINDS", "CheckpointConfig", "DetectionConfig", "FilterConfig", "PCAConfig", "HttpConfig", "LiveConfig", "MqttOutConfig",
@@ -152,6 +152,7 @@ class LiveConfig:
     telemetry: TelemetryConfig = MISSING
     line: LineConfig = MISSING
     whatif: WhatIfConfig = MISSING
+    tracking: TrackingConfig = MISSING  # where the run's timeline, score and audit log are logged (tracking=none: not)
     source: SourceConfig = field(default_factory=SourceConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

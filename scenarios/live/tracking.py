@@ -410,10 +410,13 @@ class FleetTracker:
                     self.ukf_._z[a, nx + self.parameters.index(name)] = float(value)
 
     def fingerprint(self) -> str:
-        """sha256 of the filter's state arrays (equal fingerprints: the same twin, bit for bit)."""
+        """sha256 of the filter's state arrays (equal fingerprints: the same twin, bit for bit); the hash of
+        nothing when no sample reached the filter yet."""
         import hashlib
 
         h = hashlib.sha256()
+        if self.ukf_ is None:
+            return h.hexdigest()
         for arr in (self.ukf_._z, self.ukf_._P, self.ukf_._R, self.ukf_._base_p, self.ukf_._u_prev,
                     np.array([self.ukf_._last])):
             h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
