@@ -117,6 +117,7 @@ class TelemetryConfig:
     timezone: str = "UTC"  # applied to timestamps without an offset
     separator: str = "auto"
     decimal: str = "."
+    thousands: Optional[str] = None  # thousands separator of grouped numbers (German 1.030,5: decimal ',', thousands '.')
     time_format: Optional[str] = None
     encoding: str = "utf-8"
     layout: str = "wide"  # wide: one column per channel; long: (time, channel, value) rows
