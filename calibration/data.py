@@ -138,6 +138,8 @@ class CalibrationData:
             data are split there (``float("inf")``: bridge every gap by holding the last input, the old
             behaviour).  Default: ten median sample intervals of the window.
 
+        Notes
+        -----
         Quarantined input values (NaN) over holes up to *max_gap* are carried forward from the last
         accepted value; rows before every input has a value are dropped.
         """
@@ -253,6 +255,8 @@ def window_bounds(index: pd.DatetimeIndex, *, start=None, end=None, last=None) -
         Window length: with *end*, the span before it; with *start*, the span after it; alone,
         the last span of the data.  All three together are ambiguous and rejected.
 
+    Notes
+    -----
     A window that starts before the first sample or ends after the last one by more
     than one median sample interval warns (:class:`~sim.exceptions.DataQualityWarning`):
     the fit will rest on less data than was asked for.

@@ -100,6 +100,8 @@ class LeastSquaresCalibrator(BaseCalibrator):
         is in ``misspecification_`` and on the record; the intervals of such a fit are marked
         unreliable (``intervals_reliable_``, ``CalibrationRecord.intervals_reliable``).
 
+    Notes
+    -----
     Data with gaps (:attr:`CalibrationData.segment_starts`, from ``CalibrationData.from_frame``'s
     ``max_gap``) are fitted as several windows with shared parameters, each with its own initial
     states, as a sequence of windows is; ``fitted_`` and ``residuals_`` keep the data's own time
@@ -107,8 +109,6 @@ class LeastSquaresCalibrator(BaseCalibrator):
     ``5 (len(initial_states) + 1)`` accepted measurements cannot inform its own initial states and
     is left out (with a :class:`~sim.exceptions.DataQualityWarning`; listed in the record).
 
-    Notes
-    -----
     Failures are never hidden: a model that fails (non-finite state) or gives
     non-finite outputs during the local fit raises :class:`CalibrationError`
     naming the parameter values and the reason (no penalty value is substituted);
