@@ -128,7 +128,7 @@ def whatif_figure(summary, traces, *, trip_temperature: float, baseline: str, wa
     ax.set_xlabel("hours from the start of the replication")
     ax.set_ylabel("winding temperature [°C]")
     ax.set_title("Calibrated motor in the line (replication 0, common random numbers)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right", ncol=3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)  # never on a curve
     fig.tight_layout()
     return fig
 
