@@ -171,7 +171,7 @@ def main(argv=None):
     err_pp = max(abs(est_pp[k] / truth[SPEC.index("params", k)] - 1) for k in KEYS) if est_pp else None
     res = {"pump_fit_s": t_ours, "nfev": cal.nfev_, "param_err_ours": err_ours, "truth_in_ci": f"{covered}/4",
            "progpy_fit_s": t_pp, "ratio_vs_progpy": (t_pp / t_ours) if t_pp else None, "param_err_progpy": err_pp}
-    print(f"pump calibration, 4 parameters, 3601 samples x 5 channels")
+    print("pump calibration, 4 parameters, 3601 samples x 5 channels")
     print(f"  ours   {t_ours:8.3f} s  nfev {cal.nfev_}  max rel. error {err_ours:.2e}  truth inside 95 % CI: "
           f"{covered}/4")
     for k in KEYS:

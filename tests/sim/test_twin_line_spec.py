@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from scenarios.reference.line import reference_line_spec
-from sim import LineSpec, LineTwin, RandomStreams
+from sim import LineTwin, RandomStreams
 from sim.exceptions import ConfigurationError
 from sim.physics import MOTOR_THERMAL
 from sim.processes import FlowBufferParams, TimeBased

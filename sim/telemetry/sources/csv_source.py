@@ -439,8 +439,8 @@ def _chunks(path: Path, separator: str, columns: list[str], channel_map: Channel
         if "inside string" in detail:
             fix = "a '\"' opens a quoted value that never closes; remove it or close the quote"
         else:
-            fix = (f"more fields than the header often means an unquoted value that contains the separator, "
-                   f"e.g. a decimal comma in a ','-separated file; then set separator: ';'")
+            fix = ("more fields than the header often means an unquoted value that contains the separator, "
+                   "e.g. a decimal comma in a ','-separated file; then set separator: ';'")
         raise TelemetryFileError(
             f"telemetry file '{path}' is not well-formed CSV with separator {separator!r}: {detail}; "
             f"fix: repair that line ({fix})"

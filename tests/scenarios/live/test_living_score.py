@@ -13,7 +13,7 @@ from scenarios.live.config import register_live_configs
 from scenarios.reference.diagnosis import REFERENCE_OUTPUTS, diagnose_reference, reference_hypotheses
 from scenarios.reference.faults import TRUTH_PUMP_PARAMS
 from scenarios.reference.living import LIVING_PATH, read_living_telemetry
-from scenarios.reference.living_score import read_events, score_living
+from scenarios.reference.living_score import read_events
 
 CONF = str(Path(__file__).resolve().parents[3] / "conf")
 QUIET = ["whatif_now.final=false", "checkpoint.path=null", "checkpoint.resume=false"]

@@ -1,6 +1,5 @@
 """The live loop on a recorded file: tracking with innovations, residual statistics, resume, late rows."""
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,5 @@
 """The live loop wired to its outside: the board, /healthz /readyz /metrics over HTTP, and operator commands."""
 
-import json
 import urllib.request
 from pathlib import Path
 

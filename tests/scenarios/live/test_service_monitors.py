@@ -3,8 +3,6 @@ detector and governor state, and the what-if forked from the live twin."""
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 

@@ -9,6 +9,8 @@ and compare whole streams.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
