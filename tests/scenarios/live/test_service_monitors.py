@@ -91,9 +91,13 @@ def test_the_what_if_forks_from_the_live_twin_now(fouling_csv, tmp_path):
     whatif = next(m for m in s.monitors if isinstance(m, WhatIfMonitor))
     stamp, summary, rec = whatif.last
     assert stamp == s.last_stamp
-    assert rec.action in {a.name for a in whatif.spec.actions}
+    # the main job's decision (guardrails of conf/whatif/speed.yaml judged on intervals), not a bare ranking
+    from scenarios.whatif.decision import Decision
+
+    assert isinstance(rec, Decision) and rec.status in {"recommend", "keep", "no clear winner", "no feasible action"}
+    assert rec.action is None or rec.action in {a.name for a in whatif.spec.actions}
     assert set(summary["action"]) == {a.name for a in whatif.spec.actions}
     event = s.timeline.of_kind("what-if")[-1]
-    assert event.time == s.last_stamp and rec.action in event.text
+    assert event.time == s.last_stamp and str(rec.action) in event.text
     winding = s.tracker.states()[0][s.tracker.model.spec.index("states", "winding_temperature")]
     assert f"winding {winding - 273.15:.1f} degC" in event.text  # the fork starts from the tracked state
