@@ -115,14 +115,17 @@ class JobSession:
     def child(self, name: str, *, start_time: float | None = None) -> str:
         """Start the child run *name* (its role: the part before ``:``); *start_time*: when its work began
         [s since the epoch] (default: now)."""
-        run = self.tracker.start_run(name, parent=self.parent, tags={lineage.ROLE: name.split(":")[0]},
-                                     start_time=start_time)
+        when = {} if start_time is None else {"start_time": start_time}  # trackers without timing still work
+        run = self.tracker.start_run(name, parent=self.parent, tags={lineage.ROLE: name.split(":")[0]}, **when)
         self.runs[name] = run
         self._open.append(run)
         return run
 
     def close(self, run: str, *, end_time: float | None = None) -> None:
-        self.tracker.end_run(run, "FINISHED", end_time=end_time)
+        if end_time is None:
+            self.tracker.end_run(run, "FINISHED")
+        else:
+            self.tracker.end_run(run, "FINISHED", end_time=end_time)
         self._open.remove(run)
 
     def artifact(self, run: str, path) -> Path:

@@ -139,8 +139,10 @@ def _baseline(data: SweepData, baseline) -> str:
     if baseline is None or str(baseline) == "":
         return runs["job"].idxmin()
     b = str(baseline)
-    for mask in (runs.index == b, runs["name"] == b, runs["config_hash"].astype(str).str.startswith(b),
-                 runs["job"].astype(str) == b):
+    # exact matches first: a job number such as "0" is also the prefix of any config hash starting with 0
+    # (one configuration in 16), which made the baseline depend on the hashes
+    prefix = runs["config_hash"].astype(str).str.startswith(b) if len(b) >= 6 else np.zeros(len(runs), bool)
+    for mask in (runs.index == b, runs["name"] == b, runs["job"].astype(str) == b, prefix):
         hit = runs.index[np.asarray(mask)]
         if len(hit):
             return hit[0]

@@ -20,7 +20,7 @@ APPS = {"twinbench": [str(BIN / "twinbench")], "twinbench live": [str(BIN / "twi
 TYPOS = {"twinbench": ("+whatif.replicatons=3", "whatif.replications"),
          "twinbench live": ("source.sped=3", "source.speed"),
          "twinbench-sweep": ("+replications.nn=3", "replications.n")}
-EXAMPLES = {"twinbench": "twinbench whatif=maintenance", "twinbench live": "twinbench live +live=smoke",
+EXAMPLES = {"twinbench": "twinbench whatif=maintenance", "twinbench live": "twinbench live live=smoke",
             "twinbench-sweep": "twinbench-sweep -m +experiment="}
 
 

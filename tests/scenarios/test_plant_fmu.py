@@ -23,11 +23,11 @@ class RecordingTracker:
         self.params, self.metrics, self.runs = {}, {}, 0
         self.uri = None
 
-    def start_run(self, name, *, parent=None, tags=None):
+    def start_run(self, name, *, parent=None, tags=None, start_time=None):
         self.runs += 1
         return f"{name}-{self.runs}"
 
-    def end_run(self, run, status="FINISHED"):
+    def end_run(self, run, status="FINISHED", end_time=None):
         pass
 
     def log_params(self, run, params):
