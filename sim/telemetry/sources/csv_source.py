@@ -418,17 +418,7 @@ def _chunks(path: Path, separator: str, columns: list[str], channel_map: Channel
                 compression=None, engine="c", chunksize=chunksize,
             )
             with reader:
-                if not cut:
-                    yield from reader
-                    return
-                previous = None  # one chunk held back: the last one is marked
-                for chunk in reader:
-                    if previous is not None:
-                        yield previous
-                    previous = chunk
-                if previous is not None:
-                    previous.attrs[CUT_LAST_ROW] = cut
-                    yield previous
+                yield from _mark_last(reader, cut)
     except UnicodeError as err:
         raise _decode_error(path, channel_map.encoding, err) from err
     except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as err:

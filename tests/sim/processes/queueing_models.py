@@ -9,10 +9,10 @@ from sim.processes import (Crew, EntityBuffer, Exponential, FailureMode, Machine
 class MMc:
     """M/M/c: Poisson arrivals, c servers; service = work (Exp(1), drawn at arrival) / mu."""
 
-    def __init__(self, streams, lam=2.4, mu=1.0, c=3):
+    def __init__(self, streams, lam=2.4, mu=1.0, c=3, *, capacity=float("inf"), overflow="block"):
         env = self.env = simpy.Environment()
         self.stats = SystemStats(env)
-        self.queue = EntityBuffer(env, name="queue")
+        self.queue = EntityBuffer(env, capacity, overflow=overflow, stats=self.stats, name="queue")
         sink = Sink(env, self.stats)
         self.servers = [Machine(env, MachineParams(f"server{k}", work_time=1.0 / mu), streams=streams)
                         for k in range(c)]

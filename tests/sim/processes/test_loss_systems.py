@@ -7,9 +7,9 @@ import pytest
 import simpy
 
 from sim.exceptions import ConfigurationError
-from sim.processes import (Entity, EntityBuffer, Exponential, Machine, MachineParams, Sampler, Sink, SystemStats,
-                           machine_process, source)
+from sim.processes import (Entity, EntityBuffer, SystemStats)
 from sim.replications import ReplicationPlan, replicate
+from tests.sim.processes.queueing_models import MMc
 
 
 def erlang_b(offered_load: float, servers: int) -> float:
@@ -20,33 +20,12 @@ def erlang_b(offered_load: float, servers: int) -> float:
     return b
 
 
-class LossSystem:
+class LossSystem(MMc):
     """M/M/c/c: Poisson arrivals (rate *lam* [1/s]) at *c* servers (rate *mu* [1/s]) with no waiting room."""
 
     def __init__(self, streams, lam=2.4, mu=1.0, c=3, waiting_room=0):
-        env = self.env = simpy.Environment()
-        self.stats = SystemStats(env)
-        self.entrance = EntityBuffer(env, waiting_room, overflow="lose", stats=self.stats, name="entrance")
-        sink = Sink(env, self.stats)
-        self.servers = [Machine(env, MachineParams(f"server{k}", work_time=1.0 / mu), streams=streams)
-                        for k in range(c)]
-        env.process(source(env, self.entrance, Sampler(Exponential(1.0 / lam), streams("arrivals")),
-                           stats=self.stats, work=Sampler(Exponential(1.0), streams("service_work"))))
-        for m in self.servers:
-            env.process(machine_process(env, m, inlet=self.entrance, outlet=sink))
-
-    @property
-    def now(self):
-        return self.env.now
-
-    def run(self, until):
-        self.env.run(until=until)
-
-    def reset_statistics(self):
-        self.stats.reset_statistics()
-        self.entrance.reset_statistics()
-        for m in self.servers:
-            m.reset_statistics()
+        super().__init__(streams, lam, mu, c, capacity=waiting_room, overflow="lose")
+        self.entrance = self.queue
 
     def kpis(self):
         k = self.stats.kpis()
