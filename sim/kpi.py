@@ -424,6 +424,8 @@ KPIS: Mapping[str, KPI] = _catalogue(
                                               "(Erlang B for M/M/c/c)"),
     ("maintenance_outside_windows", "s", "h", "less", "station time in maintenance outside the maintenance "
      "windows (a what-if's, sampled)"),
+    ("failure_probability", "1", "%", "less", "P(failure before the horizon): share of a what-if's replications "
+     "in which a failure mode crossed its threshold within the horizon (judged on its Wilson interval)"),
     ("objective", "1", "-", "more", "a sweep's weighted sum of KPI means (its objective.direction decides)"),
 )
 
