@@ -47,6 +47,11 @@ own.  :func:`kpi_info` resolves ``<station>.<kpi>`` names, :func:`to_display`
 converts (one exact affine map per display unit, tested against pint),
 :func:`is_better` and :func:`rank` order values best first.  Each unit also
 has an ASCII spelling (``degC``) for names that allow nothing else.
+
+Values are SI inside ``sim/`` and in the data frames passed between steps; where a person reads them (CSV
+files, MLflow metrics, reports, the console) they are in the display unit: :func:`display_table` converts a long
+KPI table and adds a ``unit`` column, :func:`display_columns` a wide one, and :func:`display_name` names a KPI
+with its unit (``throughput_units_per_h``) for metric names and wide columns.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ import simpy
 from sim.exceptions import ConfigurationError
 
 __all__ = ["MACHINE_STATES", "DOWN_STATES", "StateRecorder", "Tally", "TimeAverage", "machine_kpis", "safe_ratio",
-           "KPI", "KPIS", "Unit", "UNITS", "UnknownKPIError", "kpi_info", "to_display", "is_better", "rank"]
+           "KPI", "KPIS", "Unit", "UNITS", "UnknownKPIError", "kpi_info", "to_display", "is_better", "rank",
+           "VALUE_COLUMNS", "DIFFERENCE_COLUMNS", "display_name", "display_table", "display_columns"]
 
 MACHINE_STATES = ("running", "idle", "starved", "blocked", "jammed", "tripped", "down", "in_repair",
                   "in_maintenance", "off_shift")
@@ -475,3 +481,102 @@ def rank(values, name: str, *, column: str | None = None, direction: str | None 
     if hasattr(values, "columns"):
         return values.sort_values(column or name, ascending=ascending, kind="stable", na_position="last")
     return values.sort_values(ascending=ascending, kind="stable", na_position="last")
+
+
+# ------------------------------------------------------------------------------------- display at the boundary
+#: Columns of a long KPI table (:func:`scenarios.whatif.report.summarize`, a sweep's summary) holding values of
+#: the KPI itself: converted with the display unit's scale and offset.
+VALUE_COLUMNS = ("mean", "low", "high", "p_low", "p_high")
+#: Columns holding differences, half-widths or standard deviations of the KPI: the scale only, no offset (a
+#: difference of 2 K is 2 °C, not -271.15 °C).
+DIFFERENCE_COLUMNS = ("half_width", "diff", "diff_half_width", "diff_low", "diff_high", "sd_param", "sd_run")
+
+# MLflow accepts alphanumerics, underscores, dashes, periods, spaces and slashes in a metric name
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. /")
+
+
+def display_name(name: str) -> str:
+    """The name of KPI *name* with its display unit, for MLflow metrics and the columns of wide tables.
+
+    ``<kpi>_<unit>`` with the unit's ASCII spelling (:attr:`Unit.ascii`, ``/`` read as ``_per_``):
+    ``throughput_units_per_h``, ``max_winding_temperature_degC``, ``unplanned_downtime_h``,
+    ``loss_of_life_pct``; a KPI without a unit (display unit ``-``: OEE, counts, the objective) keeps its name.
+    ``<station>.<kpi>`` keeps its station: ``filler.mtbf_h``.  The map is injective over the catalogue (with
+    any station prefix), and no name it makes with a unit is a catalogue KPI's own name, so a table whose
+    columns are already display names is told apart from one in SI (:func:`display_columns`).
+
+    Raises
+    ------
+    UnknownKPIError
+        If *name* is not in :data:`KPIS` (nor ``<station>.<kpi>`` of one).
+    ConfigurationError
+        If the result has a character MLflow does not allow in a metric name (a station name such as
+        ``"filler#1"``); rename the station.
+    """
+    unit = kpi_info(name).display_unit
+    out = str(name) if unit.label == "-" else f"{name}_{unit.ascii.replace('/', '_per_')}"
+    bad = sorted(set(out) - _NAME_CHARS)
+    if bad:
+        raise ConfigurationError(f"KPI {name!r}: its display name {out!r} has {bad}, which MLflow metric names "
+                                 f"do not allow (only letters, digits, _ - . space /); rename the station")
+    return out
+
+
+def display_table(table, *, kpi_column: str = "kpi"):
+    """A copy of long KPI *table* (one row per KPI, its name in *kpi_column*) in display units, with a ``unit``
+    column (the display unit's label) after *kpi_column*.
+
+    :data:`VALUE_COLUMNS` are converted with :meth:`KPI.to_display`, :data:`DIFFERENCE_COLUMNS` with
+    ``difference=True``; other columns (``action``, ``n``, ...) are copied.  The values of the input stay SI.
+
+    Raises
+    ------
+    UnknownKPIError
+        If a row names a KPI the catalogue does not know.
+    ConfigurationError
+        If *table* lacks *kpi_column*, or already has a ``unit`` column (it is in display units already:
+        converting twice would scale twice).
+    """
+    import numpy as np
+
+    if kpi_column not in table.columns:
+        raise ConfigurationError(f"display_table: no column {kpi_column!r} naming the KPI of each row in "
+                                 f"{list(table.columns)}; pass kpi_column=<that column>")
+    if "unit" in table.columns:
+        raise ConfigurationError("display_table: the table already has a 'unit' column, so it is in display units "
+                                 "already; pass the SI table (converting twice would scale twice)")
+    out = table.copy()
+    names = out[kpi_column].astype(str)
+    infos = {k: kpi_info(k) for k in dict.fromkeys(names)}
+    for name, info in infos.items():
+        rows = (names == name).to_numpy()
+        for columns, difference in ((VALUE_COLUMNS, False), (DIFFERENCE_COLUMNS, True)):
+            for col in (c for c in columns if c in out.columns):
+                values = out.loc[rows, col].to_numpy(dtype=float)
+                out.loc[rows, col] = np.asarray(info.to_display(values, difference=difference), dtype=float)
+    out.insert(out.columns.get_loc(kpi_column) + 1, "unit", [infos[k].display_unit.label for k in names])
+    return out
+
+
+def display_columns(frame):
+    """A copy of wide table *frame* (one column per KPI, e.g. one row per replication) with every column named
+    after a catalogue KPI (``<station>.<kpi>`` too) converted to its display unit and renamed
+    :func:`display_name`; other columns (``action``, ``replication``, ``draw``) are copied.
+
+    Columns that already carry a unit (``throughput_units_per_h``) are not KPI names, so they are copied too:
+    the function is idempotent, and a table written in SI by an older Twinbench reads the same as a new one.
+    """
+    out = frame.copy()
+    renames = {}
+    for col in frame.columns:
+        try:
+            info = kpi_info(col)
+        except UnknownKPIError:
+            continue
+        shown = display_name(col)
+        if shown != col and shown in frame.columns:
+            raise ConfigurationError(f"display_columns: the table has both {col!r} (SI) and {shown!r} (display "
+                                     f"units); drop one of them before converting")
+        out[col] = info.to_display(frame[col].astype(float))
+        renames[col] = shown
+    return out.rename(columns=renames)
