@@ -12,9 +12,17 @@ margin below the motor's trip limit (``below_trip`` [K]).  Each action is judged
 * ``mean``: the mean (not recommended: a mean can hide half the weeks over the limit).
 
 Any KPI the what-if reports can be bounded the same way: ``stockouts <= 0`` (spare parts on hand),
-``unplanned_downtime <= 6 h per week`` (a downtime cap), and a probability of failure before the horizon
-once the replications report one (``{kpi: failure_probability, max: 0.05}``: it needs only its catalogue
-entry and a column in the replications).
+``unplanned_downtime <= 6 h per week`` (a downtime cap).
+
+**Probabilities from replications** (:data:`BINOMIAL_KPIS`: ``failure_probability``, 0 or 1 per replication,
+:func:`scenarios.whatif.run.run_whatif`) are shares of replications, so their interval is a binomial one: the
+**Wilson score interval** (:func:`wilson_interval`; 0 failures in 10 replications give [0, 27.8 %], never a
+zero-width interval) for an action, and Newcombe's interval for the paired difference of two actions run on
+common random numbers (:func:`paired_proportion_difference`).  :func:`binomial_rows` and
+:func:`with_binomial` put them into a summary.  Like every constraint, ``{kpi: failure_probability, max: 5}``
+is in the display unit, **percent**, and judged on the interval's upper bound: with *n* failure-free
+replications the Wilson upper bound is z^2 / (n + z^2), so a limit p needs at least z^2 (1 - p) / p of them
+(73 for 5 % at 95 %); the verdict says so when the replications are too few.
 """
 
 from __future__ import annotations
@@ -23,12 +31,18 @@ import difflib
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from sim.kpi import KPIS, UnknownKPIError, kpi_info
 from sim.exceptions import ConfigurationError
 
-__all__ = ["JUDGES", "Constraint", "Verdict", "check_kpi", "evaluate", "binding"]
+__all__ = ["JUDGES", "BINOMIAL_KPIS", "Constraint", "Verdict", "check_kpi", "evaluate", "binding", "is_binomial",
+           "wilson_interval", "paired_proportion_difference", "binomial_rows", "with_binomial",
+           "failure_free_replications"]
+
+BINOMIAL_KPIS = ("failure_probability",)
+"""KPIs that are 0 or 1 per replication, summarized as a share with a binomial (Wilson) interval."""
 
 JUDGES = ("interval", "prediction", "mean")
 """How a constraint judges an action: its confidence bound, its prediction quantile, or its mean."""
@@ -47,6 +61,149 @@ def check_kpi(name: str, where: str) -> str:
     return name
 
 
+def is_binomial(kpi: str) -> bool:
+    """True for a KPI of :data:`BINOMIAL_KPIS` (``<station>.<mode>.failure_probability`` too)."""
+    return str(kpi).rsplit(".", 1)[-1] in BINOMIAL_KPIS
+
+
+def _check_confidence(confidence: float) -> float:
+    if isinstance(confidence, bool) or not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise ConfigurationError(f"confidence = {confidence!r} must be a level in (0, 1), e.g. 0.95")
+    return float(confidence)
+
+
+def _indicators(values, what: str) -> np.ndarray:
+    """*values* as a float array of 0/1 (NaN dropped); anything else is an error naming the value."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    bad = x[(x != 0.0) & (x != 1.0)]
+    if bad.size:
+        raise ConfigurationError(f"{what}: {float(bad[0]):g} is not 0 or 1; a binomial KPI holds one indicator per "
+                                 f"replication (1: the event happened within the horizon)")
+    return x
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion: *successes* of *n* trials at level *confidence* [-].
+
+    ``scipy.stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")``; it never has zero
+    width (0 of n gives ``[0, z^2 / (n + z^2)]``) and stays inside [0, 1].
+    """
+    from scipy.stats import binomtest
+
+    confidence = _check_confidence(confidence)
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ConfigurationError(f"n = {n!r} trials: a binomial interval needs an integer n >= 1")
+    if int(successes) != successes or not 0 <= successes <= n:
+        raise ConfigurationError(f"successes = {successes!r} must be an integer in [0, n = {n}]")
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def failure_free_replications(limit: float, confidence: float = 0.95) -> int:
+    """The fewest replications, all without the event, whose Wilson upper bound is at most *limit* [-].
+
+    From ``z^2 / (n + z^2) <= limit``: ``n >= z^2 (1 - limit) / limit`` (73 for 5 % at 95 %); 0 for a limit of
+    1 or more, and no number for a limit <= 0 (raises).
+    """
+    from scipy.stats import norm
+
+    confidence = _check_confidence(confidence)
+    if not (math.isfinite(limit) and limit > 0):
+        raise ConfigurationError(f"limit = {limit!r}: a Wilson upper bound is > 0 for every finite number of "
+                                 f"replications; give a limit > 0")
+    if limit >= 1:
+        return 0
+    z2 = norm.ppf(0.5 + confidence / 2.0) ** 2
+    n = math.ceil(z2 * (1.0 - limit) / limit - 1e-9)
+    while n > 1 and z2 / (n - 1 + z2) <= limit:  # guard the rounding of the closed form
+        n -= 1
+    return max(n, 1)
+
+
+def paired_proportion_difference(x, y, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of two proportions from *paired* 0/1 outcomes ``x[r] - y[r]`` (common random numbers):
+    ``(difference, low, high)`` [-].
+
+    Newcombe's hybrid score interval for paired data (method 10 of Newcombe 1998, *Stat. Med.* 17, 2635):
+    with the Wilson intervals ``(l1, u1)``, ``(l2, u2)`` of the two proportions ``p1``, ``p2`` and the phi
+    coefficient of the 2x2 table of pairs (continuity-corrected: ``ad - bc`` shrunk by ``n / 2`` towards 0 when
+    positive), ``low = d - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)`` and
+    ``high = d + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)``.  Strongly associated pairs give
+    a narrower interval than independent samples would; no event in either (0 of n twice) gives ``[-u, u]``,
+    not zero width.  (The same formula as R's ``biostatUZH::confIntPairedProportion``.)
+    """
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ConfigurationError(f"paired outcomes need two 1-d arrays of one length, got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a = _indicators(a[keep], "paired outcome")
+    b = _indicators(b[keep], "paired outcome")
+    n = a.size
+    if n < 1:
+        raise ConfigurationError("paired outcomes: no pair with both values; run at least one replication")
+    both, only_a = float(np.sum(a * b)), float(np.sum(a * (1 - b)))
+    only_b, neither = float(np.sum((1 - a) * b)), float(np.sum((1 - a) * (1 - b)))
+    p1, p2 = (both + only_a) / n, (both + only_b) / n
+    l1, u1 = wilson_interval(int(both + only_a), n, confidence)
+    l2, u2 = wilson_interval(int(both + only_b), n, confidence)
+    denom = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    cross = both * neither - only_a * only_b
+    # Newcombe's continuity-corrected phi: a positive association is shrunk by n / 2 (not below 0)
+    cross = max(cross - n / 2.0, 0.0) if cross > 0 else cross
+    phi = cross / math.sqrt(denom) if denom > 0 else 0.0
+    d = p1 - p2
+    low = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = d + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return d, max(low, -1.0), min(high, 1.0)
+
+
+def binomial_rows(values, base_values=None, confidence: float = 0.95) -> dict:
+    """The summary columns of a binomial KPI of one action (0/1 per replication): the share ``mean`` with its
+    Wilson interval (``low``, ``high``, ``half_width`` = half its width; the interval is not symmetric about the
+    mean) and, with the baseline's *base_values* of the same replications, the paired difference with
+    Newcombe's interval (``diff``, ``diff_low``, ``diff_high``, ``diff_half_width``); ``interval`` is
+    ``"wilson"``.  Replications whose value is NaN are left out (pairs: either is NaN)."""
+    x = _indicators(values, "binomial KPI")
+    if x.size < 1:
+        raise ConfigurationError("binomial KPI: no replication reports it; run at least one")
+    k, n = int(x.sum()), int(x.size)
+    low, high = wilson_interval(k, n, confidence)
+    out = {"n": n, "mean": k / n, "low": low, "high": high, "half_width": (high - low) / 2.0,
+           "diff": 0.0, "diff_low": 0.0, "diff_high": 0.0, "diff_half_width": 0.0, "interval": "wilson"}
+    if base_values is not None:
+        d, dl, dh = paired_proportion_difference(values, base_values, confidence)
+        out.update(diff=d, diff_low=dl, diff_high=dh, diff_half_width=(dh - dl) / 2.0)
+    return out
+
+
+def with_binomial(summary: pd.DataFrame, kpis: pd.DataFrame, *, baseline: str,
+                  confidence: float = 0.95) -> pd.DataFrame:
+    """*summary* (:func:`scenarios.whatif.report.summarize` of the replications *kpis*) with the rows of every
+    binomial KPI (:func:`is_binomial`) replaced by :func:`binomial_rows`: Wilson intervals and paired
+    differences to *baseline* (replication r of an action with replication r of the baseline).  The
+    quantiles and variance components of those rows are kept; other rows are untouched."""
+    out = summary.copy()
+    if "interval" not in out.columns:
+        out["interval"] = "t"
+    mask = out["kpi"].map(is_binomial)
+    if not mask.any():
+        return out
+    base = kpis[kpis["action"] == baseline].set_index("replication")
+    for i in out.index[mask]:
+        action, kpi = out.at[i, "action"], out.at[i, "kpi"]
+        group = kpis[kpis["action"] == action].set_index("replication")
+        ref = None
+        if action != baseline:
+            both = group.index.intersection(base.index)
+            ref = base.loc[both, kpi].to_numpy(dtype=float)
+            group = group.loc[both]
+        for key, value in binomial_rows(group[kpi].to_numpy(dtype=float), ref, confidence).items():
+            out.at[i, key] = value
+    return out
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One action judged against one constraint (values in the KPI's display unit)."""
@@ -59,12 +216,14 @@ class Verdict:
     unit: str
     ok: bool
     margin: float  # how far inside the bound (negative: violated) [display unit]
+    note: str = ""  # what the value rests on, when it says more than the number (a binomial KPI's count)
 
     @property
     def text(self) -> str:
         unit = "" if self.unit == "-" else f" {self.unit}"
+        note = f" ({self.note})" if self.note else ""
         return (f"{self.constraint}: {_num(self.value)}{unit} "
-                f"{'within' if self.ok else 'violates'} the bound {_num(self.bound)}{unit}")
+                f"{'within' if self.ok else 'violates'} the bound {_num(self.bound)}{unit}{note}")
 
 
 @dataclass(frozen=True)
@@ -151,12 +310,24 @@ class Constraint:
             return float(kpi_info(self.kpi).to_display(trip_temperature - self.below_trip))
         return float(self.max if self.upper else self.min)
 
-    def judged(self, row, *, horizon: float) -> float:
+    def judged(self, row, *, horizon: float, confidence: float = 0.95) -> float:
         """The value of an action's summary *row* (``mean``, ``low``, ``high``, ``p_low``, ``p_high`` [SI]) this
-        constraint judges, in the display unit (per ``per``)."""
+        constraint judges, in the display unit (per ``per``).
+
+        A binomial KPI (:func:`is_binomial`) is judged on its Wilson interval: the row's own when it has one
+        (``interval == "wilson"``, :func:`with_binomial`), else the Wilson interval of ``round(mean * n)`` of
+        ``n`` at *confidence* (a t-interval of 0/1 values has zero width when no replication failed).
+        """
         info = kpi_info(self.kpi)
         if self.judge == "mean":
             si = row["mean"]
+        elif self.judge == "interval" and is_binomial(self.kpi) and row.get("interval") != "wilson":
+            n = int(row["n"])
+            if n < 1 or not math.isfinite(row["mean"]):
+                si = math.nan
+            else:
+                low, high = wilson_interval(min(n, max(0, round(float(row["mean"]) * n))), n, confidence)
+                si = high if self.upper else low
         elif self.judge == "interval":
             si = row["high"] if self.upper else row["low"]
         else:
@@ -167,25 +338,54 @@ class Constraint:
         return value
 
     def check(self, summary: pd.DataFrame, action: str, *, horizon: float,
-              trip_temperature: float | None = None) -> Verdict:
-        """Judge *action* of a what-if *summary* (:func:`scenarios.whatif.report.summarize`)."""
+              trip_temperature: float | None = None, confidence: float = 0.95) -> Verdict:
+        """Judge *action* of a what-if *summary* (:func:`scenarios.whatif.report.summarize`); *confidence* is
+        the level of a Wilson interval computed here (:meth:`judged`)."""
         rows = summary[(summary["action"] == action) & (summary["kpi"] == self.kpi)]
         if rows.empty:
             raise ConfigurationError(f"constraint {self.label!r}: the what-if reports no {self.kpi!r} for action "
                                      f"{action!r}; it reports {sorted(set(summary['kpi']))}")
-        value = self.judged(rows.iloc[0], horizon=horizon)
+        row = rows.iloc[0]
+        value = self.judged(row, horizon=horizon, confidence=confidence)
         bound = self.bound(trip_temperature=trip_temperature)
         margin = bound - value if self.upper else value - bound
         ok = bool(margin >= 0) if math.isfinite(value) else False
+        note = _binomial_note(self, row, bound, ok, confidence) if is_binomial(self.kpi) else ""
         return Verdict(self.label, action, self.kpi, value, bound, kpi_info(self.kpi).display_unit.label, ok,
-                       margin)
+                       margin, note)
 
 
-def evaluate(constraints, summary: pd.DataFrame, *, horizon: float, trip_temperature: float | None = None) -> list:
-    """Every action of *summary* against every constraint: a list of :class:`Verdict`, actions in order."""
+def _binomial_note(c: Constraint, row, bound: float, ok: bool, confidence: float) -> str:
+    """The count behind a binomial verdict and, when even no failure at all could not meet an upper limit with
+    this many replications, how many it would take."""
+    n = int(row["n"])
+    if n < 1 or not math.isfinite(row["mean"]):
+        return ""
+    k = min(n, max(0, round(float(row["mean"]) * n)))
+    judged = {"interval": "Wilson", "prediction": "empirical quantile", "mean": "share"}[c.judge]
+    note = f"{k} of {n} replications failed; {judged} {'upper' if c.upper else 'lower'} bound"
+    if c.judge == "interval" and c.upper and not ok and c.per is None:
+        limit = bound / float(kpi_info(c.kpi).to_display(1.0, difference=True))  # the limit as a share [-]
+        if limit > 0 and wilson_interval(0, n, confidence)[1] > limit:
+            note += (f"; even 0 failures in {n} replications cannot show <= {_num(bound)} "
+                     f"{kpi_info(c.kpi).display_unit.label} at {confidence:.0%}: run at least "
+                     f"{failure_free_replications(limit, confidence)} replications")
+        elif limit <= 0:
+            note += "; a limit of 0 can never be shown by a finite number of replications: give a limit > 0"
+    return note
+
+
+def evaluate(constraints, summary: pd.DataFrame, *, horizon: float, trip_temperature: float | None = None,
+             confidence: float = 0.95) -> list:
+    """Every action of *summary* against every constraint: a list of :class:`Verdict`, actions in order.
+
+    *confidence* is the level of the Wilson interval of a binomial KPI whose summary row has none of its own
+    (see :meth:`Constraint.judged`; rows from :func:`with_binomial` carry theirs).
+    """
     out = []
     for action in dict.fromkeys(summary["action"]):
-        out += [c.check(summary, action, horizon=horizon, trip_temperature=trip_temperature) for c in constraints]
+        out += [c.check(summary, action, horizon=horizon, trip_temperature=trip_temperature, confidence=confidence)
+                for c in constraints]
     return out
 
 

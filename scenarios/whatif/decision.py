@@ -4,7 +4,10 @@
 
 1. **Guardrails.**  Every action is judged against every :class:`~scenarios.whatif.constraints.Constraint`
    on its interval (not its mean).  An action that violates one is never recommended; the report names the
-   constraint(s) that exclude it.
+   constraint(s) that exclude it.  P(failure before the horizon) (``failure_probability``, a share of the
+   replications) is judged on the upper bound of its Wilson interval
+   (:func:`scenarios.whatif.constraints.with_binomial`), so a few failure-free replications do not prove a
+   small probability: the verdict says how many would.
 2. **Candidates.**  A feasible action other than the baseline is a candidate when its paired gain in the
    objective over the baseline is significant (the interval lies on the good side of zero) and at least
    ``min_gain`` of the baseline's mean.
@@ -39,7 +42,7 @@ __all__ = ["STATUSES", "RISK_KPIS", "Decision", "decide", "decision_record", "de
 
 STATUSES = ("recommend", "keep", "no clear winner", "no feasible action")
 
-RISK_KPIS = ("motor_risk_cost", "trips", "max_winding_temperature")
+RISK_KPIS = ("motor_risk_cost", "trips", "max_winding_temperature", "failure_probability")
 """How risky an action is, compared in this order (the first the summary has decides; ties go on)."""
 
 
@@ -252,6 +255,9 @@ def _delta_rows(summary: pd.DataFrame, action: str) -> dict:
         info = kpi_info(r["kpi"])
         out[r["kpi"]] = {"unit": info.display_unit.label,
                          "mean": _f(info.to_display(r["mean"])),
+                         "low": _f(info.to_display(r.get("low", math.nan))),
+                         "high": _f(info.to_display(r.get("high", math.nan))),
+                         "interval": r.get("interval") if isinstance(r.get("interval"), str) else "t",
                          "half_width": _f(info.to_display(r["half_width"], difference=True)),
                          "diff": _f(info.to_display(r["diff"], difference=True)),
                          "diff_low": _f(info.to_display(r["diff_low"], difference=True)),
@@ -277,7 +283,7 @@ def decision_record(decision: Decision, summary: pd.DataFrame, *, assumptions=()
     to the safest, the assumptions, the calibration (record id, data window) and the what-if set-up."""
     def verdict(v: Verdict) -> dict:
         return {"constraint": v.constraint, "kpi": v.kpi, "value": _f(v.value), "bound": _f(v.bound),
-                "unit": v.unit, "ok": v.ok, "margin": _f(v.margin)}
+                "unit": v.unit, "ok": v.ok, "margin": _f(v.margin), "note": getattr(v, "note", "")}
 
     alternatives = []
     for a in dict.fromkeys(summary["action"]):
@@ -310,8 +316,13 @@ def decision_text(record: dict) -> str:
             f", Δ {_num(_nan(k.get('diff')), 3, sign=True)} [{_num(_nan(k.get('diff_low')), 3)}, "
             f"{_num(_nan(k.get('diff_high')), 3)}]")
         risk = alt["kpis"].get("motor_risk_cost", {}).get("mean")
+        fail = alt["kpis"].get("failure_probability")
+        fail_text = (f"; P(failure) {_num(_nan(fail.get('mean')), 3)} [{_num(_nan(fail.get('low')), 3)}, "
+                     f"{_num(_nan(fail.get('high')), 3)}] {fail.get('unit', '')}"
+                     + (" (Wilson)" if fail.get("interval") == "wilson" else "") if fail else "")
         lines.append(f"  - {alt['action']}: {state}; {obj} {_num(_nan(k.get('mean')))} {k.get('unit', '')}"
-                     f"{diff}" + (f"; motor risk cost {_num(risk)}" if risk is not None else "") + bind_text)
+                     f"{diff}" + (f"; motor risk cost {_num(risk)}" if risk is not None else "") + fail_text
+                     + bind_text)
     checked = sorted({c["constraint"] for c in record["constraints"]})
     lines.append(f"  constraints checked: {', '.join(checked) if checked else 'none'}")
     cal = record.get("calibration") or {}

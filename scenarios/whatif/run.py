@@ -19,7 +19,17 @@ becomes a :class:`~sim.line.LineSpec`; :func:`run_whatif` replicates them all wi
   line with the calibrated motor state at the calibration window's end), every
   replication of every action is a fork of it,
   ``LineTwin.restore(spec_of_action, snapshot, streams=...)``; without one the
-  line starts empty at 0 s with every motor at its initial state.
+  line starts empty at 0 s with every motor at its initial state;
+* **P(failure before the horizon)**: every replication reports, per failure mode
+  of the line (``<station>.<mode>.failure_probability``), 1 if the mode failed
+  (its failure clock fired: :class:`~sim.processes.FailureMode`, the hazard of a
+  physics-driven mode thinned on the twin's own winding temperature or bearing
+  vibration) within the observed horizon (after the warm-up) and 0 if not, and
+  ``failure_probability``, 1 if any of the *counted* modes failed (by default every
+  mode of the monitored stations, ``motor_stations``).  Motor-protection trips are
+  not failures (they are ``trips``).  The mean over replications is the share
+  of futures with a failure; its interval is binomial (Wilson,
+  :func:`scenarios.whatif.constraints.with_binomial`).
 """
 
 from __future__ import annotations
@@ -37,9 +47,8 @@ from sim.replications import Comparison, ReplicationPlan, compare
 from sim.line import AmbientCycle, LineSpec, LineTwin
 from sim.line.snapshot import TwinSnapshot
 
-__all__ = ["LINE_CHANGES", "CONTINUE", "WEEK", "Action", "MotorRisk", "WhatIfResult", "actions_from", "check_windows",
-           "draws_layout",
-           "line_config_dict", "with_motor_params", "run_whatif"]
+__all__ = ["LINE_CHANGES", "CONTINUE", "WEEK", "Action", "FailureWatch", "MotorRisk", "WhatIfResult", "actions_from",
+           "check_windows", "draws_layout", "failure_modes_of", "line_config_dict", "with_motor_params", "run_whatif"]
 
 LINE_CHANGES = ("speeds", "buffers", "buffer_scale", "crew_size", "crew_rule", "policy")
 """Line configuration keys an action may change (``speeds``, ``buffers`` and ``policy`` merge key by key)."""
@@ -183,7 +192,8 @@ class WhatIfResult:
         replication ran with; second-order Monte Carlo), every KPI of :meth:`sim.line.LineTwin.kpis` (SI
         units), ``max_winding_temperature`` [K] and ``insulation_ageing`` [s] of the calibrated motors after
         the warm-up (sampled every ``risk.record_step``), ``loss_of_life`` [-], ``trip_cost``,
-        ``ageing_cost`` and ``motor_risk_cost`` [currency].
+        ``ageing_cost`` and ``motor_risk_cost`` [currency], ``failure_probability`` and
+        ``<station>.<mode>.failure_probability`` (0/1: failed within the horizon; :class:`FailureWatch`).
     comparison : Comparison
         From :func:`sim.replications.compare` (paired differences to the baseline).
     specs : dict
@@ -197,6 +207,9 @@ class WhatIfResult:
         Posterior draws of the motor parameters (0: no posterior sampled).
     seeds_per_draw : int
         Seeds each draw runs (the last draw fewer when they do not divide the replications).
+    failure_modes : tuple of str
+        The failure modes (``<station>.<mode>``) whose failure within the horizon counts in the column
+        ``failure_probability``.
     """
 
     kpis: pd.DataFrame
@@ -209,6 +222,87 @@ class WhatIfResult:
     parameter_draws: int = 0
     seeds_per_draw: int = 1
     risk: MotorRisk = field(default_factory=MotorRisk)
+    failure_modes: tuple = ()
+
+
+def failure_modes_of(spec: LineSpec, selection=None, *, stations=()) -> tuple:
+    """The failure modes ``<station>.<mode>`` of *spec* that *selection* names.
+
+    *selection* lists station names (every mode of the station) and ``<station>.<mode>`` names; ``None``
+    selects every mode of *stations* (the monitored ones).  An unknown name is an error listing the modes
+    the line has; a selection that names stations without failure modes selects nothing.
+    """
+    modes = {s.name: [m.name for m in s.failure_modes] for s in spec.stations}
+    every = [f"{s}.{m}" for s, ms in modes.items() for m in ms]
+    if selection is None:
+        selection = tuple(stations)
+    if isinstance(selection, str):
+        selection = (selection,)
+    chosen = []
+    for name in selection:
+        name = str(name)
+        if name in modes:
+            chosen += [f"{name}.{m}" for m in modes[name]]
+        elif name in every:
+            chosen.append(name)
+        else:
+            raise ConfigurationError(f"failure mode {name!r} is not on the line; name a station {list(modes)} or "
+                                     f"one of its modes {every}")
+    return tuple(dict.fromkeys(chosen))
+
+
+class FailureWatch:
+    """A twin whose KPIs also say which failure modes failed in the observed horizon (the replication
+    protocol of :mod:`sim.replications`: ``now``, ``run``, ``reset_statistics``, ``kpis``).
+
+    A failure is a failure clock firing (:meth:`sim.processes.FailureClock.check` true: each candidate it
+    checks and does not reject); ``reset_statistics`` (the end of the warm-up) starts the count.
+
+    Parameters
+    ----------
+    twin : LineTwin
+    counted : sequence of str
+        ``<station>.<mode>`` names whose failure sets ``failure_probability`` to 1
+        (:func:`failure_modes_of`).
+    """
+
+    def __init__(self, twin: LineTwin, counted=()):
+        self.twin = twin
+        self._clocks = [(f"{st.name}.{c.mode.name}", c) for st in twin.stations for c in st.clocks]
+        known = [label for label, _ in self._clocks]
+        unknown = sorted(set(counted) - set(known))
+        if unknown:
+            raise ConfigurationError(f"failure mode(s) {unknown} are not on the line; it has {known}")
+        self.counted = frozenset(counted)
+        self._start = self._fired()
+
+    def _fired(self) -> list:
+        return [c.candidates - c.rejected for _, c in self._clocks]
+
+    @property
+    def now(self) -> float:
+        """Current time [s]."""
+        return self.twin.now
+
+    def run(self, until: float) -> None:
+        """Run to time *until* [s]."""
+        self.twin.run(until)
+
+    def reset_statistics(self) -> None:
+        """Warm-up deletion: the twin's KPIs and the failure counts start again."""
+        self.twin.reset_statistics()
+        self._start = self._fired()
+
+    def kpis(self) -> dict:
+        """:meth:`LineTwin.kpis` and the failure indicators [-]: ``<station>.<mode>.failure_probability`` per
+        mode and ``failure_probability`` over the counted modes (1: failed within the horizon, 0: not)."""
+        out = self.twin.kpis()
+        failed = {label: float(now > then)
+                  for (label, _), now, then in zip(self._clocks, self._fired(), self._start)}
+        for label, value in failed.items():
+            out[f"{label}.failure_probability"] = value
+        out["failure_probability"] = float(any(failed[label] for label in self.counted))
+        return out
 
 
 def draws_layout(replications: int, seeds_per_draw: int = 1) -> int:
@@ -233,7 +327,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
                motor_stations=("filler",), posterior: Callable | None = None, ambient: AmbientCycle | None = None,
                progress: Callable | None = None, trace_step: float = 600.0,
                snapshot: TwinSnapshot | None = None, seeds_per_draw: int = 1,
-               risk: MotorRisk | None = None, maintenance_windows=()) -> WhatIfResult:
+               risk: MotorRisk | None = None, maintenance_windows=(), failure_modes=None) -> WhatIfResult:
     """Replicate every action on the line under *plan* and pair each with *baseline*.
 
     Parameters
@@ -268,6 +362,9 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         When planned maintenance may happen: ``(start, end)`` on the line's weekly clock [s from Monday 00:00
         UTC]; with windows the KPI ``maintenance_outside_windows`` [s] counts the time any station spends in
         maintenance outside them (sampled every ``risk.record_step``).
+    failure_modes : sequence of str, optional
+        Stations and ``<station>.<mode>`` names whose failure within the horizon counts in
+        ``failure_probability`` (:func:`failure_modes_of`); default: every failure mode of *motor_stations*.
     """
     from sim.line.kpis import InsulationAgeing
     from sim.streams import RandomStreams
@@ -297,6 +394,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
         except ConfigurationError as err:
             raise ConfigurationError(f"action {action.name!r}: {err}") from None
         specs[action.name] = spec if ambient is None else dataclasses.replace(spec, ambient=ambient)
+    counted = failure_modes_of(specs[names[0]], failure_modes, stations=stations)
     traces: dict = {}
     records: dict = {}
     off_window: dict = {}
@@ -323,7 +421,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
             twin.env.process(_record(twin, indices, risk.record_step, plan.warmup, ageing, windows, outside))
             records[(name, streams.replication)] = ageing
             off_window[(name, streams.replication)] = outside
-            return twin
+            return FailureWatch(twin, counted)
 
         return build
 
@@ -363,7 +461,7 @@ def run_whatif(line, actions, *, plan: ReplicationPlan, baseline: str, motor_par
                         traces={k: pd.DataFrame(v, columns=columns) for k, v in traces.items()},
                         mser=pd.DataFrame(mser, columns=["action", "replication", "truncation_h", "reliable"]),
                         actions=actions, plan=plan, parameter_draws=draws if posterior is not None else 0,
-                        seeds_per_draw=per_draw, risk=risk)
+                        seeds_per_draw=per_draw, risk=risk, failure_modes=counted)
 
 
 def _trace(twin, indices, step, rows):
