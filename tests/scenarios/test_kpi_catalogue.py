@@ -79,6 +79,6 @@ def test_whatif_recommendation_picks_the_best_action_for_every_kpi(name):
 def test_whatif_report_shows_display_units_from_the_catalogue():
     table = summary_markdown(pd.concat([_summary("max_winding_temperature"), _summary("throughput")]),
                              baseline="base")
-    assert "| base | max_winding_temperature | °C | 26.85 ± 0.5 | — |" in table
-    assert "| large_gain | throughput | units/h | 1,087,200 ± 1,800 | +7,200 ± 3.6e+02 |" in table
+    assert "| base | max_winding_temperature | °C | 26.85 ± 0.50 | — |" in table
+    assert "| large_gain | throughput | units/h | 1,087,200 ± 1,800 | +7,200 ± 360 |" in table
     assert all(k in KPIS for k in REPORT_KPIS)
