@@ -2,6 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/prognosis.py            # table
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/prognosis.py --json     # + one JSON object on the last line
+    .venv/bin/python benchmarks/prognosis.py --only-mc --json   # the Monte Carlo figures only (rul_mc100_s, speedup)
     .venv/bin/python benchmarks/prognosis.py --cmapss PATH   # the C-MAPSS folder (default ../shared/data/cmapss)
 
 (The script sets ``OPENBLAS_NUM_THREADS=1`` itself when it is unset: threaded BLAS on a loaded 2-core machine
@@ -168,6 +169,8 @@ def main(argv=None):
     parser.add_argument("--cmapss", default=str(ROOT.parent / "shared" / "data" / "cmapss"),
                         help="folder with train_FD001.txt (default ../shared/data/cmapss)")
     parser.add_argument("--skip-parallel", action="store_true", help="skip the 10,000-sample thread comparison")
+    parser.add_argument("--only-mc", action="store_true", help="only the RUL Monte Carlo figures (rul_mc100_s and "
+                        "the 10,000-sample thread comparison): no synthetic coverage, no C-MAPSS")
     parser.add_argument("--cv-repeats", type=int, default=3, help="C-MAPSS cross-validations with other seeds")
     parser.add_argument("--plot", default="", help="write the RUL track of a held-out engine to this PNG file")
     args = parser.parse_args(argv)
@@ -188,6 +191,10 @@ def main(argv=None):
         if t1 is not None:
             print(f"10,000 samples: 1 thread {t1:.3f} s, 2 threads {t2:.3f} s, speedup {speedup:.2f} "
                   f"(identical numbers: {same}; load average {res['load_average_1min']:.1f})")
+    if args.only_mc:
+        if args.json:
+            print(json.dumps(res))
+        return
     cov = synthetic_coverage()
     res["synthetic_coverage"] = cov
     print(f"synthetic pumps: 90 % RUL interval holds the true failure time in {cov:.1%} of 200 assets")

@@ -275,6 +275,10 @@ class Constraint:
             if info.si_unit.label not in ("1", "s", "currency"):
                 raise ConfigurationError(f"constraint on {self.kpi!r}: per (a rate) applies to counts, times and "
                                          f"costs, not to {info.si_unit.label}")
+            if is_binomial(self.kpi):
+                raise ConfigurationError(f"constraint on {self.kpi!r}: per = {self.per!r} s cannot apply to a "
+                                         f"probability (P(failure) does not scale with time); drop per and set the "
+                                         f"what-if's horizon (whatif.horizon_h) to the time the limit is about")
         if self.below_trip is not None:
             if info.si_unit.label != "K":
                 raise ConfigurationError(f"constraint on {self.kpi!r}: below_trip bounds a temperature KPI "

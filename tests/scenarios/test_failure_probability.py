@@ -128,6 +128,8 @@ def test_bad_binomial_input_names_the_value_and_the_rule():
         failure_free_replications(0.0)
     with pytest.raises(ConfigurationError, match="same length|one length"):
         paired_proportion_difference([0, 1], [0, 1, 1])
+    with pytest.raises(ConfigurationError, match=r"cannot apply to a probability.*whatif\.horizon_h"):
+        Constraint("failure_probability", max=5, per=168 * HOUR)
 
 
 # ------------------------------------------------------------------------------ the guardrail
