@@ -40,8 +40,13 @@ from scenarios.tracking.lineage import GIT_COMMIT, REPORT_ERROR, SWEPT_KEYS
 from sim.exceptions import ConfigurationError
 
 __all__ = ["SweepError", "SweepBusyError", "SweepLineage", "connect", "find_parent", "open_parent", "finished_child",
-           "children", "close_parent", "store_uri", "deferred_interrupts", "SWEEP_TAG", "ROLE_TAG", "HASH_TAG",
-           "INVOCATION_TAG"]
+           "children", "close_parent", "store_uri", "deferred_interrupts", "job_counter", "SWEEP_TAG", "ROLE_TAG",
+           "HASH_TAG", "INVOCATION_TAG", "JOBS_TAG"]
+
+#: Tag of the parent run: the number of jobs of the sweep's latest invocation ("adaptive" for Optuna).  The
+#: parent's ``sweep.jobs`` param is written once, when the parent is created; a resumed sweep may be extended
+#: (more values, a larger design), and MLflow params cannot change, so the count of each invocation is a tag.
+JOBS_TAG = "twinbench.sweep.jobs"
 
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # launchers that run every job in this process, after the callbacks' on_job_start
@@ -89,8 +94,22 @@ def _fail(err: Exception, code: int = 2):
     raise SystemExit(code) from err
 
 
+def job_counter(parent, job_num: int) -> str:
+    """``"job k/n"``: job *job_num* (0-based, Hydra's ``job.num``) of the *n* jobs of this invocation of the sweep.
+
+    *n* is the parent run's :data:`JOBS_TAG` (written by each invocation, so an extended sweep counts its new
+    total), else its ``sweep.jobs`` param (a parent made before the tag existed); ``"job k"`` when the design is
+    adaptive (Optuna) or there is no parent.
+    """
+    total = None
+    if parent is not None:
+        total = parent.data.tags.get(JOBS_TAG) or parent.data.params.get("sweep.jobs")
+    k = int(job_num) + 1
+    return f"job {k}/{total}" if total and str(total).isdigit() else f"job {k}"
+
+
 def _print_ranking(report: dict, kpi: str, folder: Path, top: int = 5) -> None:
-    """The best configurations with their intervals, and where the full report is."""
+    """The best *top* configurations with their intervals, how many more the report ranks, and where it is."""
     from rich.console import Console
 
     console = Console()
@@ -100,6 +119,9 @@ def _print_ranking(report: dict, kpi: str, folder: Path, top: int = 5) -> None:
     for _, row in rank.head(top).iterrows():
         console.print(f"  {int(row['rank']):>3}. {row['name']}: {row['mean']:.5g} [{row['low']:.5g}, "
                       f"{row['high']:.5g}]", highlight=False, markup=False)
+    if len(rank) > top:
+        console.print(f"  ...and {len(rank) - top} more (all {len(rank)} in the report)", highlight=False,
+                      markup=False)
     console.print(f"report: {folder / 'report.md'} (also logged to the parent run under report/)", highlight=False,
                   soft_wrap=True, markup=False)
 
@@ -289,7 +311,8 @@ class SweepLineage(Callback):
                                           lease=lease)
             self.tracker, self.exp_id, self.parent, self._resumed = tracker, exp_id, run_id, resumed
             self._keeper = LeaseKeeper(tracker, run_id, lease).start()
-            tracker.set_tags(run_id, {INVOCATION_TAG: str(self._invocation), SWEPT_KEYS: json.dumps(swept)})
+            tracker.set_tags(run_id, {INVOCATION_TAG: str(self._invocation), SWEPT_KEYS: json.dumps(swept),
+                                      JOBS_TAG: str(n_jobs) if n_jobs is not None else "adaptive"})
 
         self._hold()
         if tags["launcher"] not in _IN_PROCESS_LAUNCHERS:
