@@ -10,6 +10,9 @@
   window, for every asset of a fleet: sigma points, RK4 propagation, outputs and
   the filter algebra in one compiled loop (numpy per sample cost ~0.5 ms of
   interpreter overhead; this loop costs microseconds).
+* ``ukf_track(...)`` - the same filter, stepped predict-only then update-only per
+  sample, writing each sample's predicted measurement and innovation spread
+  (what :meth:`calibration.JointUKF.step` reports; the live twin's tracker).
 
 The module is a kernel template (:mod:`sim.physics.kernels`): ``rhs``, ``output``,
 ``rk4_step`` and the sizes are bound per model by :func:`sim.physics.bind_kernels`
@@ -272,6 +275,80 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
                 u_prev[a, i] = U[j, a, i]
 
 
+@njit(cache=True)
+def ukf_track(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, times, last, u_prev, wm, wc, gamma,
+              max_step, adapt, forgetting, est, sd, predicted, spread, status):
+    """The joint UKF over ``times[k]`` for every asset, writing the innovation statistics of each sample.
+
+    Arguments as :func:`ukf_run`; in addition ``predicted[k, A, m]`` receives the predicted
+    measurement (unscented mean) and ``spread[k, A, m]`` the square root of the innovation variance
+    ``S_cc = sum_s wc_s (y_s - ybar)^2 + R_c`` [SI] before each update.  Returns the last filtered time.
+    """
+    n_a, n = z.shape
+    nth = p_idx.shape[0]
+    nx = n - nth
+    ns = 2 * n + 1
+    m = y_idx.shape[0]
+    nan_row = np.full((1, n_a, m), np.nan)
+    one_t = np.empty(1)
+    est1 = np.empty((1, n_a, nth))
+    sd1 = np.empty((1, n_a, nth))
+    M = np.empty((n, n))
+    L = np.empty((n, n))
+    pts = np.empty((ns, n))
+    pw = np.empty((ns, base_p.shape[1]))
+    yfull = np.empty((ns, 1, N_OUTPUTS))
+    ys = np.empty((ns, m))
+    for j in range(times.shape[0]):
+        one_t[0] = times[j]
+        ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, nan_row, U[j:j + 1], one_t, last,
+                u_prev, wm, wc, gamma, max_step, adapt, forgetting, est1, sd1, status)  # predict only
+        if status[0] != 0:
+            status[2] = j
+            return last
+        for a in range(n_a):
+            if not _root(P[a], M, L):
+                status[0] = 3
+                status[1] = a
+                status[2] = j
+                return last
+            for i in range(n):
+                pts[0, i] = z[a, i]
+            for c in range(n):
+                for i in range(n):
+                    pts[1 + c, i] = z[a, i] + gamma * L[i, c]
+                    pts[1 + n + c, i] = z[a, i] - gamma * L[i, c]
+            ua = load_row(U[j], a, N_INPUTS)
+            for s in range(ns):
+                for i in range(base_p.shape[1]):
+                    pw[s, i] = base_p[a, i]
+                for k in range(nth):
+                    pw[s, p_idx[k]] = min(max(pts[s, nx + k], lo[k]), hi[k])
+                store_sample(yfull, s, 0, output(load_row(pts, s, N_STATES), load_row(pw, s, N_PARAMS), ua))
+                for c in range(m):
+                    ys[s, c] = yfull[s, 0, y_idx[c]]
+            for c in range(m):
+                mean = 0.0
+                for s in range(ns):
+                    mean += wm[s] * ys[s, c]
+                var = 0.0
+                for s in range(ns):
+                    var += wc[s] * (ys[s, c] - mean) ** 2
+                predicted[j, a, c] = mean
+                spread[j, a, c] = math.sqrt(max(var + R[a, c], 0.0))
+        ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y[j:j + 1], U[j:j + 1], one_t,
+                times[j], u_prev, wm, wc, gamma, max_step, adapt, forgetting, est1, sd1, status)  # update only
+        if status[0] != 0:
+            status[2] = j
+            return last
+        for a in range(n_a):
+            for k in range(nth):
+                est[j, a, k] = est1[0, a, k]
+                sd[j, a, k] = sd1[0, a, k]
+        last = times[j]
+    return last
+
+
 class _EstimatorKernels:
     """Quacks like an integrator for ``Model.kernels`` so the bound kernels are kept on the model."""
 
@@ -285,5 +362,5 @@ class _EstimatorKernels:
 
 
 def estimator_kernels(model):
-    """The compiled ``observe``, ``final_state`` and ``ukf_run`` kernels of *model* (bound once per model)."""
+    """The compiled ``observe``, ``final_state``, ``ukf_run`` and ``ukf_track`` kernels of *model* (bound once per model)."""
     return model.kernels(_EstimatorKernels())

@@ -16,6 +16,8 @@ filtering with unknown prior statistics", JACC (1969).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -26,7 +28,36 @@ from calibration.data import CalibrationData
 from calibration.objective import robust_noise_std
 from sim.exceptions import CalibrationError, ConfigurationError
 
-__all__ = ["JointUKF"]
+__all__ = ["JointUKF", "UkfStep"]
+
+
+@dataclass(frozen=True)
+class UkfStep:
+    """What :meth:`JointUKF.step` saw on a block of samples.
+
+    Attributes
+    ----------
+    times : ndarray (k,)
+        Sample times [s since the filter's ``origin_``].
+    predicted : ndarray (k, A, m)
+        One-step predicted measurement (unscented mean) per sample, asset and channel [SI].
+    residual : ndarray (k, A, m)
+        Measurement minus prediction, the innovation [SI]; NaN where the channel was not measured.
+    spread : ndarray (k, A, m)
+        Expected standard deviation of the innovation, ``sqrt(S_cc)`` of the innovation covariance
+        ``S = H P H^T + R`` the update uses [SI].
+    params : ndarray (k, A, p)
+        Tracked parameter estimates after each sample [SI].
+    params_std : ndarray (k, A, p)
+        Their standard deviations [SI].
+    """
+
+    times: np.ndarray
+    predicted: np.ndarray
+    residual: np.ndarray
+    spread: np.ndarray
+    params: np.ndarray
+    params_std: np.ndarray
 
 
 class JointUKF(BaseCalibrator):
@@ -85,6 +116,17 @@ class JointUKF(BaseCalibrator):
     # --------------------------------------------------------------- public
     def fit(self, model, data, *, params=None, x0=None) -> "JointUKF":
         """Filter through *data* (a window, or one window per asset) from the prior (*params*, *x0*)."""
+        self.start(model, data, params=params, x0=x0)
+        self._step_through(_as_windows(data)[0])
+        return self
+
+    def start(self, model, data, *, params=None, x0=None) -> "JointUKF":
+        """Set the filter up on *data* (a window, or one per asset) without filtering any sample.
+
+        The prior is *params* / *x0* (dict, or one per asset); measured states start at their first value in
+        *data*; the filter's time zero (:attr:`origin_`) is the window start and its channels are the window's
+        outputs.  :meth:`step` then filters samples from the first one on.  Returns self.
+        """
         windows, single = _as_windows(data)
         spec = model.spec
         n_assets = len(windows)
@@ -116,15 +158,14 @@ class JointUKF(BaseCalibrator):
         self._last = np.nan
         self._u_prev = np.zeros((n_assets, spec.nu))
         self._weights(nx + nth)
-        self._run = estimator_kernels(model).ukf_run
         self.track_ = None
-        self._step_through(windows)
+        self._store(np.empty(0), np.empty((0, n_assets, nth)), np.empty((0, n_assets, nth)))
         return self
 
     def partial_fit(self, model, data) -> "JointUKF":
         """Continue filtering with new data (times continue from the last sample)."""
         check_is_fitted(self, "states_")
-        self._model, self._run = model, estimator_kernels(model).ukf_run  # (not pickled)
+        self._model = model  # (not pickled)
         windows, _ = _as_windows(data)
         if len(windows) != self._z.shape[0]:
             raise ConfigurationError(f"the filter tracks {self._z.shape[0]} assets but got {len(windows)} windows")
@@ -154,7 +195,6 @@ class JointUKF(BaseCalibrator):
         if list(first.output_names) != self._channels:
             raise ConfigurationError(f"the filter was started on the channels {self._channels}, got "
                                      f"{list(first.output_names)}")
-        nth = len(self.parameters)
         times = (first.start - self._origin).total_seconds() + first.t
         if times.size and times[0] <= self._last:
             raise ConfigurationError(f"the new window starts at {first.start}, not after the last filtered sample "
@@ -164,40 +204,186 @@ class JointUKF(BaseCalibrator):
         if not np.isfinite(U).all():
             raise CalibrationError("the windows hold non-finite inputs; CalibrationData.from_frame carries inputs "
                                    "forward over quarantined gaps - build the windows with it")
-        est = np.empty((times.size, len(windows), nth))
+        est, sd, _, _ = self._filter(times, Y, U, innovations=False)
+        self._store(times, est, sd)
+
+    def step(self, times, Y, U) -> "UkfStep":
+        """Filter the samples at *times* for every asset and report each sample's innovation.
+
+        Parameters
+        ----------
+        times : ndarray (k,)
+            Strictly increasing sample times after the last filtered one [s since :attr:`origin_`].
+        Y : ndarray (k, A, m)
+            Measured channels in the filter's channel order (:attr:`channels_`) [SI]; NaN: not measured.
+        U : ndarray (k, A, nu)
+            Inputs [SI], finite.
+
+        Returns
+        -------
+        UkfStep
+            Predicted measurements, innovations, their expected spread and the parameter estimates per sample.
+
+        Notes
+        -----
+        No parameter track is kept (``track_`` is what :meth:`fit` and :meth:`partial_fit` record); the learned
+        attributes (``params_``, ``states_`` ...) are updated.  Call :meth:`start` (or :meth:`fit`) first.
+        """
+        check_is_fitted(self, "states_")
+        times = np.ascontiguousarray(times, dtype=np.float64).reshape(-1)
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        U = np.ascontiguousarray(U, dtype=np.float64)
+        n_a, m, nu = self._z.shape[0], len(self._channels), self._spec.nu
+        k = times.shape[0]
+        if Y.shape != (k, n_a, m) or U.shape != (k, n_a, nu):
+            raise ConfigurationError(f"the filter tracks {n_a} assets with {m} channels and {nu} inputs; got "
+                                     f"measurements of shape {Y.shape} and inputs of shape {U.shape} for {k} samples; "
+                                     f"pass Y[k, assets, channels] and U[k, assets, inputs]")
+        if k and times[0] <= self._last:
+            raise ConfigurationError(f"the block starts at {self._stamp(times[0])}, not after the last filtered "
+                                     f"sample ({self._stamp(self._last)}); pass samples in time order once")
+        if k > 1 and not np.all(np.diff(times) > 0):
+            raise ConfigurationError("sample times must increase strictly within a block; sort the samples and drop "
+                                     "repeated times")
+        if not np.isfinite(U).all():
+            raise CalibrationError("the inputs hold non-finite values; carry the last input forward over gaps")
+        est, sd, predicted, spread = self._filter(times, Y, U, innovations=True)
+        self._store(np.empty(0), est[:0], sd[:0])
+        return UkfStep(times.copy(), predicted, Y - predicted, spread, est, sd)
+
+    def _filter(self, times, Y, U, *, innovations):
+        """Run the compiled filter over the samples; returns ``est, sd`` [k, A, nth] and, with *innovations*,
+        ``predicted, spread`` [k, A, m] (else None)."""
+        k, n_a = times.shape[0], self._z.shape[0]
+        nth, m = len(self.parameters), len(self._channels)
+        est = np.empty((k, n_a, nth))
         sd = np.empty_like(est)
         status = np.zeros(3, dtype=np.int64)
-        self._run(self._z, self._P, self._R, self._base_p, np.array(self._p_idx, dtype=np.int64),
-                  np.array(self._y_idx, dtype=np.int64), self._lo, self._hi, self._q_states, float(self.param_walk),
-                  Y, U, times, float(self._last), self._u_prev, self._wm, self._wc, self._gamma,
-                  float(self.max_step), self.noise_std is None, float(self.forgetting), est, sd, status)
+        kernels = estimator_kernels(self._model)
+        args = (self._z, self._P, self._R, self._base_p, np.array(self._p_idx, dtype=np.int64),
+                np.array(self._y_idx, dtype=np.int64), self._lo, self._hi, self._q_states, float(self.param_walk),
+                Y, U, times, float(self._last), self._u_prev, self._wm, self._wc, self._gamma,
+                float(self.max_step), self.noise_std is None, float(self.forgetting), est, sd)
+        if innovations:
+            predicted = np.empty((k, n_a, m))
+            spread = np.empty((k, n_a, m))
+            last = kernels.ukf_track(*args, predicted, spread, status)
+        else:
+            predicted = spread = None
+            kernels.ukf_run(*args, status)
+            last = times[-1] if k else self._last
         if status[0] != 0:
-            code, a, j = (int(v) for v in status)
-            reason = {2: "a sigma point made a state non-finite (the model diverged)",
-                      3: "its covariance lost positive definiteness",
-                      5: "the estimate became non-finite"}[code]
-            raise CalibrationError(
-                f"the filter diverged at {self._stamp(times[j])} for asset {a}: {reason}; lower the parameter prior "
-                f"spread (param_std) or the process noise, shorten max_step (now {self.max_step} s), or check the "
-                f"data of that asset")
-        self._last = float(times[-1]) if times.size else self._last
-        self._store(times, est, sd)
+            self._diverged(status, times)
+        self._last = float(last)
+        return est, sd, predicted, spread
+
+    def _diverged(self, status, times):
+        code, a, j = (int(v) for v in status)
+        reason = {2: "a sigma point made a state non-finite (the model diverged)",
+                  3: "its covariance lost positive definiteness",
+                  5: "the estimate became non-finite"}[code]
+        raise CalibrationError(
+            f"the filter diverged at {self._stamp(times[j])} for asset {a}: {reason}; lower the parameter prior "
+            f"spread (param_std) or the process noise, shorten max_step (now {self.max_step} s), or check the "
+            f"data of that asset")
+
+    # ------------------------------------------------------------ filter state
+    @property
+    def spec_(self):
+        """The :class:`~sim.physics.ModelSpec` of the filtered model."""
+        check_is_fitted(self, "states_")
+        return self._spec
+
+    @property
+    def channels_(self) -> tuple:
+        """Measured output channels, in the order of the measurement arrays."""
+        check_is_fitted(self, "states_")
+        return tuple(self._channels)
+
+    @property
+    def origin_(self) -> pd.Timestamp:
+        """Time zero of the filter's times (the first window's start)."""
+        check_is_fitted(self, "states_")
+        return self._origin
+
+    @property
+    def last_time_(self) -> float:
+        """Time of the last filtered sample [s since :attr:`origin_`]; NaN before the first."""
+        check_is_fitted(self, "states_")
+        return float(self._last)
+
+    @property
+    def mean_(self) -> np.ndarray:
+        """Filter mean ``z[A, nx + p]``: the states, then the tracked parameters [SI] (a copy)."""
+        check_is_fitted(self, "states_")
+        return self._z.copy()
+
+    @property
+    def covariance_(self) -> np.ndarray:
+        """Filter covariance ``P[A, n, n]`` of :attr:`mean_` [SI] (a copy)."""
+        check_is_fitted(self, "states_")
+        return self._P.copy()
+
+    @property
+    def base_params_(self) -> np.ndarray:
+        """Every model parameter per asset ``[A, np]`` in spec order; tracked ones at their prior [SI] (a copy)."""
+        check_is_fitted(self, "states_")
+        return self._base_p.copy()
+
+    def filter_state(self) -> dict:
+        """Every array the filter carries from sample to sample (mean, covariance, noise variances, parameters,
+        last inputs, last time): equal arrays, the same filter bit for bit."""
+        check_is_fitted(self, "states_")
+        return {"mean": self._z, "covariance": self._P, "noise_variance": self._R, "base_params": self._base_p,
+                "last_inputs": self._u_prev, "last_time": np.array([self._last])}
+
+    def set_model_params(self, values: dict, *, asset: int | None = None) -> "JointUKF":
+        """Set model parameters of the filter (e.g. a promoted recalibration) for one *asset* or all.
+
+        A tracked parameter moves its estimate (its spread is kept); any other one its fixed value [SI].
+        Unknown names raise.  Returns self.
+        """
+        check_is_fitted(self, "states_")
+        nx = self._spec.nx
+        n_a = self._z.shape[0]
+        if asset is not None and not 0 <= asset < n_a:
+            raise ConfigurationError(f"asset = {asset}: the filter tracks assets 0 .. {n_a - 1}")
+        assets = range(n_a) if asset is None else [asset]
+        for name, value in values.items():
+            i = self._spec.index("params", name)
+            for a in assets:
+                self._base_p[a, i] = float(value)
+                if name in self.parameters:
+                    self._z[a, nx + list(self.parameters).index(name)] = float(value)
+        self._store(np.empty(0), np.empty((0, n_a, 0)), np.empty((0, n_a, 0)))
+        return self
+
+    def attach(self, model) -> "JointUKF":
+        """Give an unpickled filter its model back (compiled kernels are not pickled); returns self."""
+        check_is_fitted(self, "states_")
+        if model.spec.name != self._spec.name:
+            raise ConfigurationError(f"the filter tracks model {self._spec.name!r}, not {model.spec.name!r}; attach "
+                                     f"the model it was started with")
+        self._model = model
+        return self
 
     def _stamp(self, time):
         return self._origin + pd.Timedelta(seconds=float(time))
 
     def _store(self, times, est, sd):
+        """Append the samples (if any) to ``track_`` and set the learned attributes from the filter state."""
         zq = stats.norm.ppf(0.5 + self.confidence / 2)
-        k, n_a, _ = est.shape
-        cols = {"time": np.repeat(self._origin + pd.to_timedelta(times, unit="s"), n_a)}
-        if not self._single:
-            cols["asset"] = np.tile(np.arange(n_a), k)
-        for i, name in enumerate(self.parameters):
-            cols[name] = est[:, :, i].ravel()
-            cols[f"{name}.ci_low"] = (est[:, :, i] - zq * sd[:, :, i]).ravel()
-            cols[f"{name}.ci_high"] = (est[:, :, i] + zq * sd[:, :, i]).ravel()
-        part = pd.DataFrame(cols)
-        self.track_ = part if self.track_ is None else pd.concat([self.track_, part], ignore_index=True)
+        k, n_a = est.shape[0], est.shape[1]
+        if k:
+            cols = {"time": np.repeat(self._origin + pd.to_timedelta(times, unit="s"), n_a)}
+            if not self._single:
+                cols["asset"] = np.tile(np.arange(n_a), k)
+            for i, name in enumerate(self.parameters):
+                cols[name] = est[:, :, i].ravel()
+                cols[f"{name}.ci_low"] = (est[:, :, i] - zq * sd[:, :, i]).ravel()
+                cols[f"{name}.ci_high"] = (est[:, :, i] + zq * sd[:, :, i]).ravel()
+            part = pd.DataFrame(cols)
+            self.track_ = part if self.track_ is None else pd.concat([self.track_, part], ignore_index=True)
         nx = self._spec.nx
         one = (lambda v: float(v[0])) if self._single else (lambda v: np.array(v, dtype=float))
         sd_now = np.sqrt(np.clip(np.diagonal(self._P, axis1=1, axis2=2), 0, None))
