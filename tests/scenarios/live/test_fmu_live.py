@@ -135,3 +135,42 @@ def test_the_fmu_tracker_rejects_what_it_cannot_filter(fmus, plant):
     bad[:, 0, 0] = np.inf  # an input the FMU cannot run (non-finite powers never reach it)
     with pytest.raises(CalibrationError, match="non-finite"):
         tracker.ukf_.step(np.array([3.0, 4.0]) * DT, Y[3:5], bad)
+
+
+@pytest.mark.slow
+def test_the_live_service_runs_the_fmu_tracker_unchanged_and_resumes_from_its_checkpoint(fmus, plant, tmp_path):
+    """The service (file feed through the gates, layout, residual statistics, checkpoints) is the numba twin's."""
+    import pandas as pd
+
+    from scenarios.live.service import AssetLayout, LiveService
+    from scenarios.live.sources import FileFeed
+    from sim.telemetry import ChannelMap
+
+    stamps, Y, U, truth = plant
+    csv = tmp_path / "mass.csv"
+    pd.DataFrame({"timestamp": pd.to_datetime(stamps, utc=True).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+                  "P[W]": U[:, 0, 0], "Ta[degC]": U[:, 0, 1] - 273.15, "T[K]": Y[:, 0, 0]}).to_csv(csv, index=False)
+    cmap = ChannelMap.from_dict({"time_column": "timestamp", "channels": {
+        "heating_power": {"column": "P[W]", "unit": "W", "si_unit": "W", "range": [0, 1000]},
+        "ambient_temperature": {"column": "Ta[degC]", "unit": "degC", "si_unit": "K", "range": [-40, 80]},
+        "temperature": {"column": "T[K]", "unit": "K", "si_unit": "K", "range": [200, 500]}}})
+
+    def service(checkpoint):
+        model = fmu_model(fmus["state"])
+        feed = FileFeed(csv, cmap).start()
+        layout = AssetLayout.from_channels(feed.channels, outputs=("temperature",),
+                                           inputs=model.spec.names("inputs"))
+        tracker = tracker_for(model, ("temperature",), filter=ukf(), params=PRIOR)
+        return LiveService(feed, tracker, layout, checkpoint_path=checkpoint, checkpoint_every=40, block_rows=16)
+
+    whole = service(None)
+    result = whole.run()
+    assert result.stopped == "end of source" and whole.applied == N
+    est, sd = whole.tracker.estimates()["thermal_resistance"][0], whole.tracker.std()["thermal_resistance"][0]
+    assert abs(est - truth[-1]) < 1.96 * sd
+    first = service(tmp_path / "live.ckpt")
+    first.run(max_rows=70)  # stopped part-way; its last checkpoint holds the FMU tracker (no loaded FMU inside)
+    second = service(tmp_path / "live.ckpt")
+    assert second.resume() and isinstance(second.tracker, FmuFleetTracker)
+    second.run()
+    assert second.applied == N and second.tracker.fingerprint() == whole.tracker.fingerprint()
