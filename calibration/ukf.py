@@ -95,6 +95,12 @@ class JointUKF(BaseCalibrator):
     asset, same sample times and channels) it filters the fleet at once; every
     learned value then has a leading asset axis (``params_[name]`` is an array)
     and ``track_`` has an ``asset`` column.
+
+    Online use (the live twin): :meth:`start` sets the filter up on a first window without filtering, and
+    :meth:`step` filters plain arrays block by block, returning each sample's innovation and its expected spread
+    (:class:`UkfStep`).  The filter state is read through ``mean_``, ``covariance_``, ``base_params_``,
+    ``origin_``, ``last_time_``, ``spec_``, ``channels_`` and :meth:`filter_state`, and moved only by
+    :meth:`set_model_params`; after unpickling, :meth:`attach` gives it its model back.
     """
 
     def __init__(self, parameters=("thermal_resistance_housing_ambient",), *, param_std=None, param_walk=1e-6,
@@ -226,8 +232,14 @@ class JointUKF(BaseCalibrator):
 
         Notes
         -----
-        No parameter track is kept (``track_`` is what :meth:`fit` and :meth:`partial_fit` record); the learned
-        attributes (``params_``, ``states_`` ...) are updated.  Call :meth:`start` (or :meth:`fit`) first.
+        Per sample, the filter predicts, then draws the sigma points again from the predicted mean and covariance
+        and updates with them, so the reported spread is exactly the update's ``sqrt(S_cc)`` (compiled in
+        ``calibration._kernels.ukf_track``).  :meth:`fit` / :meth:`partial_fit` reuse the propagated sigma points
+        for the update (one draw per sample); the two differ by the process noise added in between (relative
+        ~1e-5 on smooth models).  Blocks do not matter: one call or many over the same samples give the same
+        numbers to the bit.  No parameter track is kept (``track_`` is what :meth:`fit` and :meth:`partial_fit`
+        record); the learned attributes (``params_``, ``states_`` ...) are updated.  Call :meth:`start` (or
+        :meth:`fit`) first.
         """
         check_is_fitted(self, "states_")
         times = np.ascontiguousarray(times, dtype=np.float64).reshape(-1)
@@ -331,11 +343,13 @@ class JointUKF(BaseCalibrator):
         return self._base_p.copy()
 
     def filter_state(self) -> dict:
-        """Every array the filter carries from sample to sample (mean, covariance, noise variances, parameters,
-        last inputs, last time): equal arrays, the same filter bit for bit."""
+        """Copies of every array the filter carries from sample to sample: ``mean`` ``[A, n]``, ``covariance``
+        ``[A, n, n]``, ``noise_variance`` ``[A, m]``, ``base_params`` ``[A, np]``, ``last_inputs`` ``[A, nu]`` [SI]
+        and ``last_time`` ``[1]`` [s]; equal arrays, the same filter bit for bit (the live tracker hashes them)."""
         check_is_fitted(self, "states_")
-        return {"mean": self._z, "covariance": self._P, "noise_variance": self._R, "base_params": self._base_p,
-                "last_inputs": self._u_prev, "last_time": np.array([self._last])}
+        return {"mean": self._z.copy(), "covariance": self._P.copy(), "noise_variance": self._R.copy(),
+                "base_params": self._base_p.copy(), "last_inputs": self._u_prev.copy(),
+                "last_time": np.array([self._last])}
 
     def set_model_params(self, values: dict, *, asset: int | None = None) -> "JointUKF":
         """Set model parameters of the filter (e.g. a promoted recalibration) for one *asset* or all.
