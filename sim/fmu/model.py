@@ -228,8 +228,15 @@ class _FmuKernels:
         return t.shape[0]
 
     def observe(self, *args):
-        raise ModelError(f"{self.model.spec.name}: an FMU has no output function of its states alone; the joint "
-                         f"UKF cannot filter it - calibrate it with LeastSquaresCalibrator")
+        raise ModelError(f"{self.model.spec.name}: an FMU has no compiled output function; evaluate it with "
+                         f"FmuModel.simulate (one sample) instead")
+
+    def ukf_run(self, *args):
+        raise ModelError(f"{self.model.spec.name}: calibration.JointUKF runs compiled kernels, which an FMU has not; "
+                         f"filter it with scenarios.live.fmu_tracking.FmuJointUKF (same parameters, sigma points "
+                         f"run by the FMU) or calibrate it with LeastSquaresCalibrator")
+
+    ukf_track = ukf_run
 
 
 def _max_step(integrator) -> float:

@@ -14,7 +14,7 @@ import pytest
 from calibration import JointUKF
 from scenarios.live.fmu_tracking import FmuFleetTracker, FmuJointUKF, tracker_for
 from scenarios.live.tracking import FleetTracker
-from sim.exceptions import CalibrationError, ConfigurationError
+from sim.exceptions import CalibrationError, ConfigurationError, ModelError
 
 SOURCE = Path(__file__).resolve().parents[2] / "sim" / "fmu" / "sources" / "thermal_mass.py"
 DT, N, STEP_AT = 20.0, 160, 80  # sample period [s], samples, sample where the resistance steps
@@ -174,3 +174,10 @@ def test_the_live_service_runs_the_fmu_tracker_unchanged_and_resumes_from_its_ch
     assert second.resume() and isinstance(second.tracker, FmuFleetTracker)
     second.run()
     assert second.applied == N and second.tracker.fingerprint() == whole.tracker.fingerprint()
+
+
+def test_the_compiled_joint_ukf_points_an_fmu_to_its_filter(fmus, plant):
+    stamps, Y, U, _ = plant
+    with pytest.raises(ModelError, match="FmuJointUKF"):  # a FleetTracker (compiled filter) given an FMU
+        FleetTracker(fmu_model(fmus["state"]), ("temperature",), filter=ukf(), params=PRIOR).update(
+            stamps[:2], Y[:2], U[:2])
