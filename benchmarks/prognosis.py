@@ -17,7 +17,9 @@ Figures:
   vectorized; ../shared/notes/progpy.md 3c).  Median of 5 warm calls.
 * ``rul_mc10k_parallel_speedup`` - 10,000 samples with numba on 1 thread vs 2 threads (median of 3 each,
   alternating); the numbers are identical (checked).  Needs 2 idle cores to mean anything: the load average is
-  printed with it.
+  printed with it.  ``rul_mc10k_projected_speedup_idle`` is what 2 idle cores would give by Amdahl's law from
+  CPU times (which other processes do not inflate): the CPU time on 1 thread over the serial part plus half
+  the rest on 2 threads (the serial part: the same call over one 1 s step) - a diagnostic, not the figure.
 * ``synthetic_coverage`` - 200 synthetic pumps whose wear rate is estimated from noisy wear readings (least
   squares, posterior as a record): how often the 90 % RUL interval holds the asset's true failure time.
 * C-MAPSS FD001 (``train_FD001.txt``; skipped with a message when absent): :class:`calibration.degradation.
@@ -72,9 +74,14 @@ def pump_record(mean: float, std: float, wear_now: float = 0.0) -> CalibrationRe
         bounds={"impeller_wear_rate": [0.0, 1.0]})
 
 
+def rul_call(n: int, record, *, seed: int = 0, horizon: float = 8000.0):
+    """The benchmarked call: RUL of *n* samples to the impeller-wear threshold within *horizon* [s]."""
+    return lambda: predict_rul(PUMP, record, threshold=WORN, horizon=horizon, n_samples=n, seed=seed,
+                               inputs=SPEED, process_noise={"impeller_wear": 2e-4}, max_step=1.0)
+
+
 def bench_mc(n: int, record, *, repeats: int = 5, seed: int = 0):
-    run = lambda: predict_rul(PUMP, record, threshold=WORN, horizon=8000.0, n_samples=n, seed=seed,  # noqa: E731
-                              inputs=SPEED, process_noise={"impeller_wear": 2e-4}, max_step=1.0)
+    run = rul_call(n, record, seed=seed)
     run()  # kernels from numba's cache (or compiled): not the figure
     times, result = [], None
     for _ in range(repeats):
@@ -87,23 +94,36 @@ def bench_mc(n: int, record, *, repeats: int = 5, seed: int = 0):
 def bench_parallel(record):
     threads = numba.get_num_threads()
     if threads < 2:
-        return None, None, None, True
+        return None, None, None, True, {}
     _, _, run = bench_mc(10_000, record, repeats=1)
     serial, parallel, same = [], [], True
+    cpu = {1: [], 2: []}
     reference = None
     try:
         for _ in range(3):
             for k, out in ((1, serial), (2, parallel)):
                 numba.set_num_threads(k)
-                t = time.perf_counter()
+                c, t = time.process_time(), time.perf_counter()
                 res = run()
                 out.append(time.perf_counter() - t)
+                cpu[k].append(time.process_time() - c)
                 reference = res.samples if reference is None else reference
                 same = same and np.array_equal(reference, res.samples)
+        # the part that does not run in parallel: the same call over one RK4 step (draws, checks, seeds, arrays)
+        numba.set_num_threads(1)
+        short = rul_call(10_000, record, horizon=1.0)
+        short()
+        c = time.process_time()
+        short()
+        overhead = time.process_time() - c
     finally:
         numba.set_num_threads(threads)
     t1, t2 = float(np.median(serial)), float(np.median(parallel))
-    return t1, t2, t1 / t2, same
+    c1, c2 = float(np.median(cpu[1])), float(np.median(cpu[2]))
+    # Amdahl from CPU times, which a busy machine does not inflate: what 2 idle cores would give
+    projected = c1 / (overhead + max(c2 - overhead, 0.0) / 2.0)
+    return t1, t2, t1 / t2, same, {"rul_mc10k_cpu_1thread_s": c1, "rul_mc10k_cpu_2threads_s": c2,
+                                   "rul_mc10k_serial_cpu_s": overhead, "rul_mc10k_projected_speedup_idle": projected}
 
 
 def synthetic_coverage(n_assets: int = 200, level: float = 0.9, seed: int = 1):
@@ -185,12 +205,19 @@ def main(argv=None):
     print(f"  {t100 * 1e3:8.1f} ms   median RUL {rul.median():.0f} s, 90 % [{lo:.0f}, {hi:.0f}] s   "
           f"(progpy MonteCarlo 138 s, vectorized 5.9 s on its battery, same scale)")
     if not args.skip_parallel:
-        t1, t2, speedup, same = bench_parallel(record)
+        t1, t2, speedup, same, cpu = bench_parallel(record)
         res.update({"rul_mc10k_1thread_s": t1, "rul_mc10k_2threads_s": t2, "rul_mc10k_parallel_speedup": speedup,
-                    "rul_mc10k_thread_invariant": same})
+                    "rul_mc10k_thread_invariant": same, **cpu})
         if t1 is not None:
+            load = os.getloadavg()[0]
+            res["load_average_1min_after"] = load
             print(f"10,000 samples: 1 thread {t1:.3f} s, 2 threads {t2:.3f} s, speedup {speedup:.2f} "
-                  f"(identical numbers: {same}; load average {res['load_average_1min']:.1f})")
+                  f"(identical numbers: {same}; load average {res['load_average_1min']:.1f} before, {load:.1f} "
+                  f"after)")
+            print(f"  CPU time 1 thread {cpu['rul_mc10k_cpu_1thread_s']:.3f} s, 2 threads "
+                  f"{cpu['rul_mc10k_cpu_2threads_s']:.3f} s, serial part {cpu['rul_mc10k_serial_cpu_s']:.3f} s: "
+                  f"{cpu['rul_mc10k_projected_speedup_idle']:.2f} on 2 idle cores (Amdahl; a projection, not a "
+                  f"measurement)")
     if args.only_mc:
         if args.json:
             print(json.dumps(res))
