@@ -411,6 +411,7 @@ def replications_needed(n: int, half_width: float, target: float, *, confidence:
     def half(m: int) -> float:
         return student_t.ppf(q, m - 1) * sd / math.sqrt(m)
 
+    target = target * (1 + 1e-9)  # a target equal to the half-width now (but for rounding) needs nothing more
     low, high = 2, 2
     while half(high) > target:  # doubling, then bisection: the half-width falls monotonically with m
         low, high = high, high * 2
