@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from scenarios.whatif.constraints import Verdict, binding
+from scenarios.whatif.constraints import Verdict, binding, is_binomial, with_binomial
 from scenarios.whatif.report import Recommendation, _fmt_half, _num, summarize
 from sim.exceptions import ConfigurationError
 from sim.kpi import kpi_info
@@ -100,8 +100,10 @@ def _gain(kpis: pd.DataFrame | None, summary: pd.DataFrame, a: str, b: str, obje
           confidence: float) -> dict:
     """Paired gain of *a* over *b* in *objective* (SI): diff, low, high and b's mean."""
     if kpis is not None:
-        pair = summarize(kpis[kpis["action"].isin([a, b])], baseline=b, confidence=confidence,
-                         kpi_names=[objective])
+        both = kpis[kpis["action"].isin([a, b])]
+        pair = summarize(both, baseline=b, confidence=confidence, kpi_names=[objective])
+        if is_binomial(objective):  # a share of replications: Newcombe's paired interval, not a t-interval
+            pair = with_binomial(pair, both, baseline=b, confidence=confidence)
     else:  # only the baseline pairs are known
         pair = summary
     row = pair[(pair["action"] == a) & (pair["kpi"] == objective)].iloc[0]

@@ -235,3 +235,17 @@ def test_the_what_if_reports_a_failure_indicator_per_mode_and_for_the_counted_mo
         f"filler.{m.name}" for m in spec.stations[1].failure_modes)
     with pytest.raises(ConfigurationError, match=r"failure mode 'filler\.seal' is not on the line; .*filler\.valve"):
         failure_modes_of(spec, ["filler.seal"])
+
+
+def test_failure_probability_as_the_objective_is_compared_on_newcombe_intervals():
+    # 'slower' fails in 0 of 60 replications, as_is in 15 of them (the same replications fail in 'faster')
+    kpis = _table(60, {"as_is": 15, "faster": 15, "slower": 0})
+    summary = with_binomial(summarize(kpis, baseline="as_is", kpi_names=["failure_probability", "motor_risk_cost"]),
+                            kpis, baseline="as_is")
+    decision = decide(summary, objective="failure_probability", baseline="as_is", min_gain=0.0, kpis=kpis)
+    assert decision.action == "slower" and decision.status == "recommend"
+    row = summary.set_index(["action", "kpi"]).loc[("slower", "failure_probability")]
+    assert (row["diff"], row["diff_low"], row["diff_high"]) == pytest.approx(
+        paired_proportion_difference(kpis[kpis.action == "slower"]["failure_probability"].to_numpy(),
+                                     kpis[kpis.action == "as_is"]["failure_probability"].to_numpy()))
+    assert row["diff_high"] < 0  # significantly fewer failures
