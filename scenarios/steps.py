@@ -33,12 +33,13 @@ from sim.line import AmbientCycle
 from sim.line.kpis import INSULATION_CLASSES
 from sim.line.snapshot import TwinSnapshot
 from sim.exceptions import TelemetryError
+from sim.kpi import display_columns, display_name, display_table, kpi_info
 from sim.physics import MODELS
 from sim.telemetry import plot_quality, quality_report, read_csv
 from rich.text import Text
 
 __all__ = ["TelemetryStep", "CalibrationStep", "ForkStep", "WhatIfStep", "ReportStep", "gate_telemetry", "calibrate",
-           "fork_twin", "run_actions", "write_report"]
+           "fork_twin", "run_actions", "write_report", "action_metrics", "whatif_csvs", "recommended_metrics"]
 
 
 @dataclass(frozen=True)
@@ -353,22 +354,49 @@ def _log_action(session, spec, plant, action, summary, result, record, timing=No
                              "warmup_h": spec.warmup / 3600.0, "seed": spec.seed, "crn": spec.crn,
                              "motor_stations": ",".join(plant.stations), "calibration_record": record.record_id,
                              **{k: v for k, v in timing.items() if not k.endswith("_s") or k == "whatif.wall_s"}})
-    metrics = {}
-    for _, r in summary[summary["action"] == action.name].iterrows():
-        metrics[r["kpi"]] = r["mean"]
-        metrics[f"{r['kpi']}.half_width"] = r["half_width"]
-        if action.name != spec.baseline:
-            metrics[f"{r['kpi']}.diff"] = r["diff"]
-            metrics[f"{r['kpi']}.diff_half_width"] = r["diff_half_width"]
+    metrics = action_metrics(summary, action.name, baseline=spec.baseline)
     mser = result.mser[result.mser["action"] == action.name]
     if not mser.empty:
         metrics["mser5.truncation_h.max"] = float(mser["truncation_h"].max())
         metrics["mser5.reliable_fraction"] = float(mser["reliable"].mean())
     tracker.log_metrics(run, metrics)
     reps = result.kpis[result.kpis["action"] == action.name]
-    tracker.log_text(run, reps.to_csv(index=False), "replications.csv")
+    tracker.log_text(run, display_columns(reps).to_csv(index=False), "replications.csv")
     tracker.set_tags(run, {lineage.CALIBRATION_RECORD_ID: record.record_id})
     session.close(run, end_time=timing.get("whatif.ended_s"))
+
+
+def action_metrics(summary: pd.DataFrame, action: str, *, baseline: str) -> dict:
+    """The metrics of *action*'s child run from the what-if *summary* [SI]: each KPI's mean and half-width and,
+    off the baseline, its paired difference and half-width, in the KPI's display unit and named with it
+    (:func:`sim.kpi.display_name`): ``throughput_units_per_h``, ``throughput_units_per_h.half_width``,
+    ``max_winding_temperature_degC.diff`` (a difference: no 273.15 offset)."""
+    metrics = {}
+    for _, r in display_table(summary[summary["action"] == action]).iterrows():
+        name = display_name(r["kpi"])
+        metrics[name] = r["mean"]
+        metrics[f"{name}.half_width"] = r["half_width"]
+        if action != baseline:
+            metrics[f"{name}.diff"] = r["diff"]
+            metrics[f"{name}.diff_half_width"] = r["diff_half_width"]
+    return metrics
+
+
+def whatif_csvs(summary: pd.DataFrame, kpis: pd.DataFrame) -> dict:
+    """The what-if's CSV files as text, in display units: ``whatif_summary.csv`` (one row per action and KPI,
+    with a ``unit`` column; :func:`sim.kpi.display_table`) and ``whatif_replications.csv`` (one row per action
+    and replication, one column per KPI named with its unit; :func:`sim.kpi.display_columns`)."""
+    return {"whatif_summary.csv": display_table(summary).to_csv(index=False),
+            "whatif_replications.csv": display_columns(kpis).to_csv(index=False)}
+
+
+def recommended_metrics(summary: pd.DataFrame, *, objective: str, action: str) -> dict:
+    """The parent run's metrics of the recommended *action*: its paired gain in *objective* over the baseline and
+    the gain's half-width, in the objective's display unit (``recommended.throughput_units_per_h.diff``)."""
+    best = summary[(summary["action"] == action) & (summary["kpi"] == objective)].iloc[0]
+    info, name = kpi_info(objective), display_name(objective)
+    return {f"recommended.{name}.diff": float(info.to_display(best["diff"], difference=True)),
+            f"recommended.{name}.diff_half_width": float(info.to_display(best["diff_half_width"], difference=True))}
 
 
 def _flat(changes: dict, prefix: str = "") -> dict:

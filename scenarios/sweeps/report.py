@@ -6,7 +6,11 @@ Student-t interval, paired differences to a baseline configuration over the
 per-replication KPI tables (replication r of every configuration shares its
 random numbers, so the pairs differ by the configuration only), a Pareto plot
 of two KPIs and the KPI distributions.  Written as Markdown, HTML, CSV and
-PNG, and logged to the parent run under ``report/``.
+PNG, and logged to the parent run under ``report/``.  Every number is in the
+display unit of the KPI catalogue (:data:`sim.kpi.KPIS`: units/h, h, °C): the
+children's ``replications.csv`` already are (columns named with their unit,
+``throughput_units_per_h``); a table an older Twinbench wrote in SI (columns
+named after the KPI) is converted when it is read.
 
     twinbench-sweep report SWEEP [--kpi oee] [--pareto maintenance_cost oee] [--baseline JOB|NAME|HASH]
     twinbench-sweep report --list
@@ -29,10 +33,11 @@ from scipy.special import stdtrit
 from scenarios.sweeps.sources import describe_calibration
 from scenarios.sweeps.runs import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent, store_uri
 from scenarios.tracking.lineage import BEST
-from sim.kpi import kpi_info, rank
+from sim.kpi import KPIS, UnknownKPIError, display_columns, display_name, kpi_info, rank
 from sim.replications import paired_difference, t_interval
 
-__all__ = ["SweepData", "load_sweep", "calibration_text", "ranking", "differences", "pareto_front", "write_report", "report_cli"]
+__all__ = ["SweepData", "load_sweep", "calibration_text", "kpi_values", "ranking", "differences", "with_units",
+           "pareto_front", "write_report", "report_cli"]
 
 
 def _better(kpi: str, objective_direction: str = "maximize") -> str:
@@ -53,7 +58,7 @@ class SweepData:
 
     parent: object
     runs: pd.DataFrame  # index run_id; columns name, config_hash, job, seed, n, crn, metrics.*, params.*
-    replications: dict  # run_id -> DataFrame (one row per replication)
+    replications: dict  # run_id -> DataFrame (one row per replication; display units, columns display_name(kpi))
 
     @property
     def sweep_id(self) -> str:
@@ -107,7 +112,7 @@ def load_sweep(tracker, sweep: str, *, experiment_id: str | None = None) -> Swee
     with tempfile.TemporaryDirectory() as tmp:
         for run_id in runs.index:
             path = client.download_artifacts(run_id, "replications.csv", tmp)
-            tables[run_id] = pd.read_csv(path, index_col="replication")
+            tables[run_id] = display_columns(pd.read_csv(path, index_col="replication"))  # SI of old stores too
     return SweepData(parent, runs, tables)
 
 
@@ -116,19 +121,41 @@ def _direction(data: SweepData) -> str:
     return str(data.runs[col].iloc[0]) if col in data.runs else "maximize"
 
 
+def _kpis(table: pd.DataFrame) -> list:
+    """The line KPIs a replication table (display or SI columns) holds, by catalogue name."""
+    return sorted(k for k in KPIS if display_name(k) in table.columns or k in table.columns)
+
+
+def kpi_values(table: pd.DataFrame, kpi: str) -> pd.Series:
+    """KPI *kpi* (a catalogue name, ``<station>.<kpi>`` too) of a replication table, in its display unit:
+    the column :func:`~sim.kpi.display_name` of it, or the SI column *kpi* converted (a table built in SI).
+    :class:`~scenarios.sweeps.runs.SweepError` names the KPIs the table has when it has not this one."""
+    try:
+        shown = display_name(kpi)
+    except UnknownKPIError:
+        shown = None
+    if shown is not None and shown in table.columns:
+        return table[shown].astype(float)
+    if shown is not None and kpi in table.columns:
+        return kpi_info(kpi).to_display(table[kpi].astype(float))
+    raise SweepError(f"unknown KPI {kpi!r}; KPIs of this sweep are {_kpis(table)} (and <station>.<kpi>)")
+
+
+def _unit(kpi: str) -> str:
+    return kpi_info(kpi).display_unit.label
+
+
 def ranking(data: SweepData, kpi: str) -> pd.DataFrame:
-    """Configurations ranked by *kpi* (best first): mean, 95 % (plan) interval, n, from the replication tables."""
+    """Configurations ranked by *kpi* (best first): mean, 95 % (plan) interval, n, from the replication tables,
+    in the KPI's display unit (the ``unit`` column)."""
     rows = []
     for run_id, run in data.runs.iterrows():
-        table = data.replications[run_id]
-        if kpi not in table.columns:
-            raise SweepError(f"unknown KPI {kpi!r}; KPIs of this sweep are "
-                             f"{sorted(c for c in table.columns if '.' not in c)} (and <station>.<kpi>)")
+        values = kpi_values(data.replications[run_id], kpi)
         confidence = float(run.get("params.replications.confidence", 0.95))
-        iv = t_interval(table[kpi].to_numpy(), confidence)
+        iv = t_interval(values.to_numpy(), confidence)
         rows.append({"run_id": run_id, "name": run["name"], "job": run["job"], "config_hash": run["config_hash"],
-                     "mean": iv.mean, "low": iv.low, "high": iv.high, "half_width": iv.half_width, "n": iv.n,
-                     "confidence": confidence})
+                     "kpi": kpi, "unit": _unit(kpi), "mean": iv.mean, "low": iv.low, "high": iv.high,
+                     "half_width": iv.half_width, "n": iv.n, "confidence": confidence})
     out = rank(pd.DataFrame(rows), kpi, column="mean", direction=_better(kpi, _direction(data)))
     out.insert(0, "rank", range(1, len(out) + 1))
     return out.reset_index(drop=True)
@@ -157,15 +184,16 @@ def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, floa
 
 
 def differences(data: SweepData, kpi: str, baseline=None) -> pd.DataFrame:
-    """Each configuration minus the baseline on *kpi*: paired over replications when they share seeds (CRN)."""
+    """Each configuration minus the baseline on *kpi*: paired over replications when they share seeds (CRN); in
+    the KPI's display unit (a difference: °C differences are kelvin-sized, no offset)."""
     base_id = _baseline(data, baseline)
     base = data.runs.loc[base_id]
-    b = data.replications[base_id][kpi]
+    b = kpi_values(data.replications[base_id], kpi)
     rows = []
     for run_id, run in data.runs.iterrows():
         if run_id == base_id:
             continue
-        a = data.replications[run_id][kpi]
+        a = kpi_values(data.replications[run_id], kpi)
         confidence = float(run.get("params.replications.confidence", 0.95))
         paired = (run["seed"] == base["seed"] and str(run["crn"]) == "True" and str(base["crn"]) == "True"
                   and list(a.index) == list(b.index))
@@ -174,11 +202,11 @@ def differences(data: SweepData, kpi: str, baseline=None) -> pd.DataFrame:
             diff, half = iv.mean, iv.half_width
         else:
             diff, half = _welch(a.to_numpy(float), b.to_numpy(float), confidence)
-        rows.append({"run_id": run_id, "name": run["name"], "baseline": base["name"], "diff": diff,
-                     "low": diff - half, "high": diff + half, "half_width": half, "paired": paired,
+        rows.append({"run_id": run_id, "name": run["name"], "baseline": base["name"], "kpi": kpi, "unit": _unit(kpi),
+                     "diff": diff, "low": diff - half, "high": diff + half, "half_width": half, "paired": paired,
                      "significant": bool(half == half and (diff - half > 0 or diff + half < 0))})
-    return pd.DataFrame(rows, columns=["run_id", "name", "baseline", "diff", "low", "high", "half_width", "paired",
-                                       "significant"])
+    return pd.DataFrame(rows, columns=["run_id", "name", "baseline", "kpi", "unit", "diff", "low", "high",
+                                       "half_width", "paired", "significant"])
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray, *, maximize_x: bool, maximize_y: bool) -> np.ndarray:
@@ -199,16 +227,6 @@ def _axis_label(kpi: str, direction: str) -> str:
     except Exception:  # noqa: BLE001 - not a catalogue KPI (a custom objective): no unit to show
         unit = ""
     return f"{kpi}{unit} ({'more' if _maximize(kpi, direction) else 'less'} is better)"
-
-
-def _shown(kpi: str, values):
-    """*values* [SI] in the catalogue's display unit (unchanged for a KPI outside the catalogue)."""
-    try:
-        info = kpi_info(kpi)
-    except Exception:  # noqa: BLE001
-        return np.asarray(values, dtype=float), np.asarray
-    return info.to_display(np.asarray(values, dtype=float)), lambda h: info.to_display(np.asarray(h, float),
-                                                                                          difference=True)
 
 
 def pareto_figure(x, ex, y, ey, names, front, xlabel: str, ylabel: str):
@@ -249,16 +267,15 @@ def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataF
     pts = []
     for run_id in data.runs.index:
         t = data.replications[run_id]
-        for k in (xk, yk):
-            if k not in t.columns:
-                raise SweepError(f"report.pareto names unknown KPI {k!r}; KPIs are "
-                                 f"{sorted(c for c in t.columns if '.' not in c)}")
-        ix, iy = t_interval(t[xk].to_numpy()), t_interval(t[yk].to_numpy())
+        try:
+            vx, vy = kpi_values(t, xk), kpi_values(t, yk)
+        except SweepError as err:
+            raise SweepError(f"report.pareto: {err}") from None
+        ix, iy = t_interval(vx.to_numpy()), t_interval(vy.to_numpy())
         pts.append((ix.mean, ix.half_width, iy.mean, iy.half_width, data.runs.loc[run_id, "name"]))
-    x, ex, y, ey, names = map(np.array, zip(*pts))
+    x, ex, y, ey, names = map(np.array, zip(*pts))  # display units (dominance is the same as in SI)
     front = pareto_front(x, y, maximize_x=_maximize(xk, direction), maximize_y=_maximize(yk, direction))
-    (x, xhalf), (y, yhalf) = _shown(xk, x), _shown(yk, y)
-    ex, ey = xhalf(np.nan_to_num(ex)), yhalf(np.nan_to_num(ey))
+    ex, ey = np.nan_to_num(ex), np.nan_to_num(ey)
     fig = pareto_figure(x, ex, y, ey, names, front, _axis_label(xk, direction), _axis_label(yk, direction))
     pareto_png = folder / "pareto.png"
     fig.savefig(pareto_png, dpi=110)
@@ -267,7 +284,7 @@ def _plots(data: SweepData, kpi: str, pareto: list, folder: Path, rank: pd.DataF
     fig = Figure(figsize=(max(6.0, 0.6 * len(rank) + 2), 5.0))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    values = [_shown(kpi, data.replications[r][kpi].to_numpy())[0] for r in rank["run_id"]]
+    values = [kpi_values(data.replications[r], kpi).to_numpy() for r in rank["run_id"]]
     ax.boxplot(values)
     for i, v in enumerate(values, start=1):
         ax.plot(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, ".", alpha=0.6, color="tab:blue")
@@ -290,6 +307,18 @@ def calibration_text(data: SweepData) -> str:
     if len(used) == 1:
         return f"{used[0]} (every configuration)"
     return "; ".join(f"{c} ({', '.join(data.runs.loc[data.runs['calibration'] == c, 'name'])})" for c in used)
+
+
+def with_units(df: pd.DataFrame, columns=("mean", "low", "high", "diff", "half_width")) -> pd.DataFrame:
+    """*df* (a :func:`ranking` or :func:`differences` table) for reading: its *columns* headed with the display
+    unit (``mean [units/h]``), the ``kpi``/``unit`` columns then dropped (a KPI without a unit keeps bare
+    headers)."""
+    units = set(df["unit"]) if "unit" in df.columns else set()
+    unit = units.pop() if len(units) == 1 else "-"
+    out = df.drop(columns=[c for c in ("kpi", "unit") if c in df.columns])
+    if unit == "-":
+        return out
+    return out.rename(columns={c: f"{c} [{unit}]" for c in columns if c in out.columns})
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -324,16 +353,20 @@ def write_report(tracker, sweep: str, *, kpi: str = "oee", pareto=("maintenance_
         name = data.parent.data.tags.get(SWEEP_TAG, data.sweep_id)
         conf = f"{rank['confidence'].iloc[0]:.0%}"
         base_name = diffs["baseline"].iloc[0] if len(diffs) else rank["name"].iloc[0]
+        unit = _unit(kpi)
+        in_unit = "" if unit == "-" else f" in {unit}"
         md = [f"# Sweep report: {name}", "",
               f"Parent run `{data.sweep_id}`, {len(rank)} configuration(s), {int(rank['n'].max())} replications "
-              f"each. Ranking KPI **{kpi}** ({'more' if _maximize(kpi, _direction(data)) else 'less'} is better), "
-              f"{conf} Student-t intervals over replications.", "",
+              f"each. Ranking KPI **{kpi}**{in_unit} ({'more' if _maximize(kpi, _direction(data)) else 'less'} "
+              f"is better), {conf} Student-t intervals over replications.", "",
               f"Calibration: {calibration_text(data)}.", "",
-              "## Ranking", "", _md_table(rank[["rank", "job", "name", "mean", "low", "high", "n"]]), "",
+              "## Ranking", "", _md_table(with_units(rank[["rank", "job", "name", "unit", "mean", "low", "high",
+                                                          "n"]])), "",
               f"## Differences to the baseline `{base_name}`", "",
               "Paired over replications (common random numbers) where the configurations share seeds; an interval "
               "that excludes 0 is a real difference at this confidence.", "",
-              _md_table(diffs[["name", "diff", "low", "high", "paired", "significant"]]) if len(diffs) else
+              _md_table(with_units(diffs[["name", "unit", "diff", "low", "high", "paired", "significant"]]))
+              if len(diffs) else
               "(only one configuration)", "",
               f"## Pareto front: {pareto[0]} vs {pareto[1]}", "", "![pareto](pareto.png)", "",
               f"## Distributions of {kpi}", "", "![distributions](distributions.png)", ""]
@@ -342,18 +375,19 @@ def write_report(tracker, sweep: str, *, kpi: str = "oee", pareto=("maintenance_
                 f"</title><style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}table{{border-collapse:"
                 f"collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>"
                 f"<h1>Sweep report: {html.escape(name)}</h1><p>Parent run <code>{data.sweep_id}</code>; ranking "
-                f"KPI <b>{html.escape(kpi)}</b>, {conf} intervals.</p><p>Calibration: "
+                f"KPI <b>{html.escape(kpi)}</b>{html.escape(in_unit)}, {conf} intervals.</p><p>Calibration: "
                 f"{html.escape(calibration_text(data))}.</p><h2>Ranking</h2>"
-                f"{rank.drop(columns=['run_id']).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
+                f"{with_units(rank.drop(columns=['run_id'])).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
                 f"<h2>Differences to the baseline {html.escape(str(base_name))}</h2>"
-                f"{diffs.drop(columns=['run_id']).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
+                f"{with_units(diffs.drop(columns=['run_id'])).to_html(index=False, float_format=lambda v: f'{v:.5g}')}"
                 f"<h2>Pareto front</h2><img src='pareto.png'><h2>Distributions</h2><img src='distributions.png'>"
                 f"</body></html>")
         (folder / "report.html").write_text(page, encoding="utf-8")
         if log:
             tracker.log_artifacts(data.sweep_id, folder, "report")
             best = rank.iloc[0]
-            tracker.set_tags(data.sweep_id, {BEST: f"{best['name']} ({kpi} {best['mean']:.6g})"})
+            unit = "" if best["unit"] == "-" else f" {best['unit']}"
+            tracker.set_tags(data.sweep_id, {BEST: f"{best['name']} ({kpi} {best['mean']:.6g}{unit})"})
         result = {"ranking": rank, "differences": diffs, "data": data, "folder": folder,
                   "files": sorted(p.name for p in folder.iterdir()), "pngs": pngs}
     finally:
@@ -392,6 +426,6 @@ def report_cli(args: list[str]) -> int:
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(_md_table(res["ranking"][["rank", "job", "name", "mean", "low", "high", "n"]]))
+    print(_md_table(with_units(res["ranking"][["rank", "job", "name", "unit", "mean", "low", "high", "n"]])))
     print(f"\nreport: {out.resolve() / 'report.md'} (and report.html, pareto.png, distributions.png)")
     return 0

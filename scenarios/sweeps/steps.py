@@ -22,12 +22,12 @@ from scenarios.sweeps.job import Objective, config_hash, replicate_configuration
 from scenarios.tracking.lineage import (CALIBRATION_RECORD_ID, ERROR, GIT_COMMIT, INVOCATION, ROLE, SEED, SWEEP,
                                         SWEEP_CONFIG_HASH, SWEPT_KEYS, TELEMETRY_CONTENT_HASH, content_hash)
 from sim.exceptions import ConfigurationError
-from sim.kpi import KPIS
+from sim.kpi import KPIS, display_columns, display_name, display_table, to_display
 from sim.replications import ReplicationPlan
 
 __all__ = ["CALIBRATION_SOURCE", "CALIBRATION_VERSION", "CALIBRATION_NOTE", "JobContext", "Sources", "JobInputs",
            "Child", "Replications", "Scores", "describe_calibration", "guardrails", "guardrail_values",
-           "read_sources",
+           "read_sources", "summary_table",
            "resolve_inputs", "open_child", "replicate", "summarise", "log_results", "end_child", "run_job"]
 
 
@@ -85,11 +85,11 @@ class Replications:
 
 @dataclass(frozen=True)
 class Scores:
-    value: float  # the objective
-    constraints: list  # feasible when every value <= 0, in declaration order
+    value: float  # the objective (weights x KPI means in display units)
+    constraints: list  # feasible when every value <= 0, in declaration order [display units]
     named: dict  # constraint name -> value
-    table: pd.DataFrame  # the replications with the objective per replication
-    summary: pd.DataFrame  # mean, half_width, low, high, n per KPI
+    table: pd.DataFrame  # the replications [SI] with the objective per replication
+    summary: pd.DataFrame  # mean, half_width, low, high, n per KPI [SI]
 
 
 def _path(value: str, cwd: str) -> Path:
@@ -268,11 +268,21 @@ def replicate(inputs: JobInputs, *, pool=None, progress=None) -> Replications:
     return Replications(table, time.perf_counter() - t0)
 
 
+def _display_means(table: pd.DataFrame) -> dict:
+    """Mean of every KPI column of *table* [SI] in its display unit, by KPI name."""
+    return {k: float(to_display(k, v)) for k, v in table.mean().items()}
+
+
 def summarise(replications: Replications, inputs: JobInputs) -> Scores:
     """Objective, constraints and the summary of every KPI (the objective is linear in the KPIs: per
-    replication too, so it gets an interval and pairs like a KPI)."""
+    replication too, so it gets an interval and pairs like a KPI).
+
+    The objective's weights and its ``upper``/``lower`` bounds apply to the KPI means in their display units
+    (units/h, h, °C, ...), like the guardrails: ``upper: {unplanned_downtime: 20}`` is 20 h.  The table and the
+    summary stay SI; :func:`log_results` converts them where they are written.
+    """
     table = replications.table.copy()
-    value, constraints, named = score(table.mean().to_dict(), inputs.objective)
+    value, constraints, named = score(_display_means(table), inputs.objective)
     if inputs.objective.constraints:
         trip = None
         if any(c.below_trip is not None for c in inputs.objective.constraints):
@@ -284,25 +294,35 @@ def summarise(replications: Replications, inputs: JobInputs) -> Scores:
                                  confidence=inputs.plan.confidence, trip_temperature=trip)
         named = {**named, **extra}
         constraints = [*constraints, *extra.values()]
-    table["objective"] = sum(float(w) * table[k] for k, w in inputs.objective.weights.items())
+    table["objective"] = sum(float(w) * to_display(k, table[k]) for k, w in inputs.objective.weights.items())
     return Scores(value, constraints, named, table, summarize_replications(table, inputs.plan.confidence))
 
 
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """A job's KPI summary (index: KPI [SI]) as written and logged: one row per KPI with its display ``unit``
+    (:func:`sim.kpi.display_table`)."""
+    return display_table(summary.rename_axis("kpi").reset_index())
+
+
 def _metrics(scores: Scores, model_seconds: float) -> dict:
+    """The child run's metrics: each KPI's mean (and for line KPIs its interval) in its display unit, named
+    with the unit (:func:`sim.kpi.display_name`: ``throughput_units_per_h``, ``throughput_units_per_h.low``)."""
     metrics = {"feasible": float(all(c <= 0 for c in scores.constraints)), "model_seconds": model_seconds}
     for i, c in enumerate(scores.named.values()):
         metrics[f"constraint.{i}"] = c
-    for kpi, row in scores.summary.iterrows():
-        metrics[kpi] = row["mean"]
+    for _, row in summary_table(scores.summary).iterrows():
+        kpi, name = row["kpi"], display_name(row["kpi"])
+        metrics[name] = row["mean"]
         if kpi in KPIS:  # line KPIs and the objective; <station>.<kpi> is logged as a mean only
-            metrics.update({f"{kpi}.low": row["low"], f"{kpi}.high": row["high"],
-                            f"{kpi}.half_width": row["half_width"]})
+            metrics.update({f"{name}.low": row["low"], f"{name}.high": row["high"],
+                            f"{name}.half_width": row["half_width"]})
     return metrics
 
 
 def _child_plot(table, path: Path, kpis, confidence: float = 0.95) -> None:
     """Spread of the replications of this configuration: each KPI's replications over their mean, with the mean's
-    interval.  One axes without pyplot (~50 ms, the tracking budget of a child run is 100 ms); the sweep report
+    interval (*table* and the labelled means in display units, *kpis* its column names).  One axes without
+    pyplot (~50 ms, the tracking budget of a child run is 100 ms); the sweep report
     compares the configurations."""
     import numpy as np
     from matplotlib.figure import Figure
@@ -330,7 +350,8 @@ def _child_plot(table, path: Path, kpis, confidence: float = 0.95) -> None:
 def log_results(tracker, child: Child, inputs: JobInputs, replications: Replications, scores: Scores, *,
                 child_plot: bool = False) -> None:
     """Metrics, artifacts (config, replications, summary, constraints, optional plot), ``tracking_ms``; then the
-    child run is FINISHED."""
+    child run is FINISHED.  Metrics and files are in display units: ``replications.csv`` has one column per KPI
+    named with its unit (``throughput_units_per_h``), ``summary.csv`` one row per KPI with a ``unit`` column."""
     from omegaconf import OmegaConf
 
     t0 = time.perf_counter()
@@ -338,13 +359,15 @@ def log_results(tracker, child: Child, inputs: JobInputs, replications: Replicat
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(inputs.resolved)), encoding="utf-8")
-        scores.table.to_csv(folder / "replications.csv")
-        scores.summary.to_csv(folder / "summary.csv")
+        shown = display_columns(scores.table)
+        shown.to_csv(folder / "replications.csv")
+        summary_table(scores.summary).to_csv(folder / "summary.csv", index=False)
         if scores.named:
             (folder / "constraints.json").write_text(json.dumps(scores.named, indent=2), encoding="utf-8")
         if child_plot:
-            _child_plot(scores.table, folder / "kpis.png",
-                        ("oee", "throughput", "maintenance_cost", "unplanned_downtime"), inputs.plan.confidence)
+            _child_plot(shown, folder / "kpis.png", [display_name(k) for k in
+                                                      ("oee", "throughput", "maintenance_cost", "unplanned_downtime")],
+                        inputs.plan.confidence)
         tracker.log_artifacts(child.run_id, folder)
     tracking_s = child.tracking_s + time.perf_counter() - t0
     tracker.log_metrics(child.run_id, {"tracking_ms": tracking_s * 1000.0})

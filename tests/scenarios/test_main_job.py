@@ -81,8 +81,10 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
     for action in ACTIONS:
         run = by_name[f"whatif:{action}"]
         m = run.data.metrics
-        assert 0 < m["throughput"] < 5.0 * 1.2 and "throughput.half_width" in m and 0 < m["oee"] <= 1
-        assert m["crew_cost"] > 0 and "mser5.reliable_fraction" in m
+        # metric names carry the display unit (sim.kpi.display_name); values are in it (units/h, not 1/s)
+        assert 0 < m["throughput_units_per_h"] < 5.0 * 3600 * 1.2 and "throughput_units_per_h.half_width" in m
+        assert 0 < m["oee"] <= 1 and "throughput" not in m
+        assert m["crew_cost_currency"] > 0 and "mser5.reliable_fraction" in m
         assert run.data.params["calibration_record"] == cal_record(by_name)
         assert float(run.data.params["whatif.wall_s"]) > 0 and run.data.params["whatif.started"] < \
             run.data.params["whatif.ended"]
@@ -91,9 +93,11 @@ def test_one_parent_and_the_expected_children_with_params_and_metrics(finished_j
         assert abs(wall_ms / 1000.0 - float(run.data.params["whatif.wall_s"])) < 1.0, wall_ms
     m = by_name["whatif:filler_plus_10"].data.metrics
     assert by_name["whatif:filler_plus_10"].data.params["change.speeds.filler"] == "1.1"
-    assert m["throughput.diff"] - m["throughput.diff_half_width"] > 0  # the filler is the bottleneck
+    # the filler is the bottleneck
+    assert m["throughput_units_per_h.diff"] - m["throughput_units_per_h.diff_half_width"] > 0
     m = by_name["whatif:add_technician"].data.metrics
-    assert m["crew_cost.diff"] == pytest.approx(60.0 * 12.0, rel=1e-9)  # one more technician, 12 h on shift at 60/h
+    # one more technician, 12 h on shift at 60/h
+    assert m["crew_cost_currency.diff"] == pytest.approx(60.0 * 12.0, rel=1e-9)
     artifacts = {a.path for a in client.list_artifacts(result.parent_run)}
     assert {"report.md", "whatif_summary.csv", "whatif_replications.csv", "whatif.png", "whatif_differences.png",
             "config_resolved.yaml", "decision_record.json"} <= artifacts

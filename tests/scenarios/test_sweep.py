@@ -81,7 +81,7 @@ def test_grid_gives_one_parent_and_a_child_per_configuration(grid):
     for _, kid in kids.iterrows():
         assert kid["metrics.oee.low"] < kid["metrics.oee"] < kid["metrics.oee.high"]
         assert 0.3 < kid["metrics.oee"] < 1.0
-        assert kid["metrics.throughput"] > 0
+        assert kid["metrics.throughput_units_per_h"] > 0 and "metrics.throughput" not in kid  # display unit
         folder = Path(kid["artifact_uri"].removeprefix("file://"))
         table = pd.read_csv(folder / "replications.csv")
         assert len(table) == 3
@@ -161,7 +161,7 @@ def test_process_parallel_replications_equal_serial_ones(grid):
     for _, row in par.iterrows():
         twin = serial[serial["tags.twinbench.config_hash"] == row["tags.twinbench.config_hash"]]
         assert len(twin) == 1  # workers do not enter the config hash
-        for k in ("oee", "oee.low", "throughput", "maintenance_cost", "unplanned_downtime"):
+        for k in ("oee", "oee.low", "throughput_units_per_h", "maintenance_cost_currency", "unplanned_downtime_h"):
             assert row[f"metrics.{k}"] == twin[f"metrics.{k}"].item()
 
 
@@ -184,9 +184,11 @@ def test_lhs_experiment_covers_every_stratum_and_optuna_experiment_resumes_deter
     parent = df[(df["tags.twinbench.sweep"] == "opt") & (df["tags.twinbench.role"] == "parent")]
     kids = _children(df, parent.run_id.item())
     assert len(kids) == 4 and parent.status.item() == "FINISHED"
-    expected = kids["metrics.oee"] - 2e-5 * kids["metrics.maintenance_cost"]
+    expected = kids["metrics.oee"] - 2e-5 * kids["metrics.maintenance_cost_currency"]
     np.testing.assert_allclose(kids["metrics.objective"], expected, rtol=1e-9)
-    assert (kids["metrics.constraint.0"] == kids["metrics.unplanned_downtime"] - 72000.0).all()
+    # objective.upper is in the display unit (h), like every bound a person writes
+    bound = kids["params.objective.upper.unplanned_downtime"].astype(float)
+    np.testing.assert_allclose(kids["metrics.constraint.0"], kids["metrics.unplanned_downtime_h"] - bound, rtol=1e-12)
     assert set(kids["params.line.crew_size"]) <= {"1", "2", "3"}
     _sweep(tmp_path, "opt", *opt)  # same seed, same told values -> the same trials: all skipped
     again = _runs(tmp_path)

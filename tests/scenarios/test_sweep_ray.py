@@ -59,6 +59,7 @@ def _wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float) ->
 @pytest.mark.slow
 def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
     from scenarios.sweeps.job import replicate_configuration, summarize_replications
+    from sim.kpi import display_name, to_display
     from sim.replications import ReplicationPlan
 
     import secrets
@@ -121,6 +122,6 @@ def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
     for _, kid in kids.iterrows():
         scale = float(kid["params.line.buffer_scale"])
         serial = summarize_replications(replicate_configuration({**line, "buffer_scale": scale}, plan), 0.95)
-        for k in ("oee", "throughput", "maintenance_cost", "unplanned_downtime"):
-            assert kid[f"metrics.{k}"] == serial.loc[k, "mean"]
-            assert kid[f"metrics.{k}.low"] == serial.loc[k, "low"]
+        for k in ("oee", "throughput", "maintenance_cost", "unplanned_downtime"):  # display units, named with them
+            assert kid[f"metrics.{display_name(k)}"] == to_display(k, serial.loc[k, "mean"])
+            assert kid[f"metrics.{display_name(k)}.low"] == to_display(k, serial.loc[k, "low"])
