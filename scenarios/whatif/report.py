@@ -501,8 +501,9 @@ def precision_notes(summary: pd.DataFrame, kpis: pd.DataFrame | None, rec, *, ob
                          f"replications ({reps}) would be needed to tell it from zero.")
         if threshold > 0 and hw > threshold:
             need = replications_needed(n, hw, threshold, confidence=confidence) * per
-            thr = format_significant(info.to_display(threshold, difference=True), 2)
-            notes.append(f"The half-width of '{action}' ({format_significant(info.to_display(hw, difference=True), 2)}"
+            # 3 digits: the two are close when it matters, and 2 would show them equal
+            thr = format_significant(info.to_display(threshold, difference=True), 3)
+            notes.append(f"The half-width of '{action}' ({format_significant(info.to_display(hw, difference=True), 3)}"
                          f"{unit}) is larger than the min_gain the decision uses ({min_gain:.1%} of '{baseline}', "
                          f"{thr}{unit}): it cannot tell a gain of that size from none.  About {need} replications "
                          f"({reps}) would bring it below.")
@@ -721,6 +722,15 @@ def _bullets(lines) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
+def _paragraphs(text: str) -> str:
+    """The recommendation's text: its first line (the verdict) as a paragraph, the others as a list - line breaks
+    inside a Markdown paragraph would run them together."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return text
+    return f"{lines[0]}\n\n{_bullets(lines[1:])}"
+
+
 def report_markdown(run_name: str, rec: Recommendation, summary: pd.DataFrame, result, record, *, baseline: str,
                     confidence: float = 0.95, ambient=None, motor_stations=("filler",),
                     decision: str | None = None, objective: str | None = None, min_gain: float | None = None,
@@ -788,7 +798,7 @@ def report_markdown(run_name: str, rec: Recommendation, summary: pd.DataFrame, r
     money = currency or "currency units"
     quality = (f"## Telemetry quality\n\n{_figure('data_quality.png', figures)}" if "data_quality.png" in figures
                else "")
-    return (f"# Twinbench report: {run_name}\n\n## Recommendation\n\n{rec.text}\n\n"
+    return (f"# Twinbench report: {run_name}\n\n## Recommendation\n\n{_paragraphs(rec.text)}\n\n"
             f"{_figure('whatif.png', figures)}{precise}{decided}"
             f"## KPIs of the line\n\n{table}\n\n"
             f"Throughput counts good bottles leaving the line; OEE, availability are measured at the bottleneck "

@@ -267,6 +267,8 @@ def test_the_report_tells_the_story_in_order_with_its_figures(whatif, tmp_path):
     positions = [text.index(key) for key in order]
     assert positions == sorted(positions)
     assert f"![{FIGURES['whatif.png']}](whatif.png)" in text
+    verdict = dec.text.splitlines()
+    assert f"{verdict[0]}\n\n- {verdict[1]}" in text  # the verdict, then its reasons as a list
     assert "whatif_differences.png" not in text and "data_quality.png" not in text
     assert "rest on few replications: 3 replications" in text
     assert "| as_is | crew_cost | EUR |" in text and "costs in EUR per run" in text
