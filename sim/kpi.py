@@ -546,14 +546,18 @@ def display_table(table, *, kpi_column: str = "kpi"):
         raise ConfigurationError("display_table: the table already has a 'unit' column, so it is in display units "
                                  "already; pass the SI table (converting twice would scale twice)")
     out = table.copy()
-    names = out[kpi_column].astype(str)
+    names = out[kpi_column].astype(str).to_numpy()
     infos = {k: kpi_info(k) for k in dict.fromkeys(names)}
+    groups = {}  # one KPI per display unit stands for its rows: the map is the unit's
     for name, info in infos.items():
-        rows = (names == name).to_numpy()
-        for columns, difference in ((VALUE_COLUMNS, False), (DIFFERENCE_COLUMNS, True)):
-            for col in (c for c in columns if c in out.columns):
-                values = out.loc[rows, col].to_numpy(dtype=float)
-                out.loc[rows, col] = np.asarray(info.to_display(values, difference=difference), dtype=float)
+        groups.setdefault(info.display_unit.label, [info, []])[1].append(name)
+    rows = {label: np.isin(names, members) for label, (_, members) in groups.items()}
+    for columns, difference in ((VALUE_COLUMNS, False), (DIFFERENCE_COLUMNS, True)):
+        for col in (c for c in columns if c in out.columns):
+            values = out[col].to_numpy(dtype=float, copy=True)
+            for label, (info, _) in groups.items():
+                values[rows[label]] = info.to_display(values[rows[label]], difference=difference)
+            out[col] = values
     out.insert(out.columns.get_loc(kpi_column) + 1, "unit", [infos[k].display_unit.label for k in names])
     return out
 
