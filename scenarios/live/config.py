@@ -105,6 +105,10 @@ class RecalibrationConfig:
     diagnose: bool = True
     refit_faults: bool = False  # refit after an alarm only when the diagnosis says no_fault (a fault is not learned)
     window_h: float = 4.0  # data after the alarm's onset used for diagnosis and refit [h]
+    min_margin: float = 6.0  # BIC margin of a decisive diagnosis (6: strong evidence, Kass-Raftery); below it the
+    # window grows by extend_h up to max_window_h after the onset (0: act on the first diagnosis)
+    extend_h: float = 2.0
+    max_window_h: float = 8.0
     shadow_h: float = 4.0  # the challenger is judged in shadow on the next window [h]
     parameters: List[str] = field(default_factory=lambda: ["pipe_resistance", "thermal_resistance_housing_ambient"])
     max_step: float = 1.0

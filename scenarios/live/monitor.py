@@ -19,7 +19,12 @@ one make the same decisions at the same source times.
   (:data:`sim.physics.MOTOR_THERMAL`, what the main job and the what-if use).  At the end of the normal window
   it is fitted and becomes the first champion.  After an alarm, once ``window_h`` of data since the onset are
   in, the reference diagnosis ranks strainer fouling / ambient load / sensor drift / no fault
-  (:func:`scenarios.reference.diagnosis.diagnose_reference`; bearing wear too when vibration is measured), the
+  (:func:`scenarios.reference.diagnosis.diagnose_reference`; bearing wear too when vibration is measured; the
+  window starts at the alarm's estimated onset, which lags a slow effect, so every hypothesis also fits its
+  effect's state at the window start: ``onset_known=False``).  A diagnosis is acted on once its evidence is
+  decisive - a BIC margin of at least ``min_margin`` over the runner-up (6: "strong" on the Kass-Raftery scale);
+  below that the window grows by ``extend_ns`` up to ``max_window_ns`` after the onset ("diagnosis pending" on
+  the timeline), and at the longest window the winner is taken with the evidence it has.  Then the
   thermal model is refitted on that window and
   proposed to the :class:`~scenarios.live.governance.Governor`; ``shadow_h`` later the challenger is judged on
   the next window and promoted (the twin takes its parameters) or rejected.  A fit that fails leaves the
@@ -33,7 +38,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from sim.exceptions import TwinbenchError
+from sim.exceptions import ConfigurationError, TwinbenchError
 
 __all__ = ["AlarmMonitor", "RecalibrationMonitor", "RowBuffer", "WhatIfMonitor", "build_monitors"]
 
@@ -202,6 +207,11 @@ class AlarmMonitor:
                 board.raise_alarm(event.asset, what, severity=event.severity_name, explanation=text,
                                   channel=event.top_channels[0][0] if event.top_channels else None, t=event.time)
 
+    def active(self, asset: str) -> bool:
+        """Whether an alarm of *asset* is up (residual or normal-model)."""
+        return any(logic is not None and asset in logic.assets and bool(logic.active[logic.assets.index(asset)])
+                   for logic in (self.logic, self.pca_logic))
+
     def explain(self, asset: str, text: str) -> None:
         """Attach *text* to the asset's alarms that are up (residual and normal-model)."""
         for logic in (self.logic, self.pca_logic):
@@ -262,18 +272,33 @@ class RecalibrationMonitor:
         refitted, so a fault is never learned as the healthy plant.
     max_step : float
         Integrator step of diagnosis and refit [s].
+    min_margin : float
+        BIC margin of the winner over the runner-up at which a diagnosis is decisive (6: strong evidence on the
+        Kass-Raftery scale; 0: take the first diagnosis whatever its evidence).
+    max_window_ns, extend_ns : int or None
+        Longest diagnosis window after the onset, and by how much an indecisive window grows [ns] (None: the
+        window never grows, ``window_ns``; and ``window_ns / 2``).
     """
 
     def __init__(self, alarms: AlarmMonitor, governor, *, channels, normal_ns: int, window_ns: int,
                  shadow_ns: int, diagnose: bool = True, max_step: float = 1.0, asset: str = "twin",
-                 refit_faults: bool = False):
+                 refit_faults: bool = False, min_margin: float = 0.0, max_window_ns: int | None = None,
+                 extend_ns: int | None = None):
         self.alarms, self.governor = alarms, governor
         self.refit_faults = bool(refit_faults)
         self.normal_ns, self.window_ns, self.shadow_ns = int(normal_ns), int(window_ns), int(shadow_ns)
         self.diagnose, self.max_step, self.asset = bool(diagnose), float(max_step), asset
-        self.buffer = RowBuffer(channels, max(self.normal_ns, self.window_ns + self.shadow_ns) + 2 * HOUR_NS)
+        self.min_margin = float(min_margin)
+        self.max_window_ns = self.window_ns if max_window_ns is None else max(int(max_window_ns), self.window_ns)
+        self.extend_ns = max(1, self.window_ns // 2) if extend_ns is None else int(extend_ns)
+        if not (self.min_margin >= 0 and self.extend_ns > 0):
+            raise ConfigurationError(f"min_margin = {min_margin!r} must be >= 0 (a BIC margin) and extend_ns = "
+                                     f"{extend_ns!r} > 0 ns; e.g. min_margin 6 (strong evidence), extend by 2 h")
+        keep = max(self.normal_ns, self.max_window_ns + self.shadow_ns + 6 * HOUR_NS)  # + a diagnosis lead-in
+        self.buffer = RowBuffer(channels, keep + 2 * HOUR_NS)
         self.start = None
         self.job: dict | None = None  # {"alarm", "onset", "fit_at", "shadow_at", "fit_end"}
+        self.tracked: list = []  # (stamp, tracked parameter estimates) on every tick, for the twin before an onset
 
     def on_block(self, service, stamps, values, inn) -> None:
         if self.start is None:
@@ -284,6 +309,11 @@ class RecalibrationMonitor:
         if self.start is None:
             return
         now = int(self.buffer.stamps[-1])
+        if service.tracker.ukf_ is not None:
+            states = dict(zip(service.tracker.model.spec.names("states"), service.tracker.states()[0].tolist()))
+            self.tracked.append((now, {k: float(v[0]) for k, v in service.tracker.estimates().items()}, states))
+            keep = now - self.buffer.keep_ns
+            self.tracked = [entry for entry in self.tracked if entry[0] >= keep]
         if self.governor.champion is None and now >= self.start + self.normal_ns:
             self._refit(service, self.start, now, reason="initial calibration on the normal window", initial=True)
         for raised in self.alarms.raised:
@@ -300,20 +330,68 @@ class RecalibrationMonitor:
         elif "shadow_at" in job and now >= job["shadow_at"]:
             self._shadow(service, job, now)
 
+    def twin_before(self, service, stamp: int) -> tuple[int, dict, dict | None]:
+        """``(time, parameters, states)``: the twin as it was at the last tick at or before *stamp* [UTC ns]
+        (time [UTC ns], SI values).  Tracked parameters and states move with the plant, and after an onset they
+        start to absorb the fault; a diagnosis judges the fault against the twin before it.  With no tick that
+        old: *stamp*, the current parameters and no states."""
+        params = service.tracker.params_vector()
+        before = [entry for entry in self.tracked if entry[0] <= stamp]
+        if not before:
+            return int(stamp), params, None
+        t, estimates, states = before[-1]
+        params.update(estimates)
+        return int(t), params, dict(states)
+
+    @staticmethod
+    def lead_ns(params) -> int:
+        """Lead-in of the twin's state before a diagnosis window [ns]: five of the motor's slowest thermal time
+        constants, ``(R_wh + R_ha) C_h`` (what the states forget of where they started: e^-5, under 1 %)."""
+        tau = (params.get("thermal_resistance_winding_housing", 0.02)
+               + params.get("thermal_resistance_housing_ambient", 0.06)) * params.get("heat_capacity_housing", 4e4)
+        return int(5.0 * float(np.clip(tau, 60.0, 6 * 3600.0)) * NS)
+
     # ---------------------------------------------------------------------------------------- steps
     def _respond(self, service, job, now) -> None:
         start = job["onset"]
         diagnosis = None
         if self.diagnose:
             from calibration.alarms import explain_diagnosis
-            from scenarios.reference.diagnosis import diagnose_reference
+            from scenarios.reference.diagnosis import diagnose_reference, twin_states
 
+            # the window starts at the twin's last tick before the onset, with the twin's parameters then (the
+            # governed champion's for what it calibrates: tracked estimates drift with a slow fault) and the states
+            # the twin predicts from the inputs over a lead-in of several thermal time constants (tracked states
+            # follow a drifting reading): what a fault hypothesis leaves alone goes on as the twin predicts
+            start, params, x0 = self.twin_before(service, job["onset"])
+            if self.governor.champion is not None:
+                params.update({k: v for k, v in self.governor.champion.params().items() if k in params})
+            lead = self.lead_ns(params)
+            then, _, x_then = self.twin_before(service, start - lead)
             try:
-                diagnosis = diagnose_reference(self.buffer.frame(start, now), params=service.tracker.params_vector(),
-                                               max_step=self.max_step, vibration=None)
+                x0 = None if x_then is None or then >= start else twin_states(
+                    self.buffer.frame(then, start), params=params, x0=x_then, max_step=self.max_step)
+            except TwinbenchError as err:
+                log.warning("no lead-in for the diagnosis (%s); the motor's temperatures are fitted", err)
+                x0 = None
+            try:
+                diagnosis = diagnose_reference(self.buffer.frame(start, now), params=params, x0=x0,
+                                               max_step=self.max_step, vibration=None, onset_known=False)
             except TwinbenchError as err:
                 self._failed(service, now, err, start, "diagnosis")
                 self.job = None
+                return
+            grow = min(now + self.extend_ns, start + self.max_window_ns)
+            if diagnosis.margin < self.min_margin and grow > now and self.alarms.active(self.asset):
+                # indecisive: more of the effect decides it (a ramp keeps growing, a level settles), so wait -
+                # while the alarm is up (after it cleared, a longer window would mix in the repaired plant)
+                hours = (now - start) / HOUR_NS
+                service.timeline.add(now, "diagnosis pending", f"{diagnosis.best} ahead of {diagnosis.runner_up} by "
+                                     f"{diagnosis.margin:.1f} ({diagnosis.strength} evidence, < {self.min_margin:g}) "
+                                     f"on {hours:.1f} h for alarm {job['alarm']}: the window grows to "
+                                     f"{(grow - start) / HOUR_NS:.1f} h", asset=self.asset, best=diagnosis.best,
+                                     alarm=job["alarm"], margin=float(diagnosis.margin))
+                job["fit_at"] = grow
                 return
             text = explain_diagnosis(diagnosis, max_lines=1)
             service.timeline.add(now, "diagnosis", f"{diagnosis.best} ({diagnosis.strength} evidence, runner-up "
@@ -400,12 +478,14 @@ class RecalibrationMonitor:
     # ----------------------------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:
         return {"buffer": self.buffer.state_dict(), "start": self.start, "job": None if self.job is None else
-                dict(self.job), "governor": self.governor.state_dict()}
+                dict(self.job), "governor": self.governor.state_dict(),
+                "tracked": [(t, dict(p), dict(x)) for t, p, x in self.tracked]}
 
     def load_state(self, state: dict) -> None:
         self.buffer.load_state(state["buffer"])
         self.start, self.job = state["start"], state["job"]
         self.governor.load_state(state["governor"])
+        self.tracked = [(int(e[0]), dict(e[1]), dict(e[2])) for e in state.get("tracked", [])]
 
 
 def _intervals(record) -> dict[str, str]:
@@ -570,7 +650,9 @@ def build_monitors(cfg, *, model, layout, channel_map=None, channels=None) -> li
                                              normal_ns=int(det.normal_h * HOUR_NS), window_ns=int(rc.window_h * HOUR_NS),
                                              shadow_ns=int(rc.shadow_h * HOUR_NS), diagnose=rc.diagnose,
                                              max_step=rc.max_step, asset=layout.assets[0],
-                                             refit_faults=rc.refit_faults))
+                                             refit_faults=rc.refit_faults, min_margin=rc.min_margin,
+                                             max_window_ns=int(max(rc.max_window_h, rc.window_h) * HOUR_NS),
+                                             extend_ns=int(rc.extend_h * HOUR_NS)))
     wn = cfg.whatif_now
     if (wn.final or wn.every_h) and len(layout.assets) == 1:
         from hydra.utils import instantiate

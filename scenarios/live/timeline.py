@@ -19,7 +19,8 @@ import pandas as pd
 __all__ = ["KINDS", "Event", "Timeline"]
 
 #: Event kinds, in the words the timeline prints.
-KINDS = ("started", "resumed", "alarm raised", "alarm escalated", "alarm cleared", "diagnosis", "recalibration",
+KINDS = ("started", "resumed", "alarm raised", "alarm escalated", "alarm cleared", "diagnosis pending", "diagnosis",
+         "recalibration",
          "calibration failed", "promoted", "rejected", "rolled back", "what-if", "stopped", "source")
 
 

@@ -95,10 +95,10 @@ def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_ot
     assert summary["alarm_hours_clean_days"] < 24.0, text
     for event, bound in DELAY_BOUND_H.items():  # measured 2.0 h, 38 min, 8.2 h, 38 min
         assert 0 < per_event.loc[event, "delay_s"] < bound * 3600, (event, per_event.loc[event, "delay_s"])
-    right = per_event["diagnosis_right"]
-    # the sensor drift is diagnosed ambient_load (known gap): its alarm's onset estimate comes hours after the
-    # drift began, and the hypotheses assume the effect starts with the window
-    assert right["strainer_fouling"] and right["ambient_load"] and right["bearing_wear"], per_event
+    # every alarm's diagnosis is right, the sensor drift's too: its alarm's onset estimate comes 7.7 h after the
+    # drift began, so the hypotheses fit the effect so far and start the motor where the twin's heat balance puts it
+    # (measured BIC margins 434 fouling, 274 ambient load, 34 sensor drift, 1188 bearing wear)
+    assert summary["diagnoses_right"] == summary["diagnosed"] == 4, per_event
     assert summary["recalibrations_clean_days"] == summary["recalibrations_quiet_events"] == 0
     # a window with a diagnosed fault is not refitted: the twin never learns a fault as the healthy plant
     skipped = [e for e in s.timeline.of_kind("recalibration") if e.details.get("outcome") == "skipped"]
