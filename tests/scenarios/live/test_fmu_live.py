@@ -224,3 +224,21 @@ def test_the_live_app_builds_the_fmu_twin_from_config_alone(fmus, plant, tmp_pat
     assert service.applied == N
     est, sd = service.tracker.estimates()["thermal_resistance"][0], service.tracker.std()["thermal_resistance"][0]
     assert abs(est - truth[-1]) < 1.96 * sd
+
+
+def test_the_fmu_filter_fits_a_window_offline_with_the_estimator_contract(fmus, plant):
+    import pandas as pd
+
+    from calibration import CalibrationData
+
+    stamps, Y, U, truth = plant
+    start = pd.Timestamp(int(stamps[0]), tz="UTC")
+    k = STEP_AT
+    data = CalibrationData(t=(stamps[:k] - stamps[0]) / 1e9, inputs=U[:k, 0], outputs=Y[:k, 0],
+                           input_names=("heating_power", "ambient_temperature"), output_names=("temperature",),
+                           start=start, end=pd.Timestamp(int(stamps[k - 1]), tz="UTC"))
+    f = FmuJointUKF(**ukf().get_params())
+    assert f.fit(fmu_model(fmus["nostate"]), data, params=PRIOR) is f
+    low, high = f.intervals_["thermal_resistance"]
+    assert low < R_BEFORE < high and len(f.track_) == k
+    assert abs(f.states_["temperature"] - Y[k - 1, 0, 0]) < 4 * NOISE
