@@ -31,7 +31,8 @@ from scenarios.live.sources import FileFeed, LiveFeed
 from scenarios.live.tracking import FleetTracker
 from sim.exceptions import ConfigurationError, TwinbenchError
 
-__all__ = ["build_feed", "build_service", "command_handler", "load_model", "main", "start_io", "stop_on_signals"]
+__all__ = ["build_feed", "build_service", "command_handler", "health_monitors", "load_model", "main", "start_io",
+           "stop_on_signals"]
 
 register_live_configs()
 log = logging.getLogger("twinbench.live")
@@ -101,10 +102,31 @@ def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
 
         monitors = build_monitors(cfg, model=model, layout=layout, channel_map=_channel_map(feed),
                                   channels=feed.channels)
+        monitors += health_monitors(cfg, monitors, n_assets=len(layout.assets))
     ck = cfg.checkpoint
     return LiveService(feed, tracker, layout, monitors=monitors, board=board,
                        checkpoint_path=None if ck.path is None else _path(ck.path), checkpoint_every=ck.every_rows,
                        block_rows=cfg.block_rows, tick_s=cfg.tick_s, measure_latency=isinstance(feed, LiveFeed))
+
+
+def health_monitors(cfg: DictConfig, monitors, *, n_assets: int = 1) -> list:
+    """The parameter tracks and the remaining-life prognosis the config asks for (after *monitors*: the alarm and
+    recalibration monitors the prognosis reads)."""
+    from scenarios.live.monitor import AlarmMonitor, RecalibrationMonitor
+    from scenarios.live.prognosis import RulMonitor, TrackMonitor
+
+    out: list = []
+    if cfg.tracks.enabled:
+        out.append(TrackMonitor(tuple(cfg.tracks.states), z=cfg.tracks.z))
+    alarms = next((m for m in monitors if isinstance(m, AlarmMonitor)), None)
+    recal = next((m for m in monitors if isinstance(m, RecalibrationMonitor)), None)
+    pg = cfg.prognosis
+    if pg.enabled and alarms is not None and recal is not None and n_assets == 1:
+        hour = 3600 * 1_000_000_000
+        out.append(RulMonitor(alarms, recal, every_ns=int(pg.every_h * hour), horizon_s=pg.horizon_h * 3600.0,
+                              n_samples=pg.n_samples, level=pg.level, duty_ns=int(pg.duty_h * hour),
+                              max_step=cfg.recalibration.max_step, seed=cfg.seed, asset=recal.asset))
+    return out
 
 
 def _channel_map(feed):
@@ -172,8 +194,13 @@ def score_against_living_truth(service: LiveService):
     alarms, diagnoses, recalibrations = service.timeline.tables()
     import pandas as pd
 
+    from scenarios.live.prognosis import TrackMonitor
+    from scenarios.reference.living import truth_parameters
+
+    tracks = next((m.table() for m in service.monitors if isinstance(m, TrackMonitor)), None)
     return score_living(alarms, diagnoses, recalibrations, truth_events(), clean_days=clean_days(),
-                        record_end=pd.Timestamp(service.last_stamp, tz="UTC"))
+                        record_end=pd.Timestamp(service.last_stamp, tz="UTC"), tracks=tracks,
+                        truth=None if tracks is None else truth_parameters())
 
 
 def stop_on_signals(stop: threading.Event):

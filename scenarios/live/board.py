@@ -34,6 +34,10 @@ unit, ``null`` where unknown)::
      "recommendations": {"<asset>": {"t": ..., "asset": "M1", "text": "...", "action": "...", "why": "...",
                                      "details": {...}}},
      "recommendation": <the most recent of them, or null>,
+     "rul": [{"asset": "M1", "mode": "bearing_wear", "active": true, "level": 0.9, "unit": "s",
+              "last": {"t": ..., "median": 36000.0, "lower": 30000.0, "upper": 44000.0},
+              "history": {"t": [...], "median": [...], "lower": [...], "upper": [...]},
+              "p_failure": 1.0, "horizon_s": 259200.0, "state": 0.52, "threshold": 1.0}],
      "counters": {"samples": [{"asset", "channel", "count"}], "quarantined": [{"channel", "gate", "count"}],
                   "commands": [{"verb", "outcome", "count"}]},
      "latency": {"count": 1000, "p50_ms": 0.8, "p99_ms": 3.1},
@@ -241,6 +245,9 @@ class _Metrics:
                                    labels=["asset", "severity"])
         version = GaugeMetricFamily("twinbench_calibration_version", "Calibration (twin) version in use",
                                     labels=["asset"])
+        rul = GaugeMetricFamily("twinbench_remaining_useful_life_seconds",
+                                "Remaining useful life of a failure mode in progress, its median and interval "
+                                "bounds [s] (inf: beyond the prediction's horizon)", labels=["asset", "mode", "bound"])
         with b._lock:
             now = b._clock()
             effective = b._effective_lag(now)
@@ -258,7 +265,12 @@ class _Metrics:
                     alarms.add_metric([asset, severity], counts.get((asset, severity), 0))
             for asset, cal in b._calibration.items():
                 version.add_metric([asset], cal["version"])
-        return [lag, connected, rms, alarms, version]
+            for (asset, mode), entry in b._rul.items():
+                last = entry["track"].last() if entry["active"] else None
+                if last is not None:
+                    for bound in ("median", "lower", "upper"):
+                        rul.add_metric([asset, mode, bound], math.inf if last[bound] is None else last[bound])
+        return [lag, connected, rms, alarms, version, rul]
 
 
 @dataclass
@@ -309,6 +321,7 @@ class LiveBoard:
         self._recommendations: dict[str, dict] = {}
         self._last_recommendation: dict | None = None
         self._calibration: dict[str, dict] = {}
+        self._rul: dict[tuple[str, str], dict] = {}  # (asset, mode) -> {"track", "active", details}
         self._revisions: dict[str, int] = {}  # asset -> parameter points + calibration changes
         self._asset_channels: dict[str, list[tuple[str, _Channel]]] = {}
         self._assets: set[str] = set()
@@ -418,6 +431,42 @@ class LiveBoard:
                 self._assets.add(asset)
             entry[1].append(row)
             self._revisions[asset] = self._revisions.get(asset, 0) + 1
+
+    def set_rul(self, asset: str, mode: str, *, t: float, median_s: float, low_s: float, high_s: float,
+                level: float, p_failure: float | None = None, horizon_s: float | None = None,
+                state: float | None = None, threshold: float | None = None) -> None:
+        """A remaining-useful-life estimate of failure mode *mode* at source time *t* [Unix s]: the median and the
+        central interval of probability *level* [s from *t*; inf: beyond the horizon], P(failure before the
+        horizon), the degradation state now and its failure threshold."""
+        if not 0 < float(level) < 1:
+            raise ConfigurationError(f"RUL level = {level!r} must lie in (0, 1), e.g. 0.9")
+        row = (_time(t), _num(median_s), _num(low_s), _num(high_s))
+        with self._lock:
+            entry = self._rul.get((asset, mode))
+            if entry is None:
+                _name(asset, "asset"), _name(mode, "failure mode")
+                entry = self._rul[(asset, mode)] = {"track": _Track(("t", "median", "lower", "upper"),
+                                                                    self.history)}
+                self._assets.add(asset)
+            entry["track"].append(row)
+            entry.update(active=True, level=float(level), p_failure=_num(p_failure), horizon_s=_num(horizon_s),
+                         state=_num(state), threshold=_num(threshold))
+            self._revisions[asset] = self._revisions.get(asset, 0) + 1
+        self._notify("rul", {"asset": asset, "mode": mode, "t": row[0], "median_s": row[1], "low_s": row[2],
+                             "high_s": row[3], "level": float(level)})
+
+    def end_rul(self, asset: str, mode: str, *, t: float | None = None) -> None:
+        """The failure mode is no longer in progress (the part was replaced): its track stays, inactive."""
+        with self._lock:
+            entry = self._rul.get((asset, mode))
+            if entry is not None:
+                entry["active"] = False
+                entry["ended"] = self._clock() if t is None else float(t)
+                self._revisions[asset] = self._revisions.get(asset, 0) + 1
+
+    def _rul_dict(self, asset: str, mode: str, entry: dict, points: int | None) -> dict[str, Any]:
+        return {"asset": asset, "mode": mode, "unit": "s", **{k: v for k, v in entry.items() if k != "track"},
+                "last": entry["track"].last(), "history": entry["track"].columns_dict(points)}
 
     def set_calibration_version(self, asset: str, version: int, label: str | None = None,
                                 t: float | None = None) -> None:
@@ -653,6 +702,7 @@ class LiveBoard:
                 "decisions": [dict(d) for d in reversed(self._decisions)],
                 "recommendations": {a: dict(r) for a, r in self._recommendations.items()},
                 "recommendation": None if self._last_recommendation is None else dict(self._last_recommendation),
+                "rul": [self._rul_dict(a, m, e, points) for (a, m), e in self._rul.items()],
                 "counters": {
                     "samples": [{"asset": a, "channel": c, "count": ch.samples}
                                 for (a, c), ch in self._channels.items()],
@@ -668,7 +718,8 @@ class LiveBoard:
         """The compact current state of one asset (no histories), e.g. for the retained MQTT state message.
 
         ``{"asset", "time", "connected", "lag_s", "ready", "calibration_version", "active_alarms",
-        "channels": {channel: {"t", "measured", "twin", "lower", "upper", "unit"}}}``
+        "channels": {channel: {"t", "measured", "twin", "lower", "upper", "unit"}},
+        "rul": {mode: {"t", "median", "lower", "upper", "unit", "level", "active"}}}`` (remaining useful life [s])
         """
         with self._lock:
             now = self._clock()
@@ -678,7 +729,9 @@ class LiveBoard:
                     "calibration_version": self._calibration.get(asset, {}).get("version"),
                     "active_alarms": sum(1 for a in self._alarms.values() if a.asset == asset and a.active),
                     "channels": {c: {**(ch.track.last() or {}), "unit": ch.unit}
-                                 for c, ch in self._asset_channels.get(asset, ())}}
+                                 for c, ch in self._asset_channels.get(asset, ())},
+                    "rul": {m: {**(e["track"].last() or {}), "unit": "s", "level": e["level"], "active": e["active"]}
+                            for (a, m), e in self._rul.items() if a == asset}}
 
     def asset_estimates(self, asset: str) -> dict[str, Any]:
         """The current parameter estimates of one asset, with their intervals (the channels' estimates and bands

@@ -18,7 +18,8 @@ from scenarios.config import TelemetryConfig, TrackingConfig, WhatIfConfig, regi
 from scenarios.reference.line_config import LineConfig
 
 __all__ = ["SOURCE_KINDS", "CheckpointConfig", "DetectionConfig", "FilterConfig", "PCAConfig", "HttpConfig", "LiveConfig", "MqttOutConfig",
-           "RecalibrationConfig", "ShardConfig", "SourceConfig", "WhatIfNowConfig", "register_live_configs"]
+           "PrognosisConfig", "RecalibrationConfig", "ShardConfig", "SourceConfig", "TracksConfig", "WhatIfNowConfig",
+           "register_live_configs"]
 
 SOURCE_KINDS = ("file", "mqtt", "opcua")
 
@@ -127,6 +128,27 @@ class WhatIfNowConfig:
 
 
 @dataclass
+class TracksConfig:
+    """Interval tracks of the filter's parameters and of chosen states (scenarios.live.prognosis.TrackMonitor)."""
+
+    enabled: bool = True
+    states: List[str] = field(default_factory=lambda: ["strainer_resistance", "bearing_wear"])
+    z: float = 1.96  # half-width in standard deviations (95 %)
+
+
+@dataclass
+class PrognosisConfig:
+    """Remaining useful life after a diagnosis with a failure threshold (scenarios.live.prognosis.RulMonitor)."""
+
+    enabled: bool = True
+    every_h: float = 1.0  # source time between updates while the alarm is up [h]
+    horizon_h: float = 72.0  # later failures are censored [h]
+    n_samples: int = 100  # members: wear-rate draws x future duties
+    level: float = 0.9  # central interval reported
+    duty_h: float = 24.0  # future operating points are drawn from this much recent duty [h]
+
+
+@dataclass
 class HttpConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -163,6 +185,8 @@ class LiveConfig:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     recalibration: RecalibrationConfig = field(default_factory=RecalibrationConfig)
     whatif_now: WhatIfNowConfig = field(default_factory=WhatIfNowConfig)
+    tracks: TracksConfig = field(default_factory=TracksConfig)
+    prognosis: PrognosisConfig = field(default_factory=PrognosisConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     mqtt_out: MqttOutConfig = field(default_factory=MqttOutConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)

@@ -396,7 +396,8 @@ class RecalibrationMonitor:
             text = explain_diagnosis(diagnosis, max_lines=1)
             service.timeline.add(now, "diagnosis", f"{diagnosis.best} ({diagnosis.strength} evidence, runner-up "
                                  f"{diagnosis.runner_up}) for alarm {job['alarm']}: {text}", asset=self.asset,
-                                 best=diagnosis.best, alarm=job["alarm"])
+                                 best=diagnosis.best, alarm=job["alarm"], start=int(start),
+                                 margin=float(diagnosis.margin))
             self.alarms.explain(self.asset, text)
             if self.refit_faults is False and diagnosis.best != "no_fault":
                 # the window holds a diagnosed fault: a refit there would teach the healthy twin the fault, and

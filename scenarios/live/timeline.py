@@ -20,8 +20,8 @@ __all__ = ["KINDS", "Event", "Timeline"]
 
 #: Event kinds, in the words the timeline prints.
 KINDS = ("started", "resumed", "alarm raised", "alarm escalated", "alarm cleared", "diagnosis pending", "diagnosis",
-         "recalibration",
-         "calibration failed", "promoted", "rejected", "rolled back", "what-if", "stopped", "source")
+         "recalibration", "calibration failed", "promoted", "rejected", "rolled back", "prognosis", "what-if",
+         "stopped", "source")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ import argparse
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ from sim.physics.filler_drive import FILLER_DRIVE, FILLER_DRIVE_SPEC
 from sim.telemetry import ChannelMap, TelemetryStream, read_frame
 
 __all__ = ["DATA_DIR", "EVENTS", "EVENTS_PATH", "EVENT_KINDS", "IDLE_SPEED", "LIVING_PATH", "EventKind",
-           "LivingEvent", "LivingScenario", "clean_days", "generate_living_telemetry", "injected_defects",
+           "LivingEvent", "LivingScenario", "clean_days", "failure_time", "generate_living_telemetry", "injected_defects",
            "living_channel_map", "read_living_telemetry", "simulate_living_truth", "truth_events",
            "truth_parameters", "write_living_telemetry"]
 
@@ -104,6 +104,9 @@ class EventKind:
         Whether a twin should alarm (False for a measured change the twin follows).
     reset_state : str or None
         The drive state that maintenance returns to its healthy value at the event's end.
+    failure_level : float or None
+        The value of *reset_state* at which the part fails (None: no failure threshold); see
+        :func:`failure_time`.
     end_action : str
         What ends the event.
     description : str
@@ -120,6 +123,7 @@ class EventKind:
     reset_state: str | None
     end_action: str
     description: str
+    failure_level: float | None = None
 
 
 #: Event kind -> :class:`EventKind`.
@@ -146,7 +150,7 @@ EVENT_KINDS = {
     "bearing_wear": EventKind(
         "filler pump bearing", "bearing_wear_rate", "1/s", 1.5e-5, ("vibration_rms",), "bearing_wear", True,
         "bearing_wear", "bearing replaced", "the pump bearing loses its lubrication: its wear state grows towards "
-                                            "failure (1) and the vibration with it"),
+                                            "failure (1) and the vibration with it", failure_level=1.0),
 }
 
 
@@ -514,7 +518,9 @@ def truth_parameters(sc: LivingScenario = LivingScenario(), truth: pd.DataFrame 
     Columns: every parameter of :attr:`LivingScenario.truth_params` (constant), the event parameters
     ``fouling_rate`` [1/m^6], ``ambient_load`` [K], ``sensor_drift_rate`` [K/s], ``bearing_wear_rate`` [1/s] and
     ``hall_ambient_rise`` [K] (their baselines outside the events), and the states they drive:
-    ``strainer_resistance`` [s^2/m^5], ``local_air_excess`` [K], ``sensor_offset`` [K], ``bearing_wear`` [-].
+    ``strainer_resistance`` [s^2/m^5], ``local_air_excess`` [K], ``sensor_offset`` [K], ``bearing_wear`` [-];
+    and every other parameter of the drive at its spec default (what a twin may track, e.g.
+    ``thermal_resistance_housing_ambient``).
 
     Parameters
     ----------
@@ -537,9 +543,48 @@ def truth_parameters(sc: LivingScenario = LivingScenario(), truth: pd.DataFrame 
             if ev.kind == kind_name:
                 values[(t >= ev.onset_h * 3600.0 - 1e-6) & (t < ev.end_h * 3600.0 - 1e-6)] = ev.value
         frame[kind.parameter] = values
+    for name in spec.names("params"):  # the rest of the drive's parameters: the spec's defaults, constant
+        if name not in frame.columns:
+            frame[name] = float(base[spec.index("params", name)])
     for state in ("strainer_resistance", "local_air_excess", "sensor_offset", "bearing_wear"):
         frame[state] = truth[state].to_numpy()
     return frame
+
+
+def failure_time(sc: LivingScenario = LivingScenario(), event: str = "bearing_wear", *,
+                 extra_days: float = 3.0) -> pd.Timestamp:
+    """When the part of *event* would have failed - its state reaching the kind's ``failure_level`` - had the
+    maintenance at the event's end not happened (UTC; NaT if not within *extra_days* after the record).
+
+    The truth runs on with the event's end moved past the record (the duty calendar goes on as it would: its
+    random blocks are drawn in sequence, so the days of the record are the same; the weather after the record
+    differs, which moves no state a failure level is set on), and the first sample at or above the level counts.
+
+    Parameters
+    ----------
+    sc : LivingScenario
+        The scenario.
+    event : str
+        The event's name (its label in the truth table).
+    extra_days : float
+        How far past the record to look [d].
+    """
+    found = [ev for ev in sc.events if ev.label == event]
+    if not found:
+        raise ConfigurationError(f"event = {event!r} is not in the scenario; choose one of "
+                                 f"{[ev.label for ev in sc.events]}")
+    kind = EVENT_KINDS[found[0].kind]
+    if kind.failure_level is None or kind.reset_state is None:
+        raise ConfigurationError(f"event {event!r} ({found[0].kind}) has no failure level; events with one: "
+                                 f"{[k for k, v in EVENT_KINDS.items() if v.failure_level is not None]}")
+    if not (isinstance(extra_days, (int, float)) and extra_days > 0):
+        raise ConfigurationError(f"extra_days = {extra_days!r} must be > 0 days")
+    days = sc.days + float(extra_days)
+    longer = replace(sc, days=days, defects=False,
+                     events=tuple(replace(ev, end_h=days * 24.0) if ev.label == event else ev for ev in sc.events))
+    state = simulate_living_truth(longer)[kind.reset_state]
+    after = state[(state.index >= sc.at(found[0].onset_h)) & (state >= kind.failure_level)]
+    return after.index[0] if len(after) else pd.NaT
 
 
 # ----------------------------------------------------------------- writing

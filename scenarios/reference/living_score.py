@@ -40,8 +40,11 @@ The rules, exactly:
 * Coverage of a parameter over an interval is the fraction of that time in
   which the track's interval ``[low, high]`` holds the truth's value, both
   piecewise constant (time before a parameter's first track row counts as not
-  covered).  Per event: its parameter over its ``[onset, end)``; per parameter:
-  over the span from the first track row to the end of the record.
+  covered).  Per event: its parameter over its ``[onset, end)`` - or, when the
+  twin does not track the parameter but the state it drives
+  (:data:`EVENT_STATES`: a fouling rate drives the strainer's resistance, a
+  wear rate the bearing's wear), that state; per parameter: over the span from
+  the first track row to the end of the record.
 * NAB-style summary (after the Numenta Anomaly Benchmark, simplified): the
   first alarm in a scoring window earns ``A_TP * sigma(y)`` with
   ``y = (raised - w_end) / (w_end - w_start)`` in ``[-1, 0)`` and
@@ -67,7 +70,12 @@ import pandas as pd
 
 from sim.exceptions import ConfigurationError
 
-__all__ = ["NAB_PROFILES", "LivingScore", "coverage_fraction", "nab_sigma", "read_events", "score_living"]
+__all__ = ["EVENT_STATES", "NAB_PROFILES", "LivingScore", "coverage_fraction", "nab_sigma", "read_events",
+           "score_living"]
+
+#: Event parameter -> the state it drives (what a filter tracks of it): per-event coverage falls back to it.
+EVENT_STATES = {"fouling_rate": "strainer_resistance", "ambient_load": "local_air_excess",
+                "sensor_drift_rate": "sensor_offset", "bearing_wear_rate": "bearing_wear"}
 
 #: NAB application profiles: weights of a true positive, a false positive and a false negative.
 NAB_PROFILES = {"standard": (1.0, 0.11, 1.0), "low_fp": (1.0, 0.22, 1.0), "low_fn": (1.0, 0.11, 2.0)}
@@ -82,8 +90,9 @@ class LivingScore:
     events : pandas.DataFrame
         One row per event (index ``event``): ``alarm`` (expected), ``detected``, ``first_alarm``, ``delay_s``
         [s], ``estimated_onset``, ``onset_error_s`` [s], ``alarms`` (raised in its window), ``diagnosis``,
-        ``diagnosis_right``, ``recalibrations``, ``coverage`` (its parameter over the event; NaN without a
-        track) and ``nab`` (the window's standard-profile score; NaN for quiet events).
+        ``diagnosis_right``, ``recalibrations``, ``coverage`` (its parameter - or the state it drives - over the
+        event; NaN without a track), ``covered`` (which of the two: the tracked name, or None) and ``nab`` (the
+        window's standard-profile score; NaN for quiet events).
     false_alarms : pandas.DataFrame
         The false alarms: ``raised``, ``cleared``, ``where`` (``clean day``, ``quiet event <name>`` or
         ``other``).
@@ -319,7 +328,7 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
             else np.nan,
             "alarms": int(a_mask.sum()), "diagnosis": diagnosis,
             "diagnosis_right": None if diagnosis is None else bool(diagnosis == ev.hypothesis),
-            "recalibrations": int(r_mask.sum()), "coverage": np.nan, "nab": nab,
+            "recalibrations": int(r_mask.sum()), "coverage": np.nan, "covered": None, "nab": nab,
         })
     table = pd.DataFrame(rows).set_index("event")
 
@@ -347,9 +356,12 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
                 cover_rows[name] = {"hours": (record_end - first_time).total_seconds() / 3600.0,
                                     "coverage": coverage_fraction(track, truth[name], first_time, record_end)}
         for ev in events.itertuples(index=False):
-            track = tracks[tracks["parameter"] == ev.parameter]
-            if len(track) and ev.parameter in truth.columns:
-                table.loc[ev.event, "coverage"] = coverage_fraction(track, truth[ev.parameter], ev.onset, ev.end)
+            for name in (ev.parameter, EVENT_STATES.get(ev.parameter)):
+                track = tracks[tracks["parameter"] == name]
+                if name is not None and len(track) and name in truth.columns:
+                    table.loc[ev.event, "coverage"] = coverage_fraction(track, truth[name], ev.onset, ev.end)
+                    table.loc[ev.event, "covered"] = name
+                    break
     coverage = pd.DataFrame.from_dict(cover_rows, orient="index", columns=["hours", "coverage"])
     coverage.index.name = "parameter"
 
