@@ -143,6 +143,21 @@ class FmuModel:
             out[a] = [float(self.component.get(n)) for n in self.state_names]
         return out
 
+    def run_member(self, x, p, t0: float, t1: float, u, max_step: float = math.inf):
+        """One run from states *x* [nx] with parameters *p* [np] and inputs *u* [nu] held from *t0* to *t1* [s].
+
+        Returns ``(states[nx], outputs[ny])`` at *t1* (at *t0* = *t1*: the initialization's outputs).  What a
+        fleet of FMU assets advances by (:class:`sim.fmu.fleet.FmuFleet`).
+        """
+        x = np.asarray(x, dtype=np.float64).reshape(self.spec.nx)
+        p = np.asarray(p, dtype=np.float64).reshape(1, self.spec.np)
+        u = np.asarray(u, dtype=np.float64).reshape(self.spec.nu)
+        t = np.array([t0]) if t1 == t0 else np.array([t0, t1], dtype=np.float64)
+        y = np.empty((t.size, self.spec.ny))
+        self._run(0, x, p[0], t, np.tile(u, (t.size, 1)), float(max_step), y)
+        states = np.array([float(self.component.get(n)) for n in self.state_names])
+        return states, y[-1].copy()
+
     def lineage(self) -> dict:
         """Run parameters identifying the FMU (see :meth:`sim.fmu.FmuDescription.lineage`)."""
         return self.description.lineage()
