@@ -143,8 +143,12 @@ def test_whatif_files_and_parent_metrics_written_by_the_report_are_in_display_un
     assert row["unit"] == "units/h" and row["mean"] == pytest.approx(3600 * _si(result, "as_is", "throughput")["mean"])
     reps = pd.read_csv(tmp / "out" / "whatif_replications.csv")
     assert "max_winding_temperature_degC" in reps.columns and "max_winding_temperature" not in reps.columns
-    parent = tracker.client.get_run(result.parent_run).data.metrics
-    assert not any(k.startswith("recommended.throughput.") for k in parent)
+    parent = tracker.client.get_run(result.parent_run).data
+    assert not any(k.startswith("recommended.throughput.") for k in parent.metrics)
+    action = parent.tags["recommendation"]
+    if action != "none":  # the gain of the recommended action, in units/h
+        assert parent.metrics["recommended.throughput_units_per_h.diff"] == pytest.approx(
+            3600 * _si(result, action, "throughput")["diff"], rel=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------------- sweeps
