@@ -663,11 +663,20 @@ def horizon_notes(result, summary: pd.DataFrame | None = None, *, baseline: str,
             continue
         if a == b:
             continue
-        later = baseline if b < a else action
-        notes.append(f"'{action}' against '{baseline}': {a} against {b} planned maintenance(s) fall due within the "
-                     f"horizon.  Part of their difference in maintenance cost, maintenance time, downtime and "
-                     f"failures exists because the horizon ends before the next maintenance of '{later}' "
-                     f"is due: a longer horizon would charge it that maintenance (or the failures the wear brings).")
+        fewer = baseline if b < a else action
+        timed = [pol for pol in _policies(result.specs[fewer]).values() if getattr(pol, "name", "") == "time_based"]
+        if timed:
+            interval = min(pol.interval for pol in timed)
+            following = (int(span // interval) + 1) * interval
+            why = (f"the horizon ends before the next maintenance of '{fewer}' is due (at {_h(following)} of "
+                   f"operating time, {_h(following - span)} after the horizon ends): a longer horizon would charge "
+                   f"it that maintenance, and the wear until then")
+        else:
+            why = (f"'{fewer}' has no planned maintenance: the wear it leaves shows only as failures, and those after "
+                   f"the horizon are not counted")
+        notes.append(f"'{action}' against '{baseline}': {a} against {b} planned maintenance(s) per unit fall due "
+                     f"within the horizon.  Part of their difference in maintenance cost, maintenance time, downtime "
+                     f"and failures exists because {why}.")
     # failures: rare events, and young units fail less (wear-out)
     spec = result.specs.get(baseline)
     modes = [(st.name, m) for st in getattr(spec, "stations", ()) for m in getattr(st, "failure_modes", ())]

@@ -241,13 +241,18 @@ def test_the_horizon_section_says_which_maintenance_falls_due_within_it(whatif):
     assert "ends 2 h after the last one" in every
     assert f"counted: {format_significant(done.mean(), 2)} planned maintenance(s) per replication" in every
     assert done.mean() > 0 and _maintenances(result.kpis, "as_is").sum() == 0
-    assert any(n.startswith("'every_6h' against 'as_is': 2 against 0 planned maintenance(s)") for n in notes)
+    pair = next(n for n in notes if n.startswith("'every_6h' against 'as_is': 2 against 0 planned maintenance(s)"))
+    assert "before the next maintenance of 'as_is' is due (at 160 h of operating time, 146 h after" in pair
     assert any(n.startswith("'run_to_failure' and 'as_is' differ in maintenance policy") and "cannot show" in n
                for n in notes)
     failures = result.kpis.loc[result.kpis["action"] == "as_is", "failures"]
     rare = next(n for n in notes if n.startswith("Failures are rare within 12 h"))
     assert f"({int(failures.sum())} in 3 replications)" in rare and "filler.valve" in rare
     assert any("shorter than the daily ambient cycle" in n for n in notes)
+    # against a baseline that is maintained within the horizon, run-to-failure's deferred wear is named
+    other = horizon_notes(result, summary, baseline="every_6h")
+    rtf = next(n for n in other if n.startswith("'run_to_failure' against 'every_6h': 0 against 2"))
+    assert "'run_to_failure' has no planned maintenance" in rtf and "after the horizon are not counted" in rtf
 
 
 def test_the_report_tells_the_story_in_order_with_its_figures(whatif, tmp_path):
