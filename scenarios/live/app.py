@@ -116,10 +116,12 @@ def health_monitors(cfg: DictConfig, monitors, *, n_assets: int = 1) -> list:
     from scenarios.live.prognosis import RulMonitor, TrackMonitor
 
     out: list = []
-    if cfg.tracks.enabled:
-        out.append(TrackMonitor(tuple(cfg.tracks.states), z=cfg.tracks.z))
     alarms = next((m for m in monitors if isinstance(m, AlarmMonitor)), None)
     recal = next((m for m in monitors if isinstance(m, RecalibrationMonitor)), None)
+    if cfg.tracks.enabled:
+        out.append(TrackMonitor(tuple(cfg.tracks.states), z=cfg.tracks.z, alarms=alarms,
+                                fault_parameters=tuple(cfg.tracks.fault_parameters) if recal is not None else (),
+                                asset_name="twin" if recal is None else recal.asset))
     pg = cfg.prognosis
     if pg.enabled and alarms is not None and recal is not None and n_assets == 1:
         hour = 3600 * 1_000_000_000

@@ -134,6 +134,9 @@ class TracksConfig:
     enabled: bool = True
     states: List[str] = field(default_factory=lambda: ["strainer_resistance", "bearing_wear"])
     z: float = 1.96  # half-width in standard deviations (95 %)
+    # parameters a diagnosis estimates: held at the healthy value until a diagnosis, then its interval
+    fault_parameters: List[str] = field(default_factory=lambda: ["fouling_rate", "ambient_load",
+                                                                 "sensor_drift_rate", "bearing_wear_rate"])
 
 
 @dataclass

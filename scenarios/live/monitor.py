@@ -299,6 +299,7 @@ class RecalibrationMonitor:
         self.start = None
         self.job: dict | None = None  # {"alarm", "onset", "fit_at", "shadow_at", "fit_end"}
         self.tracked: list = []  # (stamp, tracked parameter estimates) on every tick, for the twin before an onset
+        self.faulted: dict | None = None  # a diagnosed fault's alarm and the tracked parameters before its window
 
     def on_block(self, service, stamps, values, inn) -> None:
         if self.start is None:
@@ -314,6 +315,8 @@ class RecalibrationMonitor:
             self.tracked.append((now, {k: float(v[0]) for k, v in service.tracker.estimates().items()}, states))
             keep = now - self.buffer.keep_ns
             self.tracked = [entry for entry in self.tracked if entry[0] >= keep]
+        if self.faulted is not None and not self.alarms.active(self.asset):
+            self._roll_back(service, now)
         if self.governor.champion is None and now >= self.start + self.normal_ns:
             self._refit(service, self.start, now, reason="initial calibration on the normal window", initial=True)
         for raised in self.alarms.raised:
@@ -364,6 +367,7 @@ class RecalibrationMonitor:
             # the twin predicts from the inputs over a lead-in of several thermal time constants (tracked states
             # follow a drifting reading): what a fault hypothesis leaves alone goes on as the twin predicts
             start, params, x0 = self.twin_before(service, job["onset"])
+            tracked_before = {k: float(params[k]) for k in service.tracker.parameters}
             if self.governor.champion is not None:
                 params.update({k: v for k, v in self.governor.champion.params().items() if k in params})
             lead = self.lead_ns(params)
@@ -397,8 +401,11 @@ class RecalibrationMonitor:
             service.timeline.add(now, "diagnosis", f"{diagnosis.best} ({diagnosis.strength} evidence, runner-up "
                                  f"{diagnosis.runner_up}) for alarm {job['alarm']}: {text}", asset=self.asset,
                                  best=diagnosis.best, alarm=job["alarm"], start=int(start),
-                                 margin=float(diagnosis.margin))
+                                 margin=float(diagnosis.margin), estimates=_estimates(diagnosis.fits[diagnosis.best]))
             self.alarms.explain(self.asset, text)
+            if diagnosis.best != "no_fault":
+                self.faulted = {"alarm": job["alarm"], "start": int(start), "best": diagnosis.best,
+                                "params": tracked_before}
             if self.refit_faults is False and diagnosis.best != "no_fault":
                 # the window holds a diagnosed fault: a refit there would teach the healthy twin the fault, and
                 # the twin would be wrong once the fault is repaired (retrain only on windows labelled normal)
@@ -464,6 +471,19 @@ class RecalibrationMonitor:
     def _apply(self, service, record) -> None:
         service.tracker.set_twin_params(record.params())
 
+    def _roll_back(self, service, now) -> None:
+        """The diagnosed fault's alarm cleared: the filter's tracked parameters go back to where they were before
+        the fault's window (what they learned meanwhile was the fault, not the healthy plant - the rule that keeps a
+        faulted window from being refitted, applied to the filter's own estimates)."""
+        fault, self.faulted = self.faulted, None
+        before = fault["params"]
+        now_values = {k: float(v[0]) for k, v in service.tracker.estimates().items()}
+        service.tracker.set_twin_params(before)
+        text = "; ".join(f"{k} {now_values.get(k, float('nan')):.4g} -> {v:.4g}" for k, v in before.items())
+        service.timeline.add(now, "rolled back", f"alarm {fault['alarm']} cleared: the tracked parameters return to "
+                             f"their values before the {fault['best']} window (a fault is not learned): {text}",
+                             asset=self.asset, alarm=fault["alarm"])
+
     def _failed(self, service, now, err, start, what) -> None:
         window = {"start": pd.Timestamp(start, tz="UTC").isoformat(), "end": pd.Timestamp(now, tz="UTC").isoformat()}
         decision = self.governor.calibration_failed(err, window)
@@ -480,13 +500,20 @@ class RecalibrationMonitor:
     def state_dict(self) -> dict:
         return {"buffer": self.buffer.state_dict(), "start": self.start, "job": None if self.job is None else
                 dict(self.job), "governor": self.governor.state_dict(),
-                "tracked": [(t, dict(p), dict(x)) for t, p, x in self.tracked]}
+                "tracked": [(t, dict(p), dict(x)) for t, p, x in self.tracked],
+                "faulted": None if self.faulted is None else dict(self.faulted)}
 
     def load_state(self, state: dict) -> None:
         self.buffer.load_state(state["buffer"])
         self.start, self.job = state["start"], state["job"]
         self.governor.load_state(state["governor"])
         self.tracked = [(int(e[0]), dict(e[1]), dict(e[2])) for e in state.get("tracked", [])]
+        self.faulted = state.get("faulted")
+
+
+def _estimates(fit) -> dict[str, list[float]]:
+    """A fitted calibrator's parameters as ``name -> [value, low, high]`` [SI] (its confidence intervals)."""
+    return {n: [float(v), float(fit.intervals_[n][0]), float(fit.intervals_[n][1])] for n, v in fit.params_.items()}
 
 
 def _intervals(record) -> dict[str, str]:

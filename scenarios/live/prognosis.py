@@ -73,7 +73,14 @@ FAILURE_MODES = {"bearing_wear": FailureMode("bearing_wear", "bearing_wear_rate"
 
 # --------------------------------------------------------------------------------------------------- tracks
 class TrackMonitor:
-    """Interval tracks of the tracked parameters and of chosen states, one row per name and segment.
+    """Interval tracks of the tracked parameters, of chosen states and of the fault parameters, one row per name
+    and change.
+
+    The filter's parameters and states get a row after every segment (its estimate +- ``z`` standard
+    deviations).  A *fault parameter* (a fouling rate, an ambient load ...) is not tracked by the filter - the twin
+    holds it at its healthy value, exactly (a zero-width interval), so that a fault shows in the residuals - until a
+    diagnosis estimates it: then the winner's interval (and each remaining-life update's) holds until the alarm
+    clears, when the twin's belief returns to the healthy value.
 
     Parameters
     ----------
@@ -83,16 +90,48 @@ class TrackMonitor:
         Half-width of the interval in standard deviations (1.96: 95 %).
     asset : int
         Which asset of the fleet (its index).
+    fault_parameters : sequence of str
+        Model parameters a diagnosis estimates (e.g. ``fouling_rate``).
+    alarms : scenarios.live.monitor.AlarmMonitor, optional
+        Whose alarm ends a diagnosed fault's interval.
+    asset_name : str
+        The asset's name (for the alarm).
     """
 
-    def __init__(self, states=(), *, z: float = 1.96, asset: int = 0):
+    def __init__(self, states=(), *, z: float = 1.96, asset: int = 0, fault_parameters=(), alarms=None,
+                 asset_name: str = "twin"):
         if not z > 0:
             raise ConfigurationError(f"z = {z!r} must be > 0 standard deviations, e.g. 1.96 for 95 %")
         self.states, self.z, self.asset = tuple(states), float(z), int(asset)
+        self.fault_parameters, self.alarms, self.asset_name = tuple(fault_parameters), alarms, asset_name
         self.rows: list = []  # (stamp [ns], name, value, low, high)
+        self.seen = 0  # timeline events looked at
+        self.diagnosed: list = []  # fault parameters whose diagnosed interval holds now
+
+    def _healthy(self, service, t: int, names) -> None:
+        params = service.tracker.params_vector(self.asset)
+        for name in names:
+            self.rows.append((t, name, params[name], params[name], params[name]))
+
+    def on_tick(self, service, boundary: int) -> None:
+        if not self.fault_parameters or service.tracker.ukf_ is None:
+            return
+        events = service.timeline.events
+        for event in events[self.seen:]:
+            if event.kind in ("diagnosis", "prognosis"):
+                for name, (v, lo, hi) in (event.details.get("estimates") or {}).items():
+                    if name in self.fault_parameters:
+                        self.rows.append((int(event.time), name, v, lo, hi))
+                        self.diagnosed = sorted(set(self.diagnosed) | {name})
+        self.seen = len(events)
+        if self.diagnosed and self.alarms is not None and not self.alarms.active(self.asset_name):
+            self._healthy(service, int(boundary), self.diagnosed)
+            self.diagnosed = []
 
     def on_block(self, service, stamps, values, inn) -> None:
         tracker, a, t = service.tracker, self.asset, int(inn.stamps[-1])
+        if not self.rows and self.fault_parameters:
+            self._healthy(service, int(inn.stamps[0]), self.fault_parameters)
         for p, name in enumerate(tracker.parameters):
             v, sd = float(inn.params[-1, a, p]), float(inn.params_std[-1, a, p])
             self.rows.append((t, name, v, v - self.z * sd, v + self.z * sd))
@@ -113,10 +152,11 @@ class TrackMonitor:
         return frame
 
     def state_dict(self) -> dict:
-        return {"rows": list(self.rows)}
+        return {"rows": list(self.rows), "seen": self.seen, "diagnosed": list(self.diagnosed)}
 
     def load_state(self, state: dict) -> None:
         self.rows = [tuple(r) for r in state.get("rows", [])]
+        self.seen, self.diagnosed = int(state.get("seen", 0)), list(state.get("diagnosed", []))
 
 
 # ------------------------------------------------------------------------------------------------------ RUL
@@ -259,7 +299,7 @@ class RulMonitor:
                              f"({self.level:.0%} interval {hours(low)} .. {hours(high)}){when}; {mode.state} "
                              f"{state:.3g} of {mode.level:g}, {mode.rate} {rate:.3g} [{rate_lo:.3g}, {rate_hi:.3g}]",
                              asset=self.asset, mode=mode.diagnosis, median_s=median, low_s=low, high_s=high,
-                             level=self.level)
+                             level=self.level, estimates={mode.rate: [float(rate), float(rate_lo), float(rate_hi)]})
         if service.board is not None:
             service.board.set_rul(self.asset, mode.diagnosis, t=now / NS, median_s=median, low_s=low, high_s=high,
                                   level=self.level, p_failure=life.p_failure(), horizon_s=self.horizon_s,
