@@ -197,6 +197,29 @@ function renderParameters(s) {
   if (!s.parameters.length) box.appendChild(el("span", {class: "muted"}, "no parameter estimates yet"));
 }
 
+// remaining useful life [s] as hours; null: beyond the prediction's horizon
+function hours(x) { return x === null || x === undefined ? null : x / 3600; }
+
+function renderRul(s) {
+  const box = document.getElementById("rul");
+  box.replaceChildren();
+  for (const r of (s.rul || [])) {
+    const h = r.history, last = r.last || {};
+    const pct = Math.round(100 * r.level);
+    const span = (x) => x === null || x === undefined ? "beyond the horizon" : fmt(x / 3600, 3) + " h";
+    const when = last.median === null || last.median === undefined ? "" :
+      ` · failure expected ${utc(last.t + last.median)}`;
+    const meta = (r.active ? "" : "ended · ") + `RUL ${span(last.median)} (${pct} % interval ${span(last.lower)} … ` +
+      `${span(last.upper)})${when}` + (r.state === null || r.state === undefined ? "" :
+      ` · ${r.mode} ${fmt(r.state, 3)} of ${fmt(r.threshold, 3)}`);
+    const box2 = chart("rul", `${r.asset}/${r.mode}`, `${r.asset} · ${r.mode} remaining useful life [h]`, meta, h.t,
+      [{cls: "twin", values: h.median.map(hours)}], {lower: h.lower.map(hours), upper: h.upper.map(hours)});
+    box2.setAttribute("data-active", String(r.active));
+    box.appendChild(box2);
+  }
+  if (!(s.rul || []).length) box.appendChild(el("span", {class: "muted"}, "no failure mode in progress"));
+}
+
 function renderCounters(s) {
   const box = document.getElementById("counters");
   box.replaceChildren();
@@ -214,8 +237,8 @@ async function refresh() {
     const response = await fetch("/api/state?points=600", {cache: "no-store"});
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const s = await response.json();
-    renderStatus(s); renderRecommendation(s); renderAlarms(s); renderDecisions(s); renderChannels(s); renderParameters(s);
-    renderCounters(s);
+    renderStatus(s); renderRecommendation(s); renderAlarms(s); renderDecisions(s); renderChannels(s); renderRul(s);
+    renderParameters(s); renderCounters(s);
     document.body.setAttribute("data-rendered", String(s.time));
   } catch (err) {
     const ready = document.getElementById("ready");

@@ -321,3 +321,23 @@ def test_board_events_are_logged_as_json_lines():
                                                          ("advice", "INFO"), ("decision", "INFO")]
     assert lines[0]["asset"] == "M1" and lines[0]["explanation"] == "12 K above the twin" and lines[0]["id"] == alarm
     assert lines[1]["acknowledged_by"] == "alice" and lines[3]["reason"] == "no corroborating sensor"
+
+
+def test_remaining_useful_life_is_in_the_state_the_snapshot_and_a_gauge_until_it_ends():
+    board = LiveBoard(history=10)
+    board.set_rul("P1", "bearing_wear", t=1000.0, median_s=36000.0, low_s=30000.0, high_s=float("inf"), level=0.9,
+                  p_failure=0.8, horizon_s=259200.0, state=0.52, threshold=1.0)
+    board.set_rul("P1", "bearing_wear", t=4600.0, median_s=32400.0, low_s=27000.0, high_s=40000.0, level=0.9)
+    snap = board.snapshot()
+    (rul,) = snap["rul"]
+    assert (rul["asset"], rul["mode"], rul["active"], rul["unit"], rul["level"]) == ("P1", "bearing_wear", True, "s", 0.9)
+    assert rul["history"]["median"] == [36000.0, 32400.0] and rul["history"]["upper"] == [None, 40000.0]  # inf: JSON null
+    assert board.asset_state("P1")["rul"]["bearing_wear"]["median"] == 32400.0
+    text = board.metrics_text().decode()
+    assert 'twinbench_remaining_useful_life_seconds{asset="P1",bound="median",mode="bearing_wear"} 32400.0' in text
+    assert 'twinbench_remaining_useful_life_seconds{asset="P1",bound="upper",mode="bearing_wear"} 40000.0' in text
+    board.end_rul("P1", "bearing_wear", t=8200.0)
+    assert board.snapshot()["rul"][0]["active"] is False and board.asset_state("P1")["rul"]["bearing_wear"]["active"] is False
+    assert "twinbench_remaining_useful_life_seconds{" not in board.metrics_text().decode()  # no mode in progress
+    with pytest.raises(ConfigurationError, match="level"):
+        board.set_rul("P1", "bearing_wear", t=1.0, median_s=1.0, low_s=1.0, high_s=1.0, level=90)

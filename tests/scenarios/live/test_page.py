@@ -57,6 +57,10 @@ def board():
     board.set_calibration_version("M1", 7, "champion")
     board.record_decision("M1", "promotion", "approved", "challenger RMSE 0.31 K vs champion 0.52 K on the next window",
                           version=7, t=T0 + 800)
+    for k in range(6):  # a bearing wearing out: the remaining life shrinks an hour per hour, its interval with it
+        board.set_rul("P2", "bearing_wear", t=T0 + 3600.0 * k, median_s=(15 - k) * 3600.0, low_s=(13 - k) * 3600.0,
+                      high_s=(18 - k) * 3600.0, level=0.9, p_failure=1.0, horizon_s=72 * 3600.0,
+                      state=0.24 + 0.05 * k, threshold=1.0)
     board.set_source(True, 0.5)
     return board
 
@@ -84,7 +88,14 @@ def test_page_in_headless_chromium_shows_the_board(board, tmp_path):
         paths = dict(re.findall(r'<path class="(\w+)" d="([^"]+)"', svg))
         assert set(paths) == {"band", "twin", "measured"}, key
         assert paths["band"].endswith("Z") and paths["measured"].count("L") == 119
-    assert dom.count('<path class="band"') == 3  # two channels and one parameter track
+    # the remaining useful life: median line and interval band over the prediction times, the expected failure
+    assert "P2 · bearing_wear remaining useful life [h]" in dom
+    assert "RUL 10 h (90 % interval 8 h … 13 h) · failure expected " + "2026-05-29 11:26:40Z" in dom, dom[-3000:]
+    assert "bearing_wear 0.49 of 1" in dom
+    rul = re.search(r'<svg class="chart"[^>]*data-key="P2/bearing_wear">(.*?)</svg>', dom, re.S).group(1)
+    paths = dict(re.findall(r'<path class="(\w+)" d="([^"]+)"', rul))
+    assert set(paths) == {"band", "twin"} and paths["twin"].count("L") == 5 and paths["band"].endswith("Z")
+    assert dom.count('<path class="band"') == 4  # two channels, one parameter track, one remaining life
     # a real picture: a PNG of the window's size with many colours (the dark header, white panels, curves)
     size, colours, dominant = picture(shot)
     assert size == (1280, 900)
