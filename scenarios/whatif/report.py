@@ -635,9 +635,16 @@ def horizon_notes(result, summary: pd.DataFrame | None = None, *, baseline: str,
                 else:
                     last = due[-1]
                     times = "once" if len(due) == 1 else f"{len(due)} times"
-                    text += (f": it falls due about {times} per unit within the horizon, the first at "
-                             f"{_h(due[0] - warmup)} into it (a repair restarts the count, so perhaps later); the "
-                             f"horizon ends {_h(span - last)} after the last one, so the following cycle is cut")
+                    if policy.basis == "operating":  # the clock bounds the operating time
+                        text += (f": it can fall due up to {times} per unit within the horizon, the first at "
+                                 f"{_h(due[0] - warmup)} into it at the soonest (operating time runs slower than the "
+                                 f"clock while a station is starved, blocked or down, and a repair restarts the "
+                                 f"count); the horizon ends {_h(span - last)} after the last one, so the following "
+                                 f"cycle is cut")
+                    else:
+                        text += (f": it falls due {times} within the horizon, the first at {_h(due[0] - warmup)} "
+                                 f"into it; the horizon ends {_h(span - last)} after the last one, so the "
+                                 f"following cycle is cut")
             texts.append(text)
         done = _maintenances(kpis, action)
         if done.size:
@@ -674,9 +681,9 @@ def horizon_notes(result, summary: pd.DataFrame | None = None, *, baseline: str,
         else:
             why = (f"'{fewer}' has no planned maintenance: the wear it leaves shows only as failures, and those after "
                    f"the horizon are not counted")
-        notes.append(f"'{action}' against '{baseline}': {a} against {b} planned maintenance(s) per unit fall due "
-                     f"within the horizon.  Part of their difference in maintenance cost, maintenance time, downtime "
-                     f"and failures exists because {why}.")
+        notes.append(f"'{action}' against '{baseline}': {a} against {b} planned maintenance(s) per unit can fall "
+                     f"due within the horizon.  Part of their difference in maintenance cost, maintenance time, "
+                     f"downtime and failures exists because {why}.")
     # failures: rare events, and young units fail less (wear-out)
     spec = result.specs.get(baseline)
     modes = [(st.name, m) for st in getattr(spec, "stations", ()) for m in getattr(st, "failure_modes", ())]
@@ -684,7 +691,8 @@ def horizon_notes(result, summary: pd.DataFrame | None = None, *, baseline: str,
         counts = kpis.loc[kpis["action"] == baseline, "failures"].to_numpy(dtype=float)
         lives = [float(m.life.mean) for _, m in modes]
         expected = sum(horizon / life for life in lives)
-        text = (f"Failures are rare within {_h(horizon)}: '{baseline}' has {format_significant(counts.mean(), 2)} "
+        rare = "Failures are rare within" if counts.mean() < 1 else "Failures within"
+        text = (f"{rare} {_h(horizon)}: '{baseline}' has {format_significant(counts.mean(), 2)} "
                 f"per replication ({int(counts.sum())} in {counts.size} replications); at the long-run rates of its "
                 f"{len(modes)} failure modes (mean lives {format_significant(min(lives) / HOUR, 3)} to "
                 f"{format_significant(max(lives) / HOUR, 3)} h at their reference condition) about "

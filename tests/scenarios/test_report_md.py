@@ -237,16 +237,18 @@ def test_the_horizon_section_says_which_maintenance_falls_due_within_it(whatif):
     assert "never falls due within the 14 h simulated" in as_is and "160 h" in as_is
     every = next(n for n in notes if n.startswith("'every_6h'"))
     done = _maintenances(result.kpis, "every_6h")
-    assert "falls due about 2 times per unit within the horizon, the first at 4 h into it" in every
+    assert "can fall due up to 2 times per unit within the horizon, the first at 4 h into it" in every
     assert "ends 2 h after the last one" in every
     assert f"counted: {format_significant(done.mean(), 2)} planned maintenance(s) per replication" in every
     assert done.mean() > 0 and _maintenances(result.kpis, "as_is").sum() == 0
-    pair = next(n for n in notes if n.startswith("'every_6h' against 'as_is': 2 against 0 planned maintenance(s)"))
+    pair = next(n for n in notes
+                if n.startswith("'every_6h' against 'as_is': 2 against 0 planned maintenance(s) per unit can fall"))
     assert "before the next maintenance of 'as_is' is due (at 160 h of operating time, 146 h after" in pair
     assert any(n.startswith("'run_to_failure' and 'as_is' differ in maintenance policy") and "cannot show" in n
                for n in notes)
     failures = result.kpis.loc[result.kpis["action"] == "as_is", "failures"]
-    rare = next(n for n in notes if n.startswith("Failures are rare within 12 h"))
+    rare = next(n for n in notes if n.startswith("Failures are rare within 12 h" if failures.mean() < 1 else
+                                                 "Failures within 12 h"))
     assert f"({int(failures.sum())} in 3 replications)" in rare and "filler.valve" in rare
     assert any("shorter than the daily ambient cycle" in n for n in notes)
     # against a baseline that is maintained within the horizon, run-to-failure's deferred wear is named
