@@ -50,6 +50,23 @@ def test_the_bearing_event_is_diagnosed_as_bearing_wear_with_its_rate():
     assert "bearing_wear" not in hydraulic.ranking.index  # default: the four thermal-hydraulic hypotheses
 
 
+def test_an_event_parameter_the_twin_does_not_track_is_scored_on_the_state_it_drives():
+    """A fouling rate is not tracked, the strainer resistance it drives is: per-event coverage falls back to it."""
+    from scenarios.reference.living_score import score_living
+
+    events = pd.DataFrame([{"event": "f", "onset": "2026-01-01T10:00Z", "end": "2026-01-01T12:00Z", "alarm": True,
+                            "hypothesis": "strainer_fouling", "parameter": "fouling_rate"}])
+    index = pd.date_range("2026-01-01T09:00Z", periods=5, freq="1h")
+    truth = pd.DataFrame({"fouling_rate": [0.25, 3.0, 3.0, 0.25, 0.25],
+                          "strainer_resistance": [2000.0, 2000.0, 2400.0, 2800.0, 2000.0]}, index=index)
+    tracks = pd.DataFrame({"time": pd.to_datetime(["2026-01-01T09:00Z", "2026-01-01T11:00Z"]),
+                           "parameter": "strainer_resistance", "low": [1900.0, 2700.0], "high": [2100.0, 2900.0]})
+    score = score_living([], [], [], events, clean_days=[], tracks=tracks, truth=truth)
+    row = score.events.loc["f"]
+    assert row["covered"] == "strainer_resistance"
+    assert row["coverage"] == pytest.approx(0.5)  # 10-11 h: 2000 in [1900, 2100]; 11-12 h: 2400 not in [2700, 2900]
+
+
 def test_channels_no_model_covers_get_a_pca_normal_model_with_its_own_alarms(tmp_path):
     """Vibration left out of the filter: the PCA T² + Q model of vibration with its context (the shaft speed) is
     fitted on the normal window, scores every later sample and checkpoints."""
@@ -105,4 +122,27 @@ def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_ot
     assert len(skipped) == 4 and not [e for e in s.timeline.of_kind("promoted")
                                       if not e.text.startswith("first champion")]
     assert summary["nab_standard"] > 95  # measured 97.9
+    # parameter tracks covering the truth: 95 % intervals of the filter's parameters and states over the whole
+    # record, and of the fault parameters (healthy value until a diagnosis, its interval until the alarm clears)
+    cover = score.coverage["coverage"]  # measured: pipe 0.93, strainer 0.85, bearing wear 0.92, R_ha 0.65,
+    assert cover["pipe_resistance"] > 0.9 and cover["bearing_wear"] > 0.85  # fouling rate 0.87, ambient load 0.94,
+    assert cover["strainer_resistance"] > 0.8 and cover["thermal_resistance_housing_ambient"] > 0.6  # drift 0.92,
+    assert min(cover[p] for p in ("fouling_rate", "ambient_load", "sensor_drift_rate", "bearing_wear_rate")) > 0.85
+    # over an event: covered from the diagnosis on (the twin does not follow a fault before - by design, so that
+    # it shows in the residuals); measured 0.58 fouling (diagnosed 5.2 h into 12.5 h), 0.68 bearing wear
+    assert per_event.loc["strainer_fouling", "covered"] == "fouling_rate"
+    assert per_event.loc["strainer_fouling", "coverage"] > 0.5 and per_event.loc["bearing_wear", "coverage"] > 0.6
+    # a diagnosed fault is not learned: when its alarm clears, the filter's parameters go back to before its window
+    assert len(s.timeline.of_kind("rolled back")) == 3
+    # remaining useful life of the bearing, hourly from its diagnosis: every interval covers the true failure time
+    # (the wear-out run on without the replacement: 07-29 00:01Z); after the replacement the fit no longer explains
+    # the vibration and the tracking ends
+    from scenarios.live.prognosis import RulMonitor
+    from scenarios.reference.living import failure_time
+
+    rul = next(m for m in s.monitors if isinstance(m, RulMonitor)).track_table()
+    left = (failure_time() - rul["time"]).dt.total_seconds()
+    assert len(rul) >= 8 and ((rul["low_s"] <= left) & (left <= rul["high_s"])).all(), (rul, left)
+    assert (rul["high_s"] - rul["low_s"]).iloc[-1] < 0.5 * (rul["high_s"] - rul["low_s"]).iloc[0]  # it narrows
+    assert [e for e in s.timeline.of_kind("prognosis") if e.details.get("ended")]
 
