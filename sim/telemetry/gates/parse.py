@@ -28,6 +28,7 @@ __all__ = [
     "resolve_ambiguous",
     "value_gates",
     "value_gates_arrow",
+    "finite_numbers_arrow",
     "parse_times_arrow",
     "numeric_value_gates",
     "time_reason",
@@ -340,10 +341,14 @@ def parse_times_arrow(cells, *, timezone: str, time_format: str | None, zone: Zo
                       ) -> ParsedTimes:
     """:func:`parse_times` of an Arrow text column (:class:`~sim.telemetry.gates._cells.ArrowText`): the same result.
 
-    ISO 8601 stamps with a UTC offset in their common form (``2024-01-01 00:00:00+00:00``,
-    ``2024-01-01T00:00:00.5Z``) are read by Arrow's cast, once the column's stamps are known to carry
-    offsets (*zone*); every other cell (naive stamps, other forms, bad cells) and every other
-    ``time_format`` goes through :func:`parse_times`.
+    Once the column's stamps are known to carry UTC offsets (*zone*; or while no stamp decided that yet),
+    the column is read by Arrow's strict ISO 8601 cast (``YYYY-MM-DD[T ]hh[:mm[:ss[.f]]]`` with ``Z`` or
+    ``+hh[[:]mm]``, nanoseconds checked for overflow; it refuses naive stamps, spaces, impossible dates and
+    times) with the empty cells left out.  Where Arrow takes every other cell, these are the stamps, as
+    pandas reads them (``tests/sim/telemetry/test_telemetry_csv_arrow.py`` checks it on random stamps),
+    and only the empty cells go through :func:`parse_times`.  Where Arrow refuses a cell, the stamps in the
+    common form (``_FAST_STAMP``) are cast and the rest go through :func:`parse_times`; every other
+    ``time_format``, and a column of naive stamps, goes through :func:`parse_times` whole.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -352,14 +357,46 @@ def parse_times_arrow(cells, *, timezone: str, time_format: str | None, zone: Zo
     n = len(array)
     if time_format is not None or zone is None or zone.offsets is False or n == 0:
         return parse_times(cells.to_pandas(), timezone=timezone, time_format=time_format, zone=zone)
-    fast = pc.match_substring_regex(array, _FAST_STAMP).to_numpy(zero_copy_only=False)
+    empty = cells.empty()
+    n_empty = int(np.count_nonzero(empty))
+    if n_empty < n:
+        try:
+            stamps = pc.cast(cells.without(empty) if n_empty else array, pa.timestamp("ns", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a cell Arrow refuses: see _matched_times
+            return _matched_times(cells, timezone=timezone, zone=zone)
+        ns = stamps.to_numpy(zero_copy_only=False).view(np.int64)
+        if int(np.count_nonzero(ns == NAT)) == n_empty:  # (NAT itself is no stamp: careful path)
+            if zone.offsets is None:  # (every stamp carries an offset: the first decides the column's form)
+                first = int(np.argmin(empty)) if n_empty else 0
+                zone.offsets, zone.first = True, str(array[first].as_py())
+            if not n_empty:
+                return ParsedTimes(ns, ns, np.full(n, "", dtype=object))
+            rest = np.flatnonzero(empty)
+            careful = parse_times(cells.to_pandas(rest), timezone=timezone, time_format=time_format, zone=zone)
+            first_ns, note = ns.copy(), np.full(n, "", dtype=object)
+            first_ns[rest], note[rest] = careful.first, careful.note
+            second = first_ns.copy()
+            second[rest] = careful.second
+            return ParsedTimes(first_ns, second, note)
+    return _matched_times(cells, timezone=timezone, zone=zone)
+
+
+def _matched_times(cells, *, timezone: str, zone: ZoneForm) -> ParsedTimes:
+    """:func:`parse_times_arrow` where Arrow's cast refuses a cell: the stamps of the common form (``_FAST_STAMP``,
+    found by the regular expression) by the cast, the other cells by :func:`parse_times`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = cells.array
+    n = len(array)
+    fast = pc.fill_null(pc.match_substring_regex(array, _FAST_STAMP), False).to_numpy(zero_copy_only=False)
     every = bool(fast.all())
     if not (every or (zone.offsets and fast.any())):  # (the first stamp of the column decides: careful path)
-        return parse_times(cells.to_pandas(), timezone=timezone, time_format=time_format, zone=zone)
+        return parse_times(cells.to_pandas(), timezone=timezone, time_format=None, zone=zone)
     try:
         stamps = pc.cast(array if every else array.filter(pa.array(fast)), pa.timestamp("ns", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # an impossible date: the careful path decides
-        return parse_times(cells.to_pandas(), timezone=timezone, time_format=time_format, zone=zone)
+        return parse_times(cells.to_pandas(), timezone=timezone, time_format=None, zone=zone)
     ns = stamps.to_numpy(zero_copy_only=False).view(np.int64)
     if zone.offsets is None:  # (every cell is a stamp with an offset: the first decides the column's form)
         zone.offsets, zone.first = True, str(array[0].as_py())
@@ -369,7 +406,7 @@ def parse_times_arrow(cells, *, timezone: str, time_format: str | None, zone: Zo
     note = np.full(n, "", dtype=object)
     first[fast] = ns
     rest = np.flatnonzero(~fast)
-    careful = parse_times(cells.to_pandas(rest), timezone=timezone, time_format=time_format, zone=zone)
+    careful = parse_times(cells.to_pandas(rest), timezone=timezone, time_format=None, zone=zone)
     first[rest], note[rest] = careful.first, careful.note
     second = first.copy()
     second[rest] = careful.second
@@ -504,6 +541,35 @@ def value_gates_arrow(cells, *, decimal: str, valid_range: tuple[float, float] |
         low, high = valid_range
         codes[(codes == 0) & ((values < low) | (values > high))] = OUT_OF_RANGE
     return values, codes
+
+
+def finite_numbers_arrow(cells) -> np.ndarray | None:
+    """The numbers of an Arrow text column (decimal ``"."``, no thousands separator) for the compiled value gates,
+    or None where a cell needs :func:`value_gates_arrow`.
+
+    Arrow's float cast with the empty cells left out (they become NaN); where it takes every other cell and
+    makes each a finite number, these are the cells' values under the plain number grammar (see
+    :func:`value_gates_arrow`), NaN marks exactly the ``missing`` cells, and the compiled pass
+    (:func:`~sim.telemetry.gates._passes.value_pass`) applies ``missing`` and ``out_of_range`` itself, as
+    for a numeric column: one pass over the values instead of the codes of :func:`value_gates_arrow`.
+    None (a cell the cast refuses, or ``nan``/``inf``/``1e999``, which the cast makes non-finite) is rare.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = cells.array
+    n = len(array)
+    empty = cells.empty()
+    n_empty = int(np.count_nonzero(empty))
+    if n == 0 or n_empty == n:
+        return None
+    try:
+        values = pc.cast(cells.without(empty) if n_empty else array, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    if n - int(np.count_nonzero(np.isfinite(values))) != n_empty:  # a non-finite cell: value_gates_arrow
+        return None
+    return values
 
 
 def _grouped_number(decimal: str, thousands: str) -> str:

@@ -20,7 +20,7 @@ from sim.telemetry import gates
 from sim.telemetry.channels import ChannelMap
 from sim.telemetry.gates.collect import Collector, new_gates
 from sim.telemetry.gates import NAT, ParsedTimes
-from sim.telemetry.gates.parse import EPOCH_FORMATS, parse_times_arrow, value_gates_arrow
+from sim.telemetry.gates.parse import EPOCH_FORMATS, finite_numbers_arrow, parse_times_arrow, value_gates_arrow
 from sim.telemetry.gates._cells import ArrowNumbers, ArrowText
 from sim.telemetry.gates._passes import Released, TimeOrder
 from sim.telemetry.gates.pipeline import _EMPTY, NS, ChannelGates, SampleBatch, Subset, text_of
@@ -336,6 +336,9 @@ class TableGates:
                     values, codes, bits = cells.values, None, cells.valid_bits
                 elif isinstance(cells, np.ndarray):
                     values, codes = cells.astype(np.float64, copy=False), None
+                elif (isinstance(cells, ArrowText) and m.decimal == "." and m.thousands is None
+                      and (values := finite_numbers_arrow(cells)) is not None):
+                    codes = None  # (the kernel applies missing - NaN - and the range, as for numbers)
                 else:
                     values, codes = values_of(cells, decimal=m.decimal, valid_range=channel.valid_range,
                                                     thousands=m.thousands)
