@@ -425,8 +425,7 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
         text += (f"\n\n## Telemetry gaps\n\n{len(gaps)} gaps in the telemetry (data_gaps.csv):\n\n"
                  f"| channel | start | end | duration [s] |\n|---|---|---|---|\n{rows}\n")
     files = []
-    for name, content in {"report.md": text, "whatif_summary.csv": summary.to_csv(index=False),
-                          "whatif_replications.csv": result.kpis.to_csv(index=False),
+    for name, content in {"report.md": text, **whatif_csvs(summary, result.kpis),
                           "decision_record.json": json.dumps(whatif.record, indent=2, default=str)}.items():
         (out / name).write_text(content, encoding="utf-8")
         files.append(session.artifact(parent, out / name))
@@ -445,9 +444,7 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
                                                                path=out / "whatif_differences.png",
                                                                confidence=spec.confidence)))
     if rec.action is not None:
-        best = summary[(summary["action"] == rec.action) & (summary["kpi"] == spec.objective)].iloc[0]
-        tracker.log_metrics(parent, {f"recommended.{spec.objective}.diff": best["diff"],
-                                     f"recommended.{spec.objective}.diff_half_width": best["diff_half_width"]})
+        tracker.log_metrics(parent, recommended_metrics(summary, objective=spec.objective, action=rec.action))
     status = getattr(rec, "status", "recommend")
     tracker.log_metrics(parent, {"decision.feasible_actions": float(len(getattr(rec, "feasible", ()))),
                                  "decision.excluded_actions": float(len(getattr(rec, "excluded", {})))})

@@ -133,8 +133,6 @@ def test_whatif_csvs_have_a_unit_column_and_display_values(job):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs scenarios.steps.write_report to write whatif_csvs(...) and log "
-                                       "recommended_metrics(...): remove this mark when it does")
 def test_whatif_files_and_parent_metrics_written_by_the_report_are_in_display_units(job):
     result, tracker, _, tmp = job
     summary = pd.read_csv(tmp / "out" / "whatif_summary.csv")
