@@ -27,7 +27,7 @@ table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; }
 th, td { border: 1px solid #d0d7de; padding: .25rem .55rem; }
 th { background: #f6f8fa; } td { font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fbfcfd; }
-pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .85rem; }
+pre { background: #f6f8fa; padding: .8rem; white-space: pre-wrap; font-size: .85rem; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 img { max-width: 100%; height: auto; display: block; margin: 1rem 0; }
 .missing { color: #9a6700; font-style: italic; }
