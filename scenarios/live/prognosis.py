@@ -85,13 +85,13 @@ class TrackMonitor:
     Parameters
     ----------
     states : sequence of str
-        Model states whose interval is recorded besides the filter's tracked parameters.
+        Model states whose interval is recorded besides the filter's tracked parameters (those the model has).
     z : float
         Half-width of the interval in standard deviations (1.96: 95 %).
     asset : int
         Which asset of the fleet (its index).
     fault_parameters : sequence of str
-        Model parameters a diagnosis estimates (e.g. ``fouling_rate``).
+        Model parameters a diagnosis estimates (e.g. ``fouling_rate``; those the model has).
     alarms : scenarios.live.monitor.AlarmMonitor, optional
         Whose alarm ends a diagnosed fault's interval.
     asset_name : str
@@ -111,7 +111,8 @@ class TrackMonitor:
     def _healthy(self, service, t: int, names) -> None:
         params = service.tracker.params_vector(self.asset)
         for name in names:
-            self.rows.append((t, name, params[name], params[name], params[name]))
+            if name in params:  # a fault parameter the model does not have is not tracked
+                self.rows.append((t, name, params[name], params[name], params[name]))
 
     def on_tick(self, service, boundary: int) -> None:
         if not self.fault_parameters or service.tracker.ukf_ is None:
@@ -139,7 +140,9 @@ class TrackMonitor:
             names = tracker.model.spec.names("states")
             x = tracker.states()[a]
             var = np.diagonal(tracker.ukf_.covariance_[a])[:len(names)]  # the filter's public covariance_
-            for name in self.states:
+            for name in self.states:  # a state the model does not have is not tracked
+                if name not in names:
+                    continue
                 i = names.index(name)
                 v, sd = float(x[i]), float(np.sqrt(max(var[i], 0.0)))
                 self.rows.append((t, name, v, v - self.z * sd, v + self.z * sd))
