@@ -146,3 +146,43 @@ def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_ot
     assert (rul["high_s"] - rul["low_s"]).iloc[-1] < 0.5 * (rul["high_s"] - rul["low_s"]).iloc[0]  # it narrows
     assert [e for e in s.timeline.of_kind("prognosis") if e.details.get("ended")]
 
+
+
+def test_failure_time_is_asked_of_an_event_with_a_failure_level():
+    from scenarios.reference.living import LivingScenario, failure_time
+    from sim.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="'leak' is not in the scenario"):
+        failure_time(LivingScenario(), "leak")
+    with pytest.raises(ConfigurationError, match="has no failure level"):
+        failure_time(LivingScenario(), "sensor_drift")
+
+
+def test_health_monitors_round_trip_their_state():
+    """What the checkpoint stores of the parameter tracks and of the remaining-life prognosis loads back equal."""
+    from scenarios.live.prognosis import RulMonitor, TrackMonitor
+
+    tracks = TrackMonitor(("strainer_resistance",), fault_parameters=("fouling_rate",))
+    tracks.rows = [(1, "fouling_rate", 0.25, 0.25, 0.25), (2, "fouling_rate", 3.0, 2.8, 3.2)]
+    tracks.seen, tracks.diagnosed = 7, ["fouling_rate"]
+    again = TrackMonitor(("strainer_resistance",), fault_parameters=("fouling_rate",))
+    again.load_state(tracks.state_dict())
+    assert (again.rows, again.seen, again.diagnosed) == (tracks.rows, 7, ["fouling_rate"])
+    assert list(again.table()["parameter"]) == ["fouling_rate", "fouling_rate"]
+    from types import SimpleNamespace
+
+    from sim.exceptions import ConfigurationError
+    from sim.physics.filler_drive import FILLER_DRIVE
+
+    service = SimpleNamespace(tracker=SimpleNamespace(model=FILLER_DRIVE),  # what on_block reads: the model's inputs
+                              layout=SimpleNamespace(inputs=np.array([[0, 1]])))
+    rul = RulMonitor(None, None, seed=3)
+    rul.on_block(service, np.array([10, 20]), np.array([[300.0, 295.0], [301.0, 296.0]]), None)
+    rul.active, rul.updates = {"mode": "bearing_wear", "start": 1, "next_at": 5}, 2
+    rul.track = [(9, "bearing_wear", 1.0, 0.5, 2.0)]
+    back = RulMonitor(None, None, seed=3)
+    back.load_state(rul.state_dict())
+    assert (back.active, back.updates, back.track) == (rul.active, 2, rul.track)
+    assert np.array_equal(back.duty.values, rul.duty.values) and back.duty.channels == rul.duty.channels
+    with pytest.raises(ConfigurationError, match="n_samples"):
+        RulMonitor(None, None, n_samples=1)
