@@ -61,9 +61,9 @@ class MotorPhysics:
     def __post_init__(self):
         for key in ("max_step", "lookahead"):
             _positive(f"motor physics: {key}", getattr(self, key), "s")
-        if not isinstance(self.model, Model):
-            raise ConfigurationError(f"motor physics: model = {self.model!r} is not a sim.physics.Model; use e.g. "
-                                     f"sim.physics.MOTOR_THERMAL")
+        if not isinstance(self.model, Model) and not hasattr(self.model, "run_member"):
+            raise ConfigurationError(f"motor physics: model = {self.model!r} is neither a sim.physics.Model nor an "
+                                     f"FMU model (sim.fmu.FmuModel); use e.g. sim.physics.MOTOR_THERMAL")
         if not self.reset_temperature < self.trip_temperature:
             raise ConfigurationError(f"motor physics: reset_temperature ({self.reset_temperature} K) must lie "
                                      f"below trip_temperature ({self.trip_temperature} K)")

@@ -20,7 +20,7 @@ import simpy
 
 from sim.clock import CoSimulation
 from sim.exceptions import ConfigurationError
-from sim.physics import RK4, Fleet, StateEvent
+from sim.physics import RK4, Fleet, Model, StateEvent
 from sim.processes.crew import Crew
 from sim.processes.distributions import Sampler
 from sim.processes.flowline import FlowLine
@@ -124,8 +124,14 @@ class LineTwin:
         for trip, reset in sorted(n for n in names if n[0] is not None):
             events += [StateEvent(trip, mp.temperature_output, mp.trip_temperature, +1),
                        StateEvent(reset, mp.temperature_output, mp.reset_temperature, -1)]
-        fleet = Fleet(mp.model, n=n, states=mp.initial, params=params, events=events,
-                      integrator=RK4(max_step=mp.max_step), time=start)
+        if isinstance(mp.model, Model):
+            fleet = Fleet(mp.model, n=n, states=mp.initial, params=params, events=events,
+                          integrator=RK4(max_step=mp.max_step), time=start)
+        else:  # an FMU motor (sim.fmu.FmuModel): advanced by runs of the FMU from the fleet's state arrays
+            from sim.fmu.fleet import FmuFleet
+
+            fleet = FmuFleet(mp.model, n=n, states=mp.initial, params=params, events=events,
+                             max_step=mp.max_step, time=start)
         if snapshot is not None:
             _restore_fleet(fleet, snapshot.physics["motors"], exact=exact)
         return self.cosim.add_physics(fleet, lookahead=mp.lookahead, name="motors")

@@ -47,7 +47,7 @@ def test_duplicate_names_are_refused(spec):
     (lambda: FlowBufferParams("b", -5.0), r"capacity = -5.0"),
     (lambda: MotorPhysics(max_step=0.0), r"max_step = 0.0 must be a finite number > 0 \[s\]"),
     (lambda: MotorPhysics(lookahead=-1.0), r"lookahead = -1.0"),
-    (lambda: MotorPhysics(model="motor_thermal"), r"is not a sim.physics.Model"),
+    (lambda: MotorPhysics(model="motor_thermal"), r"is neither a sim.physics.Model nor an FMU model"),
     (lambda: AmbientCycle(step=0.0), r"step = 0.0 must be a finite number > 0 \[s\]"),
     (lambda: AmbientCycle(amplitude=-2.0), r"amplitude = -2.0 K must be finite, >= 0"),
     (lambda: TimeBased(interval=-3600.0), r"interval = -3600.0 must be a finite time > 0"),

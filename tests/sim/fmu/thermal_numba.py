@@ -28,3 +28,28 @@ def thermal_mass_output(x, p, u):
 
 
 THERMAL_MASS = Model(THERMAL_MASS_SPEC, thermal_mass_rhs, thermal_mass_output)
+
+
+WINDING_SPEC = ModelSpec(
+    name="winding_test", version="1", doc="C dT/dt = R_cu I^2 - (T - T_a) / R",
+    states=(Var("winding_temperature", "K", "winding temperature", 313.15, (0.0, 1e4)),),
+    inputs=(Var("motor_current", "A", "motor current", 0.0), Var("ambient_temperature", "K", "ambient", 298.15)),
+    outputs=(Var("winding_temperature", "K", "winding temperature"),),
+    params=(Var("heat_capacity_winding", "J/K", "heat capacity", 20000.0, (1.0, 1e7)),
+            Var("thermal_resistance", "K/W", "thermal resistance to ambient", 0.08, (1e-4, 100.0)),
+            Var("copper_loss_resistance", "ohm", "copper-loss coefficient", 0.9, (0.0, 100.0))),
+)
+
+
+@njit(cache=True)
+def winding_rhs(x, p, u):
+    return ((p[2] * u[0] * u[0] - (x[0] - u[1]) / p[1]) / p[0],)
+
+
+@njit(cache=True)
+def winding_output(x, p, u):
+    return (x[0],)
+
+
+#: sources/winding.py (the FMU) as a numba model: the line runs either as its motors
+WINDING = Model(WINDING_SPEC, winding_rhs, winding_output)

@@ -1,0 +1,79 @@
+"""An FMU as the line's motors (issue 16: FMU parameters carry into the line): the reference bottling line with
+its motors run by a winding FMU (pythonfmu, exact exponential steps) trips, resets and produces as the same line
+with the numba model of the same equations; a snapshot of the FMU line restores to the FMU's rounding (an FMU
+run restarts its communication grid at the restore time, so the last digits differ: 1e-8 K here, not bit for bit
+as the numba line)."""
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scenarios.reference.line import reference_line_spec
+from sim.exceptions import ConfigurationError
+from sim.fmu import model_from_config
+from sim.line import LineTwin, line_kpis
+from sim.line.spec import MotorPhysics
+from sim.streams import RandomStreams
+from tests.sim.fmu.thermal_numba import WINDING
+
+pytestmark = pytest.mark.slow
+SOURCE = Path(__file__).parent / "sources" / "winding.py"
+HOURS = 2.0
+
+
+@pytest.fixture(scope="module")
+def winding(tmp_path_factory):
+    from pythonfmu.builder import FmuBuilder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = FmuBuilder.build_FMU(SOURCE, dest=tmp_path_factory.mktemp("winding") / "winding.fmu")
+    return model_from_config({"fmu": str(path), "inputs": ["motor_current", "ambient_temperature"],
+                              "outputs": ["winding_temperature"], "states": ["winding_temperature"]})
+
+
+def _spec(model):
+    base = reference_line_spec()
+    hot = ({"copper_loss_resistance": 2.0},) * len(base.stations)  # the filler trips every ~16 min of running
+    return dataclasses.replace(base, motors=dataclasses.replace(base.motors, model=model, max_step=60.0,
+                                                                params=hot))
+
+
+def _run(spec, until):
+    twin = LineTwin(spec, streams=RandomStreams(0, 0))
+    twin.run(until)
+    return twin
+
+
+def test_the_fmu_line_trips_and_produces_as_the_numba_line_of_the_same_equations(winding):
+    fmu, numba = (_run(_spec(m), HOURS * 3600.0) for m in (winding, WINDING))
+    hits = [list(t.motors.history) for t in (fmu, numba)]
+    assert len(hits[0]) == len(hits[1]) >= 4  # trips and resets
+    for a, b in zip(*hits):
+        assert (a.asset, a.event.name) == (b.asset, b.event.name)
+        assert a.time == pytest.approx(b.time, abs=1e-2)  # exact steps vs RK4, events located to the clock's tolerance
+    np.testing.assert_allclose(fmu.motors.fleet.states, numba.motors.fleet.states, atol=1e-3)
+    k_fmu, k_numba = line_kpis(fmu), line_kpis(numba)
+    assert k_fmu["trips"] == k_numba["trips"] > 0
+    assert k_fmu["output"] == pytest.approx(k_numba["output"], abs=1.0)
+
+
+def test_a_snapshot_of_the_fmu_line_restores_to_rounding(winding):
+    spec = _spec(winding)
+    twin = _run(spec, 0.5 * HOURS * 3600.0)
+    restored = LineTwin(spec, streams=RandomStreams(0, 0), snapshot=twin.snapshot(), exact=True)
+    restored.run(HOURS * 3600.0)
+    twin.run(HOURS * 3600.0)
+    np.testing.assert_allclose(restored.motors.fleet.states, twin.motors.fleet.states, rtol=0, atol=1e-6)
+    after = list(restored.motors.history)
+    assert after, "the filler trips again after the snapshot"
+    np.testing.assert_allclose([h.time for h in after], [h.time for h in list(twin.motors.history)[-len(after):]],
+                               rtol=0, atol=1e-6)
+
+
+def test_the_line_refuses_a_motor_model_that_is_neither_a_model_nor_an_fmu():
+    with pytest.raises(ConfigurationError, match="neither a sim.physics.Model nor an FMU model"):
+        MotorPhysics(model="motor_thermal")
