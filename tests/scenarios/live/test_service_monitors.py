@@ -54,6 +54,23 @@ def test_fouling_is_alarmed_after_its_onset_diagnosed_refitted_and_judged(foulin
     assert text.index("alarm raised") < text.index("diagnosis") < text.index("recalibration")
 
 
+def test_an_indecisive_diagnosis_waits_for_a_longer_window_while_the_alarm_is_up(fouling_csv, tmp_path):
+    """A margin no data can reach: the window grows by extend_h up to max_window_h after the onset, then the winner is
+    taken with the evidence it has - the same winner, on more data."""
+    s = build_service(cfg(fouling_csv, tmp_path, "recalibration.min_margin=1e9", "recalibration.extend_h=0.5",
+                          "recalibration.max_window_h=2"))
+    s.run()
+    pending, (final,) = s.timeline.of_kind("diagnosis pending"), s.timeline.of_kind("diagnosis")
+    assert len(pending) == 2, s.timeline.render()  # at 1 h and 1.5 h after the window start
+    assert [e.details["best"] for e in pending] + [final.details["best"]] == ["strainer_fouling"] * 3
+    start = final.details["start"]
+    assert 2 * 3600 * 10**9 <= final.time - start < 2 * 3600 * 10**9 + 300 * 10**9  # the longest window, on a tick
+    # the window starts at the twin's last tick before the onset (tick_s 300 s): it grows by 0.5 h on that grid
+    assert abs(pending[1].time - pending[0].time - 1800 * 10**9) <= 300 * 10**9
+    assert all("(very strong evidence, < 1e+09)" in e.text and "the window grows to" in e.text for e in pending)
+    assert final.details["margin"] > pending[0].details["margin"]  # more of the fouling, more evidence
+
+
 def test_a_failing_refit_keeps_the_champion_and_the_timeline_says_why(fouling_csv, tmp_path):
     s = build_service(cfg(fouling_csv, tmp_path, "max_rows=1200"))
     s.run()
