@@ -27,7 +27,8 @@ from scenarios.tracking import lineage
 from scenarios.whatif.fork import calibrated_snapshot, line_time
 from scenarios.whatif.constraints import evaluate
 from scenarios.whatif.decision import decide, decision_record, decision_text
-from scenarios.whatif.report import REPORT_KPIS, Recommendation, report_markdown, summarize
+from scenarios.whatif.html import write_html_report
+from scenarios.whatif.report import REPORT_KPIS, Recommendation, figures_in, report_markdown, summarize
 from scenarios.whatif.run import WhatIfResult, run_whatif
 from sim.line import AmbientCycle
 from sim.line.kpis import INSULATION_CLASSES
@@ -415,20 +416,7 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
     """report.md, the what-if CSVs and figures on the parent run; the recommendation as its tag."""
     tracker, out, parent = session.tracker, session.out, session.parent
     record, summary, rec, result = calibration.record, whatif.summary, whatif.recommendation, whatif.result
-    text = report_markdown(output.run_name, rec, summary, result, record, baseline=spec.baseline,
-                           confidence=spec.confidence, ambient=fork.ambient, motor_stations=plant.stations,
-                           decision=decision_text(whatif.record) if whatif.record else None)
-    gaps = telemetry.stream.gaps
-    if len(gaps):  # the gaps in words, not only in the quality plot
-        rows = "\n".join(f"| {g['channel']} | {g['start']} | {g['end']} | {float(g['duration_s']):.0f} |"
-                         for _, g in gaps.iterrows())
-        text += (f"\n\n## Telemetry gaps\n\n{len(gaps)} gaps in the telemetry (data_gaps.csv):\n\n"
-                 f"| channel | start | end | duration [s] |\n|---|---|---|---|\n{rows}\n")
     files = []
-    for name, content in {"report.md": text, **whatif_csvs(summary, result.kpis),
-                          "decision_record.json": json.dumps(whatif.record, indent=2, default=str)}.items():
-        (out / name).write_text(content, encoding="utf-8")
-        files.append(session.artifact(parent, out / name))
     if session.plots:
         from scenarios.whatif.plots import plot_differences, plot_whatif
 
@@ -443,6 +431,21 @@ def write_report(spec: WhatIfSpec, output: OutputSpec, plant: PlantSpec, telemet
                                                                currency=spec.currency,
                                                                path=out / "whatif_differences.png",
                                                                confidence=spec.confidence)))
+    text = report_markdown(output.run_name, rec, summary, result, record, baseline=spec.baseline,
+                           confidence=spec.confidence, ambient=fork.ambient, motor_stations=plant.stations,
+                           decision=decision_text(whatif.record) if whatif.record else None,
+                           figures=figures_in(out), currency=spec.currency)
+    gaps = telemetry.stream.gaps
+    if len(gaps):  # the gaps in words, not only in the quality plot
+        rows = "\n".join(f"| {g['channel']} | {g['start']} | {g['end']} | {float(g['duration_s']):.0f} |"
+                         for _, g in gaps.iterrows())
+        text += (f"\n\n## Telemetry gaps\n\n{len(gaps)} gaps in the telemetry (data_gaps.csv):\n\n"
+                 f"| channel | start | end | duration [s] |\n|---|---|---|---|\n{rows}\n")
+    for name, content in {"report.md": text, **whatif_csvs(summary, result.kpis),
+                          "decision_record.json": json.dumps(whatif.record, indent=2, default=str)}.items():
+        (out / name).write_text(content, encoding="utf-8")
+        files.append(session.artifact(parent, out / name))
+    files.append(session.artifact(parent, write_html_report(text, out)))  # report.html: figures inlined
     if rec.action is not None:
         tracker.log_metrics(parent, recommended_metrics(summary, objective=spec.objective, action=rec.action))
     status = getattr(rec, "status", "recommend")

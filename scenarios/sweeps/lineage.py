@@ -117,8 +117,9 @@ def _print_ranking(report: dict, kpi: str, folder: Path, top: int = 5) -> None:
     console.print(f"\nranking by {kpi} ({len(rank)} configurations, {rank['confidence'].iloc[0]:.0%} intervals):",
                   highlight=False, markup=False)
     for _, row in rank.head(top).iterrows():
+        unit = "" if row.get("unit", "-") == "-" else f" {row['unit']}"
         console.print(f"  {int(row['rank']):>3}. {row['name']}: {row['mean']:.5g} [{row['low']:.5g}, "
-                      f"{row['high']:.5g}]", highlight=False, markup=False)
+                      f"{row['high']:.5g}]{unit}", highlight=False, markup=False)
     if len(rank) > top:
         console.print(f"  ...and {len(rank) - top} more (all {len(rank)} in the report)", highlight=False,
                       markup=False)

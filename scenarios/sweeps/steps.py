@@ -244,8 +244,9 @@ def open_child(tracker, exp_id: str, inputs: JobInputs, context: JobContext) -> 
     else:
         parent = find_parent(tracker, exp_id, sweep["name"], status="RUNNING")
     label = _label(context.overrides, parent)
-    total = parent.data.params.get("sweep.jobs", "?") if parent is not None else "?"
-    where = f"job {context.job_num + 1}/{total}"  # the sweep's progress: this job of all of them (adaptive: Optuna)
+    from scenarios.sweeps.lineage import job_counter
+
+    where = job_counter(parent, context.job_num)  # this job of this invocation's jobs (an extended sweep has more)
     done = finished_child(tracker, exp_id, parent.info.run_id, inputs.config_hash) if parent is not None else None
     if done is not None:
         return Child(None, label, where, done=done)

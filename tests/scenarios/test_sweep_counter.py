@@ -79,9 +79,6 @@ def test_an_extended_sweep_counts_its_new_total_and_the_ranking_names_the_rest(e
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="scenarios/sweeps/steps.py open_child still reads the parent's sweep.jobs "
-                                       "param; it must call scenarios.sweeps.lineage.job_counter (requested). When "
-                                       "this passes, remove the marker")
 def test_the_console_never_counts_past_the_total_of_an_extended_sweep(extended):
     _, console = extended
     counts = [(int(k), int(n)) for k, n in re.findall(r"job (\d+)/(\d+)", console)]
