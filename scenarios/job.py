@@ -149,7 +149,7 @@ def _print_table(summary, spec, console):
         return
     from rich.table import Table
 
-    from scenarios.whatif.report import _fmt_half, _num
+    from scenarios.whatif.report import format_interval
     from sim.kpi import kpi_info
 
     level = f"{spec.confidence:.0%}"
@@ -165,10 +165,10 @@ def _print_table(summary, spec, console):
         for action in dict.fromkeys(summary["action"]):
             r = summary[(summary["action"] == action) & (summary["kpi"] == kpi)].iloc[0]
             mean, half = info.to_display(r["mean"]), info.to_display(r["half_width"], difference=True)
-            cell = f"{_num(mean)} ± {_fmt_half(half, mean)}"
+            cell = format_interval(mean, half)  # rounded as in report.md
             if action != spec.baseline:
                 diff, dhalf = (info.to_display(r[c], difference=True) for c in ("diff", "diff_half_width"))
-                cell += f"\nΔ {_num(diff, 3, sign=True)} ± {_fmt_half(dhalf, diff)}"
+                cell += f"\nΔ {format_interval(diff, dhalf, sign=True)}"
             cells.append(cell)
         table.add_row(kpi, info.display_unit.label, *cells)
     console.print(table)
