@@ -32,7 +32,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -106,18 +106,18 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
     """
     _check_arguments(channel_map, chunksize, engine)
     path = Path(path)
-    # the file is hashed in a background thread while it is read and gated (hashlib releases the GIL)
+    # the file is hashed in a background thread while it is read and gated (hashlib releases the GIL): the
+    # bytes of the blocks pyarrow parses as they are read, the rest of the file (pandas) by a read of its own
     with ThreadPoolExecutor(1, thread_name_prefix="telemetry-hash") as pool:
-        digest = pool.submit(file_sha256, path)
         try:
-            columns, chunks = _open_chunks(path, channel_map, chunksize, engine)
+            columns, chunks = _open_chunks(path, channel_map, chunksize, engine, hash_pool=pool)
             table = TableGates(channel_map, columns, now=now, expected_rows=chunks.rows_estimate)
             table.add_all(chunks, empty=(f"telemetry file '{path}' has a header but no data rows; fix: export a "
                                          f"time range that contains data"))
         except Exception:
-            digest.result()  # a missing or empty file is reported as such
+            file_sha256(path)  # a missing, empty or unreadable file is reported as such
             raise
-        stream = table.finish(source=str(path), content_hash=digest.result())
+        stream = table.finish(source=str(path), content_hash=chunks.content_hash())
     stream.check_accounting()
     warn_on_quality(stream)
     return stream
@@ -125,10 +125,17 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
 
 class CsvChunks:
     """The text chunks of a CSV file (DataFrames of strings or :class:`ArrowChunk` of Arrow text), read when
-    iterated; ``rows_estimate`` is an upper estimate of its rows."""
+    iterated; ``rows_estimate`` is an upper estimate of its rows.  *digest*, when the chunks hash the file
+    as they read it: a callable that gives the SHA-256 once they have been read (see :meth:`content_hash`)."""
 
-    def __init__(self, chunks: Iterator[pd.DataFrame | ArrowChunk], rows_estimate: int):
-        self.chunks, self.rows_estimate = chunks, rows_estimate
+    def __init__(self, chunks: Iterator[pd.DataFrame | ArrowChunk], rows_estimate: int, path: Path,
+                 digest: Callable[[], str] | None = None):
+        self.chunks, self.rows_estimate, self.path, self._digest = chunks, rows_estimate, path, digest
+
+    def content_hash(self) -> str:
+        """SHA-256 of the file's bytes (hex), the same as :func:`file_sha256`: from the bytes read with the
+        chunks (call it once every chunk has been read), or by a read of its own."""
+        return self._digest() if self._digest is not None else file_sha256(self.path)
 
     def __iter__(self) -> Iterator[pd.DataFrame | ArrowChunk]:
         return self.chunks
@@ -167,9 +174,13 @@ def _check_arguments(channel_map: ChannelMap, chunksize: int | None, engine: str
         raise ConfigurationError(f"chunksize {chunksize!r} must be a positive int or None")
 
 
-def _open_chunks(path: Path, channel_map: ChannelMap, chunksize: int | None, engine: str
-                 ) -> tuple[list[str], CsvChunks]:
-    """:func:`csv_chunks` without the hash: the columns and the chunks."""
+def _open_chunks(path: Path, channel_map: ChannelMap, chunksize: int | None, engine: str, *,
+                 hash_pool: ThreadPoolExecutor | None = None) -> tuple[list[str], CsvChunks]:
+    """:func:`csv_chunks` without the hash: the columns and the chunks.
+
+    With *hash_pool* (one thread), the chunks hash the file as they read it, in that thread
+    (:meth:`CsvChunks.content_hash`); where pandas reads the whole file, the pool hashes it by a read of its own.
+    """
     header = _header_line(path, channel_map.encoding)
     separator = _separator(header, channel_map.separator, path)
     columns = _header_fields(header, separator, path)
@@ -180,13 +191,62 @@ def _open_chunks(path: Path, channel_map: ChannelMap, chunksize: int | None, eng
         chunksize = max(1024, CHUNK_BYTES // line_bytes)
     cut = _cut_last_line(path, separator, len(columns), channel_map.encoding)
     start = _arrow_start(path, channel_map.encoding) if engine == "auto" else None
+    digest = None
     if start is None:
         chunks = _chunks(path, separator, columns, channel_map, chunksize, cut)
+        if hash_pool is not None:
+            digest = hash_pool.submit(file_sha256, path).result
     else:
-        chunks = _mark_last(_arrow_chunks(path, start, separator, columns, channel_map, chunksize, block_bytes), cut)
+        hasher = None if hash_pool is None else _Hasher(hash_pool, path)
+        chunks = _mark_last(_arrow_chunks(path, start, separator, columns, channel_map, chunksize, block_bytes,
+                                          hasher), cut)
+        digest = None if hasher is None else hasher.hexdigest
     # rows: 1.5 x the estimate from the mean line length (memory reserved but never written costs no RAM;
     # should the estimate be short, the frame's memory grows by doubling)
-    return columns, CsvChunks(chunks, 3 * size // (2 * line_bytes) + 1024)
+    return columns, CsvChunks(chunks, 3 * size // (2 * line_bytes) + 1024, path, digest)
+
+
+class _Hasher:
+    """SHA-256 of a file from its bytes as they are read, in order, by one background thread (*pool*).
+
+    The reader sets the file's *size* when it opens it, hands in consecutive pieces (:meth:`add`) or lets it
+    read the rest of the file from an offset (:meth:`add_rest`); :meth:`hexdigest` waits for the pieces and
+    checks that they covered the *size* bytes that were read.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, path: Path):
+        self.pool, self.path = pool, path
+        self.digest = hashlib.sha256()
+        self.size: int | None = None  # bytes the reader reads [bytes]
+        self.covered = 0  # bytes handed in [bytes]
+
+    def add(self, piece: bytes) -> None:
+        """Hash the next *piece* of the file (kept alive until it is hashed)."""
+        self.covered += len(piece)
+        self.pool.submit(self.digest.update, piece)
+
+    def add_rest(self, offset: int) -> None:
+        """Hash the file from byte *offset* on to its *size*, by a read of its own."""
+        if offset != self.covered:
+            raise RuntimeError(f"the hash covers {self.covered} bytes of '{self.path}', the rest starts at {offset}")
+        self.covered = self.size
+        self.pool.submit(self._read_rest, offset, self.size - offset)
+
+    def _read_rest(self, offset: int, count: int) -> None:
+        block = bytearray(1 << 20)
+        view = memoryview(block)
+        with self.path.open("rb", buffering=0) as handle:
+            handle.seek(offset)
+            while count > 0 and (n := handle.readinto(view[:min(count, len(block))])):
+                self.digest.update(view[:n])
+                count -= n
+
+    def hexdigest(self) -> str:
+        """The hex digest, once every piece handed in is hashed."""
+        self.pool.submit(lambda: None).result()  # (the pool's one thread hashes the pieces in order)
+        if self.covered != self.size:
+            raise RuntimeError(f"the hash covers {self.covered} of the {self.size} bytes read from '{self.path}'")
+        return self.digest.hexdigest()
 
 
 def _transcoding(encoding: str) -> str | None:
@@ -237,27 +297,35 @@ def _mark_last(chunks: Iterable[pd.DataFrame | ArrowChunk], cut: str) -> Iterato
 
 
 def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], channel_map: ChannelMap,
-                  chunksize: int, block_bytes: int) -> Iterator[pd.DataFrame | ArrowChunk]:
+                  chunksize: int, block_bytes: int, hasher: _Hasher | None = None
+                  ) -> Iterator[pd.DataFrame | ArrowChunk]:
     """The data lines from byte *start* on, block by block of whole lines: pyarrow, or pandas (see the module).
 
     A background thread reads and parses the next block while the gates take the current one; only the
-    blocks in flight are in memory.
+    blocks in flight are in memory.  *hasher*: hashes the bytes as they are read (the header, each block,
+    and the rest of the file where pandas reads it).
     """
     transcode = _transcoding(channel_map.encoding)
     with path.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="csv-blocks") as pool:
         size = os.fstat(handle.fileno()).st_size
         offset = start
-        ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode)
+        if hasher is not None:
+            hasher.size = size
+            hasher.add(handle.read(start))  # the header (the block thread seeks before each read)
+        ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode, hasher)
         while True:
             block = ahead.result()
             if block is None:
                 return
             end, table, text = block
             if table is None and text is None:  # pandas reads the rest of the file
+                if hasher is not None:
+                    hasher.add_rest(offset)
                 yield from _pandas_from(path, offset, separator, columns, channel_map, chunksize)
                 return
             offset = end
-            ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode)
+            ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode,
+                                hasher)
             if table is None:
                 yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize, block=text)
             else:
@@ -267,13 +335,14 @@ def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], ch
 
 
 def _read_block(handle, offset: int, size: int, block_bytes: int, separator: str, columns: list[str],
-                transcode: str):
+                transcode: str, hasher: _Hasher | None = None):
     """Read the whole lines of about *block_bytes* from byte *offset* on and parse them with pyarrow.
 
     Returns None at the end of the file, else ``(end, table, text)``: *end* the byte after the block;
     *table* pyarrow's text columns, or None with the block's bytes in *text* where pyarrow cannot read them
     as pandas does (NUL characters; see :func:`_arrow_table`); *table* and *text* None: pandas reads
     the rest of the file (a quote character - a quoted value may span lines - or a line that never ends).
+    *hasher* gets the bytes of the block (not those of the rest of the file).
     """
     if offset >= size:
         return None
@@ -292,6 +361,8 @@ def _read_block(handle, offset: int, size: int, block_bytes: int, separator: str
             text = text[:cut + 1]
     if b'"' in text:
         return offset, None, None
+    if hasher is not None:
+        hasher.add(text)
     table = None if bytes(1) in text else _arrow_table(text, separator, columns, transcode)
     return offset + len(text), table, (text if table is None else None)
 

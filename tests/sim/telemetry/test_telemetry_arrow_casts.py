@@ -7,16 +7,23 @@ cast takes every non-empty cell and makes it finite.  These tests compare both w
 random cells: stamps built from the pieces of ISO 8601 and their near misses (offsets of every form, years at and
 beyond the nanosecond range, impossible dates, spaces, lower-case letters), epoch numbers, words and garbage,
 column after column so that the column's form (naive or with offsets, :class:`~sim.telemetry.gates.ZoneForm`)
-carries over as it does between chunks.
+carries over as it does between chunks.  ``read_csv`` hashes the bytes of the blocks as it reads them: the
+content hash is the SHA-256 of the file on every reader path.
 """
+
+import hashlib
+import warnings
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.exceptions import DataQualityWarning
+from sim.telemetry import ChannelMap, read_csv
 from sim.telemetry.gates import parse
 from sim.telemetry.gates._cells import ArrowText
 
@@ -128,3 +135,30 @@ def test_finite_numbers_edge_cases():
         assert parse.finite_numbers_arrow(ArrowText(pa.array(["1", bad]))) is None
     assert parse.finite_numbers_arrow(ArrowText(pa.array(["", ""]))) is None
     assert parse.finite_numbers_arrow(ArrowText(pa.array([], pa.string()))) is None
+
+
+# -- the content hash from the bytes as they are read ------------------------------------------------------------
+def _lines(n: int) -> list[str]:
+    t0 = pd.Timestamp("2024-10-26 22:00:00", tz="UTC")
+    return [f"{(t0 + pd.Timedelta(seconds=i)).isoformat()},{20 + i % 7}.5,{70 + (i % 5) * 0.25}" for i in range(n)]
+
+
+@pytest.mark.parametrize("defect", ["none", "nul_in_second_block", "quote_in_second_block", "no_final_break"])
+def test_content_hash_of_blocks_read_is_the_files_sha256(tmp_path, defect):
+    """``read_csv`` hashes the blocks pyarrow parses as it reads them (and the rest of the file where pandas takes
+    over): the hash is the SHA-256 of the file's bytes on each path, over several blocks of 1 MiB."""
+    lines = _lines(40_000)  # about 2.2 MB: blocks of 1 MiB with chunksize 1000
+    if defect == "nul_in_second_block":
+        lines[25_000] = lines[25_000].replace(",2", ",\x002", 1)
+    elif defect == "quote_in_second_block":
+        lines[25_000] = lines[25_000].replace(",2", ',"2', 1) + '"'
+    text = "timestamp,I,T\n" + "\n".join(lines) + ("" if defect == "no_final_break" else "\n")
+    path = tmp_path / "hash.csv"
+    path.write_bytes(text.encode())
+    cmap = ChannelMap.from_dict({"channels": {"i": {"column": "I", "unit": "A", "si_unit": "A"},
+                                              "t": {"column": "T", "unit": "degC", "si_unit": "K"}}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        stream = read_csv(path, cmap, chunksize=1000)
+    assert stream.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert stream.rows_read == 40_000
