@@ -28,11 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from scenarios.live.config import SOURCE_KINDS, register_live_configs
 from scenarios.live.service import AssetLayout, LiveService
 from scenarios.live.sources import FileFeed, LiveFeed
-from scenarios.live.tracking import FleetTracker
+from scenarios.live.fmu_tracking import tracker_for
 from sim.exceptions import ConfigurationError, TwinbenchError
 
-__all__ = ["build_feed", "build_service", "command_handler", "health_monitors", "load_model", "main", "start_io",
-           "stop_on_signals"]
+__all__ = ["build_feed", "build_service", "command_handler", "health_monitors", "load_fmu_model", "load_model",
+           "main", "start_io", "stop_on_signals"]
 
 register_live_configs()
 log = logging.getLogger("twinbench.live")
@@ -46,6 +46,18 @@ def load_model(path: str):
     except (ImportError, AttributeError, ValueError):
         raise ConfigurationError(f"filter.model = {path!r} does not name a model; give module:attribute, e.g. "
                                  f"sim.physics.filler_drive:FILLER_DRIVE") from None
+
+
+def load_fmu_model(entry):
+    """The :class:`sim.fmu.FmuModel` of a ``filter.fmu`` entry (a relative ``fmu`` path is taken from where the
+    service was started)."""
+    from sim.fmu import FmuError, model_from_config
+
+    entry = OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else dict(entry)
+    try:
+        return model_from_config(entry, base_dir=_path("."))
+    except FmuError as err:
+        raise ConfigurationError(f"filter.fmu: {err}") from None
 
 
 def _path(value) -> Path:
@@ -87,13 +99,13 @@ def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
     from calibration import JointUKF
 
     f = cfg.filter
-    model = load_model(f.model)
+    model = load_model(f.model) if f.get("fmu") is None else load_fmu_model(f.fmu)
     feed = build_feed(cfg).start()
     ukf = JointUKF(parameters=tuple(f.parameters), noise_std=dict(f.noise_std) or None,
                    param_walk=float(f.param_walk), state_std=dict(f.state_std) or 0.0,
                    initial_state_std=dict(f.initial_state_std) or 1.0, max_step=float(f.max_step))
     assets = None if f.assets is None else list(f.assets)
-    tracker = FleetTracker(model, tuple(f.channels), n_assets=1 if assets is None else len(assets), filter=ukf,
+    tracker = tracker_for(model, tuple(f.channels), n_assets=1 if assets is None else len(assets), filter=ukf,
                            params=dict(f.prior))
     layout = AssetLayout.from_channels(feed.channels, outputs=tuple(f.channels), inputs=model.spec.names("inputs"),
                                        assets=assets)
