@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from pathlib import Path
+from typing import Any, Dict, Optional
 
 from sim.exceptions import ConfigurationError
 
@@ -56,7 +57,32 @@ class LineConfig:
     buffer_scale: float = 1.0  # multiplies every buffer capacity (after ``buffers``)
     crew_rule: str = "wait"  # "wait" or "preempt" at the end of a shift
     policy: PolicyConfig = field(default_factory=PolicyConfig)
-    motors: Dict[str, Dict[str, float]] = field(default_factory=dict)  # station -> motor_thermal params [SI]
+    motors: Dict[str, Dict[str, float]] = field(default_factory=dict)  # station -> motor model params [SI]
+    # an FMU as every station's motor model instead of motor_thermal (the keys of sim.fmu.model_from_config: fmu,
+    # inputs, outputs, states, parameters, bounds; inputs motor_current and ambient_temperature, an output
+    # winding_temperature); ``motors`` then names the FMU's parameters
+    motor_model: Optional[Dict[str, Any]] = None
+
+
+def _fmu_motor(entry):
+    """The FMU motor model of ``line.motor_model`` (a relative ``fmu`` path is taken from the working folder),
+    checked for the inputs and output the line's motors use."""
+    from sim.fmu import FmuError, model_from_config
+
+    try:
+        model = model_from_config(dict(entry), base_dir=Path.cwd())
+    except FmuError as err:
+        raise ConfigurationError(f"line.motor_model: {err}") from None
+    need = {"inputs": {"motor_current", "ambient_temperature"}, "outputs": {"winding_temperature"}}
+    for kind, names in need.items():
+        missing = sorted(names - set(model.spec.names(kind)))
+        if missing:
+            raise ConfigurationError(f"line.motor_model: the FMU {entry.get('fmu')!r} has no {kind[:-1]} "
+                                     f"{missing} (its {kind}: {list(model.spec.names(kind))}); the line drives a "
+                                     f"motor with motor_current [A] and ambient_temperature [K] and trips on "
+                                     f"winding_temperature [K]: list the FMU's variables of these names under line.motor_model.{kind} "
+                                     f"(an FMU without them needs a wrapper that exposes them)")
+    return model
 
 
 def _policy(cfg: dict):
@@ -115,7 +141,9 @@ def line_spec_from_config(cfg, *, motor_params: dict | None = None, motor_statio
     if isinstance(crew, bool) or not isinstance(crew, int) or crew < 1:
         raise ConfigurationError(f"line.crew_size = {crew!r} must be an integer >= 1")
     policy = _policy({**dataclasses.asdict(PolicyConfig()), **dict(cfg["policy"])})
-    spec = reference_line_spec(crew_size=crew, policy=policy, pump=bool(cfg["pump"]))
+    spec = reference_line_spec(crew_size=crew, policy=policy, pump=bool(cfg["pump"]),
+                               **({} if cfg.get("motor_model") is None else
+                                  {"motor_model": _fmu_motor(cfg["motor_model"])}))
     if cfg["crew_rule"] not in ("wait", "preempt"):
         raise ConfigurationError(f"line.crew_rule = {cfg['crew_rule']!r}; use 'wait' or 'preempt'")
     buffers = dict(cfg["buffers"] or {})

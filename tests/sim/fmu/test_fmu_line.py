@@ -25,14 +25,20 @@ HOURS = 2.0
 
 
 @pytest.fixture(scope="module")
-def winding(tmp_path_factory):
+def entry(tmp_path_factory):
+    """The ``line.motor_model`` entry of the winding FMU (built here)."""
     from pythonfmu.builder import FmuBuilder
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = FmuBuilder.build_FMU(SOURCE, dest=tmp_path_factory.mktemp("winding") / "winding.fmu")
-    return model_from_config({"fmu": str(path), "inputs": ["motor_current", "ambient_temperature"],
-                              "outputs": ["winding_temperature"], "states": ["winding_temperature"]})
+    return {"fmu": str(path), "inputs": ["motor_current", "ambient_temperature"],
+            "outputs": ["winding_temperature"], "states": ["winding_temperature"]}
+
+
+@pytest.fixture(scope="module")
+def winding(entry):
+    return model_from_config(entry)
 
 
 def _spec(model):
@@ -77,3 +83,31 @@ def test_a_snapshot_of_the_fmu_line_restores_to_rounding(winding):
 def test_the_line_refuses_a_motor_model_that_is_neither_a_model_nor_an_fmu():
     with pytest.raises(ConfigurationError, match="neither a sim.physics.Model nor an FMU model"):
         MotorPhysics(model="motor_thermal")
+
+
+def test_a_what_if_runs_the_fmu_motor_through_line_config_alone(entry):
+    """``line.motor_model`` (config alone, as in a sweep or the main job's what-if): the FMU drives every station's
+    motor; calibrated parameters (``motor_params`` on ``motor_stations``) carry into it: a filler with twice the
+    copper loss trips, the FMU's nameplate one does not."""
+    from scenarios.reference.line_config import line_spec_from_config
+    from scenarios.whatif.run import Action, run_whatif
+    from sim import ReplicationPlan
+
+    line = {"motor_model": entry}
+    assert type(line_spec_from_config(line).motors.model).__name__ == "FmuModel"
+    plan = ReplicationPlan(replications=2, seed=3, run_length=HOURS * 3600.0, warmup=0.0)
+    trips = {}
+    for name, params in (("nameplate", None), ("calibrated", {"copper_loss_resistance": 2.0})):
+        result = run_whatif(line, [Action("as_is")], plan=plan, baseline="as_is", motor_params=params,
+                            motor_stations=("filler",))
+        trips[name] = result.kpis["trips"].to_numpy()
+    assert (trips["nameplate"] == 0).all() and (trips["calibrated"] >= 2).all(), trips
+
+
+def test_a_motor_fmu_without_the_line_s_variables_is_refused_with_the_fix(entry):
+    from scenarios.reference.line_config import line_spec_from_config
+
+    with pytest.raises(ConfigurationError, match=r"no input \['ambient_temperature'\].*motor_model.inputs"):
+        line_spec_from_config({"motor_model": {**entry, "inputs": ["motor_current"]}})
+    with pytest.raises(ConfigurationError, match=r"unknown name\(s\) \['R_th'\]"):
+        line_spec_from_config({"motor_model": entry, "motors": {"filler": {"R_th": 2.0}}})
