@@ -16,9 +16,11 @@ Workload (issue 5), generated in a temporary directory:
   SI conversion, quarantine and frame assembly).  Target >= 2 M rows/s;
 * ``gate_cost_ratio_{csv,parquet}``: (read + gates) / read alone, where "read alone" is
   the same chunk iteration (file hash included) without gating: for Parquet the Arrow
-  record batches as ``iter_batches`` decodes them (no pandas), for CSV the pandas chunks.
+  record batches as ``iter_batches`` decodes them (no pandas), for CSV the text chunks of
+  ``csv_chunks`` (pyarrow's reader, every column as text; the file hashed first by a read of its own).
   ``read_parquet`` itself hashes the file and decodes the next batch in background threads
-  while it gates, so part of "read alone" is hidden in the gated time.  The gated time
+  while it gates, and ``read_csv`` parses the next block and hashes the bytes of each block as it
+  reads them in background threads, so part of "read alone" is hidden in the gated time.  The gated time
   includes check_accounting but not writing the quarantine's texts (they are written when
   ``stream.quarantine`` is first read).  Target <= 2 (Parquet), <= 1.5 (CSV, issue 17); the CSV uses
   ``--csv-rows`` rows (default 1 M);

@@ -64,9 +64,7 @@ class ArrowText:
         return array.to_pandas()
 
     def __getitem__(self, index: np.ndarray) -> np.ndarray:
-        import pyarrow as pa
-
-        picked = self.array.take(pa.array(np.asarray(index, dtype=np.int64)))
+        picked = self.array.take(np.asarray(index, dtype=np.int64))
         cells = picked.to_numpy(zero_copy_only=False).astype(object, copy=False)
         if picked.null_count:  # (as the Series of to_pandas gives them: NaN)
             cells[picked.is_null().to_numpy(zero_copy_only=False)] = np.nan

@@ -264,8 +264,9 @@ class ChannelGates:
     def _value_entries(self, codes, refs, index_in_batch, stamps) -> dict[str, Any]:
         """Entries of released samples that a value gate rejected with *codes*: batch numbers *refs*,
         indices in those batches and stamps [UTC ns]."""
-        batches = np.unique(refs)
-        if batches.size == 1:
+        one_batch = bool((refs == refs[0]).all())  # (the usual case: no held sample of an earlier batch)
+        batches = refs[:1] if one_batch else np.unique(refs)
+        if one_batch:
             batch = self._raws[int(batches[0])]
             time_raw, value_raw = pick(batch.time_raw, index_in_batch), pick(batch.value_raw, index_in_batch)
             rows, source = batch.rows[index_in_batch], batch.values[index_in_batch]
