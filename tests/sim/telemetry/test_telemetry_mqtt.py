@@ -12,10 +12,10 @@ from tests.sim.telemetry.live_helpers import publisher, wait_until
 
 TOPICS = ("plant/m1/current", "plant/m1/winding", "plant/p1/pressure")
 MAP = ChannelMap.from_dict({"channels": {
-    "motor_current": {"topic": TOPICS[0], "unit": "A", "si_unit": "A", "range": [0, 1e6], "lateness": 600},
+    "motor_current": {"topic": TOPICS[0], "unit": "A", "si_unit": "A", "range": [0, 1e6], "lateness": 3600},
     "winding_temperature": {"topic": TOPICS[1], "unit": "degC", "si_unit": "K", "range": [-40, 1e6],
-                            "lateness": 600},
-    "discharge_pressure": {"topic": TOPICS[2], "unit": "bar", "si_unit": "Pa", "range": [0, 1e6], "lateness": 600},
+                            "lateness": 3600},
+    "discharge_pressure": {"topic": TOPICS[2], "unit": "bar", "si_unit": "Pa", "range": [0, 1e6], "lateness": 3600},
 }})
 T0 = 1_700_000_000.0  # Unix time of the first stamp [s]
 
