@@ -265,7 +265,7 @@ def _count(db: Path, status: str) -> int:
 def test_ctrl_c_mid_sweep_keeps_finished_runs_and_the_rerun_completes_only_the_rest(tmp_path):
     cmd = [sys.executable, "-m", "scenarios.sweeps.cli", "-m", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
            "sweep.name=ctrlc", f"hydra.sweep.dir={tmp_path}/multirun", "line.buffer_scale=0.25,0.5,1.0,2.0",
-           "replications.n=4", "replications.run_length_h=168", "replications.warmup_h=0",
+           "replications.n=4", "replications.run_length_h=72", "replications.warmup_h=0",
            "report.enabled=false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
