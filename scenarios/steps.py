@@ -278,14 +278,18 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
         tod = fork.time % 86400
         text += (f"; forked from the calibrated twin at {day} {int(tod // 3600):02d}:{int(tod % 3600 // 60):02d} UTC "
                  f"(winding {fork.states.get('winding_temperature', float('nan')) - 273.15:.1f} °C)")
-    if plant.model is not None:
+    fmu_plant = plant.model is not None
+    fmu_line = fmu_plant and _fmu_line(spec.line)  # line.motor_model: the line's motors are an FMU too
+    if fmu_line:
+        text += (f"; the plant's FMU twin is calibrated and its parameters drive the line's FMU motors "
+                 f"(line.motor_model) on {', '.join(plant.stations)}")
+    elif fmu_plant:
         text += ("; the plant's FMU twin is calibrated and replayed, but the line runs its own motor models "
-                 "(nameplate): FMU parameters do not carry into the line")
+                 "(nameplate): FMU parameters carry into the line only when line.motor_model names an FMU")
     session.say(text)
     plan = spec.plan()
-    fmu_plant = plant.model is not None
-    line_motor_params = None if fmu_plant else record.params()
-    posterior = record.draw if spec.sample_posterior and not fmu_plant else None
+    line_motor_params = None if fmu_plant and not fmu_line else record.params()
+    posterior = record.draw if spec.sample_posterior and line_motor_params is not None else None
     started, clock = pd.Timestamp.now(tz="UTC"), time.perf_counter()
     result = session.with_progress(len(spec.actions) * spec.replications, lambda progress: run_whatif(
         spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=line_motor_params,
@@ -318,9 +322,20 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
     return WhatIfStep(result=result, summary=summary, recommendation=rec, record=decision)
 
 
+def _fmu_line(line) -> bool:
+    """True when the line config runs FMU motors (``line.motor_model``)."""
+    return bool(line.get("motor_model") if hasattr(line, "get") else getattr(line, "motor_model", None))
+
+
 def _assumptions(spec: WhatIfSpec, plant: PlantSpec, result: WhatIfResult, fork: ForkStep, trip: float) -> list:
     """What the decision takes for granted, in words (the decision record's ``assumptions``)."""
     risk = spec.risk
+    if plant.model is not None and _fmu_line(spec.line):
+        return [f"the plant's FMU twin ({plant.model.spec.name}) was calibrated; its parameters drive the line's FMU "
+                f"motors (line.motor_model) on {', '.join(plant.stations)}, started from the FMU's start values "
+                f"(no fork of the calibrated state)",
+                f"{spec.horizon / 3600:g} h observed after a {spec.warmup / 3600:g} h warm-up, "
+                f"{'common' if spec.crn else 'independent'} random numbers across actions"]
     if plant.model is not None:
         return [f"the plant's FMU twin ({plant.model.spec.name}) was calibrated and replayed; the line runs its own "
                 f"motor models with their nameplate parameters on {', '.join(plant.stations)}",

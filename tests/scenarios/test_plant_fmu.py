@@ -131,3 +131,69 @@ def test_an_fmu_plant_from_config_is_calibrated_and_replayed(compose_config, the
     # a 3 h window on 2 h of data: the DataQualityWarning is printed
     assert "warning:" in text.getvalue() and "FMU plant model is not registered" in text.getvalue()
     plant.model.close()
+
+
+WINDING_SOURCE = SOURCE.parent / "winding.py"
+WINDING_TRUTH = {"thermal_resistance": 0.08, "copper_loss_resistance": 2.0}  # twice the FMU's 0.9: the filler trips
+
+
+@pytest.mark.slow
+def test_an_fmu_plant_s_calibration_drives_the_line_s_fmu_motors_through_config(compose_config, tmp_path):
+    """plant.model and line.motor_model name the same winding FMU: the job calibrates the FMU on telemetry the
+    FMU made with WINDING_TRUTH, and the what-if's filler motor runs the FMU with the calibrated parameters - it
+    trips (with the FMU's own copper loss it does not: tests/sim/fmu/test_fmu_line.py)."""
+    pytest.importorskip("pythonfmu")
+    from pythonfmu.builder import FmuBuilder
+    from rich.console import Console
+
+    from scenarios.app import build_job
+    from scenarios.config import ChannelConfig
+    from scenarios.job import JobSession
+    from scenarios.specs import OutputSpec
+    from scenarios.steps import calibrate, fork_twin, gate_telemetry, run_actions
+    from sim.fmu import FmuModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fmu = str(FmuBuilder.build_FMU(WINDING_SOURCE, dest=tmp_path / "winding.fmu"))
+    entry = {"fmu": fmu, "inputs": ["motor_current", "ambient_temperature"], "outputs": ["winding_temperature"],
+             "parameters": list(WINDING_TRUTH), "states": ["winding_temperature"],
+             "bounds": {"thermal_resistance": [1e-3, 1.0], "copper_loss_resistance": [0.01, 10.0]}}
+    model = FmuModel(fmu, inputs=tuple(entry["inputs"]), outputs=tuple(entry["outputs"]),
+                     parameters=tuple(WINDING_TRUTH), states=("winding_temperature",))
+    t = np.arange(0.0, 4 * 3600.0, 60.0)
+    u = np.column_stack([np.where((t // 3600) % 2 == 0, 12.0, 4.0), np.full(t.size, 298.15)])
+    y = model.simulate([[313.15]], [list(WINDING_TRUTH.values())], t, u)[0][:, 0]
+    model.close()
+    y = y + np.random.default_rng(3).normal(0.0, 0.05, y.size)
+    stamps = pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(t, unit="s")
+    csv = tmp_path / "winding.csv"
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%S+00:00"), "I[A]": u[:, 0],
+                  "Ta[degC]": u[:, 1] - 273.15, "Tw[K]": y}).to_csv(csv, index=False)
+    cfg = compose_config(["calibration.outputs=[winding_temperature]", "calibration.estimator.max_step=60",
+                          f"calibration.estimator.parameters=[{','.join(WINDING_TRUTH)}]",
+                          "calibration.estimator.initial_states=[winding_temperature]", "calibration.window_h=4",
+                          "whatif=speed", "whatif.replications=2", "whatif.horizon_h=2", "whatif.warmup_h=0",
+                          "whatif.seeds_per_draw=1", "whatif.mser_interval_h=null", "whatif.sample_posterior=false",
+                          f"telemetry.path={csv}", "telemetry.timezone=UTC"])
+    OmegaConf.update(cfg, "plant.model", entry, merge=False)
+    OmegaConf.update(cfg, "plant.motor", {"thermal_resistance": 0.1, "copper_loss_resistance": 1.0}, merge=False)
+    OmegaConf.update(cfg, "plant.max_step", 60.0)
+    OmegaConf.update(cfg, "line.motor_model", {k: v for k, v in entry.items() if k != "bounds"}, merge=False)
+    cfg.telemetry.channels = {
+        "motor_current": ChannelConfig(column="I[A]", unit="A", si_unit="A", range=[0, 1000]),
+        "ambient_temperature": ChannelConfig(column="Ta[degC]", unit="degC", si_unit="K", range=[-40, 80]),
+        "winding_temperature": ChannelConfig(column="Tw[K]", unit="K", si_unit="K", range=[200, 600])}
+    job = build_job(cfg, output_dir=tmp_path / "out", tracker=RecordingTracker())
+    tracker, text = RecordingTracker(), io.StringIO()
+    with JobSession(tracker, OutputSpec(directory=tmp_path / "out", plots=False),
+                    Console(file=text, width=200)) as session:
+        gated = gate_telemetry(job.telemetry, session)
+        step = calibrate(job.calibration, job.plant, gated, session)
+        whatif = run_actions(job.whatif, job.plant, step, fork_twin(job.whatif, job.plant, step, gated), session)
+    for name, value in WINDING_TRUTH.items():
+        assert step.record.parameters[name]["value"] == pytest.approx(value, rel=0.02), name
+    assert "drive the line's FMU motors" in text.getvalue()
+    trips = whatif.result.kpis.groupby("action")["trips"].mean()
+    assert trips["as_is"] >= 2, trips  # the calibrated copper loss, not the FMU's 0.9
+    job.plant.model.close()
