@@ -63,8 +63,9 @@ class PlantConfig:
     motor: Dict[str, float] = field(default_factory=dict)  # nameplate motor_thermal parameters [SI]
     max_step: float = 1.0  # physics integrator step of the shadow replay [s]
     # an FMU as the plant model (keys of sim.fmu.model_from_config: fmu, interface, inputs, outputs, parameters,
-    # states, bounds); null: the library model named in calibration.model
-    model: Optional[Dict[str, Any]] = None
+    # states, bounds); empty: the library model named in calibration.model (a mapping, not null, so that the
+    # override plant.model={fmu:...} merges into it)
+    model: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -282,7 +283,7 @@ def plant_spec(*, name: str, stations, motor: dict, max_step: float, model: dict
     """The :class:`PlantSpec` of ``cfg.plant``; *model*, an FMU entry (:func:`sim.fmu.model_from_config`), is
     loaded here (a relative ``fmu`` path is taken from where the job was started)."""
     fmu = None
-    if model is not None:
+    if model:
         from hydra.core.hydra_config import HydraConfig
         from hydra.utils import get_original_cwd
 

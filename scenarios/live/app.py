@@ -99,7 +99,7 @@ def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
     from calibration import JointUKF
 
     f = cfg.filter
-    model = load_model(f.model) if f.get("fmu") is None else load_fmu_model(f.fmu)
+    model = load_fmu_model(f.fmu) if f.get("fmu") else load_model(f.model)
     feed = build_feed(cfg).start()
     ukf = JointUKF(parameters=tuple(f.parameters), noise_std=dict(f.noise_std) or None,
                    param_walk=float(f.param_walk), state_std=dict(f.state_std) or 0.0,

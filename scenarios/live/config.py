@@ -59,7 +59,7 @@ class FilterConfig:
     max_step: float = 0.5  # integrator step [s]
     # an FMU as the twin's model instead (the keys of sim.fmu.model_from_config, as plant.model of the main job:
     # fmu, interface, inputs, outputs, parameters, states, bounds); its filter runs the sigma points in the FMU
-    fmu: Optional[Dict[str, Any]] = None
+    fmu: Dict[str, Any] = field(default_factory=dict)  # empty: the library model named in ``model``
 
 
 @dataclass

@@ -61,7 +61,7 @@ class LineConfig:
     # an FMU as every station's motor model instead of motor_thermal (the keys of sim.fmu.model_from_config: fmu,
     # inputs, outputs, states, parameters, bounds; inputs motor_current and ambient_temperature, an output
     # winding_temperature); ``motors`` then names the FMU's parameters
-    motor_model: Optional[Dict[str, Any]] = None
+    motor_model: Dict[str, Any] = field(default_factory=dict)  # empty: motor_thermal
 
 
 def _fmu_motor(entry):
@@ -69,8 +69,12 @@ def _fmu_motor(entry):
     checked for the inputs and output the line's motors use."""
     from sim.fmu import FmuError, model_from_config
 
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import get_original_cwd
+
+    base = get_original_cwd() if HydraConfig.initialized() else Path.cwd()  # as plant.model: where the job started
     try:
-        model = model_from_config(dict(entry), base_dir=Path.cwd())
+        model = model_from_config(dict(entry), base_dir=base)
     except FmuError as err:
         raise ConfigurationError(f"line.motor_model: {err}") from None
     need = {"inputs": {"motor_current", "ambient_temperature"}, "outputs": {"winding_temperature"}}
@@ -142,7 +146,7 @@ def line_spec_from_config(cfg, *, motor_params: dict | None = None, motor_statio
         raise ConfigurationError(f"line.crew_size = {crew!r} must be an integer >= 1")
     policy = _policy({**dataclasses.asdict(PolicyConfig()), **dict(cfg["policy"])})
     spec = reference_line_spec(crew_size=crew, policy=policy, pump=bool(cfg["pump"]),
-                               **({} if cfg.get("motor_model") is None else
+                               **({} if not cfg.get("motor_model") else
                                   {"motor_model": _fmu_motor(cfg["motor_model"])}))
     if cfg["crew_rule"] not in ("wait", "preempt"):
         raise ConfigurationError(f"line.crew_rule = {cfg['crew_rule']!r}; use 'wait' or 'preempt'")

@@ -161,3 +161,23 @@ def test_a_file_whose_values_are_all_out_of_range_fails_with_one_clear_error(com
         run_reference(job)
     quarantine = pd.read_csv(tmp_path / "out" / "quarantine.csv")
     assert len(quarantine) == 150 and set(quarantine["gate"]) == {"out_of_range"}
+
+
+@pytest.mark.parametrize("app, override, key", [
+    ("twinbench", "+plant.model={fmu:m.fmu,inputs:[a]}", ("plant", "model")),
+    ("twinbench", "+line.motor_model={fmu:m.fmu}", ("line", "motor_model")),
+    ("twinbench live", "+filter.fmu={fmu:m.fmu}", ("filter", "fmu")),
+])
+def test_an_fmu_entry_given_on_the_command_line_composes(app, override, key, tmp_path):
+    """The FMU mappings default to {} (not null: OmegaConf cannot merge an override into a null mapping and
+    Hydra crashed with an AttributeError); ``+key={...}`` adds the entry like any new key of a mapping."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    args = [sys.executable, "-m", "scenarios.cli", *app.split()[1:], override, "--cfg", "job"]
+    out = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cfg = yaml.safe_load(out.stdout)
+    assert cfg[key[0]][key[1]]["fmu"] == "m.fmu"
