@@ -31,7 +31,8 @@ YEARS = st.sampled_from(["2024", "1970", "1700", "1677", "2262", "2199", "2263",
 MONTHS = st.sampled_from(["01", "02", "10", "12", "00", "13", "1"])
 DAYS = st.sampled_from(["01", "15", "28", "29", "30", "31", "32", "00", "7"])
 SEPARATORS = st.sampled_from(["T", " ", "T", " ", "t", "", "  ", "_"])
-TIMES = st.tuples(st.sampled_from(["00", "05", "12", "23", "24", "9"]), st.sampled_from(["", ":00", ":59", ":60", ":5"]),
+TIMES = st.tuples(st.sampled_from(["00", "05", "12", "23", "24", "9"]),
+                  st.sampled_from(["", ":00", ":59", ":60", ":5"]),
                   st.sampled_from(["", ":00", ":59", ":60", "30"]),
                   st.sampled_from(["", ".", ".5", ".000", ".123456789", ".1234567891", ",5"])).map("".join)
 ZONES = st.sampled_from(["Z", "+00:00", "-05:30", "+14:00", "+23:59", "+24:00", "+01", "+0100", "-00", "+1", "+01:0",
@@ -83,10 +84,12 @@ def test_cast_first_edge_cases():
     """Cells the cast takes or refuses at the edges of the grammar and of the nanosecond range."""
     cells = ["2024-01-01 00:00:00+00:00", "2024-01-01T05Z", "2024-01-01 00Z", "2024-01-01 00:00:00-00",
              "2024-01-01 00:00:00+0100", "2024-01-01 00:00:00+23:59", "1677-09-21 00:12:44Z",
-             "2262-04-11 23:47:16.854775807Z", "2262-04-11 23:47:16.854775807+00:01", "2024-01-01 00:00:00.123456789+01:00"]
+             "2262-04-11 23:47:16.854775807Z", "2262-04-11 23:47:16.854775807+00:01",
+             "2024-01-01 00:00:00.123456789+01:00"]
     compare_times([cells, ["", *cells, ""]])
     refused = ["2024-01-01 00:00:00", "2024-01-01 23:59:60Z", "2024-02-30 00:00:00Z", " 2024-01-01 00:00:00Z",
-               "2024-01-01 00:00:00 Z", "2262-04-12 00:00:00Z", "1677-09-21 00:12:43.145224193Z", "2024-01-01t00:00:00Z",
+               "2024-01-01 00:00:00 Z", "2262-04-12 00:00:00Z", "1677-09-21 00:12:43.145224193Z",
+               "2024-01-01t00:00:00Z",
                "2024-01-01 00:00:00.1234567891Z", "2024-01-01 00:00:00+1", "9999-01-01 00:00:00Z"]
     for cell in refused:
         compare_times([["2024-01-01 00:00:00Z", cell], [cell, "2024-01-01 00:00:01Z"]])
@@ -102,7 +105,8 @@ def test_the_first_non_empty_stamp_decides_the_column_form():
     assert times.first[2] == pd.Timestamp("2023-12-31T23:00:00Z").value
 
 
-NUMBER_CELLS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-(10**20), 10**20).map(str),
+NUMBER_CELLS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                         st.integers(-(10**20), 10**20).map(str),
                          st.sampled_from(["", "", " 7 ", "nan", "-nan", "+nan", "inf", "1e999", "1e-400", "ERR", "+.5",
                                           "5.", "0x1F", "1,5", "null", "\t3"]),
                          st.text(st.sampled_from("0123456789+-.eE "), max_size=6), st.none())
