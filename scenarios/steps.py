@@ -306,7 +306,8 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
     names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
     summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)
     trip = result.specs[spec.baseline].motors.trip_temperature
-    verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip)
+    verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip,
+                        confidence=spec.confidence)
     rec = decide(summary, objective=spec.objective, baseline=spec.baseline, verdicts=verdicts,
                  min_gain=spec.min_gain, confidence=spec.confidence, kpis=result.kpis)
     decision = decision_record(rec, summary, assumptions=_assumptions(spec, plant, result, fork, trip),

@@ -623,7 +623,8 @@ class WhatIfMonitor:
         kpis += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in kpis]
         summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=kpis)
         trip = result.specs[spec.baseline].motors.trip_temperature
-        verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip)
+        verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip,
+                                confidence=spec.confidence)
         rec = decide(summary, objective=spec.objective, baseline=spec.baseline, verdicts=verdicts,
                      min_gain=spec.min_gain, confidence=spec.confidence, kpis=result.kpis)
         service.timeline.add(stamp, "what-if", f"{len(spec.actions)} actions x {spec.replications} replications x "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scenarios.whatif.constraints import with_binomial
 from sim.exceptions import ConfigurationError
 from sim.kpi import kpi_info, rank
 from sim.replications import t_interval
@@ -26,7 +27,7 @@ __all__ = ["REPORT_KPIS", "HORIZON_TOTALS", "FIGURES", "summarize", "variance_co
 REPORT_KPIS = ("throughput", "oee", "availability", "performance", "unplanned_downtime", "trips", "failures",
                "maintenance_cost", "crew_cost", "energy_per_unit", "max_winding_temperature", "insulation_ageing",
                "loss_of_life", "trip_cost", "ageing_cost", "motor_risk_cost", "stockouts",
-               "maintenance_outside_windows")
+               "maintenance_outside_windows", "failure_probability")
 
 
 def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -107,7 +108,9 @@ def summarize(kpis: pd.DataFrame, *, baseline: str, confidence: float = 0.95, kp
                          "half_width": half, "low": mean - half, "high": mean + half, "diff": dmean,
                          "diff_half_width": dhalf, "diff_low": dmean - dhalf, "diff_high": dmean + dhalf,
                          "p_low": float(p_low), "p_high": float(p_high), "sd_param": sd_param, "sd_run": sd_run})
-    return pd.DataFrame(rows)
+    # P(failure before the horizon): a share of replications, with its Wilson interval (and Newcombe's paired
+    # difference) instead of a t-interval
+    return with_binomial(pd.DataFrame(rows), kpis, baseline=baseline, confidence=confidence)
 
 
 @dataclass(frozen=True)

@@ -89,10 +89,11 @@ def test_zero_failures_give_the_closed_form_wilson_upper_bound_not_a_zero_width_
         low, high = wilson_interval(0, n)
         assert low == 0.0 and high == pytest.approx(Z * Z / (n + Z * Z), rel=1e-12)  # 27.75 % for n = 10
     assert wilson_interval(0, 10)[1] == pytest.approx(0.2775328, abs=1e-7)
-    # a t-interval of ten zeros has zero width; the binomial row does not
+    # a t-interval of ten zeros would have zero width; summarize gives the share its Wilson interval
     kpis = pd.DataFrame({"action": "as_is", "replication": range(10), "failure_probability": 0.0})
-    t_row = summarize(kpis, baseline="as_is", kpi_names=["failure_probability"]).iloc[0]
-    assert t_row["half_width"] == 0.0
+    s_row = summarize(kpis, baseline="as_is", kpi_names=["failure_probability"]).iloc[0]
+    assert s_row["interval"] == "wilson" and s_row["low"] == 0.0
+    assert s_row["high"] == pytest.approx(Z * Z / (10 + Z * Z)) and s_row["half_width"] > 0
     row = binomial_rows(np.zeros(10))
     assert row["mean"] == 0.0 and row["high"] == pytest.approx(Z * Z / (10 + Z * Z)) and row["half_width"] > 0
     # how many failure-free replications show P(failure) <= 5 % at 95 %: n >= z^2 (1 - p) / p = 73
@@ -197,16 +198,23 @@ def test_too_few_replications_cannot_show_a_small_failure_probability_and_the_ve
 
 def test_the_constraint_judges_the_wilson_bound_even_on_a_plain_t_summary():
     kpis = _table(40, {"as_is": 0, "faster": 2, "slower": 1})
-    plain = summarize(kpis, baseline="as_is", kpi_names=["throughput", "failure_probability"])
-    fixed = with_binomial(plain, kpis, baseline="as_is")
+    fixed = summarize(kpis, baseline="as_is", kpi_names=["throughput", "failure_probability"])  # Wilson rows
+    # the same table as a summary without binomial rows would have it: t-intervals, no `interval` column
+    plain = fixed.drop(columns="interval")
+    share = plain.kpi == "failure_probability"
+    sd = kpis.groupby("action")["failure_probability"].std().reindex(plain.loc[share, "action"]).to_numpy()
+    half = 2.0227 * sd / np.sqrt(40)  # t(0.975, 39)
+    plain.loc[share, "half_width"] = half
+    plain.loc[share, "low"] = plain.loc[share, "mean"] - half
+    plain.loc[share, "high"] = plain.loc[share, "mean"] + half
     limit = [Constraint("failure_probability", max=10)]
     a = evaluate(limit, plain, horizon=HOUR)
     b = evaluate(limit, fixed, horizon=HOUR)
     assert [v.value for v in a] == pytest.approx([v.value for v in b])
     assert [v.value for v in b] == pytest.approx([100 * wilson_interval(k, 40)[1] for k in (0, 2, 1)])
-    # non-binomial rows are untouched
-    pd.testing.assert_frame_equal(plain[plain.kpi == "throughput"].reset_index(drop=True),
-                                  fixed[fixed.kpi == "throughput"].drop(columns="interval").reset_index(drop=True))
+    # with_binomial is idempotent and leaves the other KPIs' rows alone
+    again = with_binomial(fixed, kpis, baseline="as_is")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), fixed.reset_index(drop=True))
 
 
 # ------------------------------------------------------------------------------ on the reference line
