@@ -55,10 +55,14 @@ class Objective:
 def _one_replication(line_cfg: dict, motor_params: dict | None, plan: ReplicationPlan, replication: int,
                      scenario: int) -> dict:
     from scenarios.reference.line_config import line_spec_from_config
+    from scenarios.whatif.run import FailureWatch, failure_modes_of
     from sim.line import LineTwin
 
     spec = line_spec_from_config(line_cfg, motor_params=motor_params)
-    model = LineTwin(spec, streams=plan.streams(replication, scenario))
+    # failure_probability: 1 when any failure mode of the line fired in the observed horizon (a sweep has no
+    # monitored station, so every station's modes count; per mode: <station>.<mode>.failure_probability)
+    model = FailureWatch(LineTwin(spec, streams=plan.streams(replication, scenario)),
+                         failure_modes_of(spec, [st.name for st in spec.stations]))
     if plan.warmup > 0:
         model.run(plan.warmup)
         model.reset_statistics()

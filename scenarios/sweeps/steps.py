@@ -216,8 +216,9 @@ def guardrail_values(table: pd.DataFrame, constraints, *, horizon: float, confid
         iv = t_interval(values, confidence)
         finite = values[np.isfinite(values)]
         p_low, p_high = np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (np.nan, np.nan)
-        row = {"mean": iv.mean, "low": iv.low, "high": iv.high, "p_low": p_low, "p_high": p_high}
-        value = c.judged(row, horizon=horizon)
+        row = {"mean": iv.mean, "low": iv.low, "high": iv.high, "p_low": p_low, "p_high": p_high,
+               "n": int(finite.size)}  # n: a share (failure_probability) is judged on its Wilson interval
+        value = c.judged(row, horizon=horizon, confidence=confidence)
         bound = c.bound(trip_temperature=trip_temperature)
         out[c.label] = float(value - bound if c.upper else bound - value)
     return out

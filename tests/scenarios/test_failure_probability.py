@@ -257,3 +257,24 @@ def test_failure_probability_as_the_objective_is_compared_on_newcombe_intervals(
         paired_proportion_difference(kpis[kpis.action == "slower"]["failure_probability"].to_numpy(),
                                      kpis[kpis.action == "as_is"]["failure_probability"].to_numpy()))
     assert row["diff_high"] < 0  # significantly fewer failures
+
+
+def test_a_sweep_reports_failure_probability_and_judges_its_guardrail_on_the_wilson_bound():
+    """Sweeps take the P(failure) guardrail too: each replication says whether any failure mode of the line
+    fired, consistently with the stations' own failure counts, and the guardrail reads the Wilson upper bound."""
+    from scenarios.sweeps.job import replicate_configuration
+    from scenarios.sweeps.steps import guardrail_values
+
+    plan = ReplicationPlan(replications=6, seed=11, run_length=48 * HOUR, warmup=0.0)
+    table = replicate_configuration({}, plan)
+    assert set(table["failure_probability"]) <= {0.0, 1.0}
+    per_mode = table[[c for c in table.columns if c.endswith(".failure_probability") and c.count(".") == 2]]
+    assert (table["failure_probability"] == per_mode.max(axis=1)).all()
+    stations = {c.split(".")[0] for c in per_mode.columns}
+    failures = table[[f"{s}.failures" for s in stations]].sum(axis=1)
+    assert ((failures > 0) == (table["failure_probability"] > 0)).all()
+    k, n = int(table["failure_probability"].sum()), len(table)
+    assert 0 < k < n  # (seed 11: 2 of 6 fail in 48 h) both outcomes occur, so the checks above are not vacuous
+    [value] = guardrail_values(table, [Constraint("failure_probability", max=5)], horizon=plan.run_length,
+                               confidence=0.95, trip_temperature=None).values()
+    assert value == pytest.approx(100 * wilson_interval(k, n)[1] - 5)  # > 0: infeasible with 6 replications
