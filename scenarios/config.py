@@ -252,6 +252,9 @@ class WhatIfConfig:
     risk: MotorRiskConfig = field(default_factory=MotorRiskConfig)
     maintenance_windows: List[MaintenanceWindowConfig] = field(default_factory=list)  # empty: no such guardrail
     currency: str = "EUR"  # the label of money KPIs in plots and reports (costs are in this currency)
+    # stations (all their modes) or <station>.<mode> counted in failure_probability; null: the monitored
+    # stations' (plant.stations)
+    failure_modes: Optional[List[str]] = None
     actions: List[ActionConfig] = field(default_factory=list)
 
 
@@ -392,6 +395,15 @@ def whatif_spec(*, line: dict, seed: int, actions, horizon_h: float, warmup_h: f
             raise ConfigurationError(f"whatif.maintenance_windows[{i}] = day {day}, {start_h:g} .. {end_h:g} h: day "
                                      f"must be 0 (Monday) .. 6 (Sunday) and 0 <= start_h < end_h <= 24")
         windows.append(((day * 24 + start_h) * HOUR, (day * 24 + end_h) * HOUR))
+    if settings.get("failure_modes") is not None:  # checked against the line now, not after the calibration
+        from scenarios.reference.line_config import line_spec_from_config
+        from scenarios.whatif.run import failure_modes_of
+
+        try:
+            failure_modes_of(line_spec_from_config(dict(line)), list(settings["failure_modes"]))
+        except ConfigurationError as err:
+            raise ConfigurationError(f"whatif.failure_modes: {err}") from None
+        settings["failure_modes"] = tuple(str(m) for m in settings["failure_modes"])
     return WhatIfSpec(line=dict(line), actions=tuple(actions_from(actions)), horizon=float(horizon_h) * HOUR,
                       warmup=float(warmup_h) * HOUR, seed=int(seed),
                       mser_interval=None if mser_interval_h is None else float(mser_interval_h) * HOUR,

@@ -144,6 +144,9 @@ class WhatIfSpec:
     maintenance_windows : tuple of (float, float)
         When planned maintenance may happen, ``(start, end)`` on the weekly line clock [s]; a guardrail
         ``{kpi: maintenance_outside_windows, max: 0}`` keeps maintenance inside them.
+    failure_modes : tuple of str or None
+        Stations or ``<station>.<mode>`` names counted in ``failure_probability``; None: every mode of the
+        monitored stations (:func:`scenarios.whatif.run.failure_modes_of`).
 
     Every value is checked here, when the spec is built - before any telemetry is read or any run is
     opened: replications (>= 2), horizon (> 0), warm-up, objective and constraint KPI names (with the
@@ -170,6 +173,7 @@ class WhatIfSpec:
     risk: object = None
     maintenance_windows: tuple = ()
     currency: str = "EUR"
+    failure_modes: tuple | None = None
 
     def __post_init__(self):
         import difflib

@@ -295,7 +295,7 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
         spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=line_motor_params,
         motor_stations=plant.stations, posterior=posterior, ambient=ambient,
         progress=progress, snapshot=fork.snapshot, seeds_per_draw=spec.seeds_per_draw, risk=spec.risk,
-        maintenance_windows=spec.maintenance_windows))
+        maintenance_windows=spec.maintenance_windows, failure_modes=spec.failure_modes))
     # the replications of all actions run together (common random numbers): every action's run records when
     # they ran and for how long, not only the instant its run was logged
     ended = pd.Timestamp.now(tz="UTC")

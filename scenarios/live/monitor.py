@@ -617,7 +617,7 @@ class WhatIfMonitor:
         snapshot = calibrated_snapshot(base, states=states, stations=self.stations, time=at, streams=plan.streams(0))
         result = run_whatif(spec.line, spec.actions, plan=plan, baseline=spec.baseline, motor_params=motor,
                             motor_stations=self.stations, posterior=posterior if spec.sample_posterior else None,
-                            ambient=ambient, snapshot=snapshot)
+                            ambient=ambient, snapshot=snapshot, failure_modes=spec.failure_modes)
         # the main job's decision: guardrails judged on intervals, risk, min_gain, "no clear winner"
         kpis = [k for k in REPORT_KPIS if k in result.kpis.columns]
         kpis += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in kpis]

@@ -278,3 +278,20 @@ def test_a_sweep_reports_failure_probability_and_judges_its_guardrail_on_the_wil
     [value] = guardrail_values(table, [Constraint("failure_probability", max=5)], horizon=plan.run_length,
                                confidence=0.95, trip_temperature=None).values()
     assert value == pytest.approx(100 * wilson_interval(k, n)[1] - 5)  # > 0: infeasible with 6 replications
+
+
+def test_the_counted_failure_modes_come_from_config_and_a_wrong_one_fails_before_anything_runs(compose_config):
+    from hydra.utils import instantiate
+
+    from scenarios.whatif.run import line_config_dict
+
+    def spec(override):
+        cfg = compose_config([override])
+        return instantiate(cfg.whatif, line=line_config_dict(cfg.line), seed=cfg.seed)
+
+    assert spec("whatif.failure_modes=[capper,filler.valve]").failure_modes == ("capper", "filler.valve")
+    assert spec("whatif.replications=10").failure_modes is None
+    # (instantiate wraps it; the app unwraps it into its one-line error)
+    with pytest.raises(Exception, match=r"whatif.failure_modes: failure mode 'filer' is not on the line; name a "
+                                        r"station .* or one of its modes .*'filler.valve'"):
+        spec("whatif.failure_modes=[filer]")
