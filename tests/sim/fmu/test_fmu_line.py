@@ -111,3 +111,16 @@ def test_a_motor_fmu_without_the_line_s_variables_is_refused_with_the_fix(entry)
         line_spec_from_config({"motor_model": {**entry, "inputs": ["motor_current"]}})
     with pytest.raises(ConfigurationError, match=r"unknown name\(s\) \['R_th'\]"):
         line_spec_from_config({"motor_model": entry, "motors": {"filler": {"R_th": 2.0}}})
+
+
+def test_a_sweep_configuration_runs_the_fmu_motor_through_line_config_alone(entry):
+    """A sweep's replications (scenarios.sweeps.job, the function each Hydra job runs) take ``line.motor_model``
+    like the what-if: with the hot copper loss the filler trips, with the FMU's own it does not."""
+    from scenarios.sweeps.job import replicate_configuration
+    from sim import ReplicationPlan
+
+    plan = ReplicationPlan(replications=2, seed=5, run_length=HOURS * 3600.0, warmup=0.0)
+    hot = replicate_configuration({"motor_model": entry, "motors": {"filler": {"copper_loss_resistance": 2.0}}},
+                                  plan)
+    cool = replicate_configuration({"motor_model": entry}, plan)
+    assert (hot["filler.trips"] >= 2).all() and (cool["filler.trips"] == 0).all()
