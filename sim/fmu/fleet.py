@@ -21,12 +21,12 @@ import math
 import numpy as np
 
 from sim.exceptions import ConfigurationError, InvalidTimeError, ModelError
-from sim.physics.fleet import EventHit, FleetSnapshot
+from sim.physics.fleet import EventHit, FleetArrays, FleetSnapshot
 
 __all__ = ["FmuFleet"]
 
 
-class FmuFleet:
+class FmuFleet(FleetArrays):
     """*n* assets of one :class:`sim.fmu.FmuModel`, with state events, on the :class:`sim.physics.Fleet` interface.
 
     Parameters
@@ -82,30 +82,6 @@ class FmuFleet:
         except ValueError:
             raise ConfigurationError(f"{self.spec.name}: {kind} must have shape ({n}, {width}) (order "
                                      f"{list(self.spec.names(kind))}), got {arr.shape}") from None
-
-    @property
-    def n(self) -> int:
-        return self.states.shape[0]
-
-    # ----------------------------------------------------------------- access
-    def event_index(self, name: str) -> int:
-        for j, e in enumerate(self.events):
-            if e.name == name:
-                return j
-        raise ConfigurationError(f"fleet of {self.spec.name} has no event {name!r}; known: "
-                                 f"{[e.name for e in self.events]}")
-
-    def arm(self, asset: int, event: str, armed: bool = True) -> None:
-        """Arm (or disarm) *event* for *asset*."""
-        self.active[asset, self.event_index(event)] = armed
-
-    def set_input(self, asset: int, name: str, value: float) -> None:
-        """Set input *name* of *asset* [its unit]; it must be finite and inside its bounds in the spec."""
-        i = self.spec.index("inputs", name)
-        row = self.inputs[asset:asset + 1].copy()
-        row[0, i] = float(value)
-        self.spec.check_inputs(row, time=self.time, first_asset=asset % self.n)
-        self.inputs[asset, i] = row[0, i]
 
     def outputs(self) -> np.ndarray:
         """Outputs ``y[n, ny]`` at the current time (an FMU initialization per asset where anything changed)."""
@@ -190,18 +166,6 @@ class FmuFleet:
         self._y = ((self.time, self.states.tobytes(), self.params.tobytes(), self.inputs.tobytes()), outputs.copy())
 
     # --------------------------------------------------------- snapshot/restore
-    def snapshot(self) -> FleetSnapshot:
-        return FleetSnapshot(self.spec.name, self.time, self.states.copy(), self.params.copy(), self.inputs.copy(),
-                             self.active.copy())
-
     def restore(self, snap: FleetSnapshot) -> None:
-        if snap.model != self.spec.name or snap.states.shape != self.states.shape:
-            raise ConfigurationError(
-                f"snapshot of model {snap.model!r} with {snap.states.shape[0]} assets cannot be restored into a "
-                f"fleet of {self.spec.name!r} with {self.n} assets; restore it into the fleet it came from")
-        self.time = snap.time
-        self.states[...] = snap.states
-        self.params[...] = snap.params
-        self.inputs[...] = snap.inputs
-        self.active[...] = snap.active
-        self._y = None
+        super().restore(snap)
+        self._y = None  # the cached outputs belong to the state before

@@ -11,7 +11,7 @@ from sim.exceptions import ConfigurationError, InvalidTimeError
 from sim.physics.integrators import RK4
 from sim.physics.model import Model, raise_for_status, warn_if_stiff
 
-__all__ = ["StateEvent", "EventHit", "FleetSnapshot", "Fleet"]
+__all__ = ["StateEvent", "EventHit", "FleetSnapshot", "FleetArrays", "Fleet"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,52 @@ class FleetSnapshot:
     active: np.ndarray
 
 
-class Fleet:
+class FleetArrays:
+    """What every fleet of assets on state arrays shares (:class:`Fleet`, :class:`sim.fmu.fleet.FmuFleet`):
+    ``states[n, nx]``, ``params[n, np]``, ``inputs[n, nu]``, ``active[n, n_events]``, ``events``, ``spec`` and
+    ``time``; event arming, checked inputs, snapshot and restore."""
+
+    @property
+    def n(self) -> int:
+        return self.states.shape[0]
+
+    # ----------------------------------------------------------------- access
+    def event_index(self, name: str) -> int:
+        for j, e in enumerate(self.events):
+            if e.name == name:
+                return j
+        raise ConfigurationError(f"fleet of {self.spec.name} has no event {name!r}; known: {[e.name for e in self.events]}")
+
+    def arm(self, asset: int, event: str, armed: bool = True) -> None:
+        """Arm (or disarm) *event* for *asset*."""
+        self.active[asset, self.event_index(event)] = armed
+
+    def set_input(self, asset: int, name: str, value: float) -> None:
+        """Set input *name* of *asset* [its unit]; it must be finite and inside its bounds in the spec."""
+        i = self.spec.index("inputs", name)
+        row = self.inputs[asset:asset + 1].copy()
+        row[0, i] = float(value)
+        self.spec.check_inputs(row, time=self.time, first_asset=asset % self.n)
+        self.inputs[asset, i] = row[0, i]
+
+    # --------------------------------------------------------- snapshot/restore
+    def snapshot(self) -> FleetSnapshot:
+        return FleetSnapshot(self.spec.name, self.time, self.states.copy(), self.params.copy(), self.inputs.copy(),
+                             self.active.copy())
+
+    def restore(self, snap: FleetSnapshot) -> None:
+        if snap.model != self.spec.name or snap.states.shape != self.states.shape:
+            raise ConfigurationError(
+                f"snapshot of model {snap.model!r} with {snap.states.shape[0]} assets cannot be restored into a "
+                f"fleet of {self.spec.name!r} with {self.n} assets; restore it into the fleet it came from")
+        self.time = snap.time
+        self.states[...] = snap.states
+        self.params[...] = snap.params
+        self.inputs[...] = snap.inputs
+        self.active[...] = snap.active
+
+
+class Fleet(FleetArrays):
     """N assets of one model: ``states[n, nx]``, ``params[n, np]``, ``inputs[n, nu]``.
 
     Parameters
@@ -111,29 +156,6 @@ class Fleet:
         self._warned_stiff = False
         self._kernels = model.kernels(self.integrator)
 
-    @property
-    def n(self) -> int:
-        return self.states.shape[0]
-
-    # ----------------------------------------------------------------- access
-    def event_index(self, name: str) -> int:
-        for j, e in enumerate(self.events):
-            if e.name == name:
-                return j
-        raise ConfigurationError(f"fleet of {self.spec.name} has no event {name!r}; known: {[e.name for e in self.events]}")
-
-    def arm(self, asset: int, event: str, armed: bool = True) -> None:
-        """Arm (or disarm) *event* for *asset*."""
-        self.active[asset, self.event_index(event)] = armed
-
-    def set_input(self, asset: int, name: str, value: float) -> None:
-        """Set input *name* of *asset* [its unit]; it must be finite and inside its bounds in the spec."""
-        i = self.spec.index("inputs", name)
-        row = self.inputs[asset:asset + 1].copy()
-        row[0, i] = float(value)
-        self.spec.check_inputs(row, time=self.time, first_asset=asset % self.n)
-        self.inputs[asset, i] = row[0, i]
-
     def outputs(self) -> np.ndarray:
         """Outputs ``y[n, ny]`` at the current time."""
         out = self.model.output
@@ -178,18 +200,3 @@ class Fleet:
             return EventHit(time=self.time, asset=a, event=self.events[j])
         return None
 
-    # --------------------------------------------------------- snapshot/restore
-    def snapshot(self) -> FleetSnapshot:
-        return FleetSnapshot(self.spec.name, self.time, self.states.copy(), self.params.copy(), self.inputs.copy(),
-                             self.active.copy())
-
-    def restore(self, snap: FleetSnapshot) -> None:
-        if snap.model != self.spec.name or snap.states.shape != self.states.shape:
-            raise ConfigurationError(
-                f"snapshot of model {snap.model!r} with {snap.states.shape[0]} assets cannot be restored into a "
-                f"fleet of {self.spec.name!r} with {self.n} assets; restore it into the fleet it came from")
-        self.time = snap.time
-        self.states[...] = snap.states
-        self.params[...] = snap.params
-        self.inputs[...] = snap.inputs
-        self.active[...] = snap.active
