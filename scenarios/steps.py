@@ -25,10 +25,9 @@ from scenarios.reference.plant import ambient_cycle, shadow_replay
 from scenarios.specs import CalibrationSpec, OutputSpec, PlantSpec, TelemetrySpec, WhatIfSpec
 from scenarios.tracking import lineage
 from scenarios.whatif.fork import calibrated_snapshot, line_time
-from scenarios.whatif.constraints import evaluate
-from scenarios.whatif.decision import decide, decision_record, decision_text
+from scenarios.whatif.decision import decide_whatif, decision_record, decision_text
 from scenarios.whatif.html import write_html_report
-from scenarios.whatif.report import REPORT_KPIS, Recommendation, figures_in, report_markdown, summarize
+from scenarios.whatif.report import Recommendation, figures_in, report_markdown
 from scenarios.whatif.run import WhatIfResult, run_whatif
 from sim.line import AmbientCycle
 from sim.line.kpis import INSULATION_CLASSES
@@ -302,14 +301,7 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
     timing = {"whatif.started": started.isoformat(), "whatif.ended": ended.isoformat(),
               "whatif.wall_s": round(time.perf_counter() - clock, 3),
               "whatif.started_s": started.timestamp(), "whatif.ended_s": ended.timestamp()}
-    names = [k for k in REPORT_KPIS if k in result.kpis.columns]
-    names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
-    summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)
-    trip = result.specs[spec.baseline].motors.trip_temperature
-    verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip,
-                        confidence=spec.confidence)
-    rec = decide(summary, objective=spec.objective, baseline=spec.baseline, verdicts=verdicts,
-                 min_gain=spec.min_gain, confidence=spec.confidence, kpis=result.kpis)
+    summary, verdicts, rec, trip = decide_whatif(result, spec)
     decision = decision_record(rec, summary, assumptions=_assumptions(spec, plant, result, fork, trip),
                                calibration={"record_id": record.record_id, "window_start": record.window.get("start"),
                                             "window_end": record.window.get("end"),

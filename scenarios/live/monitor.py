@@ -583,11 +583,9 @@ class WhatIfMonitor:
         """Fork and run the what-if at source time *stamp* [UTC ns]; returns ``(summary, recommendation)``."""
         from scenarios.reference.line_config import line_spec_from_config
         from scenarios.reference.plant import ambient_cycle
-        from scenarios.whatif import run_whatif, summarize
-        from scenarios.whatif.constraints import evaluate
-        from scenarios.whatif.decision import decide
+        from scenarios.whatif import run_whatif
+        from scenarios.whatif.decision import decide_whatif
         from scenarios.whatif.fork import calibrated_snapshot, line_time
-        from scenarios.whatif.report import REPORT_KPIS
         from sim.physics import MOTOR_THERMAL
 
         spec, tracker = self.spec, service.tracker
@@ -619,14 +617,7 @@ class WhatIfMonitor:
                             motor_stations=self.stations, posterior=posterior if spec.sample_posterior else None,
                             ambient=ambient, snapshot=snapshot, failure_modes=spec.failure_modes)
         # the main job's decision: guardrails judged on intervals, risk, min_gain, "no clear winner"
-        kpis = [k for k in REPORT_KPIS if k in result.kpis.columns]
-        kpis += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in kpis]
-        summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=kpis)
-        trip = result.specs[spec.baseline].motors.trip_temperature
-        verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip,
-                                confidence=spec.confidence)
-        rec = decide(summary, objective=spec.objective, baseline=spec.baseline, verdicts=verdicts,
-                     min_gain=spec.min_gain, confidence=spec.confidence, kpis=result.kpis)
+        summary, _, rec, _ = decide_whatif(result, spec)
         service.timeline.add(stamp, "what-if", f"{len(spec.actions)} actions x {spec.replications} replications x "
                              f"{spec.horizon / 3600:g} h from the twin now (winding "
                              f"{states.get('winding_temperature', float('nan')) - 273.15:.1f} degC, "

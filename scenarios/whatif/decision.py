@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from scenarios.whatif.constraints import Verdict, binding, is_binomial, with_binomial
-from scenarios.whatif.report import Recommendation, _fmt_half, _num, summarize
+from scenarios.whatif.constraints import Verdict, binding, evaluate, is_binomial, with_binomial
+from scenarios.whatif.report import REPORT_KPIS, Recommendation, _fmt_half, _num, summarize
 from sim.exceptions import ConfigurationError
 from sim.kpi import kpi_info
 
-__all__ = ["STATUSES", "RISK_KPIS", "Decision", "decide", "decision_record", "decision_text"]
+__all__ = ["STATUSES", "RISK_KPIS", "Decision", "decide", "decide_whatif", "decision_record", "decision_text"]
 
 STATUSES = ("recommend", "keep", "no clear winner", "no feasible action")
 
@@ -125,6 +125,22 @@ def _clear(g: dict, sign: int, min_gain: float) -> tuple[bool, str]:
     if not big:
         why.append(f"below the min_gain of {min_gain:.1%}")
     return False, f"{rel:+.2%} ({' and '.join(why)})"
+
+
+def decide_whatif(result, spec):
+    """A what-if's *result* judged as the main job and the live twin judge it (*spec*: a
+    :class:`scenarios.specs.WhatIfSpec`): the summary of the report's KPIs, the objective and the guardrails'
+    KPIs; the guardrails' verdicts on their intervals; the decision.  Returns ``(summary, verdicts, decision,
+    trip_temperature)``."""
+    names = [k for k in REPORT_KPIS if k in result.kpis.columns]
+    names += [k for k in dict.fromkeys([spec.objective, *(c.kpi for c in spec.constraints)]) if k not in names]
+    summary = summarize(result.kpis, baseline=spec.baseline, confidence=spec.confidence, kpi_names=names)
+    trip = result.specs[spec.baseline].motors.trip_temperature
+    verdicts = evaluate(spec.constraints, summary, horizon=spec.horizon, trip_temperature=trip,
+                        confidence=spec.confidence)
+    rec = decide(summary, objective=spec.objective, baseline=spec.baseline, verdicts=verdicts,
+                 min_gain=spec.min_gain, confidence=spec.confidence, kpis=result.kpis)
+    return summary, verdicts, rec, trip
 
 
 def decide(summary: pd.DataFrame, *, objective: str, baseline: str, verdicts=(), min_gain: float = 0.0,
