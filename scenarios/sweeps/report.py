@@ -2,7 +2,9 @@
 
 For the finished children of a sweep's parent run (one per configuration:
 the latest run of each config hash): a ranking by a chosen KPI with its
-Student-t interval, paired differences to a baseline configuration over the
+Student-t interval (a share of replications such as ``failure_probability``:
+its Wilson interval, and Newcombe's for differences), paired differences to a
+baseline configuration over the
 per-replication KPI tables (replication r of every configuration shares its
 random numbers, so the pairs differ by the configuration only), a Pareto plot
 of two KPIs and the KPI distributions.  Written as Markdown, HTML, CSV and
@@ -33,6 +35,8 @@ from scipy.special import stdtrit
 from scenarios.sweeps.sources import describe_calibration
 from scenarios.sweeps.runs import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepError, children, connect, find_parent, store_uri
 from scenarios.tracking.lineage import BEST
+from scenarios.whatif.constraints import (is_binomial, paired_proportion_difference, proportion_difference,
+                                          wilson_interval)
 from sim.kpi import KPIS, UnknownKPIError, display_columns, display_name, kpi_info, rank
 from sim.replications import paired_difference, t_interval
 
@@ -145,17 +149,32 @@ def _unit(kpi: str) -> str:
     return kpi_info(kpi).display_unit.label
 
 
+def _display_scale(kpi: str) -> float:
+    """Display value of a share of 1 (a binomial KPI shown in %: 100)."""
+    return float(kpi_info(kpi).to_display(1.0, difference=True))
+
+
 def ranking(data: SweepData, kpi: str) -> pd.DataFrame:
     """Configurations ranked by *kpi* (best first): mean, 95 % (plan) interval, n, from the replication tables,
-    in the KPI's display unit (the ``unit`` column)."""
+    in the KPI's display unit (the ``unit`` column); ``interval`` says which: ``t`` (Student) or ``wilson``
+    (a share of replications, :func:`~scenarios.whatif.constraints.is_binomial`)."""
     rows = []
     for run_id, run in data.runs.iterrows():
         values = kpi_values(data.replications[run_id], kpi)
         confidence = float(run.get("params.replications.confidence", 0.95))
-        iv = t_interval(values.to_numpy(), confidence)
+        if is_binomial(kpi):  # a share: Wilson's interval (never zero width at 0 of n), not Student's t
+            scale = _display_scale(kpi)
+            outcomes = values.to_numpy(float) / scale
+            outcomes = outcomes[np.isfinite(outcomes)]
+            low, high = wilson_interval(int(round(outcomes.sum())), outcomes.size, confidence)
+            mean, low, high, n = outcomes.mean() * scale, low * scale, high * scale, outcomes.size
+            half, interval = (high - low) / 2.0, "wilson"
+        else:
+            iv = t_interval(values.to_numpy(), confidence)
+            mean, low, high, half, n, interval = iv.mean, iv.low, iv.high, iv.half_width, iv.n, "t"
         rows.append({"run_id": run_id, "name": run["name"], "job": run["job"], "config_hash": run["config_hash"],
-                     "kpi": kpi, "unit": _unit(kpi), "mean": iv.mean, "low": iv.low, "high": iv.high,
-                     "half_width": iv.half_width, "n": iv.n, "confidence": confidence})
+                     "kpi": kpi, "unit": _unit(kpi), "mean": mean, "low": low, "high": high,
+                     "half_width": half, "n": n, "confidence": confidence, "interval": interval})
     out = rank(pd.DataFrame(rows), kpi, column="mean", direction=_better(kpi, _direction(data)))
     out.insert(0, "rank", range(1, len(out) + 1))
     return out.reset_index(drop=True)
@@ -197,14 +216,22 @@ def differences(data: SweepData, kpi: str, baseline=None) -> pd.DataFrame:
         confidence = float(run.get("params.replications.confidence", 0.95))
         paired = (run["seed"] == base["seed"] and str(run["crn"]) == "True" and str(base["crn"]) == "True"
                   and list(a.index) == list(b.index))
-        if paired:
-            iv = paired_difference(a.to_numpy(), b.to_numpy(), confidence)
-            diff, half = iv.mean, iv.half_width
+        if is_binomial(kpi):  # Newcombe's score intervals (asymmetric; half_width is half their width)
+            scale = _display_scale(kpi)
+            pair = paired_proportion_difference if paired else proportion_difference
+            diff, low, high = (v * scale for v in pair(a.to_numpy(float) / scale, b.to_numpy(float) / scale,
+                                                       confidence))
+            half = (high - low) / 2.0
         else:
-            diff, half = _welch(a.to_numpy(float), b.to_numpy(float), confidence)
+            if paired:
+                iv = paired_difference(a.to_numpy(), b.to_numpy(), confidence)
+                diff, half = iv.mean, iv.half_width
+            else:
+                diff, half = _welch(a.to_numpy(float), b.to_numpy(float), confidence)
+            low, high = diff - half, diff + half
         rows.append({"run_id": run_id, "name": run["name"], "baseline": base["name"], "kpi": kpi, "unit": _unit(kpi),
-                     "diff": diff, "low": diff - half, "high": diff + half, "half_width": half, "paired": paired,
-                     "significant": bool(half == half and (diff - half > 0 or diff + half < 0))})
+                     "diff": diff, "low": low, "high": high, "half_width": half, "paired": paired,
+                     "significant": bool(np.isfinite(low) and (low > 0 or high < 0))})
     return pd.DataFrame(rows, columns=["run_id", "name", "baseline", "kpi", "unit", "diff", "low", "high",
                                        "half_width", "paired", "significant"])
 
@@ -358,7 +385,8 @@ def write_report(tracker, sweep: str, *, kpi: str = "oee", pareto=("maintenance_
         md = [f"# Sweep report: {name}", "",
               f"Parent run `{data.sweep_id}`, {len(rank)} configuration(s), {int(rank['n'].max())} replications "
               f"each. Ranking KPI **{kpi}**{in_unit} ({'more' if _maximize(kpi, _direction(data)) else 'less'} "
-              f"is better), {conf} Student-t intervals over replications.", "",
+              f"is better), {conf} {'Wilson (a share of replications)' if is_binomial(kpi) else 'Student-t'} "
+              f"intervals over replications.", "",
               f"Calibration: {calibration_text(data)}.", "",
               "## Ranking", "", _md_table(with_units(rank[["rank", "job", "name", "unit", "mean", "low", "high",
                                                           "n"]])), "",

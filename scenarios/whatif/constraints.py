@@ -38,7 +38,8 @@ from sim.kpi import KPIS, UnknownKPIError, kpi_info
 from sim.exceptions import ConfigurationError
 
 __all__ = ["JUDGES", "BINOMIAL_KPIS", "Constraint", "Verdict", "check_kpi", "evaluate", "binding", "is_binomial",
-           "wilson_interval", "paired_proportion_difference", "binomial_rows", "with_binomial",
+           "wilson_interval", "paired_proportion_difference",
+           "proportion_difference", "binomial_rows", "with_binomial",
            "failure_free_replications"]
 
 BINOMIAL_KPIS = ("failure_probability",)
@@ -156,6 +157,31 @@ def paired_proportion_difference(x, y, confidence: float = 0.95) -> tuple[float,
     d = p1 - p2
     low = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     high = d + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return d, max(low, -1.0), min(high, 1.0)
+
+
+def proportion_difference(x, y, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of two proportions from *independent* 0/1 outcomes (replications that do not share random
+    numbers; the lengths may differ): ``(difference, low, high)`` [-].
+
+    Newcombe's hybrid score interval for independent samples (method 10 of Newcombe 1998, *Stat. Med.* 17, 873):
+    ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)`` with the
+    Wilson intervals of the two proportions - :func:`paired_proportion_difference` with no association.  Unlike
+    the Wald or Welch interval it never has zero width (0 of n and 0 of m give ``[-u2, u1]``) and stays inside
+    [-1, 1].  NaN outcomes are left out.
+    """
+    a = _indicators(x, "outcome")
+    b = _indicators(y, "outcome")
+    if a.size < 1 or b.size < 1:
+        raise ConfigurationError(f"proportion difference: {a.size} and {b.size} outcomes; each side needs at "
+                                 f"least one replication")
+    k1, n1, k2, n2 = int(a.sum()), int(a.size), int(b.sum()), int(b.size)
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
+    d = p1 - p2
+    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return d, max(low, -1.0), min(high, 1.0)
 
 
