@@ -23,6 +23,12 @@ common random numbers (:func:`paired_proportion_difference`).  :func:`binomial_r
 is in the display unit, **percent**, and judged on the interval's upper bound: with *n* failure-free
 replications the Wilson upper bound is z^2 / (n + z^2), so a limit p needs at least z^2 (1 - p) / p of them
 (73 for 5 % at 95 %); the verdict says so when the replications are too few.
+
+With several seeds per posterior draw (``whatif.seeds_per_draw > 1``) the replications of one draw share
+its parameters, so their outcomes are correlated and *n* overstates the evidence: the intervals then use
+Korn & Graubard's **effective number of trials** (:func:`effective_trials`, ``n_eff = p (1 - p) / Var(p)``
+with the cluster variance over the draws, at most *n*), as a Student-t interval over the draw means does for
+the other KPIs.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from sim.kpi import KPIS, UnknownKPIError, kpi_info
 from sim.exceptions import ConfigurationError
 
 __all__ = ["JUDGES", "BINOMIAL_KPIS", "Constraint", "Verdict", "check_kpi", "evaluate", "binding", "is_binomial",
-           "wilson_interval", "paired_proportion_difference",
+           "wilson_interval", "wilson_bounds", "effective_trials", "paired_proportion_difference",
            "proportion_difference", "binomial_rows", "with_binomial",
            "failure_free_replications"]
 
@@ -101,6 +107,53 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return float(ci.low), float(ci.high)
 
 
+def wilson_bounds(share: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion *share* observed on *n* trials, *n* not necessarily an integer (an
+    effective number of trials, :func:`effective_trials`): the closed form
+    ``(p + z^2/2n -+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)`` [-]; equal to
+    :func:`wilson_interval` for an integer *n*."""
+    from scipy.stats import norm
+
+    confidence = _check_confidence(confidence)
+    if not (math.isfinite(n) and n > 0):
+        raise ConfigurationError(f"n = {n!r} trials: a binomial interval needs n > 0")
+    if not (math.isfinite(share) and 0.0 <= share <= 1.0):
+        raise ConfigurationError(f"share = {share!r} must be a proportion in [0, 1]")
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    denom = 1.0 + z * z / n
+    centre = (share + z * z / (2.0 * n)) / denom
+    half = z * math.sqrt(share * (1.0 - share) / n + z * z / (4.0 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def effective_trials(values, clusters) -> float:
+    """Korn & Graubard's (1998) effective number of trials of 0/1 *values* that come in correlated *clusters*
+    (the replications of one posterior draw): ``n_eff = p (1 - p) / Var(p)``, with the cluster (ratio) estimate
+    ``Var(p) = D / (D - 1) * sum_i (n_i (p_i - p))^2 / N^2`` over the ``D`` clusters of ``n_i`` values (``N``
+    in all).  At most ``N`` (independent values give about ``N``; identical outcomes within every cluster give
+    about ``D``); ``N`` when ``p`` is 0 or 1 (no variance to estimate the correlation from) or ``D < 2``.  NaN
+    values are left out with their cluster labels."""
+    x = np.asarray(values, dtype=float)
+    c = np.asarray(clusters)
+    if x.shape != c.shape:
+        raise ConfigurationError(f"effective_trials: {x.shape[0]} values but {c.shape[0]} cluster labels")
+    keep = np.isfinite(x)
+    x = _indicators(x[keep], "binomial KPI")
+    frame = pd.DataFrame({"x": x, "c": c[keep]})
+    total = float(len(frame))
+    if total < 1:
+        raise ConfigurationError("effective_trials: no finite value; run at least one replication")
+    p = float(frame["x"].mean())
+    groups = frame.groupby("c")["x"]
+    d = groups.ngroups
+    if p in (0.0, 1.0) or d < 2:
+        return total
+    sizes = groups.size().to_numpy(float)
+    shares = groups.mean().to_numpy(float)
+    var = d / (d - 1.0) * float(np.sum((sizes * (shares - p)) ** 2)) / total ** 2
+    return total if var <= 0 else float(min(total, p * (1.0 - p) / var))
+
+
 def failure_free_replications(limit: float, confidence: float = 0.95) -> int:
     """The fewest replications, all without the event, whose Wilson upper bound is at most *limit* [-].
 
@@ -122,7 +175,7 @@ def failure_free_replications(limit: float, confidence: float = 0.95) -> int:
     return max(n, 1)
 
 
-def paired_proportion_difference(x, y, confidence: float = 0.95) -> tuple[float, float, float]:
+def paired_proportion_difference(x, y, confidence: float = 0.95, *, clusters=None) -> tuple[float, float, float]:
     """Difference of two proportions from *paired* 0/1 outcomes ``x[r] - y[r]`` (common random numbers):
     ``(difference, low, high)`` [-].
 
@@ -132,7 +185,9 @@ def paired_proportion_difference(x, y, confidence: float = 0.95) -> tuple[float,
     positive), ``low = d - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)`` and
     ``high = d + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)``.  Strongly associated pairs give
     a narrower interval than independent samples would; no event in either (0 of n twice) gives ``[-u, u]``,
-    not zero width.  (The same formula as R's ``biostatUZH::confIntPairedProportion``.)
+    not zero width.  (The same formula as R's ``biostatUZH::confIntPairedProportion``.)  With *clusters*
+    (the posterior draw of each pair; replications of one draw are correlated) the two Wilson intervals use
+    their :func:`effective_trials` instead of *n*.
     """
     a = np.asarray(x, dtype=float)
     b = np.asarray(y, dtype=float)
@@ -147,8 +202,15 @@ def paired_proportion_difference(x, y, confidence: float = 0.95) -> tuple[float,
     both, only_a = float(np.sum(a * b)), float(np.sum(a * (1 - b)))
     only_b, neither = float(np.sum((1 - a) * b)), float(np.sum((1 - a) * (1 - b)))
     p1, p2 = (both + only_a) / n, (both + only_b) / n
-    l1, u1 = wilson_interval(int(both + only_a), n, confidence)
-    l2, u2 = wilson_interval(int(both + only_b), n, confidence)
+    if clusters is None:
+        l1, u1 = wilson_interval(int(both + only_a), n, confidence)
+        l2, u2 = wilson_interval(int(both + only_b), n, confidence)
+    else:
+        c = np.asarray(clusters)
+        if c.shape != keep.shape:
+            raise ConfigurationError(f"paired outcomes: {keep.size} pairs but {c.size} cluster labels")
+        l1, u1 = wilson_bounds(p1, effective_trials(a, c[keep]), confidence)
+        l2, u2 = wilson_bounds(p2, effective_trials(b, c[keep]), confidence)
     denom = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
     cross = both * neither - only_a * only_b
     # Newcombe's continuity-corrected phi: a positive association is shrunk by n / 2 (not below 0)
@@ -185,21 +247,28 @@ def proportion_difference(x, y, confidence: float = 0.95) -> tuple[float, float,
     return d, max(low, -1.0), min(high, 1.0)
 
 
-def binomial_rows(values, base_values=None, confidence: float = 0.95) -> dict:
+def binomial_rows(values, base_values=None, confidence: float = 0.95, *, clusters=None) -> dict:
     """The summary columns of a binomial KPI of one action (0/1 per replication): the share ``mean`` with its
     Wilson interval (``low``, ``high``, ``half_width`` = half its width; the interval is not symmetric about the
     mean) and, with the baseline's *base_values* of the same replications, the paired difference with
     Newcombe's interval (``diff``, ``diff_low``, ``diff_high``, ``diff_half_width``); ``interval`` is
-    ``"wilson"``.  Replications whose value is NaN are left out (pairs: either is NaN)."""
+    ``"wilson"``.  Replications whose value is NaN are left out (pairs: either is NaN).  With *clusters* (each
+    replication's posterior draw) the intervals rest on the :func:`effective_trials` ``n_eff`` (reported; *n*
+    otherwise)."""
     x = _indicators(values, "binomial KPI")
     if x.size < 1:
         raise ConfigurationError("binomial KPI: no replication reports it; run at least one")
     k, n = int(x.sum()), int(x.size)
-    low, high = wilson_interval(k, n, confidence)
-    out = {"n": n, "mean": k / n, "low": low, "high": high, "half_width": (high - low) / 2.0,
+    if clusters is None:
+        n_eff = float(n)
+        low, high = wilson_interval(k, n, confidence)
+    else:
+        n_eff = effective_trials(values, clusters)
+        low, high = wilson_bounds(k / n, n_eff, confidence)
+    out = {"n": n, "n_eff": n_eff, "mean": k / n, "low": low, "high": high, "half_width": (high - low) / 2.0,
            "diff": 0.0, "diff_low": 0.0, "diff_high": 0.0, "diff_half_width": 0.0, "interval": "wilson"}
     if base_values is not None:
-        d, dl, dh = paired_proportion_difference(values, base_values, confidence)
+        d, dl, dh = paired_proportion_difference(values, base_values, confidence, clusters=clusters)
         out.update(diff=d, diff_low=dl, diff_high=dh, diff_half_width=(dh - dl) / 2.0)
     return out
 
@@ -208,7 +277,8 @@ def with_binomial(summary: pd.DataFrame, kpis: pd.DataFrame, *, baseline: str,
                   confidence: float = 0.95) -> pd.DataFrame:
     """*summary* (:func:`scenarios.whatif.report.summarize` of the replications *kpis*) with the rows of every
     binomial KPI (:func:`is_binomial`) replaced by :func:`binomial_rows`: Wilson intervals and paired
-    differences to *baseline* (replication r of an action with replication r of the baseline).  The
+    differences to *baseline* (replication r of an action with replication r of the baseline); with a
+    ``draw`` column holding several replications per draw, on the effective number of trials.  The
     quantiles and variance components of those rows are kept; other rows are untouched."""
     out = summary.copy()
     if "interval" not in out.columns:
@@ -216,7 +286,11 @@ def with_binomial(summary: pd.DataFrame, kpis: pd.DataFrame, *, baseline: str,
     mask = out["kpi"].map(is_binomial)
     if not mask.any():
         return out
+    for column in ("n_eff", "low", "high", "half_width", "diff", "diff_low", "diff_high", "diff_half_width"):
+        if column not in out.columns:
+            out[column] = np.nan
     base = kpis[kpis["action"] == baseline].set_index("replication")
+    nested = "draw" in kpis.columns and kpis.groupby(["action", "draw"]).size().max() > 1
     for i in out.index[mask]:
         action, kpi = out.at[i, "action"], out.at[i, "kpi"]
         group = kpis[kpis["action"] == action].set_index("replication")
@@ -225,7 +299,9 @@ def with_binomial(summary: pd.DataFrame, kpis: pd.DataFrame, *, baseline: str,
             both = group.index.intersection(base.index)
             ref = base.loc[both, kpi].to_numpy(dtype=float)
             group = group.loc[both]
-        for key, value in binomial_rows(group[kpi].to_numpy(dtype=float), ref, confidence).items():
+        draws = group["draw"].to_numpy() if nested else None
+        for key, value in binomial_rows(group[kpi].to_numpy(dtype=float), ref, confidence,
+                                        clusters=draws).items():
             out.at[i, key] = value
     return out
 
@@ -394,6 +470,10 @@ def _binomial_note(c: Constraint, row, bound: float, ok: bool, confidence: float
     k = min(n, max(0, round(float(row["mean"]) * n)))
     judged = {"interval": "Wilson", "prediction": "empirical quantile", "mean": "share"}[c.judge]
     note = f"{k} of {n} replications failed; {judged} {'upper' if c.upper else 'lower'} bound"
+    n_eff = float(row.get("n_eff", n))
+    if c.judge == "interval" and math.isfinite(n_eff) and n_eff < n - 0.05:
+        note += (f" on {n_eff:.1f} effective trials (the replications of one posterior draw share its "
+                 f"parameters, so they are correlated)")
     if c.judge == "interval" and c.upper and not ok and c.per is None:
         limit = bound / float(kpi_info(c.kpi).to_display(1.0, difference=True))  # the limit as a share [-]
         if limit > 0 and wilson_interval(0, n, confidence)[1] > limit:
