@@ -34,15 +34,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from calibration.base import BaseCalibrator, check_is_fitted
 from calibration.data import CalibrationData
 from calibration.evidence import evidence_strength, fit_evidence, fitted_observations_hash, ljung_box, \
     observations_hash
 from calibration.least_squares import LeastSquaresCalibrator
+from calibration.objective import WeightedObjective
 from sim.exceptions import CalibrationError, ConfigurationError
 
-__all__ = ["Diagnosis", "DiagnosisResult", "Hypothesis", "ljung_box"]
+__all__ = ["Diagnosis", "DiagnosisResult", "Hypothesis", "RobustIntervals", "ljung_box", "robust_intervals"]
 
 CRITERIA = ("bic", "aic", "aicc")
 
@@ -457,3 +459,254 @@ def _explain(table, best, runner, criterion, margin, strength, descriptions, uni
     for n, err in errors.items():
         lines.append(f"Could not be fitted: {n} - {err}")
     return "\n".join(lines)
+
+
+# -------------------------------------------------------------------- honest intervals
+@dataclass(frozen=True)
+class RobustIntervals:
+    """Intervals of a least-squares fit that account for autocorrelated residuals and for the uncertainty of the
+    parameters the fit held fixed (see :func:`robust_intervals`).
+
+    Attributes
+    ----------
+    estimates : dict
+        Fitted unknown (parameters, then initial states) -> value [SI].
+    parameters : tuple of str
+        The unknowns that are model parameters (the rest are initial states).
+    stderr : dict
+        Unknown -> standard error [SI]: ``sqrt`` of the diagonal of *covariance*.
+    intervals : dict
+        Unknown -> ``(low, high)`` at *confidence* [SI].
+    covariance : pandas.DataFrame
+        ``hac + nuisance``, over the fitted unknowns [SI^2].
+    hac : pandas.DataFrame
+        The sandwich (Newey-West) covariance alone [SI^2].
+    nuisance : pandas.DataFrame
+        What the fixed parameters' uncertainty adds, ``D Sigma D^T`` [SI^2].
+    nuisance_names : tuple of str
+        The fixed parameters propagated.
+    lags : int
+        Newey-West bandwidth: autocovariance lags of the scores (Bartlett weights ``1 - l / (lags + 1)``).
+    critical_value : float
+        Multiplier of the standard error: the fixed-b critical value of the Bartlett kernel at this
+        bandwidth (Kiefer and Vogelsang 2005) for 95 %, Student's t otherwise.
+    inflation : dict
+        Unknown -> variance over the fit's own (iid, AR(1)-corrected) variance.
+    method : str
+        ``"hac"`` (scores from the model's Jacobian) or ``"effective_n"`` (residuals only: the fit's covariance
+        scaled by the residuals' long-run variance ratio).
+    confidence : float
+        Level of the intervals.
+    """
+
+    estimates: dict
+    parameters: tuple
+    stderr: dict
+    intervals: dict
+    covariance: pd.DataFrame = field(repr=False)
+    hac: pd.DataFrame = field(repr=False)
+    nuisance: pd.DataFrame = field(repr=False)
+    nuisance_names: tuple
+    lags: int
+    critical_value: float
+    inflation: dict
+    method: str
+    confidence: float
+
+    def as_lists(self) -> dict:
+        """``name -> [value, low, high]`` of the fitted model parameters (not the initial states)."""
+        return {n: [float(v), float(self.intervals[n][0]), float(self.intervals[n][1])]
+                for n, v in self.estimates.items() if n in self.parameters}
+
+
+def robust_intervals(cal, model=None, data=None, *, nuisance=None, lags: int | None = None) -> RobustIntervals:
+    r"""Honest intervals of a fitted :class:`~calibration.LeastSquaresCalibrator`.
+
+    A least-squares fit's own intervals, ``s^2 (J^T J)^{-1}``, hold when its residuals are independent and every
+    parameter it did not fit is exactly right.  A twin's fits break both: the residuals of a physical model on
+    telemetry are autocorrelated (unmodelled dynamics, inputs sampled once a minute), and the fixed parameters
+    are calibrated values with their own uncertainty.  Two textbook corrections:
+
+    * **Sandwich (HAC) covariance** (Newey and West 1987): with ``J`` the weighted Jacobian and ``g_t`` the score
+      of time step ``t`` (``J^T r`` over the channels measured then),
+      ``V = (J^T J)^{-1} S (J^T J)^{-1} n / (n - p)``, ``S = Gamma_0 + sum_{l=1..L} (1 - l / (L + 1))
+      (Gamma_l + Gamma_l^T)``, ``Gamma_l = sum_t g_t g_{t-l}^T``.  The bandwidth ``L`` is Andrews' (1991) AR(1)
+      plug-in for the Bartlett kernel, ``1.1447 (alpha n)^{1/3}``.  As a HAC estimate of a long-run variance is
+      itself noisy with few effective samples, the interval uses the fixed-b critical value of the Bartlett
+      kernel, ``1.96 + 2.9694 b + 0.4160 b^2 - 0.5324 b^3`` with ``b = (L + 1) / n`` (Kiefer and Vogelsang 2005;
+      95 % only, Student's t at other levels).
+    * **Propagated nuisance uncertainty** (delta method): a fixed parameter ``phi`` with covariance ``Sigma`` moves
+      the optimum by ``D dphi``, ``D = -(J^T J)^{-1} J^T J_phi`` (first order, the fit re-optimized), so
+      ``D Sigma D^T`` adds to ``V``.
+
+    Without *model* and *data* (or with data split at gaps) the Jacobian is not rebuilt: the fit's covariance,
+    less its AR(1) correction, is scaled by the pooled residuals' long-run variance ratio ``1 + 2 sum_l w_l
+    rho_l`` (an effective sample size ``n / ratio``), and *nuisance* is not propagated.
+
+    Parameters
+    ----------
+    cal : LeastSquaresCalibrator
+        Fitted (one window).
+    model : sim.physics.Model, optional
+        The model it was fitted with.
+    data : CalibrationData, optional
+        The window it was fitted to.
+    nuisance : pandas.DataFrame or mapping, optional
+        Uncertainty of the parameters the fit held fixed: a covariance (index and columns: parameter names)
+        [SI^2], or name -> standard deviation [SI].  Names the fit estimated, or the model lacks, are ignored.
+    lags : int, optional
+        Newey-West bandwidth; default: Andrews' plug-in.
+
+    Returns
+    -------
+    RobustIntervals
+    """
+    check_is_fitted(cal, "residuals_")
+    names = list(cal.params_)
+    unknowns = list(cal.theta_names_)
+    estimates = {n: float(cal.params_[n]) if n in cal.params_ else float(cal.initial_state_.get(n, math.nan))
+                 for n in unknowns}
+    own = cal.covariance_.loc[unknowns, unknowns].to_numpy(dtype=float)
+    sigma_nuisance = _nuisance_covariance(nuisance)
+    if lags is not None and (int(lags) != lags or lags < 0):
+        raise ConfigurationError(f"lags = {lags!r} must be an integer >= 0 (Newey-West bandwidth) or None "
+                                 f"(Andrews' plug-in)")
+    single = isinstance(data, CalibrationData) and data.n_windows == 1 and model is not None \
+        and all(n in estimates and math.isfinite(estimates[n]) for n in unknowns)
+    if single:
+        hac, extra, used, bandwidth, n_rows = _sandwich(cal, model, data, unknowns, estimates, sigma_nuisance, lags)
+        method = "hac"
+    else:
+        resid = cal.residuals_.to_numpy(dtype=float) / np.array(
+            [v if (math.isfinite(v) and v > 0) else 1.0 for v in cal.noise_std_.values()])[None, :]
+        ratio, bandwidth = _long_run_ratio(resid, lags)
+        hac = own / max(float(getattr(cal, "variance_inflation_", 1.0)), 1e-12) * max(ratio, 1.0)
+        extra, used, n_rows, method = np.zeros_like(own), (), resid.shape[0], "effective_n"
+    cov = hac + extra
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    confidence = float(cal.confidence)
+    b = (bandwidth + 1) / max(n_rows, 1)
+    if abs(confidence - 0.95) < 1e-9 and bandwidth > 0:
+        crit = 1.96 + 2.9694 * b + 0.4160 * b ** 2 - 0.5324 * b ** 3
+    else:
+        crit = float(stats.t.ppf(0.5 + confidence / 2, max(int(cal.dof_), 1)))
+    frame = pd.DataFrame(cov, index=unknowns, columns=unknowns)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inflation = dict(zip(unknowns, (np.diag(cov) / np.diag(own)).tolist()))
+    return RobustIntervals(
+        estimates=estimates, parameters=tuple(names), stderr=dict(zip(unknowns, se.tolist())),
+        intervals={n: (float(estimates[n] - crit * s), float(estimates[n] + crit * s)) for n, s in zip(unknowns, se)},
+        covariance=frame, hac=pd.DataFrame(hac, index=unknowns, columns=unknowns),
+        nuisance=pd.DataFrame(extra, index=unknowns, columns=unknowns), nuisance_names=tuple(used),
+        lags=int(bandwidth), critical_value=float(crit), inflation=inflation, method=method, confidence=confidence)
+
+
+def _nuisance_covariance(nuisance) -> pd.DataFrame | None:
+    if nuisance is None:
+        return None
+    if isinstance(nuisance, pd.DataFrame):
+        cov = nuisance.astype(float)
+        if list(cov.index) != list(cov.columns):
+            raise ConfigurationError(f"nuisance covariance: index {list(cov.index)} and columns {list(cov.columns)} "
+                                     f"must name the same parameters in the same order")
+    elif isinstance(nuisance, Mapping):
+        std = {str(k): float(v) for k, v in nuisance.items()}
+        cov = pd.DataFrame(np.diag(np.square(list(std.values()))), index=list(std), columns=list(std))
+    else:
+        raise ConfigurationError(f"nuisance is a {type(nuisance).__name__}; give a covariance DataFrame (names as "
+                                 f"index and columns) [SI^2] or a mapping name -> standard deviation [SI]")
+    values = cov.to_numpy()
+    if not (np.all(np.isfinite(values)) and np.allclose(values, values.T, rtol=1e-6, atol=0)
+            and np.all(np.diag(values) >= 0)):
+        raise ConfigurationError(f"nuisance covariance {cov.to_dict()} must be finite and symmetric with variances "
+                                 f">= 0; pass the calibration's covariance (CalibrationRecord.covariance) or "
+                                 f"standard deviations")
+    return cov
+
+
+def _sandwich(cal, model, data, unknowns, estimates, sigma_nuisance, lags):
+    """HAC covariance of the unknowns and the nuisance term, from the Jacobian rebuilt at the optimum."""
+    spec = model.spec
+    params = [n for n in unknowns if n in cal.params_]
+    states = [n for n in unknowns if n not in cal.params_]
+    fixed = [] if sigma_nuisance is None else [n for n in sigma_nuisance.index
+                                               if n in spec.names("params") and n not in params]
+    obj = WeightedObjective(model, data, params + fixed, states, spec.vector("params", cal.model_params_),
+                            spec.vector("states", cal.initial_state_), max_step=cal.max_step)
+    sigma = np.array([cal.noise_std_.get(c, 1.0) for c in data.output_names], dtype=float)
+    obj.sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, 1.0)
+    theta = np.array([estimates[n] for n in params] + [cal.model_params_[n] for n in fixed]
+                     + [estimates[n] for n in states])
+    p = len(params)
+    cols = list(range(p)) + list(range(p + len(fixed), theta.size))  # the fitted unknowns, in `unknowns` order
+    jac = obj.jacobian(theta, cal.rel_step)
+    r = obj.residuals(theta)[0]
+    J, J_phi = jac[:, cols], jac[:, p:p + len(fixed)]
+    rows = np.nonzero(obj.mask)[0]
+    scores = np.zeros((obj.mask.shape[0], len(cols)))
+    np.add.at(scores, rows, J * r[:, None])
+    bread = np.linalg.pinv(J.T @ J)
+    meat, bandwidth = _long_run_covariance(scores, lags)
+    n_obs = r.size
+    hac = bread @ meat @ bread * n_obs / max(n_obs - len(cols), 1)
+    extra = np.zeros_like(hac)
+    if fixed:
+        D = -bread @ (J.T @ J_phi)
+        extra = D @ sigma_nuisance.loc[fixed, fixed].to_numpy(dtype=float) @ D.T
+    return hac, extra, tuple(fixed), bandwidth, scores.shape[0]
+
+
+def _long_run_covariance(scores: np.ndarray, lags) -> tuple[np.ndarray, int]:
+    """Long-run covariance ``sum_l Gamma_l`` of the score series (rows: time), prewhitened by a VAR(1) (Andrews
+    and Monahan 1992), Bartlett-weighted on what is left, recoloured: ``(I - A)^{-1} S_e (I - A)^{-T}``."""
+    g = np.asarray(scores, dtype=float)
+    prev, nxt = g[:-1], g[1:]
+    A = np.linalg.lstsq(prev, nxt, rcond=None)[0].T  # g_t = A g_{t-1} + e_t
+    radius = float(np.max(np.abs(np.linalg.eigvals(A)))) if A.size else 0.0
+    if radius > 0.97:  # a near unit root makes (I - A)^{-1} explode: shrink it (Andrews and Monahan's rule)
+        A = A * (0.97 / radius)
+    e = nxt - prev @ A.T
+    bandwidth = _andrews_bandwidth(e) if lags is None else int(lags)
+    bandwidth = int(min(bandwidth, max(e.shape[0] - 1, 0)))
+    meat = e.T @ e
+    for lag in range(1, bandwidth + 1):
+        gamma = e[lag:].T @ e[:-lag]
+        meat += (1.0 - lag / (bandwidth + 1.0)) * (gamma + gamma.T)
+    meat *= g.shape[0] / max(e.shape[0], 1)
+    recolour = np.linalg.inv(np.eye(A.shape[0]) - A)
+    return recolour @ meat @ recolour.T, bandwidth
+
+
+def _andrews_bandwidth(series: np.ndarray) -> int:
+    """Andrews' (1991) AR(1) plug-in bandwidth of the Bartlett kernel for the columns of *series* (each scaled
+    to unit variance first, so that no column dominates by its unit)."""
+    x = np.asarray(series, dtype=float)
+    n = x.shape[0]
+    num = den = 0.0
+    for col in x.T:
+        s = col.std()
+        if not s > 0:
+            continue
+        col = col / s
+        prev, nxt = col[:-1], col[1:]
+        rho = float(np.clip((prev @ nxt) / max(prev @ prev, 1e-300), -0.97, 0.97))
+        var = float(np.mean((nxt - rho * prev) ** 2))
+        num += 4 * rho ** 2 * var ** 2 / ((1 - rho) ** 6 * (1 + rho) ** 2)
+        den += var ** 2 / (1 - rho) ** 4
+    if den <= 0:
+        return 0
+    return int(math.ceil(1.1447 * (num / den * n) ** (1 / 3)))
+
+
+def _long_run_ratio(resid: np.ndarray, lags) -> tuple[float, int]:
+    """Long-run over marginal variance of the (standardized) residuals pooled over channels, Bartlett weights:
+    ``1 + 2 sum_l (1 - l / (L + 1)) rho_l``, and the bandwidth ``L``."""
+    x = np.where(np.isfinite(resid), resid - np.nanmean(resid, axis=0), 0.0)
+    bandwidth = _andrews_bandwidth(x) if lags is None else int(lags)
+    bandwidth = int(min(bandwidth, max(x.shape[0] - 1, 0)))
+    den = float(np.sum(x * x))
+    if den <= 0:
+        return 1.0, bandwidth
+    ratio = 1.0 + 2.0 * sum((1.0 - lag / (bandwidth + 1.0)) * float(np.sum(x[lag:] * x[:-lag])) / den
+                            for lag in range(1, bandwidth + 1))
+    return float(ratio), bandwidth
