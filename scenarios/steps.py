@@ -246,7 +246,9 @@ def fork_twin(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep, 
     frame = telemetry.stream.frame
     ambient = ambient_cycle(frame["ambient_temperature"]) if spec.ambient == "telemetry" and \
         "ambient_temperature" in frame.columns else None
-    if not spec.fork or plant.model is not None:  # an FMU plant's parameters are not the line motors': no fork
+    # an FMU plant's parameters and states are the line motors' only when the line runs FMU motors too
+    # (line.motor_model); otherwise the line keeps its own motor models and there is nothing to fork into
+    if not spec.fork or (plant.model is not None and not _fmu_line(spec.line)):
         return ForkStep(snapshot=None, time=0.0, states={}, ambient=ambient)
     baseline = {a.name: a for a in spec.actions}.get(spec.baseline)  # run_whatif names a missing baseline
     line = baseline.apply(spec.line) if baseline is not None else spec.line
@@ -255,6 +257,11 @@ def fork_twin(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep, 
         base = dataclasses.replace(base, ambient=ambient)
     time = line_time(pd.Timestamp(record.window["end"]))
     states = dict(record.final_state)
+    if plant.model is not None:  # the states the plant's FMU and the line's FMU motor share, by name
+        line_states = set(base.motors.model.spec.names("states"))
+        states = {k: v for k, v in states.items() if k in line_states}
+        if not states:
+            return ForkStep(snapshot=None, time=0.0, states={}, ambient=ambient)
     snapshot = calibrated_snapshot(base, states=states, stations=plant.stations, time=time,
                                    streams=spec.plan().streams(0))
     return ForkStep(snapshot=snapshot, time=time, states=states, ambient=ambient)
@@ -275,8 +282,10 @@ def run_actions(spec: WhatIfSpec, plant: PlantSpec, calibration: CalibrationStep
     if fork.snapshot is not None:
         day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[int(fork.time // 86400) % 7]
         tod = fork.time % 86400
-        text += (f"; forked from the calibrated twin at {day} {int(tod // 3600):02d}:{int(tod % 3600 // 60):02d} UTC "
-                 f"(winding {fork.states.get('winding_temperature', float('nan')) - 273.15:.1f} °C)")
+        winding = fork.states.get("winding_temperature")
+        shown = (f"winding {winding - 273.15:.1f} °C" if winding is not None else
+                 ", ".join(f"{k} {v:.4g}" for k, v in sorted(fork.states.items())))
+        text += f"; forked from the calibrated twin at {day} {int(tod // 3600):02d}:{int(tod % 3600 // 60):02d} UTC ({shown})"
     fmu_plant = plant.model is not None
     fmu_line = fmu_plant and _fmu_line(spec.line)  # line.motor_model: the line's motors are an FMU too
     if fmu_line:
@@ -324,9 +333,11 @@ def _assumptions(spec: WhatIfSpec, plant: PlantSpec, result: WhatIfResult, fork:
     """What the decision takes for granted, in words (the decision record's ``assumptions``)."""
     risk = spec.risk
     if plant.model is not None and _fmu_line(spec.line):
+        start = (f"started from the calibrated final state ({', '.join(sorted(fork.states))}) at the window end"
+                 if fork.snapshot is not None else "started from the FMU's start values (no fork: the plant's and "
+                 "the line motor's FMUs share no state name)")
         return [f"the plant's FMU twin ({plant.model.spec.name}) was calibrated; its parameters drive the line's FMU "
-                f"motors (line.motor_model) on {', '.join(plant.stations)}, started from the FMU's start values "
-                f"(no fork of the calibrated state)",
+                f"motors (line.motor_model) on {', '.join(plant.stations)}, {start}",
                 f"{spec.horizon / 3600:g} h observed after a {spec.warmup / 3600:g} h warm-up, "
                 f"{'common' if spec.crn else 'independent'} random numbers across actions"]
     if plant.model is not None:
