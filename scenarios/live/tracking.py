@@ -27,6 +27,7 @@ stores.  Checkpoints written before the public filter API (their filter is a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,31 +44,12 @@ NS = 1_000_000_000
 
 # ------------------------------------------------------------------------------------------------ the filter
 @dataclass(frozen=True)
-class Innovations:
-    """What the filter saw on a block of samples.
-
-    Attributes
-    ----------
-    stamps : ndarray (k,) of int64
-        Sample stamps [UTC ns].
-    predicted : ndarray (k, A, m)
-        One-step predicted measurement per sample, asset and channel [SI].
-    residual : ndarray (k, A, m)
-        Measurement minus prediction [SI]; NaN where the channel was not measured.
-    spread : ndarray (k, A, m)
-        Expected standard deviation of the residual, ``sqrt(S_cc)`` of the innovation covariance [SI].
-    params : ndarray (k, A, p)
-        Tracked parameter estimates after each sample [SI].
-    params_std : ndarray (k, A, p)
-        Their standard deviations [SI].
-    """
+class Innovations(UkfStep):
+    """What the filter saw on a block of samples: the :class:`calibration.ukf.UkfStep` (``times`` [s since the
+    filter's origin], ``predicted``, ``residual``, ``spread``, ``params``, ``params_std``, per sample, asset and
+    channel or parameter) with the samples' ``stamps`` [UTC ns, int64]."""
 
     stamps: np.ndarray
-    predicted: np.ndarray
-    residual: np.ndarray
-    spread: np.ndarray
-    params: np.ndarray
-    params_std: np.ndarray
 
     @property
     def normalized(self) -> np.ndarray:
@@ -77,8 +59,8 @@ class Innovations:
     @classmethod
     def from_step(cls, stamps, step: UkfStep) -> "Innovations":
         """The innovations of a filter step (:class:`calibration.ukf.UkfStep`) at the sample *stamps* [UTC ns]."""
-        return cls(np.asarray(stamps, dtype=np.int64), step.predicted, step.residual, step.spread, step.params,
-                   step.params_std)
+        return cls(**{f.name: getattr(step, f.name) for f in dataclasses.fields(UkfStep)},
+                   stamps=np.asarray(stamps, dtype=np.int64))
 
 
 class TrackingUKF(JointUKF):
