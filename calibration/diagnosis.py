@@ -158,6 +158,9 @@ class DiagnosisResult:
     observations_hash : str
         sha256 of the sample times, channel names and measured values all
         hypotheses were fitted to.
+    intervals : dict
+        Hypothesis name -> :class:`RobustIntervals` of its fit (autocorrelation-robust, with the fixed
+        parameters' uncertainty propagated; see :func:`robust_intervals`); empty with ``intervals="fit"``.
     """
 
     ranking: pd.DataFrame
@@ -171,6 +174,16 @@ class DiagnosisResult:
     fits: dict = field(repr=False)
     errors: dict
     observations_hash: str
+    intervals: dict = field(default_factory=dict, repr=False)
+
+    def estimates(self, name: str | None = None) -> dict:
+        """``parameter -> [value, low, high]`` [SI] of hypothesis *name* (default: the best): the robust
+        intervals where computed, else the fit's own."""
+        name = self.best if name is None else name
+        if name in self.intervals:
+            return self.intervals[name].as_lists()
+        cal = self.fits[name]
+        return {n: [float(v), float(cal.intervals_[n][0]), float(cal.intervals_[n][1])] for n, v in cal.params_.items()}
 
     def __str__(self) -> str:
         return self.explanation
@@ -181,6 +194,7 @@ class DiagnosisResult:
         return {"best": self.best, "runner_up": self.runner_up, "criterion": self.criterion,
                 "margin": self.margin, "strength": self.strength, "explanation": self.explanation,
                 "observations_hash": self.observations_hash,
+                "intervals": {name: self.estimates(name) for name in self.fits},
                 "ranking": {name: {**row, "estimates": dict(self.ranking.at[name, "estimates"] or {})}
                             for name, row in table.to_dict(orient="index").items()}}
 
@@ -199,6 +213,11 @@ class Diagnosis(BaseCalibrator):
     calibrator : LeastSquaresCalibrator or None
         Template whose settings (loss, noise_std, max_step ...) every fit uses;
         ``parameters`` and ``initial_states`` come from each hypothesis.
+    intervals : {"robust", "fit"}
+        The estimates' intervals in the result and the explanation: ``"robust"`` (default) widens each fit's
+        own for autocorrelated residuals (Newey-West) and for the uncertainty of the parameters it held fixed
+        (``nuisance`` of :meth:`fit`), see :func:`robust_intervals`; ``"fit"``: the fits' own, which assume
+        white residuals and exact fixed parameters.
 
     Attributes
     ----------
@@ -214,14 +233,15 @@ class Diagnosis(BaseCalibrator):
         Hypothesis name -> its fitted :class:`LeastSquaresCalibrator`.
     """
 
-    def __init__(self, *, criterion="bic", alpha=0.05, lags=None, calibrator=None):
+    def __init__(self, *, criterion="bic", alpha=0.05, lags=None, calibrator=None, intervals="robust"):
         self.criterion = criterion
         self.alpha = alpha
         self.lags = lags
         self.calibrator = calibrator
+        self.intervals = intervals
 
     # ------------------------------------------------------------------ fit
-    def fit(self, hypotheses, data, *, outputs=None) -> "Diagnosis":
+    def fit(self, hypotheses, data, *, outputs=None, nuisance=None) -> "Diagnosis":
         """Fit every hypothesis to *data* and rank them.
 
         Parameters
@@ -237,6 +257,10 @@ class Diagnosis(BaseCalibrator):
             likelihoods are not comparable.
         outputs : sequence of str
             Measured channels when *data* is a frame.
+        nuisance : pandas.DataFrame or mapping, optional
+            Uncertainty of the fixed parameters the hypotheses share (the twin's calibrated values): a covariance
+            [SI^2] or name -> standard deviation [SI]; propagated into every fit's intervals (see
+            :func:`robust_intervals`).  Parameters a hypothesis fits are left out for it.
         """
         self._check_settings()
         hypotheses = _check_hypotheses(hypotheses)
@@ -260,11 +284,16 @@ class Diagnosis(BaseCalibrator):
                     continue
             fits[h.name] = cal
             caught[h.name] = [str(w.message) for w in seen]
+        robust = {}
+        if self.intervals == "robust":
+            models = {h.name: h.model for h in hypotheses}
+            robust = {name: _robust_or_fallback(cal, models[name], windows[name], nuisance)
+                      for name, cal in fits.items()}
         key = next(iter({observations_hash(w) for w in windows.values()}), "")
         descriptions = {h.name: h.description for h in hypotheses}
         units = {h.name: {n: h.model.spec.var("params", n).unit for n in h.parameters} for h in hypotheses}
         order = [h.name for h in hypotheses]
-        return self._finish(fits, errors, caught, key, descriptions, units, order)
+        return self._finish(fits, errors, caught, key, descriptions, units, order, robust)
 
     def compare(self, fits: Mapping[str, LeastSquaresCalibrator], *, errors: Mapping[str, str] | None = None,
                 descriptions: Mapping[str, str] | None = None) -> "Diagnosis":
@@ -301,7 +330,10 @@ class Diagnosis(BaseCalibrator):
                  for n, cal in fits.items() if hasattr(cal, "record_")}
         key = next(iter(keys.values()), "")
         order = list(fits) + [n for n in errors if n not in fits]
-        return self._finish(dict(fits), errors, {}, key, dict(descriptions or {}), units, order)
+        # no model or data here: the robust intervals are the residuals' effective-sample-size correction
+        robust = {name: _robust_or_fallback(cal, None, None, None) for name, cal in fits.items()} \
+            if self.intervals == "robust" else {}
+        return self._finish(dict(fits), errors, {}, key, dict(descriptions or {}), units, order, robust)
 
     # -------------------------------------------------------------- helpers
     def _check_settings(self):
@@ -311,6 +343,9 @@ class Diagnosis(BaseCalibrator):
             raise ConfigurationError(f"alpha = {self.alpha} must lie in (0, 1), e.g. 0.05")
         if self.lags is not None and (int(self.lags) != self.lags or self.lags < 1):
             raise ConfigurationError(f"lags = {self.lags} must be a positive integer or None (automatic)")
+        if self.intervals not in ("robust", "fit"):
+            raise ConfigurationError(f"intervals = {self.intervals!r}: choose 'robust' (autocorrelation and fixed "
+                                     f"parameters accounted for) or 'fit' (the fits' own)")
 
     def _windows(self, hypotheses, data, outputs):
         windows, errors = {}, {}
@@ -349,7 +384,7 @@ class Diagnosis(BaseCalibrator):
                 f"{n}: {e}" for n, e in errors.items()))
         return windows, errors
 
-    def _finish(self, fits, errors, caught, key, descriptions, units, order) -> "Diagnosis":
+    def _finish(self, fits, errors, caught, key, descriptions, units, order, robust=None) -> "Diagnosis":
         if not fits:
             raise CalibrationError("no hypothesis could be fitted, so none can be ranked: " + "; ".join(
                 f"{n}: {e}" for n, e in errors.items()) + " - fix the models or the data window and try again")
@@ -383,11 +418,13 @@ class Diagnosis(BaseCalibrator):
         margin = float(ranked[self.criterion].iloc[1] - ranked[self.criterion].iloc[0]) if runner else math.inf
         strength = evidence_strength(margin)
         whiteness = pd.DataFrame(white_rows, columns=["hypothesis", "channel", "n", "lags", "q", "p", "noise_std"])
+        robust = dict(robust or {})
         text = _explain(table, best, runner, self.criterion, margin, strength, descriptions, units, fits, errors,
-                        self.alpha)
+                        self.alpha, robust)
         self.result_ = DiagnosisResult(ranking=table, whiteness=whiteness, best=best, runner_up=runner,
                                        criterion=self.criterion, margin=margin, strength=strength, explanation=text,
-                                       fits=dict(fits), errors=dict(errors), observations_hash=key)
+                                       fits=dict(fits), errors=dict(errors), observations_hash=key,
+                                       intervals=robust)
         self.ranking_ = table
         self.best_ = best
         self.explanation_ = text
@@ -417,17 +454,19 @@ def _check_hypotheses(hypotheses) -> list[Hypothesis]:
 
 
 # -------------------------------------------------------------------- explanation
-def _fmt_estimates(name, fits, units) -> str:
+def _fmt_estimates(name, fits, units, robust=None) -> str:
     cal = fits[name]
+    intervals = robust[name].intervals if robust and name in robust else cal.intervals_
     parts = []
     for p, v in cal.params_.items():
-        lo, hi = cal.intervals_[p]
+        lo, hi = intervals[p]
         unit = units.get(name, {}).get(p, "")
         parts.append(f"{p} = {v:.4g} {unit} ({cal.confidence:.0%} CI {lo:.4g} .. {hi:.4g})".replace("  ", " "))
     return "; ".join(parts)
 
 
-def _explain(table, best, runner, criterion, margin, strength, descriptions, units, fits, errors, alpha) -> str:
+def _explain(table, best, runner, criterion, margin, strength, descriptions, units, fits, errors, alpha,
+             robust=None) -> str:
     crit = criterion.upper()
     row = table.loc[best]
     desc = descriptions.get(best) or ""
@@ -442,7 +481,7 @@ def _explain(table, best, runner, criterion, margin, strength, descriptions, uni
         if strength == "weak":
             lines.append(f"The data cannot tell {best} and {runner} apart; use a longer window or more channels "
                          f"before acting on this diagnosis.")
-    lines.append(f"Estimates under {best}: {_fmt_estimates(best, fits, units)}.")
+    lines.append(f"Estimates under {best}: {_fmt_estimates(best, fits, units, robust)}.")
     p = row["ljung_box_p"]
     if bool(row["white"]):
         lines.append(f"Its residuals look white (Ljung-Box p = {p:.2g}): nothing systematic is left unexplained.")
@@ -599,6 +638,15 @@ def robust_intervals(cal, model=None, data=None, *, nuisance=None, lags: int | N
         covariance=frame, hac=pd.DataFrame(hac, index=unknowns, columns=unknowns),
         nuisance=pd.DataFrame(extra, index=unknowns, columns=unknowns), nuisance_names=tuple(used),
         lags=int(bandwidth), critical_value=float(crit), inflation=inflation, method=method, confidence=confidence)
+
+
+def _robust_or_fallback(cal, model, data, nuisance) -> RobustIntervals:
+    """:func:`robust_intervals`; when the Jacobian cannot be rebuilt (the model fails at a perturbed point), the
+    residual-only correction (a fit that was made can always be judged by its residuals)."""
+    try:
+        return robust_intervals(cal, model, data, nuisance=nuisance)
+    except CalibrationError:
+        return robust_intervals(cal)
 
 
 def _nuisance_covariance(nuisance) -> pd.DataFrame | None:

@@ -300,6 +300,9 @@ class RecalibrationMonitor:
         self.job: dict | None = None  # {"alarm", "onset", "fit_at", "shadow_at", "fit_end"}
         self.tracked: list = []  # (stamp, tracked parameter estimates) on every tick, for the twin before an onset
         self.faulted: dict | None = None  # a diagnosed fault's alarm and the tracked parameters before its window
+        # record id -> {"names", "cov"}: the robust covariance of each refit this monitor proposed (the record keeps
+        # the fit's own), what a diagnosis propagates from the champion
+        self.robust_cov: dict = {}
 
     def on_block(self, service, stamps, values, inn) -> None:
         if self.start is None:
@@ -346,6 +349,46 @@ class RecalibrationMonitor:
         params.update(estimates)
         return int(t), params, dict(states)
 
+    def nuisance(self, service, tracked=None) -> pd.DataFrame:
+        """Covariance of the twin's calibrated parameters a diagnosis holds fixed [SI^2]: the governed champion's
+        for what it calibrates (the refit's autocorrelation-robust covariance, else its record's), the filter's
+        posterior variance for the other tracked parameters (cross terms between the two: 0).  The diagnosis
+        propagates it into the fault parameters' intervals (:func:`calibration.diagnosis.robust_intervals`): a
+        fault estimated against a twin whose own parameters are uncertain is no better known than they are.
+
+        Where the filter tracks a parameter the champion calibrates too, the two are estimates of one quantity
+        from different data; when they disagree by more than their errors allow, the champion's variance gets the
+        DerSimonian-Laird between-estimate variance ``tau^2 = max(0, (Q - 1) / (S_1 - S_2 / S_1))``,
+        ``Q = sum_i w_i (theta_i - theta_bar)^2``, ``w_i = 1 / s_i^2``, ``S_k = sum_i w_i^k`` (random-effects
+        meta-analysis, DerSimonian and Laird 1986): the disagreement is evidence that the champion is less sure
+        than its own fit says.
+
+        Parameters
+        ----------
+        tracked : mapping, optional
+            The filter's estimates [SI] before the fault's window (the current ones if None).
+        """
+        champion = self.governor.champion
+        names = [] if champion is None else list(champion.names)
+        block = np.zeros((0, 0)) if champion is None else champion.cov
+        robust = None if champion is None else self.robust_cov.get(champion.record_id)
+        if robust is not None and list(robust["names"]) == names:
+            block = np.array(robust["cov"], dtype=float)
+        filter_std = {k: float(v[0]) for k, v in service.tracker.std().items()}
+        filter_value = {k: float(v[0]) for k, v in service.tracker.estimates().items()}
+        filter_value.update({k: float(v) for k, v in dict(tracked or {}).items() if k in filter_value})
+        for i, k in enumerate(names):
+            if k in filter_std and filter_std[k] > 0 and block[i, i] > 0:
+                block[i, i] += _between_variance([champion.params()[k], filter_value[k]],
+                                                 [block[i, i], filter_std[k] ** 2])
+        std = {k: v for k, v in filter_std.items() if k not in names}
+        names += list(std)
+        cov = np.zeros((len(names), len(names)))
+        cov[:block.shape[0], :block.shape[0]] = block
+        for i, k in enumerate(std, start=block.shape[0]):
+            cov[i, i] = std[k] ** 2
+        return pd.DataFrame(cov, index=names, columns=names)
+
     @staticmethod
     def lead_ns(params) -> int:
         """Lead-in of the twin's state before a diagnosis window [ns]: five of the motor's slowest thermal time
@@ -380,7 +423,8 @@ class RecalibrationMonitor:
                 x0 = None
             try:
                 diagnosis = diagnose_reference(self.buffer.frame(start, now), params=params, x0=x0,
-                                               max_step=self.max_step, vibration=None, onset_known=False)
+                                               max_step=self.max_step, vibration=None, onset_known=False,
+                                               nuisance=self.nuisance(service, tracked=tracked_before))
             except TwinbenchError as err:
                 self._failed(service, now, err, start, "diagnosis")
                 self.job = None
@@ -401,7 +445,7 @@ class RecalibrationMonitor:
             service.timeline.add(now, "diagnosis", f"{diagnosis.best} ({diagnosis.strength} evidence, runner-up "
                                  f"{diagnosis.runner_up}) for alarm {job['alarm']}: {text}", asset=self.asset,
                                  best=diagnosis.best, alarm=job["alarm"], start=int(start),
-                                 margin=float(diagnosis.margin), estimates=_estimates(diagnosis.fits[diagnosis.best]))
+                                 margin=float(diagnosis.margin), estimates=diagnosis.estimates())
             self.alarms.explain(self.asset, text)
             if diagnosis.best != "no_fault":
                 self.faulted = {"alarm": job["alarm"], "start": int(start), "best": diagnosis.best,
@@ -432,6 +476,7 @@ class RecalibrationMonitor:
                                          max_step=self.max_step)
             prior = {k: v for k, v in service.tracker.params_vector().items() if k in MOTOR_THERMAL.spec.names("params")}
             record = fit.fit(MOTOR_THERMAL, data, params=prior).record_
+            self._keep_robust(fit, data, record)
             decision = self.governor.propose(record, reason=reason, diagnosis=diagnosis)
         except TwinbenchError as err:
             self._failed(service, end, err, start, "refit")
@@ -446,6 +491,23 @@ class RecalibrationMonitor:
             self._apply(service, record)
         self._board_decision(service, decision, end)
         return record
+
+    def _keep_robust(self, fit, data, record) -> None:
+        """Remember the refit's autocorrelation-robust covariance (:func:`calibration.diagnosis.robust_intervals`)
+        under its record id: the record's own assumes white residuals, and a diagnosis that held these parameters
+        fixed at a too-sure value would be too sure of the fault too."""
+        from calibration.diagnosis import robust_intervals
+        from sim.physics import MOTOR_THERMAL
+
+        names = list(record.names)
+        try:
+            cov = robust_intervals(fit, MOTOR_THERMAL, data).covariance.loc[names, names].to_numpy()
+        except TwinbenchError as err:
+            log.warning("no robust covariance for record %s (%s); diagnoses use its own", record.record_id, err)
+            return
+        self.robust_cov[record.record_id] = {"names": names, "cov": cov.tolist()}
+        keep = {h["record_id"] for h in self.governor.history} | {record.record_id}
+        self.robust_cov = {k: v for k, v in self.robust_cov.items() if k in keep}
 
     def _shadow(self, service, job, now) -> None:
         from calibration import CalibrationData
@@ -501,7 +563,8 @@ class RecalibrationMonitor:
         return {"buffer": self.buffer.state_dict(), "start": self.start, "job": None if self.job is None else
                 dict(self.job), "governor": self.governor.state_dict(),
                 "tracked": [(t, dict(p), dict(x)) for t, p, x in self.tracked],
-                "faulted": None if self.faulted is None else dict(self.faulted)}
+                "faulted": None if self.faulted is None else dict(self.faulted),
+                "robust_cov": {k: dict(v) for k, v in self.robust_cov.items()}}
 
     def load_state(self, state: dict) -> None:
         self.buffer.load_state(state["buffer"])
@@ -509,11 +572,16 @@ class RecalibrationMonitor:
         self.governor.load_state(state["governor"])
         self.tracked = [(int(e[0]), dict(e[1]), dict(e[2])) for e in state.get("tracked", [])]
         self.faulted = state.get("faulted")
+        self.robust_cov = {k: dict(v) for k, v in state.get("robust_cov", {}).items()}
 
 
-def _estimates(fit) -> dict[str, list[float]]:
-    """A fitted calibrator's parameters as ``name -> [value, low, high]`` [SI] (its confidence intervals)."""
-    return {n: [float(v), float(fit.intervals_[n][0]), float(fit.intervals_[n][1])] for n, v in fit.params_.items()}
+def _between_variance(values, variances) -> float:
+    """DerSimonian-Laird between-estimate variance ``tau^2`` of estimates *values* with *variances* [SI^2]."""
+    w = 1.0 / np.asarray(variances, dtype=float)
+    x = np.asarray(values, dtype=float)
+    mean = float(w @ x / w.sum())
+    q = float(w @ (x - mean) ** 2)
+    return float(max(0.0, (q - (x.size - 1)) / (w.sum() - (w ** 2).sum() / w.sum())))
 
 
 def _intervals(record) -> dict[str, str]:

@@ -289,7 +289,14 @@ class RulMonitor:
             return None
         median = life.median()
         low, high = life.interval(self.level)
-        rate, (rate_lo, rate_hi) = fit.params_[mode.rate], fit.intervals_[mode.rate]
+        # the rate's interval on the track: robust to the residuals' autocorrelation (the fit's own assumes white
+        # residuals; the vibration's are not)
+        from calibration.diagnosis import robust_intervals
+
+        try:
+            rate, rate_lo, rate_hi = robust_intervals(fit, model, data).as_lists()[mode.rate]
+        except TwinbenchError:
+            rate, (rate_lo, rate_hi) = fit.params_[mode.rate], fit.intervals_[mode.rate]
         state = fit.final_state_[mode.state]
         self.track.append((int(now), mode.diagnosis, median, low, high))
 

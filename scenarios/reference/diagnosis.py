@@ -135,7 +135,7 @@ def reference_hypotheses(params=None, *, outputs=REFERENCE_OUTPUTS, onset_known:
 
 def diagnose_reference(frame: pd.DataFrame, *, params=None, start=None, end=None, criterion: str = "bic",
                        max_step: float = 1.0, vibration: bool | None = False, onset_known: bool = True,
-                       x0=None) -> DiagnosisResult:
+                       x0=None, nuisance=None) -> DiagnosisResult:
     """Rank the reference hypotheses on a window of replayed telemetry.
 
     Parameters
@@ -158,6 +158,10 @@ def diagnose_reference(frame: pd.DataFrame, *, params=None, start=None, end=None
         starts at an alarm's estimated onset.
     x0 : mapping, optional
         The twin's states at *start* [SI], from before the fault (see :func:`reference_hypotheses`).
+    nuisance : pandas.DataFrame or mapping, optional
+        Uncertainty of the twin's calibrated parameters in *params* (a covariance [SI^2] or name -> standard
+        deviation [SI]), propagated into the fault parameters' intervals with the residuals' autocorrelation
+        (:func:`calibration.diagnosis.robust_intervals`; ``DiagnosisResult.intervals``).
     """
     if vibration is None:
         window = frame.loc[slice(start, end)] if (start is not None or end is not None) else frame
@@ -166,7 +170,7 @@ def diagnose_reference(frame: pd.DataFrame, *, params=None, start=None, end=None
     data = CalibrationData.from_frame(frame, FILLER_DRIVE.spec, outputs=outputs, start=start, end=end)
     diagnosis = Diagnosis(criterion=criterion, calibrator=LeastSquaresCalibrator(max_step=max_step))
     return diagnosis.fit(reference_hypotheses(params, outputs=outputs, onset_known=onset_known, x0=x0),
-                         data).result_
+                         data, nuisance=nuisance).result_
 
 
 def twin_states(frame: pd.DataFrame, *, params, x0, start=None, end=None, max_step: float = 1.0) -> dict:

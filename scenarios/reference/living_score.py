@@ -44,7 +44,13 @@ The rules, exactly:
   twin does not track the parameter but the state it drives
   (:data:`EVENT_STATES`: a fouling rate drives the strainer's resistance, a
   wear rate the bearing's wear), that state; per parameter: over the span from
-  the first track row to the end of the record.
+  the first track row to the end of the record.  A twin that holds a fault
+  parameter at its healthy value until it has diagnosed the fault cannot cover
+  an event before its diagnosis, so each event also gets the coverage from its
+  first diagnosis to its end (``coverage_diagnosed``: are the diagnosed
+  intervals honest?) and that stretch's share of the event
+  (``diagnosed_share``: the most such a twin can reach, set by the detection
+  and diagnosis delay).
 * NAB-style summary (after the Numenta Anomaly Benchmark, simplified): the
   first alarm in a scoring window earns ``A_TP * sigma(y)`` with
   ``y = (raised - w_end) / (w_end - w_start)`` in ``[-1, 0)`` and
@@ -90,9 +96,11 @@ class LivingScore:
     events : pandas.DataFrame
         One row per event (index ``event``): ``alarm`` (expected), ``detected``, ``first_alarm``, ``delay_s``
         [s], ``estimated_onset``, ``onset_error_s`` [s], ``alarms`` (raised in its window), ``diagnosis``,
-        ``diagnosis_right``, ``recalibrations``, ``coverage`` (its parameter - or the state it drives - over the
-        event; NaN without a track), ``covered`` (which of the two: the tracked name, or None) and ``nab`` (the
-        window's standard-profile score; NaN for quiet events).
+        ``diagnosis_right``, ``diagnosed_at`` (that diagnosis's time), ``recalibrations``, ``coverage`` (its
+        parameter - or the state it drives - over the event; NaN without a track), ``covered`` (which of the two:
+        the tracked name, or None), ``coverage_diagnosed`` (the same from ``diagnosed_at`` to the event's end;
+        NaN without a diagnosis before the end), ``diagnosed_share`` (that stretch over the event's duration) and
+        ``nab`` (the window's standard-profile score; NaN for quiet events).
     false_alarms : pandas.DataFrame
         The false alarms: ``raised``, ``cleared``, ``where`` (``clean day``, ``quiet event <name>`` or
         ``other``).
@@ -310,6 +318,7 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
         first = hits.iloc[0] if len(hits) else None
         diag = diagnoses[d_mask].sort_values("time", kind="stable")
         diagnosis = diag["hypothesis"].iloc[0] if len(diag) else None
+        diagnosed_at = diag["time"].iloc[0] if len(diag) else pd.NaT
         nab = np.nan
         if ev.alarm:
             if first is None:
@@ -328,7 +337,10 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
             else np.nan,
             "alarms": int(a_mask.sum()), "diagnosis": diagnosis,
             "diagnosis_right": None if diagnosis is None else bool(diagnosis == ev.hypothesis),
-            "recalibrations": int(r_mask.sum()), "coverage": np.nan, "covered": None, "nab": nab,
+            "diagnosed_at": diagnosed_at, "recalibrations": int(r_mask.sum()), "coverage": np.nan, "covered": None,
+            "coverage_diagnosed": np.nan,
+            "diagnosed_share": float(max(0.0, (ev.end - diagnosed_at).total_seconds()) / (ev.end - ev.onset)
+                                     .total_seconds()) if not pd.isna(diagnosed_at) else 0.0, "nab": nab,
         })
     table = pd.DataFrame(rows).set_index("event")
 
@@ -361,6 +373,10 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
                 if name is not None and len(track) and name in truth.columns:
                     table.loc[ev.event, "coverage"] = coverage_fraction(track, truth[name], ev.onset, ev.end)
                     table.loc[ev.event, "covered"] = name
+                    since = table.loc[ev.event, "diagnosed_at"]
+                    if not pd.isna(since) and since < ev.end:
+                        table.loc[ev.event, "coverage_diagnosed"] = coverage_fraction(track, truth[name], since,
+                                                                                      ev.end)
                     break
     coverage = pd.DataFrame.from_dict(cover_rows, orient="index", columns=["hours", "coverage"])
     coverage.index.name = "parameter"
