@@ -44,6 +44,7 @@ from sim.telemetry import gates
 from sim.telemetry.channels import SEPARATORS, UNMAPPED, ChannelMap
 from sim.telemetry.stream import TelemetryStream
 from sim.telemetry.gates.tables import CUT_LAST_ROW, ArrowChunk, TableGates
+from sim.telemetry.sources.csv_typed import CsvChunk, TypedColumns, read_typed
 
 __all__ = ["read_csv", "csv_chunks", "check_schema", "file_sha256", "warn_on_quality", "CHUNK_BYTES", "ENGINES"]
 
@@ -296,6 +297,16 @@ def _mark_last(chunks: Iterable[pd.DataFrame | ArrowChunk], cut: str) -> Iterato
         yield previous
 
 
+def _typed_columns(channel_map: ChannelMap, columns: list[str]) -> TypedColumns:
+    """The columns pyarrow's reader may read as float64 (see :mod:`~sim.telemetry.sources.csv_typed`): the
+    mapped value columns of a wide table whose numbers are plain (decimal ``"."``, no thousands separator)."""
+    m = channel_map
+    if m.layout != "wide" or m.decimal != "." or m.thousands is not None:
+        return TypedColumns(())
+    mapped = set(m.columns)
+    return TypedColumns(c for c in columns if c in mapped and c != m.time_column)
+
+
 def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], channel_map: ChannelMap,
                   chunksize: int, block_bytes: int, hasher: _Hasher | None = None
                   ) -> Iterator[pd.DataFrame | ArrowChunk]:
@@ -303,21 +314,24 @@ def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], ch
 
     A background thread reads and parses the next block while the gates take the current one; only the
     blocks in flight are in memory.  *hasher*: hashes the bytes as they are read (the header, each block,
-    and the rest of the file where pandas reads it).
+    and the rest of the file where pandas reads it).  Value columns are read as numbers where the cells
+    allow it (:class:`~sim.telemetry.sources.csv_typed.CsvChunk`), else as text.
     """
     transcode = _transcoding(channel_map.encoding)
+    typed = _typed_columns(channel_map, columns)  # (changed only by the block thread, one block after another)
     with path.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="csv-blocks") as pool:
         size = os.fstat(handle.fileno()).st_size
         offset = start
         if hasher is not None:
             hasher.size = size
             hasher.add(handle.read(start))  # the header (the block thread seeks before each read)
-        ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode, hasher)
+        ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode, hasher,
+                            typed)
         while True:
             block = ahead.result()
             if block is None:
                 return
-            end, table, text = block
+            end, table, text, lines = block
             if table is None and text is None:  # pandas reads the rest of the file
                 if hasher is not None:
                     hasher.add_rest(offset)
@@ -325,24 +339,28 @@ def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], ch
                 return
             offset = end
             ahead = pool.submit(_read_block, handle, offset, size, block_bytes, separator, columns, transcode,
-                                hasher)
+                                hasher, typed)
             if table is None:
                 yield from _pandas_from(path, 0, separator, columns, channel_map, chunksize, block=text)
             else:
+                first = 0
                 for batch in table.to_batches(max_chunksize=chunksize):
-                    yield ArrowChunk(batch)
-            del block, table, text
+                    yield ArrowChunk(batch) if lines is None else CsvChunk(batch, lines, first)
+                    first += batch.num_rows
+            del block, table, text, lines
 
 
 def _read_block(handle, offset: int, size: int, block_bytes: int, separator: str, columns: list[str],
-                transcode: str, hasher: _Hasher | None = None):
+                transcode: str, hasher: _Hasher | None = None, typed: TypedColumns | None = None):
     """Read the whole lines of about *block_bytes* from byte *offset* on and parse them with pyarrow.
 
-    Returns None at the end of the file, else ``(end, table, text)``: *end* the byte after the block;
-    *table* pyarrow's text columns, or None with the block's bytes in *text* where pyarrow cannot read them
+    Returns None at the end of the file, else ``(end, table, text, lines)``: *end* the byte after the block;
+    *table* pyarrow's columns, or None with the block's bytes in *text* where pyarrow cannot read them
     as pandas does (NUL characters; see :func:`_arrow_table`); *table* and *text* None: pandas reads
     the rest of the file (a quote character - a quoted value may span lines - or a line that never ends).
-    *hasher* gets the bytes of the block (not those of the rest of the file).
+    *lines*: the block's :class:`~sim.telemetry.sources.csv_typed.BlockLines` where the *typed* columns
+    were read as float64 (see :func:`~sim.telemetry.sources.csv_typed.read_typed`), None where every
+    column is text.  *hasher* gets the bytes of the block (not those of the rest of the file).
     """
     if offset >= size:
         return None
@@ -353,23 +371,28 @@ def _read_block(handle, offset: int, size: int, block_bytes: int, separator: str
         while cut < 0:  # a line longer than the block: up to its end, unless it never ends (CR line ends)
             more = handle.read(block_bytes)
             if not more or len(text) > _MAX_LINE_BLOCKS * block_bytes:
-                return offset, None, None
+                return offset, None, None, None
             found = more.find(b"\n")
             text += more
             cut = -1 if found < 0 else len(text) - len(more) + found
         if cut + 1 < len(text):
             text = text[:cut + 1]
     if b'"' in text:
-        return offset, None, None
+        return offset, None, None, None
     if hasher is not None:
         hasher.add(text)
-    table = None if bytes(1) in text else _arrow_table(text, separator, columns, transcode)
-    return offset + len(text), table, (text if table is None else None)
+    if bytes(1) in text:
+        return offset + len(text), None, text, None
+    table, lines = _arrow_table(text, separator, columns, transcode, typed)
+    return offset + len(text), table, (text if table is None else None), lines
 
 
-def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str):
-    """pyarrow's reading of one block of whole lines, every column as text; None where it cannot read the
-    block as pandas would (too few or too many fields, a blank line, bytes that are not UTF-8)."""
+def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str,
+                 typed: TypedColumns | None = None):
+    """pyarrow's reading of one block of whole lines: ``(table, lines)``.  The *typed* columns as float64 where
+    :func:`~sim.telemetry.sources.csv_typed.read_typed` allows it (*lines* the block's lines), else every
+    column as text (*lines* None); *table* None where pyarrow cannot read the block as pandas would (too few
+    or too many fields, a blank line, bytes that are not UTF-8)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -379,20 +402,28 @@ def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str
         text = text.decode(transcode, errors="replace").encode("utf-8")
     block = pa.py_buffer(text)
     threads = os.cpu_count() or 1
-    try:
-        table = pacsv.read_csv(
+
+    def read(types: dict):
+        return pacsv.read_csv(
             block,
             read_options=pacsv.ReadOptions(column_names=columns, use_threads=True,
                                            block_size=max(block.size // threads + 1, 1 << 16)),
             parse_options=pacsv.ParseOptions(delimiter=separator, quote_char=False, escape_char=False,
                                              newlines_in_values=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False,
-                                                 null_values=[], check_utf8=check_utf8),
-        )
+            # (null_values only apply to the float64 columns: the text columns keep every cell as it is)
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False, null_values=[""],
+                                                 check_utf8=check_utf8),
+        ).combine_chunks()
+
+    if typed:
+        got = read_typed(text, separator, columns, typed, read)
+        if got is not None:
+            return got
+    try:
+        return read({c: pa.string() for c in columns}), None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    return table.combine_chunks()
+        return None, None
 
 
 def _pandas_from(path: Path, offset: int, separator: str, columns: list[str], channel_map: ChannelMap,
