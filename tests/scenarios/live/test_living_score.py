@@ -125,13 +125,24 @@ def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_ot
     # parameter tracks covering the truth: 95 % intervals of the filter's parameters and states over the whole
     # record, and of the fault parameters (healthy value until a diagnosis, its interval until the alarm clears)
     cover = score.coverage["coverage"]  # measured: pipe 0.93, strainer 0.85, bearing wear 0.92, R_ha 0.65,
-    assert cover["pipe_resistance"] > 0.9 and cover["bearing_wear"] > 0.85  # fouling rate 0.87, ambient load 0.94,
-    assert cover["strainer_resistance"] > 0.8 and cover["thermal_resistance_housing_ambient"] > 0.6  # drift 0.92,
+    assert cover["pipe_resistance"] > 0.9 and cover["bearing_wear"] > 0.85  # fouling rate 0.87, ambient load 0.97,
+    assert cover["strainer_resistance"] > 0.8 and cover["thermal_resistance_housing_ambient"] > 0.6  # drift 0.95,
     assert min(cover[p] for p in ("fouling_rate", "ambient_load", "sensor_drift_rate", "bearing_wear_rate")) > 0.85
-    # over an event: covered from the diagnosis on (the twin does not follow a fault before - by design, so that
-    # it shows in the residuals); measured 0.58 fouling (diagnosed 5.2 h into 12.5 h), 0.68 bearing wear
-    assert per_event.loc["strainer_fouling", "covered"] == "fouling_rate"
-    assert per_event.loc["strainer_fouling", "coverage"] > 0.5 and per_event.loc["bearing_wear", "coverage"] > 0.6
+    # over an event: the diagnosed intervals are honest - from its diagnosis to its end every event's fault
+    # parameter is covered (measured 1.0 each; before the robust intervals the ambient load's 5.08 [5.02, 5.13] K
+    # and the drift's 0.21 [0.18, 0.24] K/h missed the truth, 5 K and 0.25 K/h: residual autocorrelation and the
+    # champion's R_ha, 1.7 of its own standard errors off, were not in them)
+    faults = ["strainer_fouling", "ambient_load", "sensor_drift", "bearing_wear"]
+    assert list(per_event.loc[faults, "covered"]) == ["fouling_rate", "ambient_load", "sensor_drift_rate",
+                                                      "bearing_wear_rate"]
+    assert (per_event.loc[faults, "coverage_diagnosed"] >= 0.8).all(), per_event.loc[faults]
+    # over the whole event the coverage cannot exceed the share after the diagnosis: the twin holds a fault
+    # parameter at its healthy value until it has diagnosed the fault (by design, so that the fault shows in the
+    # residuals), and a causal twin diagnoses after detection (0.6-7 h) plus a 4-8 h window since the alarm's
+    # estimated onset.  Measured = that bound: fouling 0.58 (diagnosed 5.2 h into 12.5 h), ambient load 0.54,
+    # sensor drift 0.43 (alarm 7 h after a 0.25 K/h drift began), bearing wear 0.68
+    share = per_event.loc[faults, "diagnosed_share"]
+    assert (per_event.loc[faults, "coverage"] >= 0.95 * share).all() and (share > 0.4).all(), per_event.loc[faults]
     # a diagnosed fault is not learned: when its alarm clears, the filter's parameters go back to before its window
     assert len(s.timeline.of_kind("rolled back")) == 3
     # remaining useful life of the bearing, hourly from its diagnosis: every interval covers the true failure time
