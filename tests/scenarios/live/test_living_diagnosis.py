@@ -62,6 +62,10 @@ def test_each_effect_gets_its_own_diagnosis_from_a_window_that_starts_late(case)
     if estimate is not None:
         name, lo, hi = estimate
         assert lo < result.fits[want].params_[name] < hi, result.fits[want].params_
+        # the reported 95 % interval (robust to autocorrelation, calibration.diagnosis.robust_intervals) holds the
+        # truth; measured drift 0.397 [0.366, 0.427] K/h, ambient load 4.01 [3.96, 4.06] K, fouling 2.83 [2.63, 3.02]
+        value, low, high = result.estimates()[name]
+        assert result.intervals[want].method == "hac" and low <= event.value <= high, (value, low, high)
 
 
 def test_the_same_late_window_without_the_twins_states_cannot_tell_a_drift_from_a_warm_motor():
@@ -116,3 +120,50 @@ def test_twin_states_forget_where_they_started_and_follow_the_heat_balance():
     with pytest.raises(CalibrationError, match="lacks the input"):
         twin_states(frame.drop(columns=["shaft_speed"]), params=TRUTH_PUMP_PARAMS, x0=cold)
     assert np.isfinite(list(a.values())).all()
+
+
+def test_a_diagnosis_holds_the_champion_as_uncertain_as_its_disagreement_with_the_filter_says():
+    """RecalibrationMonitor.nuisance: the champion's covariance for what it calibrates; where the filter tracks the
+    same parameter and the two disagree beyond their errors, the DerSimonian-Laird between-estimate variance is
+    added; the filter's variance for the other tracked parameters."""
+    from types import SimpleNamespace
+
+    from calibration import CalibrationData, LeastSquaresCalibrator
+    from scenarios.live.governance import Governor
+    from scenarios.live.monitor import RecalibrationMonitor
+    from sim.physics import MOTOR_THERMAL
+
+    rng = np.random.default_rng(2)
+    t = np.arange(0.0, 6 * 3600.0, 60.0)
+    current = np.where((t // 1800) % 2 == 0, 30.0, 12.0)
+    ambient = np.full(t.size, 295.0)
+    spec = MOTOR_THERMAL.spec
+    y = MOTOR_THERMAL.simulate(np.array([320.0, 312.0]), spec.vector("params", {}), t,
+                               np.column_stack([current, ambient]))[0][:, 0]
+    frame = pd.DataFrame({"motor_current": current, "ambient_temperature": ambient,
+                          "winding_temperature": y + rng.normal(0, 0.3, t.size)},
+                         index=pd.Timestamp("2026-06-01", tz="UTC") + pd.to_timedelta(t, unit="s"))
+    record = LeastSquaresCalibrator().fit(MOTOR_THERMAL, CalibrationData.from_frame(
+        frame, spec, outputs=["winding_temperature"])).record_
+    governor = Governor()
+    governor.propose(record, reason="test")
+    r_ha, c_h = record.names
+    var = record.cov[0, 0]
+    monitor = RecalibrationMonitor(SimpleNamespace(), governor, channels=list(frame.columns), normal_ns=1, window_ns=1,
+                                   shadow_ns=1)
+
+    def service(value, sd):
+        tracker = SimpleNamespace(std=lambda: {r_ha: np.array([sd]), "pipe_resistance": np.array([50.0])},
+                                  estimates=lambda: {r_ha: np.array([value]), "pipe_resistance": np.array([1.1e4])})
+        return SimpleNamespace(tracker=tracker)
+
+    agree = monitor.nuisance(service(record.params()[r_ha], np.sqrt(var)))
+    assert list(agree.index) == [r_ha, c_h, "pipe_resistance"]
+    np.testing.assert_allclose(agree.loc[[r_ha, c_h], [r_ha, c_h]].to_numpy(), record.cov)  # no excess: as is
+    assert agree.at["pipe_resistance", "pipe_resistance"] == pytest.approx(50.0 ** 2)
+    assert agree.at[r_ha, "pipe_resistance"] == 0.0
+    # the filter says 4 of the champion's standard errors higher, as sure as the champion: Q = 8, tau^2 = 7 var
+    apart = monitor.nuisance(service(record.params()[r_ha] + 4 * np.sqrt(var), np.sqrt(var)),
+                             tracked={r_ha: record.params()[r_ha] + 4 * np.sqrt(var)})
+    assert apart.at[r_ha, r_ha] == pytest.approx(8 * var, rel=1e-9)
+    assert apart.at[c_h, c_h] == pytest.approx(record.cov[1, 1])

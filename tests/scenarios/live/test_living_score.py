@@ -67,6 +67,30 @@ def test_an_event_parameter_the_twin_does_not_track_is_scored_on_the_state_it_dr
     assert row["coverage"] == pytest.approx(0.5)  # 10-11 h: 2000 in [1900, 2100]; 11-12 h: 2400 not in [2700, 2900]
 
 
+def test_per_event_coverage_is_also_scored_from_the_diagnosis_on():
+    """A 10 h event diagnosed 4 h in: the healthy track before misses the truth, the diagnosed interval after holds
+    it - coverage 0.6 over the event, 1.0 from the diagnosis, which is 0.6 of the event."""
+    from scenarios.reference.living_score import score_living
+
+    events = pd.DataFrame([{"event": "a", "onset": "2026-01-01T10:00Z", "end": "2026-01-01T20:00Z", "alarm": True,
+                            "hypothesis": "ambient_load", "parameter": "ambient_load"},
+                           {"event": "b", "onset": "2026-01-02T10:00Z", "end": "2026-01-02T12:00Z", "alarm": True,
+                            "hypothesis": "sensor_drift", "parameter": "sensor_drift_rate"}])
+    truth = pd.DataFrame({"ambient_load": [0.0, 5.0, 0.0], "sensor_drift_rate": [0.0, 0.0, 0.0]},
+                         index=pd.to_datetime(["2026-01-01T00:00Z", "2026-01-01T10:00Z", "2026-01-01T20:00Z"]))
+    tracks = pd.DataFrame({"time": pd.to_datetime(["2026-01-01T00:00Z", "2026-01-01T14:00Z", "2026-01-01T00:00Z"]),
+                           "parameter": ["ambient_load", "ambient_load", "sensor_drift_rate"],
+                           "low": [0.0, 4.9, 0.0], "high": [0.0, 5.2, 0.0]})
+    diagnoses = [{"time": "2026-01-01T14:00Z", "hypothesis": "ambient_load"}]
+    score = score_living([], diagnoses, [], events, clean_days=[], tracks=tracks, truth=truth)
+    a, b = score.events.loc["a"], score.events.loc["b"]
+    assert a["diagnosed_at"] == pd.Timestamp("2026-01-01T14:00Z")
+    assert a["coverage"] == pytest.approx(0.6) and a["coverage_diagnosed"] == pytest.approx(1.0)
+    assert a["diagnosed_share"] == pytest.approx(0.6)
+    assert pd.isna(b["diagnosed_at"]) and pd.isna(b["coverage_diagnosed"]) and b["diagnosed_share"] == 0.0
+    assert b["coverage"] == pytest.approx(1.0)  # a parameter that stayed healthy is covered by the healthy track
+
+
 def test_channels_no_model_covers_get_a_pca_normal_model_with_its_own_alarms(tmp_path):
     """Vibration left out of the filter: the PCA T² + Q model of vibration with its context (the shaft speed) is
     fitted on the normal window, scores every later sample and checkpoints."""
