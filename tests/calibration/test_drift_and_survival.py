@@ -7,22 +7,29 @@ from calibration.drift import average_run_length_cusum
 from sim.exceptions import CalibrationError, ConfigurationError
 
 
-def run_lengths(shift, n_runs=300, seed=0, k=0.5, h=5.0):
+def run_lengths(shift, samples, seed=0, k=0.5, h=5.0):
+    """The CUSUM's run lengths (samples between alarms) on *samples* residuals with a mean shift of *shift* sigma."""
     rng = np.random.default_rng(seed)
     det = CusumDetector(k=k, h=h).fit(rng.normal(size=5000))
     det.mean_, det.std_ = 0.0, 1.0  # exact in-control reference: compare with theory
-    stream = rng.normal(shift, 1.0, size=n_runs * 3000)
+    stream = rng.normal(shift, 1.0, size=samples)
     det.partial_fit(stream)
     idx = [a.index for a in det.alarms_]
     return np.diff([-1] + idx)
 
 
 def test_cusum_average_run_lengths_match_siegmund():
+    # in control: ARL ~ 469, about 1280 runs in 600 000 samples; run lengths are about geometric (sd ~ mean), so
+    # the relative standard error of their mean is ~ 0.028 and the 0.15 tolerance is ~ 5 of them
     one_sided = average_run_length_cusum(0.5, 5.0, 0.0)
     two_sided = 1 / (2 / one_sided)
-    in_control = run_lengths(0.0, n_runs=200)
+    in_control = run_lengths(0.0, samples=600_000)
+    assert in_control.size > 1000
     assert abs(in_control.mean() / two_sided - 1) < 0.15, (in_control.mean(), two_sided)
-    shifted = run_lengths(1.0, n_runs=400)
+    # shifted by one sigma: ARL ~ 10.3, about 3900 runs in 40 000 samples (sd of a run length < its mean: the
+    # relative standard error of the mean is < 0.016, the 0.1 tolerance > 6 of them)
+    shifted = run_lengths(1.0, samples=40_000)
+    assert shifted.size > 3000
     theory = 1 / (1 / average_run_length_cusum(0.5, 5.0, 1.0) + 1 / average_run_length_cusum(0.5, 5.0, -1.0))
     assert abs(shifted.mean() / theory - 1) < 0.1, (shifted.mean(), theory)
 
