@@ -23,6 +23,14 @@ The fit weights each channel by its noise level, which the calibrator
 estimates in a second pass - a fixed point of the profile likelihood.  With a
 robust loss (``soft_l1``, ``huber``) the Gaussian likelihood is only an
 approximation.
+
+The estimates' intervals (:attr:`DiagnosisResult.intervals`, by default) are
+:func:`robust_intervals`: a fit's own interval assumes white residuals and
+exact fixed parameters, and a twin's diagnosis has neither - its residuals are
+autocorrelated and the parameters it holds fixed are calibrated values with
+their own uncertainty.  The sandwich (Newey-West, prewhitened) covariance
+handles the first, the delta method propagates the second (``nuisance`` of
+:meth:`Diagnosis.fit`).
 """
 
 from __future__ import annotations

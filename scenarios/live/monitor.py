@@ -24,7 +24,9 @@ one make the same decisions at the same source times.
   effect's state at the window start: ``onset_known=False``).  A diagnosis is acted on once its evidence is
   decisive - a BIC margin of at least ``min_margin`` over the runner-up (6: "strong" on the Kass-Raftery scale);
   below that the window grows by ``extend_ns`` up to ``max_window_ns`` after the onset ("diagnosis pending" on
-  the timeline), and at the longest window the winner is taken with the evidence it has.  Then the
+  the timeline), and at the longest window the winner is taken with the evidence it has.  The winner's estimates
+  carry intervals robust to autocorrelated residuals and widened by the twin's own parameter uncertainty
+  (:meth:`RecalibrationMonitor.nuisance`, :func:`calibration.diagnosis.robust_intervals`).  Then the
   thermal model is refitted on that window and
   proposed to the :class:`~scenarios.live.governance.Governor`; ``shadow_h`` later the challenger is judged on
   the next window and promoted (the twin takes its parameters) or rejected.  A fit that fails leaves the
@@ -370,7 +372,7 @@ class RecalibrationMonitor:
         """
         champion = self.governor.champion
         names = [] if champion is None else list(champion.names)
-        block = np.zeros((0, 0)) if champion is None else champion.cov
+        block = np.zeros((0, 0)) if champion is None else np.array(champion.cov, dtype=float)  # a copy
         robust = None if champion is None else self.robust_cov.get(champion.record_id)
         if robust is not None and list(robust["names"]) == names:
             block = np.array(robust["cov"], dtype=float)
