@@ -260,7 +260,9 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
         ``median_delay_s``, ``diagnosed``, ``diagnoses_right``, ``false_alarms``, ``false_alarms_clean_days``,
         ``false_alarms_quiet_events``, ``alarm_hours_clean_days`` [h], ``clean_days``, ``recalibrations_clean_days``,
         ``recalibrations_quiet_events``, ``coverage`` (time-weighted over all tracked parameters; NaN without
-        tracks) and ``nab_standard``, ``nab_low_fp``, ``nab_low_fn`` (normalised, 100 = perfect, 0 = no alarms).
+        tracks), ``coverage_events`` and ``coverage_diagnosed`` (the mean over the alarm-worthy events of their
+        ``coverage`` and ``coverage_diagnosed``, those that have one; NaN if none) and ``nab_standard``,
+        ``nab_low_fp``, ``nab_low_fn`` (normalised, 100 = perfect, 0 = no alarms).
     """
     if not (isinstance(grace, (int, float)) and math.isfinite(grace) and grace >= 0):
         raise ConfigurationError(f"grace = {grace!r} must be a finite number of seconds >= 0")
@@ -401,6 +403,10 @@ def score_living(alarms, diagnoses, recalibrations, events, *, clean_days, track
         "recalibrations_quiet_events": recal_quiet,
         "coverage": float((coverage["hours"] * coverage["coverage"]).sum() / coverage["hours"].sum())
         if len(coverage) else np.nan,
+        **{f"coverage_{key}": float(values.mean()) if len(values) else np.nan for key, values in (
+            ("events", table.loc[table["alarm"], "coverage"].dropna() if len(table) else pd.Series(dtype=float)),
+            ("diagnosed", table.loc[table["alarm"], "coverage_diagnosed"].dropna() if len(table)
+             else pd.Series(dtype=float)))},
         **nab,
     }
     return LivingScore(events=table, false_alarms=false, coverage=coverage, summary=summary)

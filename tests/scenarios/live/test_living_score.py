@@ -89,6 +89,8 @@ def test_per_event_coverage_is_also_scored_from_the_diagnosis_on():
     assert a["diagnosed_share"] == pytest.approx(0.6)
     assert pd.isna(b["diagnosed_at"]) and pd.isna(b["coverage_diagnosed"]) and b["diagnosed_share"] == 0.0
     assert b["coverage"] == pytest.approx(1.0)  # a parameter that stayed healthy is covered by the healthy track
+    assert score.summary["coverage_events"] == pytest.approx(0.8)  # (0.6 + 1.0) / 2
+    assert score.summary["coverage_diagnosed"] == pytest.approx(1.0)  # event a only
 
 
 def test_channels_no_model_covers_get_a_pca_normal_model_with_its_own_alarms(tmp_path):
@@ -166,7 +168,8 @@ def test_the_living_twin_on_the_nine_days_detects_every_event_and_stays_quiet_ot
     # estimated onset.  Measured = that bound: fouling 0.58 (diagnosed 5.2 h into 12.5 h), ambient load 0.54,
     # sensor drift 0.43 (alarm 7 h after a 0.25 K/h drift began), bearing wear 0.68
     share = per_event.loc[faults, "diagnosed_share"]
-    assert (per_event.loc[faults, "coverage"] >= 0.95 * share).all() and (share > 0.4).all(), per_event.loc[faults]
+    assert (per_event.loc[faults, "coverage"] >= 0.95 * share).all() and (share > 0.35).all(), per_event.loc[faults]
+    assert summary["coverage_diagnosed"] >= 0.8 and summary["coverage_events"] > 0.45  # measured 1.0 and 0.56
     # a diagnosed fault is not learned: when its alarm clears, the filter's parameters go back to before its window
     assert len(s.timeline.of_kind("rolled back")) == 3
     # remaining useful life of the bearing, hourly from its diagnosis: every interval covers the true failure time
