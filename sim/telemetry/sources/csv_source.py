@@ -10,11 +10,15 @@ Two readers, one result: where the file allows it (UTF-8 or a single-byte ASCII-
 header without quotes), the data is cut into blocks of whole lines and each block is parsed by pyarrow's
 multi-threaded CSV reader with every column as text (``pa.string()``, nothing coerced, empty cells kept as
 empty text); the gates then parse the text with Arrow compute (:class:`~sim.telemetry.gates.tables.ArrowChunk`).
+The mapped value columns of a wide table with plain numbers (decimal ``"."``, no thousands separator) are
+parsed as ``float64`` by pyarrow's reader itself wherever that gives what the gates would give the text, the
+raw text of quarantined cells taken from the block's bytes (:mod:`~sim.telemetry.sources.csv_typed`).
 A block that pyarrow cannot read exactly as pandas does - a line with too few or too many fields, a blank
 line, bytes that are not UTF-8, a NUL character - is read by pandas' C parser alone, and from the first
 quote character on (a quoted value may span lines) the rest of the file is.  Malformed files raise the
-error of the pandas reader, which names the line.  ``engine="pandas"`` reads the whole file with pandas;
-the stream is the same (``tests/sim/telemetry/test_telemetry_csv_arrow.py`` and the fuzz suite compare).
+error of the pandas reader, which names the line.  ``engine="pandas"`` reads the whole file with pandas,
+``engine="arrow_text"`` as ``"auto"`` but with every column as text (no typed value columns); the stream is
+the same (``tests/sim/telemetry/test_telemetry_csv_arrow.py`` and the fuzz suite compare).
 
 Memory: the file is always streamed, by default in chunks of about :data:`CHUNK_BYTES` of text,
 and the frame's memory is reserved once from an upper estimate of the rows (file size over
@@ -53,9 +57,10 @@ QUARANTINE_WARNING_SHARE = 0.5
 #: Text per chunk when no chunk size is given [bytes] (rows = this / the length of the first lines).
 CHUNK_BYTES = 2 << 20
 _SAMPLE_BYTES = 1 << 16  # what the line length is estimated from [bytes]
-#: ``engine`` values of :func:`read_csv`: ``"auto"`` (pyarrow where the file allows it, see the module) or
-#: ``"pandas"`` (pandas' C parser for the whole file); the stream is the same.
-ENGINES = ("auto", "pandas")
+#: ``engine`` values of :func:`read_csv`: ``"auto"`` (pyarrow where the file allows it, value columns as numbers
+#: where the cells allow it, see the module), ``"arrow_text"`` (the same with every column as text, for
+#: comparison) or ``"pandas"`` (pandas' C parser for the whole file); the stream is the same.
+ENGINES = ("auto", "arrow_text", "pandas")
 _MIN_BLOCK, _MAX_BLOCK = 1 << 20, 4 * CHUNK_BYTES  # the least and most text parsed by pyarrow at once [bytes]
 _MAX_LINE_BLOCKS = 64  # a line longer than this many blocks (e.g. a file with CR line ends only): pandas reads on
 
@@ -76,9 +81,10 @@ def read_csv(path: str | os.PathLike[str], channel_map: ChannelMap, *, chunksize
         file is always streamed, and the result does not depend on the chunk size.
     now : pandas.Timestamp, optional
         Time of reading for the ``timestamp_future`` gate; the wall clock by default.
-    engine : {"auto", "pandas"}
-        ``"auto"``: pyarrow's CSV reader where the file allows it, pandas' elsewhere (see the module);
-        ``"pandas"``: pandas' C parser for the whole file.  The stream is the same.
+    engine : {"auto", "arrow_text", "pandas"}
+        ``"auto"``: pyarrow's CSV reader where the file allows it, pandas' elsewhere, value columns as
+        numbers where the cells allow it (see the module); ``"arrow_text"``: the same with every column
+        as text; ``"pandas"``: pandas' C parser for the whole file.  The stream is the same.
 
     Returns
     -------
@@ -191,7 +197,7 @@ def _open_chunks(path: Path, channel_map: ChannelMap, chunksize: int | None, eng
     if chunksize is None:
         chunksize = max(1024, CHUNK_BYTES // line_bytes)
     cut = _cut_last_line(path, separator, len(columns), channel_map.encoding)
-    start = _arrow_start(path, channel_map.encoding) if engine == "auto" else None
+    start = _arrow_start(path, channel_map.encoding) if engine != "pandas" else None
     digest = None
     if start is None:
         chunks = _chunks(path, separator, columns, channel_map, chunksize, cut)
@@ -200,7 +206,7 @@ def _open_chunks(path: Path, channel_map: ChannelMap, chunksize: int | None, eng
     else:
         hasher = None if hash_pool is None else _Hasher(hash_pool, path)
         chunks = _mark_last(_arrow_chunks(path, start, separator, columns, channel_map, chunksize, block_bytes,
-                                          hasher), cut)
+                                          hasher, numbers=engine == "auto"), cut)
         digest = None if hasher is None else hasher.hexdigest
     # rows: 1.5 x the estimate from the mean line length (memory reserved but never written costs no RAM;
     # should the estimate be short, the frame's memory grows by doubling)
@@ -308,17 +314,17 @@ def _typed_columns(channel_map: ChannelMap, columns: list[str]) -> TypedColumns:
 
 
 def _arrow_chunks(path: Path, start: int, separator: str, columns: list[str], channel_map: ChannelMap,
-                  chunksize: int, block_bytes: int, hasher: _Hasher | None = None
+                  chunksize: int, block_bytes: int, hasher: _Hasher | None = None, *, numbers: bool = True
                   ) -> Iterator[pd.DataFrame | ArrowChunk]:
     """The data lines from byte *start* on, block by block of whole lines: pyarrow, or pandas (see the module).
 
     A background thread reads and parses the next block while the gates take the current one; only the
     blocks in flight are in memory.  *hasher*: hashes the bytes as they are read (the header, each block,
-    and the rest of the file where pandas reads it).  Value columns are read as numbers where the cells
-    allow it (:class:`~sim.telemetry.sources.csv_typed.CsvChunk`), else as text.
+    and the rest of the file where pandas reads it).  With *numbers*, value columns are read as numbers
+    where the cells allow it (:class:`~sim.telemetry.sources.csv_typed.CsvChunk`), else as text.
     """
     transcode = _transcoding(channel_map.encoding)
-    typed = _typed_columns(channel_map, columns)  # (changed only by the block thread, one block after another)
+    typed = _typed_columns(channel_map, columns) if numbers else TypedColumns(())  # (changed only by the block thread, one block after another)
     with path.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="csv-blocks") as pool:
         size = os.fstat(handle.fileno()).st_size
         offset = start

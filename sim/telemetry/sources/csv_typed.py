@@ -30,13 +30,18 @@ from numba import njit
 from sim.telemetry.gates._cells import ArrowNumbers
 from sim.telemetry.gates.tables import ArrowChunk
 
-__all__ = ["BlockLines", "CsvChunk", "CsvNumbers", "TypedColumns", "line_starts", "read_typed", "MAX_REFUSALS"]
+__all__ = ["BlockLines", "CsvChunk", "CsvNumbers", "TypedColumns", "cut_fields", "line_starts", "read_typed",
+           "MAX_REFUSALS"]
 
 #: Typed reads of one file that may be refused (a refused cell drops its column; any other refusal, e.g. a line
 #: with too many fields, leaves the block to the text read) before the rest of the file is read as text.
 MAX_REFUSALS = 8
 
 _LF, _CR = 10, 13
+# (eight bytes at a time: a word holds a byte b exactly when (w ^ b*ONES) has a zero byte, which the
+# classic test ((x - ONES) & ~x & HIGH) != 0 tells; most words of a line hold neither LF nor CR)
+_ONES, _HIGH = np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)
+_LFS, _CRS = np.uint64(_LF * 0x0101010101010101), np.uint64(_CR * 0x0101010101010101)
 
 
 @njit(cache=True, nogil=True)
@@ -49,10 +54,18 @@ def line_starts(buffer, starts):
     line (no bytes but its line end).  *starts* needs room for ``len(buffer) // 2 + 2`` offsets.
     """
     n = buffer.size
+    words = buffer[:n - n % 8].view(np.uint64)
     count = 0
     starts[0] = 0
     begin = 0
-    for i in range(n):
+    i = 0
+    while i < n:
+        if i % 8 == 0 and i + 8 <= n:  # skip a word without LF and CR
+            word = words[i // 8]
+            lf, cr = word ^ _LFS, word ^ _CRS
+            if (((lf - _ONES) & ~lf) | ((cr - _ONES) & ~cr)) & _HIGH == 0:
+                i += 8
+                continue
         byte = buffer[i]
         if byte == _LF:
             end = i - 1 if i > begin and buffer[i - 1] == _CR else i
@@ -63,12 +76,41 @@ def line_starts(buffer, starts):
             begin = i + 1
         elif byte == _CR and i + 1 < n and buffer[i + 1] != _LF:
             return -1
+        i += 1
     if begin < n:  # a last line without a line break
         if n - begin == 1 and buffer[n - 1] == _CR:
             return -1
         count += 1
         starts[count] = n
     return count
+
+
+@njit(cache=True, nogil=True)
+def cut_fields(buffer, starts, rows, field, separator, offsets, out):
+    """Copy field *field* of the lines *rows* of *buffer* (uint8; line offsets *starts* from :func:`line_starts`)
+    into *out*, one after another: row ``rows[k]``'s field is ``out[offsets[k]:offsets[k + 1]]``; returns the
+    bytes written.  Fields are split at the byte *separator*; the line break (``\n``, ``\r\n``) is not part
+    of the last field.  *out* needs room for the lines' bytes, *offsets* for ``rows.size + 1`` values.
+    """
+    total = 0
+    offsets[0] = 0
+    for k in range(rows.size):
+        begin, end = starts[rows[k]], starts[rows[k] + 1]
+        if end > begin and buffer[end - 1] == _LF:
+            end -= 1
+        if end > begin and buffer[end - 1] == _CR:
+            end -= 1
+        i, seen = begin, 0
+        while seen < field and i < end:
+            if buffer[i] == separator:
+                seen += 1
+            i += 1
+        while i < end and buffer[i] != separator:
+            out[total] = buffer[i]
+            total += 1
+            i += 1
+        offsets[k + 1] = total
+    return total
 
 
 class BlockLines:
@@ -81,13 +123,17 @@ class BlockLines:
     starts : numpy.ndarray of int64
         ``rows + 1`` offsets from :func:`line_starts`.
     separator : str
-        The field separator.
+        The field separator, one ASCII character (as every one of
+        :data:`~sim.telemetry.channels.SEPARATORS`).
     """
 
     __slots__ = ("data", "starts", "separator")
 
     def __init__(self, data: bytes, starts: np.ndarray, separator: str):
-        self.data, self.starts, self.separator = data, starts, separator.encode("utf-8")
+        if len(separator.encode("utf-8")) != 1:
+            raise ValueError(f"separator {separator!r} is not one ASCII character; fix: use one of ',', ';', "
+                             f"'\\t', '|'")
+        self.data, self.starts, self.separator = data, starts, separator.encode("utf-8")[0]
 
     @classmethod
     def scan(cls, data: bytes, separator: str) -> "BlockLines | None":
@@ -104,16 +150,17 @@ class BlockLines:
 
     def cells(self, rows: np.ndarray, field: int) -> np.ndarray:
         """The text of field *field* of the lines *rows* (object array of str), as the file holds it."""
-        data, separator = self.data, self.separator
-        begins, ends = self.starts[rows].tolist(), self.starts[np.asarray(rows) + 1].tolist()
-        out = np.empty(len(begins), dtype=object)
-        for k, (begin, end) in enumerate(zip(begins, ends)):
-            if data[end - 1] == _LF:
-                end -= 1
-            if end > begin and data[end - 1] == _CR:
-                end -= 1
-            out[k] = data[begin:end].split(separator, field + 1)[field].decode("utf-8", errors="replace")
-        return out
+        import pyarrow as pa
+
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        buffer = np.frombuffer(self.data, dtype=np.uint8)
+        room = int((self.starts[rows + 1] - self.starts[rows]).sum())
+        offsets, out = np.empty(rows.size + 1, dtype=np.int64), np.empty(room, dtype=np.uint8)
+        total = cut_fields(buffer, self.starts, rows, field, self.separator, offsets, out)
+        # (Arrow writes the Python strings; a cell of a float64 column is ASCII, so valid UTF-8)
+        text = pa.Array.from_buffers(pa.large_string(), rows.size, [None, pa.py_buffer(offsets),
+                                                                     pa.py_buffer(out[:total])])
+        return text.to_numpy(zero_copy_only=False).astype(object, copy=False)
 
 
 class CsvNumbers(ArrowNumbers):
