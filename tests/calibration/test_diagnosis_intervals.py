@@ -140,7 +140,7 @@ def test_white_noise_and_exact_twin_leave_the_intervals_near_the_fit_own():
 
 
 def test_a_diagnosis_reports_robust_intervals_and_uses_them_in_its_explanation():
-    data, rng = drive_window("offset", 5)
+    data, _ = drive_window("offset", 5)
     params = {**SLOW_PIPE, R_HA: 0.0603, C_H: 4.0e4}
     hs = [Hypothesis("no_fault", FILLER_DRIVE, ["pipe_resistance"], ["housing_temperature", "winding_temperature"],
                      params=params, x0=X0),
