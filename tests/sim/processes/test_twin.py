@@ -25,9 +25,21 @@ def busy_instant(twin, step=120.0, limit=60 * DAY):
     pytest.fail("no instant with a repair and a jam in progress")
 
 
-def test_reference_line_kpis():
+@pytest.fixture(scope="module")
+def reference_run():
+    """One run of the reference line (streams 1, 0) to 14 days, with snapshots taken on the way at days 1 and 3
+    (a snapshot does not disturb the run): the KPI, fork and wrong-plant tests share it."""
     twin = build_reference_line(RandomStreams(1, 0))
-    twin.run(14 * DAY)
+    snaps = {}
+    for day in (1, 3, 14):
+        twin.run(day * DAY)
+        snaps[day] = twin.snapshot()
+    return twin, snaps
+
+
+def test_reference_line_kpis(reference_run):
+    twin, _ = reference_run
+    assert twin.now == 14 * DAY
     k = twin.kpis()
     assert 3.0 < k["throughput"] < 5.0  # bottleneck: filler, 5 bottles/s
     assert 0.5 < k["oee"] < 0.9
@@ -49,8 +61,9 @@ def test_snapshot_restore_continues_exactly(when):
         assert all("off_shift" in s.stops for s in a.stations)
     snap = a.snapshot()
     snap = pickle.loads(pickle.dumps(snap))  # plain data
-    t1, t2 = snap.time, snap.time + 5 * DAY
+    t1, t2 = snap.time, snap.time + 2 * DAY  # two days of shifts, jams, repairs (off_shift: into Monday's start)
     before = {s.name: (s.failures, s.jams, s.maintenances) for s in a.stations}
+    output_at_t1 = a.line.output_now(3)
     a.run(t2)
     b = LineTwin.restore(spec, snap)
     assert b.now == t1
@@ -66,20 +79,12 @@ def test_snapshot_restore_continues_exactly(when):
         st_a = a.station(x.name)
         assert (st_a.failures - f0, st_a.jams - j0, st_a.maintenances - m0) == (st_b.failures, st_b.jams,
                                                                                st_b.maintenances)
-    assert b.line.output_now(3) == pytest.approx(a.line.output_now(3) - _output_at(spec, t1), rel=1e-9)
+    assert b.line.output_now(3) == pytest.approx(a.line.output_now(3) - output_at_t1, rel=1e-9)
 
 
-def _output_at(spec, t):
-    twin = LineTwin(spec, streams=RandomStreams(5, 2))
-    twin.run(t)
-    return twin.line.output_now(3)
-
-
-def test_fork_what_ifs_from_a_snapshot_with_new_streams():
+def test_fork_what_ifs_from_a_snapshot_with_new_streams(reference_run):
     spec = reference_line_spec()
-    twin = build_reference_line(RandomStreams(1, 0))
-    twin.run(3 * DAY)
-    snap = twin.snapshot()
+    snap = reference_run[1][3]  # day 3
     slower = change_line(spec, speed={"filler": 0.8}, crew_size=3, buffer_scale=1.5)
     out = {}
     for name, s in (("as_is", spec), ("slower", slower)):
@@ -89,11 +94,9 @@ def test_fork_what_ifs_from_a_snapshot_with_new_streams():
     assert out["slower"] < out["as_is"]
 
 
-def test_a_snapshot_does_not_fit_another_plant():
+def test_a_snapshot_does_not_fit_another_plant(reference_run):
     spec = reference_line_spec()
-    twin = build_reference_line(RandomStreams(1, 0))
-    twin.run(DAY)
-    snap = twin.snapshot()
+    snap = reference_run[1][1]  # day 1
     other = dataclasses.replace(spec, stations=spec.stations[:3], buffers=spec.buffers[:2])
     with pytest.raises(ConfigurationError, match="does not fit this plant.*stations"):
         LineTwin.restore(other, snap)

@@ -17,8 +17,11 @@ Since issue 17 ``read_csv`` reads with pyarrow where the file allows it and with
 or the same error, on random files with bad cells, quotes (also around separators and line breaks), CRLF, a
 BOM, blank lines, a missing final line break and lines with extra or missing fields.
 
-Examples: 570 in the normal suite (CSV 140, CSV engines 50, Parquet 100, long 100, MQTT 180), about 50 s on
-the 2-core machine.  For a long run, multiply them by 100 with the environment variable ``TWINBENCH_FUZZ=long``
+Examples: 250 drawn in the normal suite (CSV 60, CSV engines 25, Parquet 40, long 45, MQTT 80), plus the
+defects above written out with ``@example`` (``DEFECTS_CSV``, ``DEFECTS_LONG``, ``PARQUET_DEFECTS``,
+``MQTT_DEFECTS`` and two quoted files), which every run reads whatever Hypothesis draws.  Each run draws new
+examples, so the suite's runs together cover far more than one run.  For a long run, multiply the drawn examples
+by 100 with the environment variable ``TWINBENCH_FUZZ=long``
 (``TWINBENCH_FUZZ=long .venv/bin/python -m pytest tests/sim/telemetry/test_telemetry_fuzz.py``); any other
 value, or none, runs the normal suite.  Failing examples are kept in Hypothesis' example database
 (``.hypothesis/``) and replayed first on the next run.
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.exceptions import DataQualityWarning, TelemetryError
@@ -137,8 +140,26 @@ def csv_files(draw, header: bytes, width: int, first_cells):
 CSV_CELLS = st.one_of(CELL_TEXT.map(lambda t: t.encode("utf-8")), RAW_BYTES)
 
 
-@fuzz(140)
+# The defects of issue 13, written out so that every run reads them whatever Hypothesis draws: naive and offset
+# stamps in one column (with the DST fall-back hour and a missing hour), words, control characters and cut offsets
+# in stamps, duplicate, late and future stamps, non-numbers, undecodable bytes, short rows and a cut last line.
+DEFECTS_CSV = (b"timestamp,I,T,Q\n2024-10-27 01:00:00,20,70,1\n2024-10-27 01:00:00,20,70,1\n2024-10-27 01:00:01,21,71,2\n"
+               b"now,1,2,3\n2024-10-27T00:00:02-04:0,5,6,7\n2024-10-27 01:00:03\x07,1,2,3\n"
+               b"2024-10-27 01:00:04,1e999,nan,ERR\n2024-10-27 00:59:00,20,70,20\n2099-01-01 00:00:00,1,2,3\n"
+               b"2024-10-27T01:00:05Z,22,72,3\n2024-10-27 01:00:06,\xff\xfe,74\n2024-10-27 01:00:07,250,75,5\n"
+               b"2024-10-27 01:00:08,20,20,20\n2024-10-27 01:00:09,20,20,20\n2024-10-27 01:00:10,20,20,20\n"
+               b"2024-03-31 02:30:00,150,-3,0x1F\n2024-10-27 02:30:00,23,73,4\n2024-10-27 02:30:01,20")
+DEFECTS_LONG = (b"timestamp,tag,val\n2024-10-27 02:00:00,I,20\n2024-10-27 02:00:00,I,20\n2024-10-27 02:00:01,X,1\n"
+                b"2024-10-27 02:00:01,,2\n2024-10-27 02:00:02, I,3\n2024-10-27 02:00:02,i,4\n"
+                b"2024-10-27T00:00:03Z,T,\xff\n today,Q,5\n2024-10-27 02:00:04,T,nan\n2024-10-27 02:00:05,I")
+
+
+@fuzz(60)
 @given(body=csv_files(b"timestamp,I,T,Q", 3, CSV_CELLS), chunksize=st.integers(1, 6))
+@example(body=DEFECTS_CSV, chunksize=1)
+@example(body=DEFECTS_CSV, chunksize=4)
+@example(body=DEFECTS_CSV.replace(b"\n", b"\r\n") + b"\r\n", chunksize=3)
+@example(body=b"timestamp,I,T,Q\n", chunksize=2)  # no data rows: a documented error
 def test_csv_files(body, chunksize):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz.csv"
@@ -182,8 +203,13 @@ def messy_csv_files(draw):
     return (bom + newline.join(["timestamp,I,T,Q", *lines]) + end).encode("utf-8")
 
 
-@fuzz(50)
+@fuzz(25)
 @given(body=messy_csv_files(), chunksize=st.integers(1, 6))
+@example(body=("\ufefftimestamp,I,T,Q\r\n2024-10-27T00:00:00Z,20,21.5,9\r\n\r\n2024-10-27T00:00:01Z,\"1,5\",-3,9\r\n"
+               "2024-10-27T00:00:02Z,\"7\n8\",150,9\r\n2024-10-27T00:00:03Z,\"a\"\"b\",1e2,9,extra\r\n"
+               "2024-10-27T00:00:04Z,20\r\n2024-10-27T00:00:05Z,\"\",y\"z,9\r\n"
+               "2024-10-27T00:00:06Z,20,21").encode("utf-8"), chunksize=2)
+@example(body=b"timestamp,I,T,Q\n2024-10-27T00:00:00Z,\"x,20,21,9\n2024-10-27T00:00:01Z,20,21,9\n", chunksize=1)
 def test_csv_engines(body, chunksize):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz_engines.csv"
@@ -203,8 +229,10 @@ def test_csv_engines(body, chunksize):
 LONG_TAGS = st.sampled_from(["I", "T", "Q", "I", "T", "X", "", " I", "i"]).map(str.encode)
 
 
-@fuzz(100)
+@fuzz(45)
 @given(body=csv_files(b"timestamp,tag,val", 2, st.one_of(LONG_TAGS, CSV_CELLS)), chunksize=st.integers(1, 6))
+@example(body=DEFECTS_LONG, chunksize=1)
+@example(body=DEFECTS_LONG, chunksize=3)
 def test_long_tables(body, chunksize):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz_long.csv"
@@ -223,9 +251,20 @@ PARQUET_TIMES = st.one_of(
 PARQUET_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([20.0, 20.0, 150.0]))
 
 
-@fuzz(100)
+PARQUET_DEFECTS = [
+    (("text", "2024-10-27 02:00:00"), 20.0, 20.0, "20"), (("text", "2024-10-27 02:00:00"), 20.0, 20.0, "20"),
+    (("text", "2024-10-27T00:00:01Z"), float("nan"), float("inf"), "x"), (("text", "now"), 1.0, 2.0, "3"),
+    (("text", "2262-04-12 00:00:00"), 1.0, 2.0, "3"),
+    (("utc", pd.Timestamp("2024-10-27", tz="UTC")), -1e300, 150.0, "1e999"),
+    (("text", "2024-10-27 01:59:00"), 20.0, 20.0, ""), (("text", "2099-01-01T00:00:00Z"), 1.0, 1.0, "1"),
+]
+
+
+@fuzz(40)
 @given(kind=st.sampled_from(["text", "utc", "naive", "unix"]), rows=st.lists(st.tuples(PARQUET_TIMES, PARQUET_VALUES,
        PARQUET_VALUES, CELL_TEXT), min_size=1, max_size=15), nulls=st.booleans(), chunksize=st.integers(1, 6))
+@example(kind="text", rows=PARQUET_DEFECTS, nulls=True, chunksize=3)
+@example(kind="utc", rows=PARQUET_DEFECTS, nulls=False, chunksize=1)
 def test_parquet_files(kind, rows, nulls, chunksize):
     # one time column of one type (Parquet columns are typed): the rows' stamps of that kind, others as null
     times = [t if k == kind else None for (k, t), *_ in rows]
@@ -286,9 +325,20 @@ def gate_live(messages, batch):
     return live.stream(), samples
 
 
-@fuzz(180)
+MQTT_DEFECTS = [
+    ("i", b'{"time": 1700000000, "value": 20, "id": 1}'), ("i", b'{"time": 1700000000, "value": 20, "id": 1}'),
+    ("t", b'{"time": "2023-11-14T22:13:21+00:00", "value": 70.5}'), ("x", b"21.5"), ("q", b"\xff\xfe"),
+    ("i", b'{"time": null, "value": true}'), ("i", b'{"time": 1699999990, "value": [1, 2]}'),
+    ("t", b'{"value": "ERR"}'), ("i", b'{"time": "now", "value": 1e999}'), ("q", b'{"time": 4102444800, "value": 1}'),
+    ("i", b"1e308"), ("t", b""), ("i", b'{"time": "garbage"'),
+]
+
+
+@fuzz(80)
 @given(messages=st.lists(st.tuples(st.sampled_from(["i", "t", "q", "x"]), PAYLOADS), min_size=1, max_size=25),
        batch=st.integers(1, 7))
+@example(messages=MQTT_DEFECTS, batch=1)
+@example(messages=MQTT_DEFECTS, batch=4)
 def test_mqtt_payloads(messages, batch):
     stream, samples = gate_live(messages, batch)  # (a live payload never raises)
     check_accounting(stream)

@@ -25,6 +25,8 @@ from sim.telemetry import ChannelMap, LiveTelemetry
 from sim.telemetry.sources.live import Secret
 from sim.telemetry.sources.mqtt import MqttSecurity, MqttSource
 from sim.telemetry.sources.opcua import OpcUaSecurity, OpcUaSource
+from tests.sim.telemetry.conftest import Mosquitto, mosquitto_binary
+from tests.sim.telemetry.live_helpers import wait_until
 
 TOPIC = "plant/m1/current"
 USER, PASSWORD = "twin", "s3cret-Pa55-not-in-configs"
@@ -88,23 +90,28 @@ def pki(tmp_path_factory):
 
 
 # -- MQTT ---------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def secure_broker(mosquitto, pki, tmp_path):
-    """The conftest broker, restarted with TLS (client certificates required) and a password file."""
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        pytest.skip("mosquitto_passwd is not installed (.ci/run installs it: apt-get install mosquitto)")
-    passwords = tmp_path / "passwd"
+@pytest.fixture(scope="module")
+def secure_broker(pki, tmp_path_factory):
+    """A mosquitto broker (the conftest's ``Mosquitto``) with TLS (client certificates required) and a password
+    file, shared by the module's MQTT tests: each connects with its own client and leaves no state behind."""
+    binary, tool = mosquitto_binary(), shutil.which("mosquitto_passwd")
+    if binary is None or tool is None:
+        pytest.skip("mosquitto / mosquitto_passwd is not installed (.ci/run installs it: apt-get install mosquitto)")
+    directory = tmp_path_factory.mktemp("secure_broker")
+    passwords = directory / "passwd"
     subprocess.run([tool, "-b", "-c", str(passwords), USER, PASSWORD], check=True, timeout=30,
                    capture_output=True)
-    mosquitto.stop()
-    mosquitto.config.write_text(
-        f"listener {mosquitto.port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
+    broker = Mosquitto(binary, directory)
+    broker.config.write_text(
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
         f"cafile {pki['ca']}\ncertfile {pki['server_cert']}\nkeyfile {pki['server_key']}\n"
         f"require_certificate true\ntls_version tlsv1.2\n"
-        f"log_dest file {tmp_path}/mosquitto.log\nuser {getpass.getuser()}\n", encoding="utf-8")
-    mosquitto.start()
-    return mosquitto
+        f"log_dest file {directory}/mosquitto.log\nuser {getpass.getuser()}\n", encoding="utf-8")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 def security(pki, **changes):
@@ -169,8 +176,12 @@ def test_mqtt_connections_the_broker_must_refuse(secure_broker, pki, monkeypatch
     source = MqttSource("127.0.0.1", secure_broker.port, [TOPIC], security=settings,
                         reconnect_delay=(0.05, 0.2)).start()
     try:
+        timeout = 1.0  # a local broker accepts (or fails the TLS handshake) within milliseconds
+        if case == "wrong password":  # the broker's CONNACK says why: wait for it, not for a fixed time
+            wait_until(lambda: source.refused, 10, "the broker's refusal")
+            timeout = 0.2
         with pytest.raises(TelemetryError) as err:
-            source.wait_connected(2.0)
+            source.wait_connected(timeout)
     finally:
         source.stop()
     message = str(err.value)
@@ -244,7 +255,8 @@ class SecurePlc:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="secure-plc", daemon=True)
         self.thread.start()
-        self.server = self.variable = None
+        self.server = self.variable = self.node = None
+        self.variables = 0
 
     def call(self, coroutine, timeout=30.0):
         import asyncio
@@ -269,13 +281,20 @@ class SecurePlc:
         server.set_security_IDs(["Username"])
         await server.load_certificate(self.pki["plc_cert"])
         await server.load_private_key(self.pki["plc_key"])
-        index = await server.register_namespace("urn:twinbench:secure-plc")
-        plc = await server.nodes.objects.add_object(index, "PLC")
-        self.variable = await plc.add_variable(ua.NodeId("M1.Current", index), "M1.Current",
-                                               ua.Variant(0.0, ua.VariantType.Double))
-        self.node = f"ns={index};s=M1.Current"
+        self.index = await server.register_namespace("urn:twinbench:secure-plc")
+        self.plc = await server.nodes.objects.add_object(self.index, "PLC")
         await server.start()
         self.server = server
+
+    async def _new_variable(self):
+        """A fresh Double variable (the test's own, so that no value or stamp of an earlier test is reported)."""
+        from asyncua import ua
+
+        self.variables += 1
+        name = f"M1.Current.{self.variables}"
+        self.variable = await self.plc.add_variable(ua.NodeId(name, self.index), name,
+                                                    ua.Variant(0.0, ua.VariantType.Double))
+        self.node = f"ns={self.index};s={name}"
 
     def write(self, value, stamp):
         from asyncua import ua
@@ -308,8 +327,9 @@ def opc_pki(pki):
     return out
 
 
-@pytest.fixture
-def secure_plc(opc_pki):
+@pytest.fixture(scope="module")
+def secure_plc_server(opc_pki):
+    """One secure server for the module's OPC UA tests (each test gets its own variable: ``secure_plc``)."""
     pytest.importorskip("asyncua")
     plc = SecurePlc(opc_pki)
     try:
@@ -317,6 +337,12 @@ def secure_plc(opc_pki):
         yield plc
     finally:
         plc.close()
+
+
+@pytest.fixture
+def secure_plc(secure_plc_server):
+    secure_plc_server.call(secure_plc_server._new_variable())
+    return secure_plc_server
 
 
 def opc_security(pki, **changes):
@@ -359,8 +385,9 @@ def test_opcua_connections_the_server_must_refuse(secure_plc, opc_pki, monkeypat
     source = OpcUaSource(secure_plc.url, [secure_plc.node], security=settings, reconnect_delay=(0.05, 0.2))
     source.start()
     try:
+        wait_until(lambda: source.errors, 15, "a refused connection attempt")  # not a fixed wait
         with pytest.raises(TelemetryError) as err:
-            source.wait_connected(3.0)
+            source.wait_connected(0.2)
     finally:
         source.stop()
     message = str(err.value)
