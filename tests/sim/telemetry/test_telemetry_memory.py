@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from pyarrow import csv
 
 ROOT = Path(__file__).resolve().parents[3]
 CHILD = r"""
@@ -38,10 +41,16 @@ print(json.dumps({"above": status("VmHWM") - before, "frame": int(stream.frame.m
 
 
 def write_csv(path, rows):
-    stamps = pd.date_range("2026-07-14", periods=rows, freq="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    """*rows* rows at 1 s from 2026-07-14 (ISO stamps with Z, three channels of two-decimal numbers), written by
+    pyarrow's CSV writer: about ten times faster than pandas' ``strftime`` + ``to_csv`` for the big file."""
+    start = int(pd.Timestamp("2026-07-14", tz="UTC").timestamp())
+    naive = pa.array(start + np.arange(rows, dtype=np.int64), type=pa.timestamp("s")).cast(pa.string())
+    stamps = pc.binary_join_element_wise(pc.replace_substring(naive, " ", "T", max_replacements=1), "Z", "")  # ISO, Z
     values = np.round(30 + np.random.default_rng(1).standard_normal((rows, 3)), 2)
-    pd.DataFrame({"timestamp": stamps, "a": values[:, 0], "b": values[:, 1], "c": values[:, 2]}).to_csv(
-        path, index=False)
+    table = pa.table({"timestamp": stamps, "a": values[:, 0], "b": values[:, 1], "c": values[:, 2]})
+    with open(path, "wb") as handle:
+        handle.write(b"timestamp,a,b,c\n")
+        csv.write_csv(table, handle, csv.WriteOptions(include_header=False, quoting_style="none"))
 
 
 @pytest.mark.slow
