@@ -227,7 +227,7 @@ class _Hasher:
         self.size: int | None = None  # bytes the reader reads [bytes]
         self.covered = 0  # bytes handed in [bytes]
 
-    def add(self, piece: bytes) -> None:
+    def add(self, piece: bytes | memoryview) -> None:
         """Hash the next *piece* of the file (kept alive until it is hashed)."""
         self.covered += len(piece)
         self.pool.submit(self.digest.update, piece)
@@ -381,19 +381,22 @@ def _read_block(handle, offset: int, size: int, block_bytes: int, separator: str
             found = more.find(b"\n")
             text += more
             cut = -1 if found < 0 else len(text) - len(more) + found
-        if cut + 1 < len(text):
-            text = text[:cut + 1]
-    if b'"' in text:
+    else:
+        cut = len(text) - 1
+    if text.find(b'"', 0, cut + 1) >= 0:
         return offset, None, None, None
+    nul = text.find(bytes(1), 0, cut + 1) >= 0
+    if cut + 1 < len(text):  # (a view: a copy of the block would cost a fresh allocation's page faults)
+        text = memoryview(text)[:cut + 1]
     if hasher is not None:
         hasher.add(text)
-    if bytes(1) in text:
+    if nul:
         return offset + len(text), None, text, None
     table, lines = _arrow_table(text, separator, columns, transcode, typed)
     return offset + len(text), table, (text if table is None else None), lines
 
 
-def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str,
+def _arrow_table(text: bytes | memoryview, separator: str, columns: list[str], transcode: str,
                  typed: TypedColumns | None = None):
     """pyarrow's reading of one block of whole lines: ``(table, lines)``.  The *typed* columns as float64 where
     :func:`~sim.telemetry.sources.csv_typed.read_typed` allows it (*lines* the block's lines), else every
@@ -405,7 +408,7 @@ def _arrow_table(text: bytes, separator: str, columns: list[str], transcode: str
     # pyarrow checks that text is UTF-8 unless it is known to be: ASCII, or encoded here
     check_utf8 = not transcode and bool(text) and int(np.frombuffer(text, dtype=np.uint8).max()) >= 0x80
     if transcode:  # (a single-byte encoding: each byte decodes alone, as pandas decodes the whole file)
-        text = text.decode(transcode, errors="replace").encode("utf-8")
+        text = str(text, transcode, errors="replace").encode("utf-8")
     block = pa.py_buffer(text)
     threads = os.cpu_count() or 1
 

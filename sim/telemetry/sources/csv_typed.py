@@ -118,7 +118,7 @@ class BlockLines:
 
     Parameters
     ----------
-    data : bytes
+    data : bytes or memoryview
         The block.
     starts : numpy.ndarray of int64
         ``rows + 1`` offsets from :func:`line_starts`.
@@ -129,14 +129,14 @@ class BlockLines:
 
     __slots__ = ("data", "starts", "separator")
 
-    def __init__(self, data: bytes, starts: np.ndarray, separator: str):
+    def __init__(self, data: bytes | memoryview, starts: np.ndarray, separator: str):
         if len(separator.encode("utf-8")) != 1:
             raise ValueError(f"separator {separator!r} is not one ASCII character; fix: use one of ',', ';', "
                              f"'\\t', '|'")
         self.data, self.starts, self.separator = data, starts, separator.encode("utf-8")[0]
 
     @classmethod
-    def scan(cls, data: bytes, separator: str) -> "BlockLines | None":
+    def scan(cls, data: bytes | memoryview, separator: str) -> "BlockLines | None":
         """The lines of *data*, or None where pyarrow would count its rows differently (see :func:`line_starts`)."""
         work = np.empty(len(data) // 2 + 2, dtype=np.int64)  # (pages never written cost no RAM)
         count = line_starts(np.frombuffer(data, dtype=np.uint8), work)
@@ -263,7 +263,7 @@ def _non_finite(table, names: Iterable[str]) -> list[str]:
     return [name for name in names if pc.all(pc.is_finite(table.column(name))).as_py() is False]
 
 
-def read_typed(data: bytes, separator: str, columns: list[str], typed: TypedColumns,
+def read_typed(data: bytes | memoryview, separator: str, columns: list[str], typed: TypedColumns,
                read: Callable[[dict], object]):
     """Read a block with the *typed* columns as float64: ``(table, lines)``, or None (read it as text).
 
