@@ -105,13 +105,17 @@ def _root(P, M, L):
 
 @njit(cache=True)
 def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, times, last, u_prev, wm, wc, gamma,
-            max_step, adapt, forgetting, est, sd, status):
+            max_step, adapt, forgetting, held, est, sd, status):
     """Joint UKF over the samples ``times[k]`` for every asset (see calibration/ukf.py).
 
     z[A, n], P[A, n, n], R[A, m] (diagonal noise variances), base_p[A, np] are updated in
     place; Y[k, A, m] (NaN = not measured), U[k, A, nu]; ``last`` < times[0] continues a
     run whose last inputs were u_prev[A, nu] (``last`` = nan: no predict before the first
-    sample).  Writes est/sd[k, A, nth].  status: [code, asset, sample]; code 2 a sigma
+    sample).  ``held[A]`` (bool): the asset's parameters are *consider* parameters in the
+    update (Schmidt-Kalman): the states get the optimal gain, the parameters' mean and
+    their own covariance block are not updated (their cross-covariance with the states
+    is, exactly as the optimal update does it); their random walk goes on.
+    Writes est/sd[k, A, nth].  status: [code, asset, sample]; code 2 a sigma
     point became non-finite, 3 the covariance lost definiteness, 5 the estimate became
     non-finite.
     """
@@ -242,13 +246,14 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
                         for d in range(c + 1, mo):
                             acc -= Ls[d, c] * K[i, d]
                         K[i, c] = acc / Ls[c, c]
-                for i in range(n):
+                n_upd = nx if held[a] else n  # held: the parameters' mean and own block stay (Schmidt)
+                for i in range(n_upd):
                     acc = 0.0
                     for c in range(mo):
                         acc += K[i, c] * innov[c]
                     za[i] += acc
                 for i in range(n):
-                    for k in range(i + 1):
+                    for k in range(min(i + 1, n_upd)):
                         acc = 0.0
                         for c in range(mo):
                             acc += K[i, c] * C[k, c]
@@ -277,7 +282,7 @@ def ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, t
 
 @njit(cache=True)
 def ukf_track(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U, times, last, u_prev, wm, wc, gamma,
-              max_step, adapt, forgetting, est, sd, predicted, spread, status):
+              max_step, adapt, forgetting, held, est, sd, predicted, spread, status):
     """The joint UKF over ``times[k]`` for every asset, writing the innovation statistics of each sample.
 
     Arguments as :func:`ukf_run`; in addition ``predicted[k, A, m]`` receives the predicted
@@ -302,7 +307,7 @@ def ukf_track(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U,
     for j in range(times.shape[0]):
         one_t[0] = times[j]
         ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, nan_row, U[j:j + 1], one_t, last,
-                u_prev, wm, wc, gamma, max_step, adapt, forgetting, est1, sd1, status)  # predict only
+                u_prev, wm, wc, gamma, max_step, adapt, forgetting, held, est1, sd1, status)  # predict only
         if status[0] != 0:
             status[2] = j
             return last
@@ -337,7 +342,7 @@ def ukf_track(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y, U,
                 predicted[j, a, c] = mean
                 spread[j, a, c] = math.sqrt(max(var + R[a, c], 0.0))
         ukf_run(z, P, R, base_p, p_idx, y_idx, lo, hi, q_states, param_walk, Y[j:j + 1], U[j:j + 1], one_t,
-                times[j], u_prev, wm, wc, gamma, max_step, adapt, forgetting, est1, sd1, status)  # update only
+                times[j], u_prev, wm, wc, gamma, max_step, adapt, forgetting, held, est1, sd1, status)  # update only
         if status[0] != 0:
             status[2] = j
             return last

@@ -180,7 +180,7 @@ class JointUKF(BaseCalibrator):
 
     def __getstate__(self):
         # compiled kernels cannot be pickled; partial_fit takes the model again
-        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_run")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_run", "_held")}
 
     # ----------------------------------------------------------------- filter
     def _weights(self, n):
@@ -213,7 +213,7 @@ class JointUKF(BaseCalibrator):
         est, sd, _, _ = self._filter(times, Y, U, innovations=False)
         self._store(times, est, sd)
 
-    def step(self, times, Y, U) -> "UkfStep":
+    def step(self, times, Y, U, *, held=None) -> "UkfStep":
         """Filter the samples at *times* for every asset and report each sample's innovation.
 
         Parameters
@@ -224,6 +224,13 @@ class JointUKF(BaseCalibrator):
             Measured channels in the filter's channel order (:attr:`channels_`) [SI]; NaN: not measured.
         U : ndarray (k, A, nu)
             Inputs [SI], finite.
+        held : array_like of bool (A,), optional
+            Assets whose tracked parameters are *held* over this block: they enter the update as consider
+            parameters (Schmidt-Kalman filter) - the states are updated with the optimal gain, which accounts for
+            the parameters' uncertainty, but the parameters' estimates and their own covariance block are not,
+            and their random walk goes on (their spread grows).  For a plant whose data are known not to describe
+            the parameters, e.g. while an alarm says a fault acts that the model does not have: the fault is then
+            not learned into them.  None: no asset is held.
 
         Returns
         -------
@@ -259,9 +266,24 @@ class JointUKF(BaseCalibrator):
                                      "repeated times")
         if not np.isfinite(U).all():
             raise CalibrationError("the inputs hold non-finite values; carry the last input forward over gaps")
-        est, sd, predicted, spread = self._filter(times, Y, U, innovations=True)
+        self._held = self._held_mask(held, n_a)
+        try:
+            est, sd, predicted, spread = self._filter(times, Y, U, innovations=True)
+        finally:
+            self._held = None
         self._store(np.empty(0), est[:0], sd[:0])
         return UkfStep(times.copy(), predicted, Y - predicted, spread, est, sd)
+
+    @staticmethod
+    def _held_mask(held, n_a) -> np.ndarray:
+        """The per-asset bool mask of :meth:`step`'s *held* (all False for None)."""
+        if held is None:
+            return np.zeros(n_a, dtype=np.bool_)
+        mask = np.asarray(held)
+        if mask.shape != (n_a,) or mask.dtype.kind not in "bi" or not np.isin(mask, (0, 1)).all():
+            raise ConfigurationError(f"held = {held!r}: give one bool per asset ({n_a} assets), True where the "
+                                     f"tracked parameters are held over the block")
+        return np.ascontiguousarray(mask, dtype=np.bool_)
 
     def _filter(self, times, Y, U, *, innovations):
         """Run the compiled filter over the samples; returns ``est, sd`` [k, A, nth] and, with *innovations*,
@@ -275,7 +297,7 @@ class JointUKF(BaseCalibrator):
         args = (self._z, self._P, self._R, self._base_p, np.array(self._p_idx, dtype=np.int64),
                 np.array(self._y_idx, dtype=np.int64), self._lo, self._hi, self._q_states, float(self.param_walk),
                 Y, U, times, float(self._last), self._u_prev, self._wm, self._wc, self._gamma,
-                float(self.max_step), self.noise_std is None, float(self.forgetting), est, sd)
+                float(self.max_step), self.noise_std is None, float(self.forgetting), self._held_now(n_a), est, sd)
         if innovations:
             predicted = np.empty((k, n_a, m))
             spread = np.empty((k, n_a, m))
@@ -288,6 +310,12 @@ class JointUKF(BaseCalibrator):
             self._diverged(status, times)
         self._last = float(last)
         return est, sd, predicted, spread
+
+    def _held_now(self, n_a) -> np.ndarray:
+        """The held mask of the block being filtered (none outside :meth:`step`; pickles of older filters lack
+        the attribute)."""
+        held = getattr(self, "_held", None)
+        return np.zeros(n_a, dtype=np.bool_) if held is None else held
 
     def _diverged(self, status, times):
         code, a, j = (int(v) for v in status)

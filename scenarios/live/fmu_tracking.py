@@ -162,8 +162,13 @@ class FmuJointUKF(JointUKF):
         except np.linalg.LinAlgError:
             self._diverged(np.array([3, a, j]), times)
         K = np.linalg.solve(Ls.T, np.linalg.solve(Ls, C.T)).T  # C S^-1
-        self._z[a] = z + K @ innov
+        dz = K @ innov
         KC = K @ C.T
+        if self._held_now(self._z.shape[0])[a]:  # held parameters (Schmidt, as the compiled filter): mean and
+            nx = self._spec.nx                    # own covariance block stay
+            dz[nx:] = 0.0
+            KC[nx:, nx:] = 0.0
+        self._z[a] = z + dz
         low = np.tril(KC)
         self._P[a] -= low + np.tril(KC, -1).T
         if self.noise_std is None:  # Sage-Husa on the diagonal of R (as the compiled filter)

@@ -168,12 +168,16 @@ class LiveService:
     tick_s : float
         Source-time grid of the monitors' ``on_tick`` [s]: the rows are split at its multiples, so what a
         monitor does on a tick does not depend on how the source was cut into blocks.
+    hold_on_alarm : bool
+        Hold an asset's tracked parameters while one of its alarms is up (a monitor's ``active(asset)`` is true
+        before the block): the filter keeps following the states, but does not learn the fault the alarm stands
+        for into the healthy parameters (:meth:`FleetTracker.update`'s ``held``; docs/live.md).
     """
 
     def __init__(self, feed: Feed, tracker: FleetTracker, layout: AssetLayout, *, monitors=(), board=None,
                  checkpoint_path=None, checkpoint_every: int = 5000, block_rows: int = 256,
                  timeline: Timeline | None = None, idle_sleep_s: float = 0.002, tick_s: float = 900.0,
-                 measure_latency: bool = False):
+                 measure_latency: bool = False, hold_on_alarm: bool = True):
         if checkpoint_every < 1 or block_rows < 1:
             raise ConfigurationError(f"checkpoint_every ({checkpoint_every}) and block_rows ({block_rows}) must be "
                                      f">= 1 rows")
@@ -189,6 +193,7 @@ class LiveService:
         self.tick_ns = int(round(tick_s * NS))
         self.cell = None  # the tick cell (stamp // tick) of the last applied row
         self.measure_latency = bool(measure_latency)
+        self.hold_on_alarm = bool(hold_on_alarm)
         self.on_publish: list = []  # callables(service) after the board was written (e.g. the MQTT state publisher)
         self.latencies: deque = deque(maxlen=100_000)
         self.applied = 0
@@ -323,7 +328,7 @@ class LiveService:
 
     def _apply(self, stamps, values) -> Innovations | None:
         Y, U = self.layout.arrays(values)
-        inn = self.tracker.update(stamps, Y, U)
+        inn = self.tracker.update(stamps, Y, U, held=self.held())
         if inn is not None:
             self.stats.add(inn)
             self.last_innovations = inn
@@ -334,6 +339,15 @@ class LiveService:
         self.last_stamp = int(stamps[-1])
         self._since_checkpoint += int(stamps.size)
         return inn
+
+    def held(self) -> np.ndarray | None:
+        """Per asset, whether its tracked parameters are held over the next block: an alarm of it is up (any
+        monitor with an ``active(asset)`` method says so) and :attr:`hold_on_alarm`; None when none is."""
+        if not self.hold_on_alarm:
+            return None
+        judges = [m.active for m in self.monitors if callable(getattr(m, "active", None))]
+        held = np.array([any(judge(asset) for judge in judges) for asset in self.layout.assets], dtype=bool)
+        return held if held.any() else None
 
     # ------------------------------------------------------------------------------------------- board
     def _publish(self, inn: Innovations) -> None:

@@ -134,7 +134,7 @@ class FleetTracker:
         """A fresh filter with the hyperparameters of :attr:`filter` (what runs; a subclass picks its kind)."""
         return JointUKF(**self.filter.get_params())
 
-    def update(self, stamps, Y, U) -> Innovations | None:
+    def update(self, stamps, Y, U, *, held=None) -> Innovations | None:
         """Filter a block.
 
         Parameters
@@ -145,6 +145,10 @@ class FleetTracker:
             Measurements on :attr:`channels` [SI], NaN where missing.
         U : ndarray (k, A, nu)
             Inputs [SI], NaN where missing (the last value is held).
+        held : array_like of bool (A,), optional
+            Assets whose tracked parameters are held over the block (:meth:`calibration.JointUKF.step`: consider
+            parameters - the states follow the plant, the parameters' estimates stay and their spread grows by the
+            random walk); the live service holds an asset's while it has an alarm up.  None: none held.
 
         Returns
         -------
@@ -164,7 +168,7 @@ class FleetTracker:
         if self.ukf_ is None:
             self._start(stamps[:1], Y[:1], U[:1])
         times = (stamps - self.ukf_.origin_.value) / NS
-        out = Innovations.from_step(stamps, self.ukf_.step(times, Y, U))
+        out = Innovations.from_step(stamps, self.ukf_.step(times, Y, U, held=held))
         self.filtered_ += stamps.size
         return out
 
