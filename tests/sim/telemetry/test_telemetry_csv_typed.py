@@ -84,7 +84,7 @@ def typed_columns(path, cmap, chunksize=None) -> list[set[str]]:
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of 4 KiB (about 70 lines) instead of at least 1 MiB, so that a small file has many."""
+    """Blocks of 4 KiB (about 80 lines) instead of at least 1 MiB, so that a small file has many."""
     for name in ("_MIN_BLOCK", "_MAX_BLOCK", "CHUNK_BYTES"):
         monkeypatch.setattr(csv_source, name, 1 << 12)
 
@@ -184,7 +184,7 @@ def test_typed_read_accepts_only_plain_numbers_with_their_value(cell):
 
 
 # -- the stream: the same as pandas' -------------------------------------------------------------------------
-@pytest.mark.parametrize("chunksize", [None, 7])
+@pytest.mark.parametrize("chunksize", [None, 16])  # (16: several batches per 4 KiB block)
 def test_clean_file_is_read_typed_with_the_raw_text_of_quarantined_cells(tmp_path, small_blocks, chunksize):
     path = tmp_path / "clean.csv"
     path.write_text(HEADER + "\n" + "\n".join(lines_of(900)) + "\n", encoding="utf-8")
