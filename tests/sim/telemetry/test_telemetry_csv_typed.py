@@ -48,7 +48,8 @@ def lines_of(n: int, start: int = 0, seed: int = 0) -> list[str]:
     for i in range(start, start + n):
         current = ["3000", "+250.50", "2.5e2", "0250.0"][i % 4] if i % 97 == 5 else f"{20 + rng.random():.4f}"
         stamp = (t0 + pd.Timedelta(seconds=10 * (i - (i % 113 == 7)))).isoformat()
-        out.append(f"{stamp},{current},{70 + (i % 5) * 0.25},{(i % 40) - 20}e-1,n{i % 3}")
+        flow = "" if i % 53 == 11 or 400 <= i < 480 else f"{(i % 40) - 20}e-1"  # (empty: missing)
+        out.append(f"{stamp},{current},{70 + (i % 5) * 0.25},{flow},n{i % 3}")
     return out
 
 
@@ -197,6 +198,8 @@ def test_clean_file_is_read_typed_with_the_raw_text_of_quarantined_cells(tmp_pat
     out = q[(q.channel == "motor_current") & (q.gate == "out_of_range")]
     assert set(out.raw_value) == {"3000", "+250.50", "2.5e2", "0250.0"}  # as written, not as floats
     assert (q.gate == "timestamp_duplicate").sum() >= 3 * 7
+    missing = q[(q.channel == "pump_flow") & (q.gate == "missing")]
+    assert len(missing) >= 80 and set(missing.raw_value) == {""}  # (whole batches of empty cells among them)
 
 
 def test_refused_cells_turn_their_column_to_text(tmp_path, small_blocks):
