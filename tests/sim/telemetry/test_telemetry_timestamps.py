@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.exceptions import DataQualityWarning, TelemetryFileError
@@ -196,9 +196,16 @@ STAMP = st.one_of(st.sampled_from(NASTY + GOOD + WORDS + ["", "2024-01-01 02:00:
                   st.integers(0, 59).map(lambda s: f"2024-01-01T00:00:{s:02d}+01:00"))
 
 
-@settings(max_examples=25, deadline=None,
+#: Every listed cell once, among stamps of both zone forms: read by every run whatever Hypothesis draws.
+EVERY_CELL = [c for pair in zip(NASTY + GOOD + WORDS, ["2024-01-01 00:00:30", "2024-01-01T00:00:31+01:00"] * 13)
+              for c in pair] + ["", "2024-01-01 02:00:00", "2024-01-01T02:00:00+02:00"]
+
+
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(cells=st.lists(STAMP, min_size=1, max_size=12), chunksize=st.integers(1, 5))
+@example(cells=EVERY_CELL, chunksize=1)
+@example(cells=EVERY_CELL[::-1], chunksize=4)
 def test_chunk_size_never_changes_what_a_time_cell_becomes(tmp_path_factory, cells, chunksize):
     tmp_path = tmp_path_factory.mktemp("stamps")
     for name, read in _sources(tmp_path, cells).items():
