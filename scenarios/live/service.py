@@ -171,13 +171,15 @@ class LiveService:
     hold_on_alarm : bool
         Hold an asset's tracked parameters while one of its alarms is up (a monitor's ``active(asset)`` is true
         before the block): the filter keeps following the states, but does not learn the fault the alarm stands
-        for into the healthy parameters (:meth:`FleetTracker.update`'s ``held``; docs/live.md).
+        for into the healthy parameters (:meth:`FleetTracker.update`'s ``held``; docs/live.md).  Off by default: on
+        the bundled nine days it stops the in-alarm learning, but not what a slow fault teaches the parameters
+        before its alarm, and the aggregate coverage does not improve (docs/live.md, "Held parameters").
     """
 
     def __init__(self, feed: Feed, tracker: FleetTracker, layout: AssetLayout, *, monitors=(), board=None,
                  checkpoint_path=None, checkpoint_every: int = 5000, block_rows: int = 256,
                  timeline: Timeline | None = None, idle_sleep_s: float = 0.002, tick_s: float = 900.0,
-                 measure_latency: bool = False, hold_on_alarm: bool = True):
+                 measure_latency: bool = False, hold_on_alarm: bool = False):
         if checkpoint_every < 1 or block_rows < 1:
             raise ConfigurationError(f"checkpoint_every ({checkpoint_every}) and block_rows ({block_rows}) must be "
                                      f">= 1 rows")
