@@ -36,6 +36,8 @@ Workload (issue 5), generated in a temporary directory:
   ``csv_arrow_text_rows_per_s``: the same with ``engine="arrow_text"`` (pyarrow, every column as text: the
   reader before the typed read) and ``csv_same_as_arrow_text``.  The four CSV runs (read alone and gated,
   typed and text) are taken in turn, ``--repeat`` rounds, so that the load of a shared machine falls on each;
+  ``csv_{read,read_text,gated,arrow_text_gated}_cpu_s``: their CPU seconds (user + sys, fastest call), which
+  a shared machine's load disturbs less than the wall times;
 * ``{kind}_gated_cpu_user_s`` / ``_sys_s``: CPU seconds of the fastest gated run.  The system
   time is mostly first touches of the frame's fresh memory (880 MB for 10 M rows); on the
   Firecracker VMs we measure on, with free-page reporting and DAMON reclaim, it varies from
@@ -415,14 +417,16 @@ def main(argv=None) -> dict:
             run = gated(read_fn, path, cmap, args.chunksize)
             if kind == "csv":  # with the reader before the typed read (every column as text), in turn
                 as_text = gated(read_fn, path, cmap, args.chunksize, engine="arrow_text")
-                base, base_text, full, full_text = best_of_each(
-                    [read_alone(chunks_fn, path, cmap, args.chunksize),
-                     read_alone(chunks_fn, path, cmap, args.chunksize, engine="arrow_text"), run, as_text],
-                    args.repeat)
+                alone = read_alone(chunks_fn, path, cmap, args.chunksize)
+                alone_text = read_alone(chunks_fn, path, cmap, args.chunksize, engine="arrow_text")
+                base, base_text, full, full_text = best_of_each([alone, alone_text, run, as_text], args.repeat)
                 text_read = {"csv_read_text_s": base_text, "gate_cost_ratio_csv_text_read": full / base_text,
                              "csv_arrow_text_gated_s": full_text,
                              "csv_arrow_text_rows_per_s": args.csv_rows / full_text,
-                             "csv_same_as_arrow_text": same_stream(run.stream, as_text.stream)}
+                             "csv_same_as_arrow_text": same_stream(run.stream, as_text.stream),
+                             # CPU seconds (user + sys) of the fastest call of each
+                             "csv_read_cpu_s": sum(alone.cpu), "csv_read_text_cpu_s": sum(alone_text.cpu),
+                             "csv_gated_cpu_s": sum(run.cpu), "csv_arrow_text_gated_cpu_s": sum(as_text.cpu)}
                 as_text.release()
             else:
                 base = best_of(read_alone(chunks_fn, path, cmap, args.chunksize), args.repeat)
