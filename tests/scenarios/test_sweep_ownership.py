@@ -4,6 +4,7 @@ lease (dead driver, old heartbeat) is taken over for resume; worker processes di
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -15,6 +16,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
+    store is tested where it is the point (``test_tracking_store.py``).
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        from scenarios.tracking.tracker import MlflowTracker
+
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template
+
+
+@pytest.fixture
+def store(tmp_path, tmp_path_factory) -> Path:
+    """``tmp_path`` holding an empty, migrated sqlite MLflow store ``mlflow.db`` (a copy of the template)."""
+    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "mlflow.db")
+    return tmp_path
 
 
 # ------------------------------------------------------------------------------------------ the lease, unit
@@ -45,10 +69,10 @@ def live_pid():
     proc.wait()
 
 
-def test_a_live_lease_is_refused_naming_its_holder_and_a_stale_one_is_taken_over(tmp_path, live_pid):
+def test_a_live_lease_is_refused_naming_its_holder_and_a_stale_one_is_taken_over(store, live_pid):
     from scenarios.sweeps.lease import Lease, SweepBusyError
 
-    tracker, exp_id = _store(tmp_path)
+    tracker, exp_id = _store(store)
     first, resumed = _open(tracker, exp_id, _lease(live_pid))
     assert not resumed
     child = tracker.start_run("c", parent=first, tags={"twinbench.role": "child"})
@@ -69,10 +93,10 @@ def test_a_live_lease_is_refused_naming_its_holder_and_a_stale_one_is_taken_over
     assert tracker.client.get_run(child).info.status == "KILLED"  # left RUNNING by the dead driver
 
 
-def test_a_lease_on_another_host_holds_while_its_heartbeat_is_fresh(tmp_path):
+def test_a_lease_on_another_host_holds_while_its_heartbeat_is_fresh(store):
     from scenarios.sweeps.lease import STALE_AFTER, Lease, SweepBusyError
 
-    tracker, exp_id = _store(tmp_path)
+    tracker, exp_id = _store(store)
     _open(tracker, exp_id, _lease(1, host="elsewhere", age_s=5.0))
     with pytest.raises(SweepBusyError, match="on host elsewhere"):
         _open(tracker, exp_id, Lease.mine(10.0))
@@ -81,10 +105,10 @@ def test_a_lease_on_another_host_holds_while_its_heartbeat_is_fresh(tmp_path):
     assert not Lease.from_tag("not json") and not _lease(os.getpid(), age_s=31.0).is_live()
 
 
-def test_the_keeper_renews_the_heartbeat(tmp_path):
+def test_the_keeper_renews_the_heartbeat(store):
     from scenarios.sweeps.lease import Lease, LeaseKeeper
 
-    tracker, exp_id = _store(tmp_path)
+    tracker, exp_id = _store(store)
     lease = Lease.mine(0.1)
     run, _ = _open(tracker, exp_id, lease)
     keeper = LeaseKeeper(tracker, run, lease).start()
@@ -127,18 +151,39 @@ def _wait(predicate, proc, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _main(argv: list[str]) -> int:
+    """``twinbench-sweep *argv*`` in this process, as the console script runs it; returns the exit status."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from scenarios.sweeps.cli import main
+
+    GlobalHydra.instance().clear()
+    saved = sys.argv[:]
+    try:
+        main(argv)
+    except SystemExit as exit_:
+        return exit_.code or 0
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+    return 0
+
+
 @pytest.mark.slow
-def test_a_second_driver_of_a_running_sweep_refuses_and_runs_nothing(tmp_path):
-    """Regression (issue 13 item 5): the second driver reopened the live parent and re-ran its configurations."""
-    db = tmp_path / "mlflow.db"
-    cmd = _command(tmp_path, "line.buffer_scale=0.25,0.5,1.0,1.5,2.0", "replications.n=10",
+def test_a_second_driver_of_a_running_sweep_refuses_and_runs_nothing(store, capfd):
+    """Regression (issue 13 item 5): the second driver reopened the live parent and re-ran its configurations.
+
+    The first driver is the real command in a subprocess; this test process is the second driver."""
+    db = store / "mlflow.db"
+    cmd = _command(store, "line.buffer_scale=0.25,0.5,1.0,1.5,2.0", "replications.n=10",
                    "replications.run_length_h=336")  # long enough to be running when the second one starts
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: _count(db, "RUNNING", "child") >= 1, first, 120, "its first child run")
-        second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert second.returncode != 0
-        assert f"pid {first.pid}" in second.stderr and "being run by" in second.stderr, second.stderr[-3000:]
+        capfd.readouterr()
+        assert _main(cmd[3:]) != 0  # (cmd[3:]: the arguments after python -m scenarios.sweeps.cli)
+        stderr = capfd.readouterr().err
+        assert f"pid {first.pid}" in stderr and "being run by" in stderr, stderr[-3000:]
         assert first.poll() is None
         assert _count(db, "RUNNING", "parent") == 1 and _count(db, "KILLED") == 0  # the first sweep untouched
         first.send_signal(signal.SIGINT)
@@ -176,9 +221,9 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_worker_processes_die_with_a_sigkilled_driver(tmp_path):
-    db = tmp_path / "mlflow.db"
-    cmd = _command(tmp_path, "line.buffer_scale=0.25,0.5", "replications.n=8", "replications.run_length_h=168",
+def test_worker_processes_die_with_a_sigkilled_driver(store):
+    db = store / "mlflow.db"
+    cmd = _command(store, "line.buffer_scale=0.25,0.5", "replications.n=8", "replications.run_length_h=168",
                    "replications.workers=2")
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     workers: set[int] = set()
