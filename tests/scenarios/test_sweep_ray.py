@@ -20,6 +20,22 @@ pytest.importorskip("ray")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")
 
 
+def _template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores (here in the server before it
+    answers), a copy milliseconds.  Creating a store is tested in ``test_tracking_store.py``.
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        from scenarios.tracking.tracker import MlflowTracker
+
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -57,7 +73,7 @@ def _wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float) ->
 
 
 @pytest.mark.slow
-def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
+def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path, tmp_path_factory):
     from scenarios.sweeps.job import replicate_configuration, summarize_replications
     from sim.kpi import display_name, to_display
     from sim.replications import ReplicationPlan
@@ -66,10 +82,12 @@ def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path):
 
     # Ray >= 2.59 clusters from `ray start` use token auth: a throw-away token shared by the cluster and the driver
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
-           "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+           "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner process: nothing here needs one
     import shutil
     import tempfile
 
+    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "server.db")  # the server's store, migrated
     mport, rport, dport = _port(), _port(), _port()
     ray_tmp = tempfile.mkdtemp(prefix="tbray", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
     server = _start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mport), "--workers", "1",
