@@ -5,6 +5,7 @@ process state; the next job is prefetched before the running one starts and gets
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +14,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["replications.n=3", "replications.run_length_h=12", "replications.warmup_h=0", "sweep.progress=false"]
+
+
+def _template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
+    store is tested where it is the point (``test_tracking_store.py``).
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        from scenarios.tracking.tracker import MlflowTracker
+
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template
+
+
+@pytest.fixture
+def store(tmp_path, tmp_path_factory) -> Path:
+    """``tmp_path`` holding an empty, migrated sqlite MLflow store ``mlflow.db`` (a copy of the template)."""
+    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "mlflow.db")
+    return tmp_path
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +156,7 @@ def _sweep(tmp: Path, name: str, *overrides) -> None:
         GlobalHydra.instance().clear()
 
 
-def test_launcher_prefetches_the_next_job_owns_the_pool_and_releases_skipped_work(tmp_path, monkeypatch):
+def test_launcher_prefetches_the_next_job_owns_the_pool_and_releases_skipped_work(store, monkeypatch):
     import scenarios.sweeps.cli as app
     from scenarios.sweeps.pool import ReplicationPool
 
@@ -154,8 +178,9 @@ def test_launcher_prefetches_the_next_job_owns_the_pool_and_releases_skipped_wor
     closed = []
     close = ReplicationPool.close
     monkeypatch.setattr(ReplicationPool, "close", lambda self, **kw: closed.append(self.queued()) or close(self, **kw))
-    scales = ["line.buffer_scale=0.25,1.0,2.0", "replications.workers=2", "hydra.launcher.lookahead=1"]
-    _sweep(tmp_path, "look", *scales)
+    scales = ["line.buffer_scale=0.25,1.0,2.0", "replications.workers=2", "hydra.launcher.lookahead=1",
+              "report.enabled=false"]
+    _sweep(store, "look", *scales)
     assert events == [("prefetch", 0.25), ("prefetch", 1.0), ("job", 0.25, True), ("prefetch", 2.0),
                       ("job", 1.0, True), ("job", 2.0, True)]  # the launcher hands every job its parent run id
     assert len({id(p) for p in pools}) == 1 and isinstance(pools[0], ReplicationPool)  # one pool, the launcher's
@@ -163,12 +188,12 @@ def test_launcher_prefetches_the_next_job_owns_the_pool_and_releases_skipped_wor
 
     events.clear()
     pools.clear()
-    _sweep(tmp_path, "look", *scales)  # resumed: every job is skipped, its prefetched replications released
+    _sweep(store, "look", *scales)  # resumed: every job is skipped, its prefetched replications released
     assert [e for e in events if e[0] == "job"] == [("job", 0.25, True), ("job", 1.0, True), ("job", 2.0, True)]
     assert pools[0].queued() == 0 and pools[0].pids() == []
 
 
-def test_no_sweep_state_is_left_in_the_process_or_its_environment(tmp_path, monkeypatch):
+def test_no_sweep_state_is_left_in_the_process_or_its_environment(store, monkeypatch):
     import signal
     import types
 
@@ -177,7 +202,7 @@ def test_no_sweep_state_is_left_in_the_process_or_its_environment(tmp_path, monk
     hooks = []
     monkeypatch.setattr(lineage, "atexit", types.SimpleNamespace(register=hooks.append, unregister=hooks.remove))
     before, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
-    _sweep(tmp_path, "clean", "line.buffer_scale=0.25,1.0", "report.enabled=false")
+    _sweep(store, "clean", "line.buffer_scale=0.25,1.0", "report.enabled=false")
     after = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # (MLflow's own settings)
     assert after == {k: v for k, v in before.items() if not k.startswith("MLFLOW_")}  # no id travels this way
     assert hooks == []  # the lineage's exit hook is gone with its parent
