@@ -4,7 +4,8 @@ MLflow creates the tables of a new sqlite file and runs its alembic migrations i
 opens it; several at once crashed (``alembic_version``, ``duplicate column name: step``, ``table ... already
 exists``).  The tracker does it under a file lock next to the database, for every user of the store.
 
-Run as a script, this file is one such user (``python test_tracking_store.py URI FOLDER K N``).
+Run as a script, this file is one such user of several new stores in turn (``python test_tracking_store.py FOLDER K N
+TRIALS``).
 """
 
 import os
@@ -19,39 +20,46 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCESSES, TRIALS = 4, 3
 
 
-def user(uri: str, folder: Path, k: int, n: int) -> None:
-    """Wait for the other processes, then open the store, log a run and look at the model registry."""
+def store_uri(folder: Path, trial: int) -> str:
+    return f"sqlite:///{folder}/new-{trial}/mlflow.db"  # neither the file nor its folder exist before the trial
+
+
+def user(folder: Path, k: int, n: int, trials: int) -> None:
+    """Per trial: wait for the other processes, then open the trial's new store, log a run and look at the model
+    registry (each trial is a race of all *n* processes on a store none of them has opened)."""
     from scenarios.tracking.tracker import MlflowTracker
 
-    (folder / f"ready-{k}").touch()
-    deadline = time.monotonic() + 120
-    while len(list(folder.glob("ready-*"))) < n:
-        assert time.monotonic() < deadline, "the other processes did not start"
-        time.sleep(0.005)
-    tracker = MlflowTracker(tracking_uri=uri, experiment="shared")
-    run = tracker.start_run(f"user {k}", tags={"k": k})
-    tracker.log_metrics(run, {"k": k})
-    tracker.end_run(run)
-    tracker.client.search_registered_models(max_results=1)
+    for trial in range(trials):
+        (folder / f"ready-{trial}-{k}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(folder.glob(f"ready-{trial}-*"))) < n:
+            assert time.monotonic() < deadline, "the other processes did not start"
+            time.sleep(0.005)
+        tracker = MlflowTracker(tracking_uri=store_uri(folder, trial), experiment="shared")
+        run = tracker.start_run(f"user {k}", tags={"k": k})
+        tracker.log_metrics(run, {"k": k})
+        tracker.end_run(run)
+        tracker.client.search_registered_models(max_results=1)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trial", range(TRIALS))
-def test_processes_starting_on_a_new_store_at_once_all_succeed(tmp_path, trial):
+def test_processes_starting_on_a_new_store_at_once_all_succeed(tmp_path):
+    """:data:`PROCESSES` processes race on :data:`TRIALS` new stores, one after another (one interpreter each for
+    all trials: the race is on the store, not on the interpreter's start)."""
     from scenarios.tracking.tracker import MlflowTracker
 
-    uri = f"sqlite:///{tmp_path}/new/mlflow.db"  # neither the file nor its folder exist yet
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, __file__, uri, str(tmp_path), str(k), str(PROCESSES)], cwd=ROOT,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs = [subprocess.Popen([sys.executable, __file__, str(tmp_path), str(k), str(PROCESSES), str(TRIALS)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k in range(PROCESSES)]
     outs = [(p.wait(timeout=600), p.stdout.read()) for p in procs]
     crashed = [out[-2500:] for code, out in outs if code != 0]
     assert not crashed, "\n\n".join(crashed)
-    tracker = MlflowTracker(tracking_uri=uri, experiment="shared")
-    runs = tracker.client.search_runs([tracker.experiment_id])
-    assert sorted(r.data.tags["k"] for r in runs) == [str(k) for k in range(PROCESSES)]
-    assert [e.name for e in tracker.client.search_experiments()].count("shared") == 1
+    for trial in range(TRIALS):
+        tracker = MlflowTracker(tracking_uri=store_uri(tmp_path, trial), experiment="shared")
+        runs = tracker.client.search_runs([tracker.experiment_id])
+        assert sorted(r.data.tags["k"] for r in runs) == [str(k) for k in range(PROCESSES)], trial
+        assert [e.name for e in tracker.client.search_experiments()].count("shared") == 1, trial
 
 
 def test_a_tracker_names_an_unreachable_server_fast():
@@ -86,4 +94,4 @@ def test_the_store_lock_excludes_a_second_holder(tmp_path):
 
 
 if __name__ == "__main__":
-    user(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    user(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
