@@ -2,7 +2,9 @@
 what-if on the reference bottling line."""
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,20 @@ SMALL = ["whatif.replications=2", "whatif.seeds_per_draw=1", "whatif.horizon_h=1
 ACTIONS = ["as_is", "filler_plus_5", "filler_plus_10", "filler_max", "add_technician", "bigger_buffer"]
 
 
+def _template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
+    store is tested where it is the point (``test_tracking_store.py``).
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template
+
+
 @pytest.fixture(scope="module")
 def finished_job(tmp_path_factory):
     from hydra import compose, initialize_config_dir
@@ -28,6 +44,7 @@ def finished_job(tmp_path_factory):
 
     register_configs()
     tmp = tmp_path_factory.mktemp("job")
+    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=SMALL)
     tracker = MlflowTracker(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="test")
@@ -170,21 +187,20 @@ def test_outputs_and_record_are_written(finished_job):
 
 
 @pytest.mark.slow
-def test_hydra_cli_runs_and_rejects_a_typo(tmp_path):
+def test_hydra_cli_runs(tmp_path):
+    """The command end to end (a typo refused by it: test_fail_fast.py, test_each_app_refuses_a_typo...)."""
     cmd = [sys.executable, "-m", "scenarios.app", "tracking=none", "plots=false", "progress=false",
            "whatif=speed", "whatif.replications=2", "whatif.horizon_h=2", "whatif.warmup_h=1",
            f"output_dir={tmp_path}/out", f"hydra.run.dir={tmp_path}/h"]
     ok = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
     assert (tmp_path / "out" / "report.md").is_file()
-    bad = subprocess.run(cmd + ["calibration.windw_h=3"], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert bad.returncode != 0
-    assert "windw_h" in bad.stderr + bad.stdout
 
 
 @pytest.mark.slow
-def test_missing_telemetry_file_gives_a_clear_error_and_no_orphaned_run(tmp_path):
+def test_missing_telemetry_file_gives_a_clear_error_and_no_orphaned_run(tmp_path, tmp_path_factory):
     db = tmp_path / "m.db"
+    shutil.copyfile(_template_store(tmp_path_factory), db)
     cmd = [sys.executable, "-m", "scenarios.app", f"telemetry.path={tmp_path}/nope.csv", "plots=false",
            f"tracking.tracking_uri=sqlite:///{db}", f"output_dir={tmp_path}/out", f"hydra.run.dir={tmp_path}/h"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
