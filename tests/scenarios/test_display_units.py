@@ -5,6 +5,8 @@ metric name or a unit column; SI stays in the data frames the steps pass on.  Re
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +23,22 @@ ACTIONS = ["as_is", "filler_plus_10", "filler_and_capper_plus_10"]
 RUN_LENGTH_H = 12.0
 
 
+def _template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
+    store is tested where it is the point (``test_tracking_store.py``).
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        from scenarios.tracking.tracker import MlflowTracker
+
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     """The main job, small (3 actions x 2 replications x 6 h), into a real sqlite MLflow store."""
@@ -33,6 +51,7 @@ def job(tmp_path_factory):
 
     register_configs()
     tmp = tmp_path_factory.mktemp("job")
+    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=JOB)
     tracker = MlflowTracker(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="units")
@@ -176,6 +195,7 @@ def sweep(tmp_path_factory):
     from scenarios.sweeps.runs import connect
 
     tmp = tmp_path_factory.mktemp("sweep")
+    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
     _sweep(tmp, "units", "line.buffer_scale=0.25,1.0", "objective.weights.oee=0.0",
            "+objective.weights.throughput=1.0", "+objective.upper.lead_time=1.0")
     tracker, exp_id = connect(f"sqlite:///{tmp}/mlflow.db", "twinbench-sweeps")
