@@ -13,7 +13,10 @@ OWNER = Path("scenarios/tracking/tracker.py")
 
 def client_references(path: Path) -> list[str]:
     """Lines of *path* that import ``mlflow.tracking`` or name ``MlflowClient`` in code (not in text)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    text = path.read_text(encoding="utf-8")
+    if "mlflow" not in text and "MlflowClient" not in text:  # no form below can occur: skip parsing the file
+        return []
+    tree = ast.parse(text, filename=str(path))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
