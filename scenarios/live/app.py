@@ -118,7 +118,8 @@ def build_service(cfg: DictConfig, *, board=None, monitors=None) -> LiveService:
     ck = cfg.checkpoint
     return LiveService(feed, tracker, layout, monitors=monitors, board=board,
                        checkpoint_path=None if ck.path is None else _path(ck.path), checkpoint_every=ck.every_rows,
-                       block_rows=cfg.block_rows, tick_s=cfg.tick_s, measure_latency=isinstance(feed, LiveFeed))
+                       block_rows=cfg.block_rows, tick_s=cfg.tick_s, measure_latency=isinstance(feed, LiveFeed),
+                       hold_on_alarm=bool(cfg.filter.hold_on_alarm))
 
 
 def health_monitors(cfg: DictConfig, monitors, *, n_assets: int = 1) -> list:

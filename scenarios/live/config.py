@@ -57,6 +57,9 @@ class FilterConfig:
     state_std: Dict[str, float] = field(default_factory=dict)  # process noise per state [unit/sqrt(s)]
     initial_state_std: Dict[str, float] = field(default_factory=dict)  # std of the initial states (others 1.0)
     max_step: float = 0.5  # integrator step [s]
+    # hold an asset's tracked parameters while one of its alarms is up (Schmidt consider update: the states follow,
+    # the parameters do not learn the fault; docs/live.md "Held parameters")
+    hold_on_alarm: bool = False
     # an FMU as the twin's model instead (the keys of sim.fmu.model_from_config, as plant.model of the main job:
     # fmu, interface, inputs, outputs, parameters, states, bounds); its filter runs the sigma points in the FMU
     fmu: Dict[str, Any] = field(default_factory=dict)  # empty: the library model named in ``model``

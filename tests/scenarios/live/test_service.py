@@ -122,3 +122,9 @@ def test_the_timeline_gives_the_living_scorer_its_tables():
     assert diagnoses["hypothesis"].tolist() == ["strainer_fouling"]
     assert recal["time"].tolist() == [pd.Timestamp(t0 + 6 * h, tz="UTC")]  # the first champion is no recalibration
     assert tl.render().splitlines()[0].endswith("first champion: ...")  # in source-time order
+
+
+def test_filter_hold_on_alarm_reaches_the_service_from_config(healthy_csv):
+    assert service(healthy_csv).hold_on_alarm is False  # advisory default: the filter learns as before
+    held = service(healthy_csv, "filter.hold_on_alarm=true")
+    assert held.hold_on_alarm is True and held.held() is None  # no monitor, no alarm up: nothing held
