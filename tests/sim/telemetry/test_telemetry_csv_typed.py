@@ -46,7 +46,7 @@ def lines_of(n: int, start: int = 0, seed: int = 0) -> list[str]:
     t0 = pd.Timestamp("2024-10-26 22:00:00", tz="UTC")
     out = []
     for i in range(start, start + n):
-        current = ["3000", "+250.50", "2.5e2", "0250.0"][i % 4] if i % 97 == 5 else f"{20 + rng.random():.4f}"
+        current = ["3000", "+250.50", "2.5e2", "0250.0", " 300\t"][i % 5] if i % 97 == 5 else f"{20 + rng.random():.4f}"
         stamp = (t0 + pd.Timedelta(seconds=10 * (i - (i % 113 == 7)))).isoformat()
         flow = "" if i % 53 == 11 or 400 <= i < 480 else f"{(i % 40) - 20}e-1"  # (empty: missing)
         out.append(f"{stamp},{current},{70 + (i % 5) * 0.25},{flow},n{i % 3}")
@@ -196,7 +196,7 @@ def test_clean_file_is_read_typed_with_the_raw_text_of_quarantined_cells(tmp_pat
     assert_same(auto, by_pandas)
     q = auto.quarantine
     out = q[(q.channel == "motor_current") & (q.gate == "out_of_range")]
-    assert set(out.raw_value) == {"3000", "+250.50", "2.5e2", "0250.0"}  # as written, not as floats
+    assert set(out.raw_value) == {"3000", "+250.50", "2.5e2", "0250.0", " 300\t"}  # as written, not as floats
     assert (q.gate == "timestamp_duplicate").sum() >= 3 * 7
     missing = q[(q.channel == "pump_flow") & (q.gate == "missing")]
     assert len(missing) >= 80 and set(missing.raw_value) == {""}  # (whole batches of empty cells among them)
