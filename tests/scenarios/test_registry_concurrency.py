@@ -12,13 +12,17 @@ jobs of a trial start together (a file barrier); each trial uses its own registe
   ``shadow.champion_version`` = the previous entry of the champion history), and no challenger was decided
   twice.
 
-Run as a script, this file is one job (``python test_registry_concurrency.py URI FOLDER JOB TRIALS JOBS``).
+The same job processes run the protocol on a sqlite store (:data:`TRIALS` trials) and then once against a real
+``mlflow server`` (one interpreter per job for both: the race is on the stores, not on the interpreters' start).
+
+Run as a script, this file is one job (``python test_registry_concurrency.py FOLDER JOB JOBS TRIALS@URI ...``).
 """
 
 import dataclasses
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -40,30 +44,48 @@ def model_name(trial: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------- one job
-def job(uri: str, folder: Path, k: int, trials: int, jobs: int) -> None:
-    """Job *k*: per trial, wait for the others, then :data:`STEPS` times: shadow-evaluate, register a record."""
+def job(folder: Path, k: int, jobs: int, stores: list[tuple[int, str]]) -> None:
+    """Job *k*: on each store ``(trials, uri)`` in turn, per trial, wait for the others, then :data:`STEPS` times:
+    shadow-evaluate, register a record."""
     from calibration import CalibrationRecord
     from scenarios.tracking.registry import register_calibration, shadow_evaluate
     from scenarios.tracking.tracker import MlflowTracker
 
     records = [CalibrationRecord.from_json(str(p)) for p in sorted(folder.glob("record-*.json"))]
     data = pickle.loads((folder / "next_data.pkl").read_bytes())
-    tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
-    for trial in range(trials):
-        (folder / f"ready-{trial}-{k}").touch()
-        deadline = time.monotonic() + 300
-        while len(list(folder.glob(f"ready-{trial}-*"))) < jobs:
-            assert time.monotonic() < deadline, "the other jobs did not start"
-            time.sleep(0.01)
-        run = tracker.start_run(f"calibration job {k}")
-        for step in range(STEPS):
-            shadow_evaluate(uri, model_name(trial), data)  # (the URI form: also what the main job passes today)
-            record = records[(k + step) % len(records)]
-            register_calibration(uri, run, record, plant=f"trial{trial}")
-        tracker.end_run(run)
+    for s, (trials, uri) in enumerate(stores):
+        tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
+        for trial in range(trials):
+            (folder / f"ready-{s}-{trial}-{k}").touch()
+            deadline = time.monotonic() + 300
+            while len(list(folder.glob(f"ready-{s}-{trial}-*"))) < jobs:
+                assert time.monotonic() < deadline, "the other jobs did not start"
+                time.sleep(0.01)
+            run = tracker.start_run(f"calibration job {k}")
+            for step in range(STEPS):
+                shadow_evaluate(uri, model_name(trial), data)  # (the URI form: also what the main job passes today)
+                record = records[(k + step) % len(records)]
+                register_calibration(uri, run, record, plant=f"trial{trial}")
+            tracker.end_run(run)
 
 
 # ------------------------------------------------------------------------------------------ the test
+def _template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
+    store is tested where it is the point (``test_tracking_store.py``).
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        from scenarios.tracking.tracker import MlflowTracker
+
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Records of one fit on 6 h of motor data (the true fit, a wrong one, two more ids) and the 3 h after."""
@@ -86,9 +108,10 @@ def inputs(tmp_path_factory):
     return folder, records
 
 
-def run_jobs(uri: str, folder: Path, trials: int, jobs: int = JOBS, timeout: float = 900) -> list:
+def run_jobs(folder: Path, stores: list[tuple[int, str]], jobs: int = JOBS, timeout: float = 900) -> list:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-    procs = [subprocess.Popen([sys.executable, __file__, uri, str(folder), str(k), str(trials), str(jobs)],
+    procs = [subprocess.Popen([sys.executable, __file__, str(folder), str(k), str(jobs),
+                               *(f"{trials}@{uri}" for trials, uri in stores)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k in range(jobs)]
     outs = []
@@ -130,36 +153,33 @@ def check_trial(client, name: str, n_records: int) -> dict:
 
 
 @pytest.mark.slow
-def test_concurrent_jobs_register_once_and_move_aliases_only_after_an_evaluation(tmp_path, inputs):
-    from scenarios.tracking.tracker import MlflowTracker
-
-    folder, records = inputs
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
-    tracker.client  # the store exists before the jobs (creating one at once is test_tracking_store's)
-    outs = run_jobs(uri, folder, TRIALS)
-    crashed = [out[-3000:] for code, out in outs if code != 0]
-    assert not crashed, "\n\n".join(crashed)
-    counts = [check_trial(tracker.client, model_name(t), len(records)) for t in range(TRIALS)]
-    print(f"{JOBS} jobs x {TRIALS} trials: {counts}")
-
-
-@pytest.mark.slow
-def test_concurrent_jobs_against_a_real_mlflow_server(tmp_path, inputs):
-    """The same protocol once against ``mlflow server`` (the lock is then a registered model, not a file)."""
+def test_concurrent_jobs_register_once_and_move_aliases_only_after_an_evaluation(tmp_path, tmp_path_factory,
+                                                                                 inputs):
+    """:data:`JOBS` jobs at once, :data:`TRIALS` trials on a sqlite store (the lock is a file), then the same
+    protocol once against ``mlflow server`` (the lock is then a registered model)."""
     from scenarios.tracking.tracker import MlflowTracker
     from tests.helpers import mlflow_server  # here: the jobs run this file as a script
 
     folder, records = inputs
-    with mlflow_server(tmp_path, workers=2, timeout=180) as uri:
-        tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
-        tracker.client
-        outs = run_jobs(uri, folder, trials=1)
+    (tmp_path / "sqlite").mkdir()
+    (tmp_path / "server").mkdir()
+    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "sqlite" / "mlflow.db")
+    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "server" / "server.db")  # starts on it migrated
+    sqlite = f"sqlite:///{tmp_path}/sqlite/mlflow.db"
+    tracker = MlflowTracker(tracking_uri=sqlite, experiment="registry")
+    tracker.client  # the store exists before the jobs (creating one at once is test_tracking_store's)
+    with mlflow_server(tmp_path / "server", workers=2, timeout=180) as uri:
+        server = MlflowTracker(tracking_uri=uri, experiment="registry")
+        server.client
+        outs = run_jobs(folder, [(TRIALS, sqlite), (1, uri)])
         crashed = [out[-3000:] for code, out in outs if code != 0]
         assert not crashed, "\n\n".join(crashed)
-        print(check_trial(tracker.client, model_name(0), len(records)))
-        assert not [m.name for m in tracker.client.search_registered_models() if m.name.endswith(".lock")]
+        counts = [check_trial(tracker.client, model_name(t), len(records)) for t in range(TRIALS)]
+        print(f"sqlite: {JOBS} jobs x {TRIALS} trials: {counts}")
+        print(f"server: {check_trial(server.client, model_name(0), len(records))}")
+        assert not [m.name for m in server.client.search_registered_models() if m.name.endswith(".lock")]
 
 
 if __name__ == "__main__":
-    job(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    job(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
+        [(int(trials), uri) for trials, uri in (arg.split("@", 1) for arg in sys.argv[4:])])
