@@ -1,6 +1,8 @@
 """Telemetry sources: where raw rows come from, before the gates.
 
 * :mod:`~sim.telemetry.sources.csv_source` - historian CSV exports, streamed in chunks (``read_csv``);
+* :mod:`~sim.telemetry.sources.csv_typed` - value columns of a CSV block parsed by pyarrow, raw text from the
+  block's bytes;
 * :mod:`~sim.telemetry.sources.files` - Parquet files, pandas DataFrames and ``read_file`` for any file;
 * :mod:`~sim.telemetry.sources.live` - live sources fill a thread-safe queue that :class:`LiveTelemetry` gates;
 * :mod:`~sim.telemetry.sources.mqtt` and :mod:`~sim.telemetry.sources.opcua` - the MQTT and OPC UA sources.
