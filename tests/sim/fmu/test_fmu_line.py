@@ -43,7 +43,9 @@ def entry(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def winding(entry):
-    return model_from_config(entry)
+    model = model_from_config(entry)
+    yield model
+    model.close()  # free the FMU instances here, not in the interpreter's exit
 
 
 def _spec(model):

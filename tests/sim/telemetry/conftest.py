@@ -2,8 +2,8 @@
 
 Both listen on 127.0.0.1 on a free port, are bounded in time and stopped in teardown.
 
-The fuzz suite (``test_telemetry_fuzz.py``) runs 570 examples; ``TWINBENCH_FUZZ=long`` multiplies them by
-100 for a long run (see that module's docstring).
+The fuzz suite (``test_telemetry_fuzz.py``) runs 250 drawn examples plus the written-out defects (``@example``);
+``TWINBENCH_FUZZ=long`` multiplies the drawn examples by 100 for a long run (see that module's docstring).
 """
 
 from __future__ import annotations
