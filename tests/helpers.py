@@ -132,3 +132,21 @@ def mlflow_server(folder, *, workers: int = 1, timeout: float = 120.0):
         finally:
             os.killpg(server.pid, 15)
             server.wait(timeout=30)
+
+
+def mlflow_template_store(tmp_path_factory) -> Path:
+    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it
+    (``shutil.copyfile(mlflow_template_store(tmp_path_factory), folder / "mlflow.db")``).
+
+    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
+    store is tested where it is the point (``tests/scenarios/test_tracking_store.py``; the Ctrl-C sweep of
+    ``test_sweep.py`` creates its own).
+    """
+    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
+    if not template.exists():
+        from scenarios.tracking.tracker import MlflowTracker
+
+        build = tmp_path_factory.mktemp("mlflow-template")
+        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
+        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
+    return template

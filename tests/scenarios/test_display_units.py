@@ -5,7 +5,6 @@ metric name or a unit column; SI stays in the data frames the steps pass on.  Re
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,28 +14,13 @@ import pandas as pd
 import pytest
 
 from sim.kpi import KPIS, display_name, kpi_info
+from tests.helpers import mlflow_template_store
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = ["whatif=speed", "whatif.replications=2", "whatif.seeds_per_draw=1", "whatif.horizon_h=6", "whatif.warmup_h=1",
        "whatif.mser_interval_h=1", "calibration.window_h=3", "calibration.register=false", "plots=false"]
 ACTIONS = ["as_is", "filler_plus_10", "filler_and_capper_plus_10"]
 RUN_LENGTH_H = 12.0
-
-
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from scenarios.tracking.tracker import MlflowTracker
-
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +35,7 @@ def job(tmp_path_factory):
 
     register_configs()
     tmp = tmp_path_factory.mktemp("job")
-    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp / "mlflow.db")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=JOB)
     tracker = MlflowTracker(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="units")
@@ -195,7 +179,7 @@ def sweep(tmp_path_factory):
     from scenarios.sweeps.runs import connect
 
     tmp = tmp_path_factory.mktemp("sweep")
-    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp / "mlflow.db")
     _sweep(tmp, "units", "line.buffer_scale=0.25,1.0", "objective.weights.oee=0.0",
            "+objective.weights.throughput=1.0", "+objective.upper.lead_time=1.0")
     tracker, exp_id = connect(f"sqlite:///{tmp}/mlflow.db", "twinbench-sweeps")

@@ -2,7 +2,6 @@
 what-if on the reference bottling line."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,25 +14,12 @@ import pytest
 from scenarios.app import build_job
 from scenarios.job import run_reference
 from scenarios.tracking.tracker import MlflowTracker
+from tests.helpers import mlflow_template_store
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["whatif.replications=2", "whatif.seeds_per_draw=1", "whatif.horizon_h=12", "whatif.warmup_h=2",
          "whatif.mser_interval_h=1", "calibration.window_h=8"]
 ACTIONS = ["as_is", "filler_plus_5", "filler_plus_10", "filler_max", "add_technician", "bigger_buffer"]
-
-
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +30,7 @@ def finished_job(tmp_path_factory):
 
     register_configs()
     tmp = tmp_path_factory.mktemp("job")
-    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp / "mlflow.db")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=SMALL)
     tracker = MlflowTracker(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="test")
@@ -200,7 +186,7 @@ def test_hydra_cli_runs(tmp_path):
 @pytest.mark.slow
 def test_missing_telemetry_file_gives_a_clear_error_and_no_orphaned_run(tmp_path, tmp_path_factory):
     db = tmp_path / "m.db"
-    shutil.copyfile(_template_store(tmp_path_factory), db)
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), db)
     cmd = [sys.executable, "-m", "scenarios.app", f"telemetry.path={tmp_path}/nope.csv", "plots=false",
            f"tracking.tracking_uri=sqlite:///{db}", f"output_dir={tmp_path}/out", f"hydra.run.dir={tmp_path}/h"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from scenarios.tracking.registry import (CHALLENGER, CHAMPION, CalibratedTwin, P
 from scenarios.tracking.tracker import MlflowTracker, TrackingStoreError
 from sim.exceptions import ConfigurationError, ParameterBoundsError
 from sim.physics import MODELS, MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
-from tests.helpers import MOTOR_TRUTH as TRUTH
+from tests.helpers import MOTOR_TRUTH as TRUTH, mlflow_template_store
 from tests.helpers import mlflow_server
 from tests.helpers import motor_frame as synthetic_frame
 
@@ -54,25 +53,11 @@ def same_predictions(record, tag):
     return dataclasses.replace(record, method=f"{record.method} [{tag}]")
 
 
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
-
-
 @pytest.fixture(scope="module")
 def tracker(tmp_path_factory):
     """One sqlite store per module (a copy of the template); each test uses its own registered model."""
     tmp = tmp_path_factory.mktemp("registry")
-    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp / "mlflow.db")
     return MlflowTracker(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="registry")
 
 
@@ -276,7 +261,7 @@ def test_importing_the_registry_does_not_import_mlflow():
 @pytest.mark.slow
 def test_champion_challenger_against_a_real_mlflow_server(tmp_path, tmp_path_factory, windows):
     cal, _, next_data, wrong = windows
-    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "server.db")  # the server starts on it migrated
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp_path / "server.db")  # the server starts on it migrated
     with mlflow_server(tmp_path) as uri:
         tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
         register(tracker, "server", wrong)

@@ -70,22 +70,6 @@ def job(folder: Path, k: int, jobs: int, stores: list[tuple[int, str]]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ the test
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from scenarios.tracking.tracker import MlflowTracker
-
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Records of one fit on 6 h of motor data (the true fit, a wrong one, two more ids) and the 3 h after."""
@@ -158,13 +142,13 @@ def test_concurrent_jobs_register_once_and_move_aliases_only_after_an_evaluation
     """:data:`JOBS` jobs at once, :data:`TRIALS` trials on a sqlite store (the lock is a file), then the same
     protocol once against ``mlflow server`` (the lock is then a registered model)."""
     from scenarios.tracking.tracker import MlflowTracker
-    from tests.helpers import mlflow_server  # here: the jobs run this file as a script
+    from tests.helpers import mlflow_server, mlflow_template_store  # here: the jobs run this file as a script
 
     folder, records = inputs
     (tmp_path / "sqlite").mkdir()
     (tmp_path / "server").mkdir()
-    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "sqlite" / "mlflow.db")
-    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "server" / "server.db")  # starts on it migrated
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp_path / "sqlite" / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp_path / "server" / "server.db")  # starts on it migrated
     sqlite = f"sqlite:///{tmp_path}/sqlite/mlflow.db"
     tracker = MlflowTracker(tracking_uri=sqlite, experiment="registry")
     tracker.client  # the store exists before the jobs (creating one at once is test_tracking_store's)

@@ -3,7 +3,6 @@
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -16,7 +15,7 @@ from scenarios.tracking.registry import (CHALLENGER, CHAMPION, RegistryError, Re
                                          register_calibration, registered_model_name, shadow_evaluate)
 from scenarios.tracking.tracker import MlflowTracker
 from sim.physics import MOTOR_THERMAL, MOTOR_THERMAL_SPEC as SPEC
-from tests.helpers import MOTOR_TRUTH, motor_frame
+from tests.helpers import MOTOR_TRUTH, mlflow_template_store, motor_frame
 
 WRONG = {"thermal_resistance_housing_ambient": 0.05, "heat_capacity_housing": 35000.0}
 
@@ -33,24 +32,10 @@ def windows():
     return good, wrong, next_data
 
 
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
-
-
 @pytest.fixture(scope="module")
 def tracker(tmp_path_factory):
     folder = tmp_path_factory.mktemp("store")
-    shutil.copyfile(_template_store(tmp_path_factory), folder / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), folder / "mlflow.db")
     return MlflowTracker(tracking_uri=f"sqlite:///{folder}/mlflow.db", experiment="integrity")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import shutil
 import signal
 import socket
@@ -18,31 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from tests.helpers import mlflow_template_store
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["replications.n=3", "replications.run_length_h=12", "replications.warmup_h=0", "sweep.progress=false"]
 
 
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``; here the Ctrl-C sweep creates its own).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from scenarios.tracking.tracker import MlflowTracker
-
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
-
-
 def _new_store(folder: Path, tmp_path_factory) -> Path:
     """*folder* with an empty, migrated store ``mlflow.db`` in it (a copy of :func:`_template_store`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_template_store(tmp_path_factory), folder / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), folder / "mlflow.db")
     return folder
 
 

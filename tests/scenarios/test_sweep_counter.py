@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.helpers import mlflow_template_store
 
 SMALL = ["replications.n=2", "replications.run_length_h=6", "replications.warmup_h=0", "sweep.progress=false",
          "calibration=nameplate"]
@@ -36,27 +36,11 @@ def _sweep(tmp: Path, *overrides) -> None:
     assert code == 0
 
 
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from scenarios.tracking.tracker import MlflowTracker
-
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
-
-
 @pytest.fixture(scope="module")
 def extended(tmp_path_factory):
     """A 2-job sweep, then the same sweep extended to 6 jobs: (store folder, console output of the extension)."""
     tmp = tmp_path_factory.mktemp("extended")
-    shutil.copyfile(_template_store(tmp_path_factory), tmp / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp / "mlflow.db")
     capture = pytest.MonkeyPatch()
     _sweep(tmp, "line.crew_size=1,2", "report.enabled=false")  # (the extension's report and ranking are checked)
     import io

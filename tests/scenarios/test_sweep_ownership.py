@@ -14,30 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.helpers import mlflow_template_store
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from scenarios.tracking.tracker import MlflowTracker
-
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
 
 
 @pytest.fixture
 def store(tmp_path, tmp_path_factory) -> Path:
     """``tmp_path`` holding an empty, migrated sqlite MLflow store ``mlflow.db`` (a copy of the template)."""
-    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "mlflow.db")
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp_path / "mlflow.db")
     return tmp_path
 
 

@@ -13,27 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.helpers import mlflow_template_store
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytest.importorskip("ray")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")
-
-
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores (here in the server before it
-    answers), a copy milliseconds.  Creating a store is tested in ``test_tracking_store.py``.
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from scenarios.tracking.tracker import MlflowTracker
-
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
 
 
 def _port() -> int:
@@ -87,7 +72,7 @@ def test_ray_sweep_tracks_to_a_server_and_matches_serial_kpis(tmp_path, tmp_path
     import shutil
     import tempfile
 
-    shutil.copyfile(_template_store(tmp_path_factory), tmp_path / "server.db")  # the server's store, migrated
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), tmp_path / "server.db")  # the server's store, migrated
     mport, rport, dport = _port(), _port(), _port()
     ray_tmp = tempfile.mkdtemp(prefix="tbray", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
     server = _start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mport), "--workers", "1",

@@ -1,30 +1,15 @@
 """No secret reaches the tracking store or the resolved config: configurations hold references only (issue 13)."""
 
-import os
 import shutil
 import sqlite3
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from scenarios.tracking.tracker import MlflowTracker, flatten
 from sim.telemetry import MqttSecurity, OpcUaSecurity
+from tests.helpers import mlflow_template_store
 
 SECRET = "s3cr3t-Tw1nbench-7f9c"
-
-
-def _template_store(tmp_path_factory) -> Path:
-    """An empty, migrated sqlite MLflow store, made once per test process; tests start from copies of it.
-
-    MLflow's migrations of a new sqlite file take 3-40 s on the shared cores, a copy milliseconds.  Creating a
-    store is tested where it is the point (``test_tracking_store.py``).
-    """
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        build = tmp_path_factory.mktemp("mlflow-template")
-        MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
-        os.replace(build / "mlflow.db", template)  # whole or absent, never half made
-    return template
 
 
 def test_a_password_given_by_reference_is_usable_but_never_logged_or_resolved(tmp_path, tmp_path_factory,
@@ -49,7 +34,7 @@ def test_a_password_given_by_reference_is_usable_but_never_logged_or_resolved(tm
               **{f"mqtt.{k}": v for k, v in flatten(mqtt.redacted()).items()},
               **{f"opcua.{k}": v for k, v in flatten(opcua.redacted()).items()}}
     db = tmp_path / "mlflow.db"
-    shutil.copyfile(_template_store(tmp_path_factory), db)
+    shutil.copyfile(mlflow_template_store(tmp_path_factory), db)
     tracker = MlflowTracker(tracking_uri=f"sqlite:///{db}")
     run = tracker.start_run("secrets")
     tracker.log_params(run, params)
