@@ -150,3 +150,42 @@ def mlflow_template_store(tmp_path_factory) -> Path:
         MlflowTracker(tracking_uri=f"sqlite:///{build}/mlflow.db", experiment="Default").client  # adds no experiment
         os.replace(build / "mlflow.db", template)  # whole or absent, never half made
     return template
+
+
+# One fresh interpreter runs every command through its console script's entry point (the function the installed
+# script calls, found by its entry-point name), one after the other, and reports each exit status and output: the
+# same check as one process per command, without paying the start-up of hydra, numba and mlflow each time.
+_CONSOLE_DRIVER = r"""
+import contextlib, importlib.metadata, io, json, sys
+
+commands, results = json.loads(sys.argv[1]), []
+scripts = {ep.name: ep for ep in importlib.metadata.entry_points(group="console_scripts")}
+for name, *args in commands:
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = [name, *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = scripts[name].load()()
+    except SystemExit as exit_:
+        status = exit_.code
+    except BaseException as crash:  # a crash is a failed command, reported with the others
+        err.write(f"{type(crash).__name__}: {crash}")
+        status = 1
+    status = 0 if status is None else status if isinstance(status, int) else 1
+    results.append({"command": [name, *args], "status": status, "stdout": out.getvalue(),
+                    "stderr": err.getvalue()[-2000:]})
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def run_console_scripts(commands, *, cwd, timeout: float = 300.0) -> list[dict]:
+    """Run *commands* (each ``[script, *args]``, *script* an installed console script) one after the other in one
+    fresh interpreter started in *cwd*; per command ``{"command", "status", "stdout", "stderr"}`` (stderr's last
+    2000 characters; an exception the entry point raises is status 1 with its text in stderr)."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", _CONSOLE_DRIVER, json.dumps([list(c) for c in commands])],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0 or "RESULTS " not in done.stdout:
+        raise AssertionError(f"the console-script driver failed (exit {done.returncode}): {done.stderr[-3000:]}")
+    return json.loads(done.stdout.split("RESULTS ", 1)[1])

@@ -9,11 +9,10 @@ and output: the same check as one process per command, without paying the start-
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.helpers import run_console_scripts
 
 HYDRA_COMMANDS = [
     ["twinbench", "--cfg", "job"],
@@ -26,28 +25,6 @@ HELP_COMMANDS = [
     ["twinbench", "models", "--help"],
 ]
 
-_DRIVER = r"""
-import contextlib, importlib.metadata, io, json, sys
-
-commands, results = json.loads(sys.argv[1]), []
-scripts = {ep.name: ep for ep in importlib.metadata.entry_points(group="console_scripts")}
-for name, *args in commands:
-    out, err = io.StringIO(), io.StringIO()
-    sys.argv = [name, *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = scripts[name].load()()
-    except SystemExit as exit_:
-        status = exit_.code
-    except BaseException as crash:  # a crash is a failed command, reported with the others
-        err.write(f"{type(crash).__name__}: {crash}")
-        status = 1
-    status = 0 if status is None else status if isinstance(status, int) else 1
-    results.append({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()[-2000:]})
-print("RESULTS " + json.dumps(results))
-"""
-
-
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     """Every command, run from an empty folder: (folder, {command: result})."""
@@ -57,10 +34,7 @@ def ran(tmp_path_factory):
     if missing:
         pytest.skip(f"{missing} are not installed in this environment: pip install -e .")
     where = tmp_path_factory.mktemp("anywhere")
-    done = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(commands)], cwd=where, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.split("RESULTS ", 1)[1])
+    results = run_console_scripts(commands, cwd=where)
     return where, {" ".join(c): r for c, r in zip(commands, results, strict=True)}
 
 

@@ -1,14 +1,13 @@
 """The README's 'Adding a model' example runs and gives the analytic boiling time; every command it shows is
 accepted."""
 
-import json
 import math
 import pathlib
 import re
 import runpy
 import shlex
-import subprocess
-import sys
+
+from tests.helpers import run_console_scripts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -59,40 +58,12 @@ def _checked_argv(command: str) -> tuple[str, list[str]]:
     return name, args
 
 
-# One fresh interpreter runs every command through its console script's entry point (the function the installed
-# script calls, found by its entry-point name), one after the other, and reports each exit status: the same
-# check as one process per command, without paying the start-up of hydra, numba and mlflow a dozen times.
-_DRIVER = r"""
-import contextlib, importlib.metadata, io, json, sys
-
-commands, results = json.loads(sys.argv[1]), []
-scripts = {ep.name: ep for ep in importlib.metadata.entry_points(group="console_scripts")}
-for name, args in commands:
-    out = io.StringIO()
-    sys.argv = [name, *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            status = scripts[name].load()()
-    except SystemExit as exit_:
-        status = exit_.code
-    except BaseException as err:  # a crash is a failed command, reported with the others
-        out.write(f"{type(err).__name__}: {err}")
-        status = 1
-    status = 0 if status is None else status if isinstance(status, int) else 1
-    results.append({"command": [name, *args], "status": status, "output": out.getvalue()[-1500:]})
-print("RESULTS " + json.dumps(results))
-"""
-
-
 def test_every_readme_command_is_accepted():
     """Each command the README shows is run from the project folder and exits with 0."""
     commands = [_checked_argv(c) for c in _readme_commands()]
     assert len(commands) >= 8, commands
     assert {name for name, _ in commands} >= {"twinbench", "twinbench-sweep", "twinbench-telemetry", "mlflow"}
-    done = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(commands)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.split("RESULTS ", 1)[1])
+    results = run_console_scripts([[name, *args] for name, args in commands], cwd=ROOT, timeout=600)
     assert [r["command"] for r in results] == [[name, *args] for name, args in commands]
-    failed = [(r["command"], r["status"], r["output"]) for r in results if r["status"] != 0]
+    failed = [(r["command"], r["status"], r["stdout"][-1500:], r["stderr"]) for r in results if r["status"] != 0]
     assert not failed, failed
