@@ -166,7 +166,12 @@ def ranking(data: SweepData, kpi: str) -> pd.DataFrame:
             scale = _display_scale(kpi)
             outcomes = values.to_numpy(float) / scale
             outcomes = outcomes[np.isfinite(outcomes)]
-            low, high = wilson_interval(int(round(outcomes.sum())), outcomes.size, confidence)
+            bad = outcomes[(outcomes != 0.0) & (outcomes != 1.0)]
+            if bad.size or not outcomes.size:
+                raise SweepError(f"{kpi} of {run['name']!r}: a share of replications needs one outcome per "
+                                 f"replication, 0 or {scale:g} {_unit(kpi)}; the table holds "
+                                 f"{(bad[:3] * scale).tolist() if bad.size else 'no finite value'}")
+            low, high = wilson_interval(int(outcomes.sum()), outcomes.size, confidence)
             mean, low, high, n = outcomes.mean() * scale, low * scale, high * scale, outcomes.size
             half, interval = (high - low) / 2.0, "wilson"
         else:

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from scenarios.sweeps.report import SweepData, ranking
+from scenarios.whatif.constraints import is_binomial
 from scenarios.whatif.report import REPORT_KPIS, recommend, summary_markdown
 from sim.kpi import KPIS, kpi_info
 
@@ -28,8 +29,10 @@ def _sweep(columns: dict, *, direction: str | None = None) -> SweepData:
             row["params.objective.direction"] = direction
         runs.append(row)
         noise = rng.normal(0.0, 0.01, 4)
-        tables[run_id] = pd.DataFrame({k: v[name] + noise for k, v in columns.items()},
-                                      index=pd.RangeIndex(4, name="replication"))
+        # a share of replications (failure_probability) holds outcomes, 0 or 1 [SI]: best 0 of 4 failed, worst 2
+        failed = {"best": 0, "middle": 1, "worst": 2}[name]
+        tables[run_id] = pd.DataFrame({k: (1.0 * (np.arange(4) < failed) if is_binomial(k) else v[name] + noise)
+                                       for k, v in columns.items()}, index=pd.RangeIndex(4, name="replication"))
     return SweepData(parent=None, runs=pd.DataFrame(runs).set_index("run_id"), replications=tables)
 
 

@@ -74,3 +74,11 @@ def test_a_continuous_kpi_keeps_its_t_interval():
     rank = ranking(data, "throughput").set_index("name")
     assert (rank["interval"] == "t").all()
     assert rank.loc["a", "half_width"] == pytest.approx(4.302653 * 2.0 / np.sqrt(3), rel=1e-5)
+
+
+def test_a_share_that_is_not_an_outcome_per_replication_is_refused_naming_it():
+    from scenarios.sweeps.runs import SweepError
+
+    data = _sweep({"a": np.array([0.0, 0.5, 1.0])}, seeds={"a": 1})
+    with pytest.raises(SweepError, match=r"failure_probability of 'a'.*0 or 100 %.*\[50.0\]"):
+        ranking(data, "failure_probability")
