@@ -180,7 +180,7 @@ class JointUKF(BaseCalibrator):
 
     def __getstate__(self):
         # compiled kernels cannot be pickled; partial_fit takes the model again
-        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_run", "_held")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_run")}
 
     # ----------------------------------------------------------------- filter
     def _weights(self, n):
@@ -266,11 +266,7 @@ class JointUKF(BaseCalibrator):
                                      "repeated times")
         if not np.isfinite(U).all():
             raise CalibrationError("the inputs hold non-finite values; carry the last input forward over gaps")
-        self._held = self._held_mask(held, n_a)
-        try:
-            est, sd, predicted, spread = self._filter(times, Y, U, innovations=True)
-        finally:
-            self._held = None
+        est, sd, predicted, spread = self._filter(times, Y, U, innovations=True, held=self._held_mask(held, n_a))
         self._store(np.empty(0), est[:0], sd[:0])
         return UkfStep(times.copy(), predicted, Y - predicted, spread, est, sd)
 
@@ -285,9 +281,10 @@ class JointUKF(BaseCalibrator):
                                      f"tracked parameters are held over the block")
         return np.ascontiguousarray(mask, dtype=np.bool_)
 
-    def _filter(self, times, Y, U, *, innovations):
+    def _filter(self, times, Y, U, *, innovations, held=None):
         """Run the compiled filter over the samples; returns ``est, sd`` [k, A, nth] and, with *innovations*,
-        ``predicted, spread`` [k, A, m] (else None)."""
+        ``predicted, spread`` [k, A, m] (else None).  *held*: the per-asset mask of :meth:`_held_mask` (None:
+        no asset held)."""
         k, n_a = times.shape[0], self._z.shape[0]
         nth, m = len(self.parameters), len(self._channels)
         est = np.empty((k, n_a, nth))
@@ -297,7 +294,8 @@ class JointUKF(BaseCalibrator):
         args = (self._z, self._P, self._R, self._base_p, np.array(self._p_idx, dtype=np.int64),
                 np.array(self._y_idx, dtype=np.int64), self._lo, self._hi, self._q_states, float(self.param_walk),
                 Y, U, times, float(self._last), self._u_prev, self._wm, self._wc, self._gamma,
-                float(self.max_step), self.noise_std is None, float(self.forgetting), self._held_now(n_a), est, sd)
+                float(self.max_step), self.noise_std is None, float(self.forgetting),
+                np.zeros(n_a, dtype=np.bool_) if held is None else held, est, sd)
         if innovations:
             predicted = np.empty((k, n_a, m))
             spread = np.empty((k, n_a, m))
@@ -310,12 +308,6 @@ class JointUKF(BaseCalibrator):
             self._diverged(status, times)
         self._last = float(last)
         return est, sd, predicted, spread
-
-    def _held_now(self, n_a) -> np.ndarray:
-        """The held mask of the block being filtered (none outside :meth:`step`; pickles of older filters lack
-        the attribute)."""
-        held = getattr(self, "_held", None)
-        return np.zeros(n_a, dtype=np.bool_) if held is None else held
 
     def _diverged(self, status, times):
         code, a, j = (int(v) for v in status)

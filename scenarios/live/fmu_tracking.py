@@ -72,7 +72,7 @@ class FmuJointUKF(JointUKF):
         return self
 
     # ------------------------------------------------------------------ the filter
-    def _filter(self, times, Y, U, *, innovations):
+    def _filter(self, times, Y, U, *, innovations, held=None):
         k, n_a = times.shape[0], self._z.shape[0]
         nth, m = len(self.parameters), len(self._channels)
         est = np.empty((k, n_a, nth))
@@ -88,7 +88,7 @@ class FmuJointUKF(JointUKF):
                     var = self._wc @ (ys - mean) ** 2
                     predicted[j, a] = mean
                     spread[j, a] = np.sqrt(np.maximum(var + self._R[a], 0.0))
-                self._update(a, j, times, pts, ys, Y[j, a])
+                self._update(a, j, times, pts, ys, Y[j, a], held=held is not None and bool(held[a]))
                 if not np.isfinite(self._z[a]).all():
                     self._diverged(np.array([5, a, j]), times)
                 nx = self._spec.nx
@@ -145,7 +145,7 @@ class FmuJointUKF(JointUKF):
             self._failed(err, a, j, times)
         return pts, y[:, self._y_idx]
 
-    def _update(self, a, j, times, pts, ys, y):
+    def _update(self, a, j, times, pts, ys, y, *, held=False):
         obs = np.flatnonzero(np.isfinite(y))
         if not obs.size:
             return
@@ -164,8 +164,8 @@ class FmuJointUKF(JointUKF):
         K = np.linalg.solve(Ls.T, np.linalg.solve(Ls, C.T)).T  # C S^-1
         dz = K @ innov
         KC = K @ C.T
-        if self._held_now(self._z.shape[0])[a]:  # held parameters (Schmidt, as the compiled filter): mean and
-            nx = self._spec.nx                    # own covariance block stay
+        if held:  # held parameters (Schmidt, as the compiled filter): mean and own covariance block stay
+            nx = self._spec.nx
             dz[nx:] = 0.0
             KC[nx:, nx:] = 0.0
         self._z[a] = z + dz
