@@ -189,3 +189,14 @@ def run_console_scripts(commands, *, cwd, timeout: float = 300.0) -> list[dict]:
     if done.returncode != 0 or "RESULTS " not in done.stdout:
         raise AssertionError(f"the console-script driver failed (exit {done.returncode}): {done.stderr[-3000:]}")
     return json.loads(done.stdout.split("RESULTS ", 1)[1])
+
+
+def file_barrier(folder, name: str, k, n: int, *, timeout: float = 120.0, poll: float = 0.005) -> None:
+    """Process *k* of *n* arrives at barrier *name* in *folder* (a file ``name-k``) and waits until all *n* have
+    (``name-*`` counts *n*): the processes of a race then start together.  AssertionError after *timeout* [s]."""
+    folder = Path(folder)
+    (folder / f"{name}-{k}").touch()
+    deadline = time.monotonic() + timeout
+    while len(list(folder.glob(f"{name}-*"))) < n:
+        assert time.monotonic() < deadline, f"barrier {name}: the other processes did not arrive in {timeout:g} s"
+        time.sleep(poll)

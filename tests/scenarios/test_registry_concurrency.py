@@ -25,7 +25,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -50,17 +49,14 @@ def job(folder: Path, k: int, jobs: int, stores: list[tuple[int, str]]) -> None:
     from calibration import CalibrationRecord
     from scenarios.tracking.registry import register_calibration, shadow_evaluate
     from scenarios.tracking.tracker import MlflowTracker
+    from tests.helpers import file_barrier
 
     records = [CalibrationRecord.from_json(str(p)) for p in sorted(folder.glob("record-*.json"))]
     data = pickle.loads((folder / "next_data.pkl").read_bytes())
     for s, (trials, uri) in enumerate(stores):
         tracker = MlflowTracker(tracking_uri=uri, experiment="registry")
         for trial in range(trials):
-            (folder / f"ready-{s}-{trial}-{k}").touch()
-            deadline = time.monotonic() + 300
-            while len(list(folder.glob(f"ready-{s}-{trial}-*"))) < jobs:
-                assert time.monotonic() < deadline, "the other jobs did not start"
-                time.sleep(0.01)
+            file_barrier(folder, f"ready-{s}-{trial}", k, jobs, timeout=300, poll=0.01)
             run = tracker.start_run(f"calibration job {k}")
             for step in range(STEPS):
                 shadow_evaluate(uri, model_name(trial), data)  # (the URI form: also what the main job passes today)

@@ -28,13 +28,10 @@ def user(folder: Path, k: int, n: int, trials: int) -> None:
     """Per trial: wait for the other processes, then open the trial's new store, log a run and look at the model
     registry (each trial is a race of all *n* processes on a store none of them has opened)."""
     from scenarios.tracking.tracker import MlflowTracker
+    from tests.helpers import file_barrier
 
     for trial in range(trials):
-        (folder / f"ready-{trial}-{k}").touch()
-        deadline = time.monotonic() + 120
-        while len(list(folder.glob(f"ready-{trial}-*"))) < n:
-            assert time.monotonic() < deadline, "the other processes did not start"
-            time.sleep(0.005)
+        file_barrier(folder, f"ready-{trial}", k, n)
         tracker = MlflowTracker(tracking_uri=store_uri(folder, trial), experiment="shared")
         run = tracker.start_run(f"user {k}", tags={"k": k})
         tracker.log_metrics(run, {"k": k})
